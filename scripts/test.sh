@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs ecgbridge's test suite. Installs what the tests need when it is missing:
+# Debian's dcmtk (echoscu/storescu/img2dcm), orthanc (the PACS peer) and dicom3tools (dciodvfy),
+# and the project itself with its test extras. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v storescu >/dev/null || missing+=(dcmtk)
+[ -x /usr/sbin/Orthanc ] || command -v Orthanc >/dev/null || missing+=(orthanc)
+command -v dciodvfy >/dev/null || missing+=(dicom3tools)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2
+        exit 2
+    fi
+fi
+# The installed Orthanc service is not ours: tests start their own Orthanc on their own ports.
+if [ "$(id -u)" = 0 ] && command -v service >/dev/null; then service orthanc stop >/dev/null 2>&1 || true; fi
+
+python3 -m pip install -q -e '.[test]'
+exec python3 -m pytest "$@"
