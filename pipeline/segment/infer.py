@@ -1,0 +1,155 @@
+"""Run the segmentation network on pages: `Segmenter(...).segment(images)`.
+
+Each page is resized to the working size (long side `working_long_side_px`, see
+`pipeline.segment.preprocess`), padded at the bottom/right to the network's stride, and pages of
+the same padded shape run together in batches. Results are class probabilities at the working
+resolution; `SegmentationMaps.upsample_class` brings one class back to any pixel grid.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from pipeline.segment.model import UNet, fuse_for_inference
+from pipeline.segment.preprocess import (
+    check_image, pad_to_multiple, resize_image, to_tensor, working_shape,
+)
+from pipeline.segment.weights import load_weights
+from pipeline.types import SEGMENTATION_CLASSES
+
+log = logging.getLogger(__name__)
+
+#: Pages per forward pass when the caller does not say, per device type.
+DEFAULT_BATCH = {"cpu": 4, "cuda": 16}
+
+
+@dataclass(frozen=True)
+class SegmentationMaps:
+    """Segmentation of one page.
+
+    probs: (K=4, h, w) float32 class probabilities at the working resolution, channels in
+        `SEGMENTATION_CLASSES` order (background, grid, text, trace); they sum to 1 per pixel.
+    scale: working px per input px (h ~= round(H * scale), w ~= round(W * scale)).
+    input_shape: (H, W) of the page that was segmented, px.
+    """
+
+    probs: np.ndarray
+    scale: float
+    input_shape: tuple[int, int]
+
+    def class_index(self, c: int | str) -> int:
+        """Channel index of class `c` (an index or a name from SEGMENTATION_CLASSES)."""
+        if isinstance(c, str):
+            if c not in SEGMENTATION_CLASSES:
+                raise ValueError(f"class must be one of {SEGMENTATION_CLASSES}; found {c!r}")
+            return SEGMENTATION_CLASSES.index(c)
+        if not 0 <= c < len(SEGMENTATION_CLASSES):
+            raise ValueError(f"class index must be in [0, {len(SEGMENTATION_CLASSES)}); found {c}")
+        return int(c)
+
+    def upsample_class(self, c: int | str, shape: tuple[int, int] | None = None) -> np.ndarray:
+        """Probability of class `c` resized (bilinear) to `shape` = (H, W) px, default the
+        input page's shape: (H, W) float32 in [0, 1]."""
+        h, w = shape if shape is not None else self.input_shape
+        p = self.probs[self.class_index(c)]
+        if p.shape == (h, w):
+            return p.copy()
+        return cv2.resize(p, (int(w), int(h)), interpolation=cv2.INTER_LINEAR)
+
+    def labels(self) -> np.ndarray:
+        """Most probable class per working pixel: (h, w) uint8."""
+        return self.probs.argmax(axis=0).astype(np.uint8)
+
+
+def resolve_device(device: str, cuda_available: bool | None = None) -> torch.device:
+    """"auto" -> cuda when available else cpu; "cpu"; "cuda" (ValueError when unavailable)."""
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
+    if device == "auto":
+        return torch.device("cuda" if cuda_available else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" or device.startswith("cuda:"):
+        if not cuda_available:
+            raise ValueError(f"device {device!r} requested but no CUDA device is available")
+        return torch.device(device)
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; found {device!r}")
+
+
+class Segmenter:
+    """Holds the segmentation network and runs it on batches of pages.
+
+    weights_path: the .pt file (default: the shipped `weights/segmenter.pt`); its sha256 is
+        checked against the sidecar `.sha256` (or `sha256` when given); ModelWeightsError on
+        absence or mismatch.
+    device: "auto" (cuda when `torch.cuda.is_available()`), "cpu" or "cuda".
+    batch_size: pages per forward pass (default 4 on CPU, 16 on CUDA).
+    num_threads: when given, `torch.set_num_threads(num_threads)` (process-wide) for CPU runs.
+    """
+
+    def __init__(self, weights_path: str | Path | None = None, device: str = "auto",
+                 batch_size: int | None = None, num_threads: int | None = None,
+                 sha256: str | None = None) -> None:
+        self.device = resolve_device(device)
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; found {batch_size}")
+        self.batch_size = batch_size or DEFAULT_BATCH[self.device.type]
+        if num_threads is not None:
+            if num_threads < 1:
+                raise ValueError(f"num_threads must be >= 1; found {num_threads}")
+            torch.set_num_threads(num_threads)
+        loaded = load_weights(Path(weights_path) if weights_path is not None else None, sha256)
+        self.weights_sha256: str = loaded.sha256
+        self.version: str = loaded.version
+        self.working_long_side_px: int = loaded.working_long_side_px
+        self.meta = loaded.meta
+        model: UNet = fuse_for_inference(loaded.model)
+        self._stride = model.config.stride
+        if self.device.type == "cuda":
+            model = model.to(self.device)
+        self._model = model.to(memory_format=torch.channels_last)
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[SegmentationMaps]:
+        """Segment pages: images[i] (H_i, W_i, 3) uint8 RGB -> one SegmentationMaps each, in order."""
+        for i, image in enumerate(images):
+            check_image(image, f"images[{i}]")
+        prepared: list[np.ndarray] = []
+        shapes: list[tuple[int, int]] = []
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, image in enumerate(images):
+            shape = working_shape(image.shape[0], image.shape[1], self.working_long_side_px)
+            padded = pad_to_multiple(resize_image(image, shape), self._stride)
+            prepared.append(padded)
+            shapes.append(shape)
+            groups[padded.shape[:2]].append(i)
+        probs: list[np.ndarray | None] = [None] * len(images)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                out = self._forward(np.stack([prepared[i] for i in chunk]))
+                for j, i in enumerate(chunk):
+                    h, w = shapes[i]
+                    probs[i] = out[j, :, :h, :w]
+        return [
+            SegmentationMaps(probs=np.ascontiguousarray(p), input_shape=image.shape[:2],
+                             scale=self.working_long_side_px / max(image.shape[:2]))
+            for p, image in zip(probs, images)  # type: ignore[misc]
+        ]
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        """(B, h, w, 3) uint8 -> (B, K, h, w) float32 probabilities."""
+        x = to_tensor(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if self.device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.float16):
+                    logits = self._model(x)
+            else:
+                logits = self._model(x)
+            return torch.softmax(logits.float(), dim=1).cpu().numpy()
