@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from ecgbridge.errors import OutOfResourcesError
@@ -82,6 +83,23 @@ class Spool:
     def remove(self, path: Path) -> None:
         path.unlink(missing_ok=True)
 
-    def orphans(self, known: set[str]) -> list[Path]:
-        """Spool files whose job id is not in `known` (written, never acknowledged)."""
-        return [p for p in self.spool_dir.glob("*.dcm") if p.stem not in known]
+
+
+def reconcile_spool(spool: Spool, states: Mapping[str, str]) -> dict[str, int]:
+    """Tidy the spool after a crash, given each job id's state: files with no job were never
+    acknowledged (deleted); files of failed jobs go to quarantine; files of built, held or
+    sent jobs were copied to the archive already (deleted). Files of waiting jobs stay."""
+    moved = {"deleted": 0, "quarantined": 0}
+    for path in spool.spool_dir.glob("*.dcm"):
+        state = states.get(path.stem)
+        if state in ("received", "digitizing"):
+            continue
+        if state == "failed":
+            spool.quarantine(path)
+            moved["quarantined"] += 1
+        else:
+            spool.remove(path)
+            moved["deleted"] += 1
+    for tmp in spool.spool_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    return moved

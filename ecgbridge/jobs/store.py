@@ -326,6 +326,7 @@ class JobStore:
         counts.update({r[0]: int(r[1]) for r in rows})
         return counts
 
-    def job_ids(self) -> set[str]:
+    def states(self) -> dict[str, str]:
+        """Every job's id -> state."""
         with self._tx() as db:
-            return {r[0] for r in db.execute("SELECT id FROM jobs").fetchall()}
+            return {r[0]: r[1] for r in db.execute("SELECT id, state FROM jobs").fetchall()}

@@ -1,0 +1,73 @@
+"""Config: embedded defaults, YAML file, env overrides, strict validation naming the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ecgbridge.config import load_settings
+from ecgbridge.errors import ConfigError
+
+
+def test_defaults_match_the_documented_ones() -> None:
+    s = load_settings(environ={})
+    assert (s.scp.ae_title, s.scp.port) == ("ECGBRIDGE", 11112)
+    assert s.storage.state_dir == Path("var")
+    assert s.storage.out_dir == Path("var/out")
+    assert s.routing.default is None and s.destinations == {}
+    assert s.logging.phi is False
+
+
+def test_yaml_then_env_override(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "scp: {port: 104, allowed_calling_aes: [MOD1]}\n"
+        "destinations:\n  Pacs: {ae_title: PACS, host: 10.0.0.5, port: 104}\n"
+        "routing: {default: Pacs, by_calling_ae: {MOD1: Pacs}}\n"
+    )
+    s = load_settings(cfg, environ={
+        "ECGBRIDGE__SCP__PORT": "11113",
+        "ECGBRIDGE__DESTINATIONS__PACS__PORT": "4242",
+        "ECGBRIDGE__SCP__ALLOWED_CALLING_AES": "[MOD1, MOD2]",
+        "ECGBRIDGE__REVIEW__SEND_HELD": "true",
+        "OTHER": "ignored",
+    })
+    assert s.scp.port == 11113
+    assert s.destinations["Pacs"].port == 4242
+    assert s.scp.allowed_calling_aes == ["MOD1", "MOD2"]
+    assert s.review.send_held is True
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "needle"),
+    [
+        ("scp: {prot: 1}\n", {}, "scp.prot: unknown key"),
+        ("", {"ECGBRIDGE__SCP__PORT": "70000"}, "scp.port"),
+        ("", {"ECGBRIDGE__SCP__PORT": "70000"}, "ECGBRIDGE__SCP__PORT"),
+        ("routing: {default: nowhere}\n", {}, "routing.default names destination 'nowhere'"),
+        ("scp: {ae_title: 'MUCH_TOO_LONG_AE_TITLE'}\n", {}, "scp.ae_title"),
+        ("review: {min_quality: 1.5}\n", {}, "review.min_quality"),
+        ("scp: {tls: {cert: a.pem}}\n", {}, "cert and key must be given together"),
+        ("logging: {format: xml}\n", {}, "logging.format"),
+        ("- a list\n", {}, "expected a mapping"),
+    ],
+)
+def test_invalid_config_names_the_key(
+    tmp_path: Path, yaml_text: str, env: dict[str, str], needle: str
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ=env)
+    assert needle in str(info.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path / "absent.yaml", environ={})
+
+
+def test_example_configs_in_deploy_are_valid() -> None:
+    examples = sorted(Path(__file__).parents[2].joinpath("deploy").glob("*.yaml"))
+    for path in examples:
+        load_settings(path, environ={})
