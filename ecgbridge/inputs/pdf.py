@@ -13,7 +13,7 @@ import numpy as np
 import pypdfium2 as pdfium
 from pydicom.dataset import Dataset
 
-from ecgbridge.inputs.errors import PageTooLargeError, TooManyPagesError, PdfUnreadableError
+from ecgbridge.inputs.errors import PageTooLargeError, PdfUnreadableError, TooManyPagesError
 
 #: SOP Class UID of Encapsulated PDF Storage.
 ENCAPSULATED_PDF_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.104.1"

@@ -5,8 +5,8 @@ import io
 
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset
 from PIL import Image
+from pydicom.dataset import Dataset
 
 from ecgbridge.errors import InputError, UnsupportedObjectError
 from ecgbridge.inputs.errors import PageTooLargeError, PdfUnreadableError, TooManyPagesError
