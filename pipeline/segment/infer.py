@@ -19,7 +19,11 @@ import torch
 
 from pipeline.segment.model import UNet, fuse_for_inference
 from pipeline.segment.preprocess import (
-    check_image, pad_to_multiple, resize_image, to_tensor, working_shape,
+    check_image,
+    pad_to_multiple,
+    resize_image,
+    to_tensor,
+    working_shape,
 )
 from pipeline.segment.weights import load_weights
 from pipeline.types import SEGMENTATION_CLASSES
@@ -114,7 +118,7 @@ class Segmenter:
         self._stride = model.config.stride
         if self.device.type == "cuda":
             model = model.to(self.device)
-        self._model = model.to(memory_format=torch.channels_last)
+        self._model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def segment(self, images: Sequence[np.ndarray]) -> list[SegmentationMaps]:
         """Segment pages: images[i] (H_i, W_i, 3) uint8 RGB -> one SegmentationMaps each, in order."""

@@ -40,7 +40,7 @@ class UNetConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> "UNetConfig":
+    def from_dict(cls, d: dict[str, object]) -> UNetConfig:
         """Inverse of `to_dict`; raises ValueError on unknown or malformed keys."""
         known = {"in_channels", "num_classes", "widths"}
         unknown = set(d) - known

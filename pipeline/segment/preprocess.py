@@ -33,7 +33,9 @@ INPUT_STD = 0.25
 def check_image(image: np.ndarray, name: str = "image") -> None:
     """Raise ValueError unless `image` is (H, W, 3) uint8 with H, W >= 1."""
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array (H, W, 3) uint8; found {type(image).__name__}")
+        raise ValueError(  # noqa: TRY004 - one error type for every malformed image
+            f"{name} must be a numpy array (H, W, 3) uint8; found {type(image).__name__}"
+        )
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
         raise ValueError(
             f"{name} must be (H, W, 3) uint8; found shape {image.shape} dtype {image.dtype}"

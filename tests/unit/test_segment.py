@@ -11,7 +11,12 @@ from pipeline.errors import ModelWeightsError
 from pipeline.segment import SegmentationMaps, Segmenter, resolve_device
 from pipeline.segment.model import UNet, UNetConfig, fuse_for_inference
 from pipeline.segment.preprocess import (
-    GRID, TRACE, labels_at_shape, pad_to_multiple, to_tensor, working_shape,
+    GRID,
+    TRACE,
+    labels_at_shape,
+    pad_to_multiple,
+    to_tensor,
+    working_shape,
 )
 from pipeline.segment.weights import load_weights, save_weights, sha256_of, sidecar_path
 

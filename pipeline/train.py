@@ -1,0 +1,218 @@
+"""Train the page segmenter on rendered pages: one command, reproducible from a seed.
+
+    python -m pipeline.train --data DIR --steps 3000 --batch 8 --crop 256 --seed 0 \
+        --out weights/segmenter.pt [--run-dir runs/segment] [--time-limit-min 70]
+
+DIR is a dataset written by `python -m pipeline.synth make` (DIR/train, DIR/val). Pages are
+resized to the working size exactly as at inference, cut into random crops, augmented, and fed
+to the U-Net with weighted cross-entropy + soft Dice. A checkpoint in --run-dir is written every
+--ckpt-every steps and a rerun of the same command resumes from it. Every --val-every steps the
+per-class IoU on validation pages is printed and a snapshot weights file is written to the run
+folder; at the end the final weights and their sha256 sidecar go to --out and the metrics are
+printed as JSON (for weights/MODEL_CARD.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.segment.data import CropSampler, Page, class_frequencies, load_pages
+from pipeline.segment.loss import class_weights_from_frequencies, confusion, dice_ce_loss, iou_dice
+from pipeline.segment.model import UNet, UNetConfig, parameter_count
+from pipeline.segment.preprocess import WORKING_LONG_SIDE_PX, pad_to_multiple, to_tensor
+from pipeline.segment.weights import save_weights
+from pipeline.types import SEGMENTATION_CLASSES
+
+log = logging.getLogger("pipeline.train")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; see the module docstring."""
+    p = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="dataset folder with train/ and val/")
+    p.add_argument("--out", type=Path, default=Path("weights/segmenter.pt"))
+    p.add_argument("--run-dir", type=Path, default=Path("runs/segment"))
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--widths", type=str, default="8,16,32,64,128")
+    p.add_argument("--long-side", type=int, default=WORKING_LONG_SIDE_PX)
+    p.add_argument("--max-pages", type=int, default=None, help="use only the first N train pages")
+    p.add_argument("--val-pages", type=int, default=24, help="val pages scored during training")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--time-limit-min", type=float, default=None,
+                   help="stop early (and finish normally) after this many minutes of training")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="end this invocation at this step (the schedule still spans --steps); "
+                        "rerun the command to continue")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    args = p.parse_args(argv)
+    if args.steps < 1 or args.batch < 1 or args.crop < 16:
+        p.error(f"need steps >= 1, batch >= 1, crop >= 16; found {args.steps}, {args.batch}, {args.crop}")
+    return args
+
+
+def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 2% of `base`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def validate(model: UNet, pages: list[Page]) -> dict[str, Any]:
+    """Whole-page scores at working resolution: per-class IoU and Dice, pixel accuracy."""
+    k = model.config.num_classes
+    conf = np.zeros((k, k), np.int64)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for page in pages:
+            h, w = page.labels.shape
+            x = to_tensor(pad_to_multiple(page.image, model.config.stride)[None])
+            pred = model(x)[0, :, :h, :w].argmax(0).numpy()
+            conf += confusion(pred, page.labels, k)
+    model.train(was_training)
+    iou, dice = iou_dice(conf)
+    return {
+        "pages": len(pages),
+        "iou": {c: round(float(v), 4) for c, v in zip(SEGMENTATION_CLASSES, iou)},
+        "dice": {c: round(float(v), 4) for c, v in zip(SEGMENTATION_CLASSES, dice)},
+        "pixel_accuracy": round(float(np.trace(conf) / max(conf.sum(), 1)), 4),
+    }
+
+
+def train_steps(model: UNet, optimizer: torch.optim.Optimizer, sampler: CropSampler,
+                rng: np.random.Generator, weights: torch.Tensor, batch: int, start: int,
+                stop: int, total: int, base_lr: float, warmup: int) -> list[float]:
+    """Run steps [start, stop): returns the loss of each step."""
+    losses = []
+    model.train()
+    for step in range(start, stop):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, total, base_lr, warmup)
+        images, labels = sampler.batch(batch, rng)
+        logits = model(to_tensor(images))
+        loss = dice_ce_loss(logits, torch.from_numpy(labels).long(), weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def _checkpoint(path: Path, model: UNet, optimizer: torch.optim.Optimizer, step: int,
+                rng: np.random.Generator, elapsed_s: float, history: list[dict[str, Any]]) -> None:
+    state = {
+        "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
+        "elapsed_s": elapsed_s, "history": json.dumps(history),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """Run (or resume) a training run; returns the final metrics."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    widths = tuple(int(w) for w in args.widths.split(","))
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    train_pages = load_pages(args.data, "train", args.long_side, args.max_pages)
+    val_pages = load_pages(args.data, "val", args.long_side)
+    freq = class_frequencies(train_pages)
+    cw = class_weights_from_frequencies(freq)
+    log.info("loaded %d train / %d val pages in %.0f s; class freq %s; weights %s",
+             len(train_pages), len(val_pages), time.perf_counter() - t0,
+             np.round(freq, 4).tolist(), np.round(cw, 3).tolist())
+    val_subset = val_pages[:: max(1, len(val_pages) // args.val_pages)][: args.val_pages]
+
+    model = UNet(UNetConfig(widths=widths))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sampler = CropSampler(train_pages, args.crop)
+    weights = torch.tensor(cw, dtype=torch.float32)
+    step, elapsed, history = 0, 0.0, []
+    ckpt = args.run_dir / "checkpoint.pt"
+    if ckpt.is_file() and not args.no_resume:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = json.loads(state["numpy_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed, history = int(state["step"]), float(state["elapsed_s"]), json.loads(state["history"])
+        log.info("resumed from %s at step %d (%.0f s trained)", ckpt, step, elapsed)
+    log.info("UNet widths %s: %d parameters", widths, parameter_count(model))
+
+    version_base = f"unet{'-'.join(map(str, widths))}-s{args.long_side}-seed{args.seed}"
+    start_wall = time.perf_counter()
+    chunk = math.gcd(args.ckpt_every, args.val_every)
+    recent: list[float] = []
+    end = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
+    while step < end:
+        if args.time_limit_min is not None and time.perf_counter() - start_wall > args.time_limit_min * 60:
+            log.info("time limit of %.1f min reached at step %d", args.time_limit_min, step)
+            break
+        stop = min(end, (step // chunk + 1) * chunk)
+        t = time.perf_counter()
+        recent += train_steps(model, optimizer, sampler, rng, weights, args.batch, step, stop,
+                              args.steps, args.lr, args.warmup)
+        dt = time.perf_counter() - t
+        elapsed += dt
+        log.info("step %d loss %.4f (mean of last %d) lr %.2e %.2f s/step", stop,
+                 float(np.mean(recent[-chunk:])), min(chunk, len(recent)),
+                 lr_at(stop - 1, args.steps, args.lr, args.warmup), dt / (stop - step))
+        step = stop
+        if step % args.val_every == 0 or step == end:
+            scores = validate(model, val_subset)
+            history.append({"step": step, "loss": float(np.mean(recent)), **scores})
+            recent = []
+            log.info("val step %d: iou %s", step, scores["iou"])
+            save_weights(model, args.run_dir / f"segmenter_step{step}.pt", f"{version_base}-step{step}",
+                         args.long_side, {"step": step, "val_subset": scores})
+        if step % args.ckpt_every == 0 or step == end:
+            _checkpoint(ckpt, model, optimizer, step, rng, elapsed, history)
+
+    final = validate(model, val_pages)
+    log.info("final val (%d pages): iou %s dice %s", final["pages"], final["iou"], final["dice"])
+    meta = {
+        "command": "python -m pipeline.train " + " ".join(sys.argv[1:]),
+        "steps": step, "batch": args.batch, "crop": args.crop, "seed": args.seed, "lr": args.lr,
+        "train_pages": len(train_pages), "val_pages": len(val_pages),
+        "class_frequencies": np.round(freq, 5).tolist(), "class_weights": np.round(cw, 4).tolist(),
+        "train_seconds": round(elapsed, 1), "parameters": parameter_count(model),
+        "val": final, "history": history,
+    }
+    digest = save_weights(model, args.out, f"{version_base}-step{step}", args.long_side, meta)
+    meta["sha256"] = digest
+    meta["out"] = str(args.out)
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: train, then print the metrics JSON on stdout."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    metrics = train(parse_args(argv))
+    print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
