@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import wfdb
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 from pipeline.types import LEADS, DigitizationResult
 
@@ -55,3 +57,27 @@ def page_3x4_result(record: str = "00009_hr", *, rhythm_lead: str = "II") -> Dig
         timings_s={"segment": 0.5, "extract": 0.25},
         rotation_deg=0.0,
     )
+
+
+def source_image(*, frames: int = 1) -> Dataset:
+    """The attributes of a received SC image that the waveform copies or references."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7" if frames == 1 else "1.2.840.10008.5.1.4.1.1.7.4"
+    ds.SOPInstanceUID = generate_uid(entropy_srcs=["test-waveform-source", str(frames)])
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=["test-waveform-study"])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["test-waveform-series"])
+    ds.PatientName = "Müller^Jörg"
+    ds.PatientID = "PID-42"
+    ds.IssuerOfPatientID = "HOSP"
+    ds.PatientBirthDate = "19600131"
+    ds.PatientSex = "M"
+    ds.StudyDate, ds.StudyTime = "20250314", "091500"
+    ds.StudyID, ds.AccessionNumber = "ST1", "ACC-7"
+    ds.ReferringPhysicianName = "House^Gregory"
+    ds.StudyDescription = "Resting ECG"
+    ds.AcquisitionDateTime = "20250314091212"
+    ds.Modality = "OT"
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    return ds
