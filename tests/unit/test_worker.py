@@ -63,11 +63,12 @@ def _setup(tmp: Path, **env: str) -> tuple[Settings, JobStore, Spool, Worker, St
     return settings, store, spool, worker, digitizer
 
 
-def _receive(store: JobStore, spool: Spool, job_id: str, data: bytes, uid: str) -> None:
+def _receive(store: JobStore, spool: Spool, job_id: str, data: bytes, uid: str,
+             destination: str | None = "pacs") -> None:
     path = spool.put(job_id, data)
     store.insert_received(job_id, sop_instance_uid=uid, sop_class_uid="1.2.840.10008.5.1.4.1.1.7",
                           calling_ae="MOD1", peer_host="127.0.0.1", spool_path=path,
-                          destination="pacs")
+                          destination=destination)
 
 
 def _sc_bytes(image: np.ndarray, tmp: Path, name: str) -> tuple[bytes, str]:

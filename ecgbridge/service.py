@@ -1,0 +1,161 @@
+"""The running service: job store, spool, SCP, workers, outbox and HTTP, started and drained
+together.
+
+Start order: open the store, recover interrupted jobs (digitizing -> received, sending ->
+built), reconcile the spool with the store, start workers and outbox, then the HTTP endpoint
+and last the SCP (so nothing is accepted before it can be processed). `stop()` drains in the
+reverse order: the SCP stops accepting and lets open associations finish, workers finish their
+batch, the outbox its current send. The bound ports are written to `<state_dir>/service.json`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ecgbridge.config import Settings
+from ecgbridge.dicom.scp import StorageScp
+from ecgbridge.jobs.outbox import Outbox, SendFn
+from ecgbridge.jobs.routing import destination_for
+from ecgbridge.jobs.spool import Spool, reconcile_spool, write_durably
+from ecgbridge.jobs.store import JobStore
+from ecgbridge.jobs.worker import DigitizerLike, QaRenderer, Worker
+from ecgbridge.logging import get_logger
+from ecgbridge.metrics import Metrics
+
+#: Builds one digitizer (one per worker thread).
+DigitizerFactory = Callable[[Settings], DigitizerLike]
+
+
+def pipeline_digitizer(settings: Settings) -> DigitizerLike:
+    """The real digitizer, `pipeline.digitizer.Digitizer`, on the configured device/batch."""
+    from pipeline.digitizer import Digitizer
+    from pipeline.types import DigitizeOptions
+
+    options = DigitizeOptions(device=settings.workers.device,
+                              batch_size=settings.workers.batch_size)
+    return Digitizer(options)  # type: ignore[no-any-return]
+
+
+def pipeline_qa_renderer() -> QaRenderer | None:
+    """`pipeline.qa.render_qa` when the pipeline provides it, else None (no QA pictures)."""
+    try:
+        from pipeline.qa import render_qa
+    except ImportError:
+        return None
+    return render_qa  # type: ignore[no-any-return]
+
+
+class Service:
+    """All parts of one ecgbridge instance."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        digitizer_factory: DigitizerFactory = pipeline_digitizer,
+        qa_renderer: QaRenderer | None = None,
+        send: SendFn | None = None,
+    ) -> None:
+        self.settings = settings
+        self.log = get_logger(__name__)
+        storage = settings.storage
+        self.store = JobStore(storage.database)
+        self.spool = Spool(storage.spool_dir, storage.quarantine_dir, settings.scp.min_free_bytes)
+        self.metrics = Metrics(self.store.counts)
+        self.stop_event = threading.Event()
+        self.signalled = threading.Event()
+        self.work_ready = threading.Event()
+        self.outbox_ready = threading.Event()
+        self.digitizer_factory = digitizer_factory
+        self.qa_renderer = qa_renderer
+        self.scp = StorageScp(
+            settings.scp, self.store, self.spool, self.metrics,
+            route=lambda ae: destination_for(settings, ae), on_received=self.work_ready.set,
+        )
+        outbox_kwargs: dict[str, Any] = {} if send is None else {"send": send}
+        self.outbox = Outbox(settings, self.store, self.metrics, wake=self.outbox_ready,
+                             **outbox_kwargs)
+        self.http: Any = None
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> dict[str, Any]:
+        """Start everything; returns what was written to service.json (pid, ports)."""
+        recovered = self.store.recover()
+        tidied = reconcile_spool(self.spool, self.store.states())
+        self.log.info("job store opened", path=str(self.store.path), recovered=recovered,
+                      spool=tidied, counts=self.store.counts())
+        for index in range(self.settings.workers.count):
+            digitizer = self.digitizer_factory(self.settings)
+            worker = Worker(
+                self.settings, self.store, self.spool, digitizer, self.metrics,
+                weights_sha256=getattr(digitizer, "weights_sha256", None) or None,
+                qa_renderer=self.qa_renderer, wake=self.work_ready,
+                on_built=self.outbox_ready.set,
+            )
+            self._spawn(f"worker-{index}", worker.run)
+        self._spawn("outbox", self.outbox.run)
+        info: dict[str, Any] = {"pid": os.getpid()}
+        if self.settings.http.enabled:
+            from ecgbridge.http import HealthServer
+
+            self.http = HealthServer(self.settings.http.host, self.settings.http.port,
+                                     self.metrics, self.readiness)
+            info["http_port"] = self.http.start()[1]
+        info["scp_port"] = self.scp.start()[1]
+        info["ae_title"] = self.settings.scp.ae_title
+        write_durably(self.settings.storage.state_dir / "service.json",
+                      json.dumps(info).encode())
+        self.work_ready.set()
+        return info
+
+    def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        thread = threading.Thread(target=target, args=(self.stop_event,), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready when the SCP listens and every worker/outbox thread is alive."""
+        alive = {t.name: t.is_alive() for t in self._threads}
+        counts = self.store.counts()
+        ready = self.scp.running and all(alive.values()) and not self.stop_event.is_set()
+        return ready, {"threads": alive, "jobs": counts}
+
+    def stop(self, drain_s: float = 30.0) -> None:
+        """Drain: stop accepting, let workers finish their batch and the outbox its send."""
+        self.log.info("draining", drain_s=drain_s)
+        self.scp.stop(drain_s)
+        self.stop_event.set()
+        self.work_ready.set()
+        self.outbox_ready.set()
+        for thread in self._threads:
+            thread.join(timeout=drain_s)
+            if thread.is_alive():
+                self.log.warning("thread still busy at exit; its jobs resume on restart",
+                                 thread=thread.name)
+        if self.http is not None:
+            self.http.stop()
+        self.log.info("stopped", counts=self.store.counts())
+
+    def serve_forever(self, drain_s: float = 30.0) -> None:
+        """Start, wait for SIGTERM/SIGINT, drain, return."""
+        def _on_signal(signum: int, _frame: Any) -> None:
+            self.log.info("signal received", signal=signal.Signals(signum).name)
+            self.signalled.set()
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        self.start()
+        self.signalled.wait()
+        self.stop(drain_s)
+        self.store.close()
+
+
+def state_info(state_dir: Path) -> dict[str, Any]:
+    """The running service's service.json (pid, scp_port, http_port)."""
+    data: dict[str, Any] = json.loads((state_dir / "service.json").read_text())
+    return data
