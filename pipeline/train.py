@@ -1,6 +1,6 @@
 """Train the page segmenter on rendered pages: one command, reproducible from a seed.
 
-    python -m pipeline.train --data DIR --steps 3000 --batch 8 --crop 256 --seed 0 \
+    python -m pipeline.train --data DIR [DIR...] --steps 3000 --batch 8 --crop 256 --seed 0 \
         --out weights/segmenter.pt [--run-dir runs/segment] [--time-limit-min 70]
 
 DIR is a dataset written by `python -m pipeline.synth make` (DIR/train, DIR/val). Pages are
@@ -38,7 +38,8 @@ log = logging.getLogger("pipeline.train")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; see the module docstring."""
     p = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__.split("\n")[0])
-    p.add_argument("--data", type=Path, required=True, help="dataset folder with train/ and val/")
+    p.add_argument("--data", type=Path, nargs="+", required=True,
+                   help="dataset folder(s), each with train/ and val/")
     p.add_argument("--out", type=Path, default=Path("weights/segmenter.pt"))
     p.add_argument("--run-dir", type=Path, default=Path("runs/segment"))
     p.add_argument("--steps", type=int, default=3000)
@@ -54,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--load-workers", type=int, default=2, help="processes that load pages")
     p.add_argument("--time-limit-min", type=float, default=None,
                    help="stop early (and finish normally) after this many minutes of training")
     p.add_argument("--stop-after", type=int, default=None,
@@ -136,8 +138,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     args.run_dir.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()
-    train_pages = load_pages(args.data, "train", args.long_side, args.max_pages)
-    val_pages = load_pages(args.data, "val", args.long_side)
+    train_pages = load_pages(args.data, "train", args.long_side, args.max_pages, args.load_workers)
+    val_pages = load_pages(args.data, "val", args.long_side, workers=args.load_workers)
     freq = class_frequencies(train_pages)
     cw = class_weights_from_frequencies(freq)
     log.info("loaded %d train / %d val pages in %.0f s; class freq %s; weights %s",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,11 +58,11 @@ def record_of(meta: dict[str, Any]) -> str:
 
 
 def page_files(folder: Path, split: str) -> list[Path]:
-    """Page images `folder/<split>/<stem>.png` (masks excluded), sorted by name."""
+    """Page images `folder/<split>/<stem>.png` that have a `<stem>.json`, sorted by name."""
     d = Path(folder) / split
     if not d.is_dir():
         raise FileNotFoundError(f"dataset split folder missing: expected {d}")
-    return sorted(p for p in d.glob("*.png") if not p.stem.endswith("_mask"))
+    return sorted(p for p in d.glob("*.png") if p.with_suffix(".json").is_file())
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -109,11 +111,18 @@ def load_page(png: Path, split: str, long_side_px: int) -> Page:
     return Page(name=png.stem, image=image, labels=labels, trace_points=points)
 
 
-def load_pages(folder: Path, split: str, long_side_px: int, limit: int | None = None) -> list[Page]:
-    """All (or the first `limit`) pages of a split at working resolution."""
-    files = page_files(folder, split)[:limit]
+def load_pages(folders: Path | Sequence[Path], split: str, long_side_px: int,
+               limit: int | None = None, workers: int = 1) -> list[Page]:
+    """All (or the first `limit`) pages of a split, over one or more dataset folders, at
+    working resolution; `workers` > 1 loads in that many processes."""
+    folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
+    files = [f for folder in folders for f in page_files(Path(folder), split)][:limit]
     if not files:
-        raise FileNotFoundError(f"no pages in {Path(folder) / split}")
+        raise FileNotFoundError(f"no pages of split {split!r} in {[str(f) for f in folders]}")
+    if workers > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(workers) as pool:
+            return pool.starmap(load_page, [(f, split, long_side_px) for f in files], chunksize=4)
     pages = []
     for i, png in enumerate(files):
         pages.append(load_page(png, split, long_side_px))

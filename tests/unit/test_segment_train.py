@@ -74,8 +74,9 @@ def test_load_pages_checks_split_and_caches(tmp_path: Path) -> None:
     pages = load_pages(data, "train", long_side_px=160)
     assert len(pages) == 4 and pages[0].image.shape == (120, 160, 3)
     assert (data / "train" / ".work160" / "page000_labels.png").is_file()
-    again = load_pages(data, "train", long_side_px=160)
+    again = load_pages([data], "train", long_side_px=160, workers=2)
     np.testing.assert_array_equal(again[0].labels, pages[0].labels)
+    np.testing.assert_array_equal(again[3].image, pages[3].image)
     freq = class_frequencies(pages)
     assert freq.shape == (4,) and freq.sum() == pytest.approx(1.0) and freq[TRACE] > 0
     # a page whose record belongs to another split is refused
@@ -144,7 +145,8 @@ def test_train_command_writes_loadable_weights_and_resumes(tmp_path: Path, capsy
     out = tmp_path / "w" / "seg.pt"
     argv = ["--data", str(data), "--out", str(out), "--run-dir", str(tmp_path / "run"),
             "--steps", "4", "--batch", "2", "--crop", "32", "--seed", "3", "--widths", "4,8",
-            "--long-side", "96", "--val-every", "2", "--ckpt-every", "2", "--threads", "1"]
+            "--long-side", "96", "--val-every", "2", "--ckpt-every", "2", "--threads", "1",
+            "--load-workers", "1"]
     assert main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["steps"] == 4 and set(printed["val"]["iou"]) == {"background", "grid", "text", "trace"}
@@ -165,7 +167,8 @@ def test_train_command_writes_loadable_weights_and_resumes(tmp_path: Path, capsy
 def test_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     data = _write_dataset(tmp_path / "ds")
     common = ["--data", str(data), "--batch", "2", "--crop", "32", "--seed", "1", "--widths", "4,8",
-              "--long-side", "96", "--val-every", "2", "--ckpt-every", "2", "--threads", "1"]
+              "--long-side", "96", "--val-every", "2", "--ckpt-every", "2", "--threads", "1",
+              "--load-workers", "1"]
     whole = train(parse_args(common + ["--steps", "4", "--out", str(tmp_path / "a.pt"),
                                        "--run-dir", str(tmp_path / "ra")]))
     run_b = ["--out", str(tmp_path / "b.pt"), "--run-dir", str(tmp_path / "rb")]
