@@ -179,9 +179,11 @@ def orthanc_config(
     *,
     aet: str = "ORTHANC",
     modalities: Mapping[str, Modality] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Orthanc's configuration for a private, quick-starting test instance."""
-    return {
+    """Orthanc's configuration for a private, quick-starting test instance; `extra` keys
+    (e.g. "DicomTlsEnabled") are added or override."""
+    config: dict[str, Any] = {
         "Name": "ecgbridge-test",
         "StorageDirectory": str(workdir / "storage"),
         "IndexDirectory": str(workdir / "storage"),
@@ -209,6 +211,8 @@ def orthanc_config(
             name: [m.aet, m.host, m.port] for name, m in (modalities or {}).items()
         },
     }
+    config.update(extra or {})
+    return config
 
 
 def _wait_until_ready(server: OrthancServer, deadline_s: float) -> None:
@@ -238,10 +242,12 @@ def start_orthanc(
     *,
     aet: str = "ORTHANC",
     modalities: Mapping[str, Modality] | None = None,
+    extra_config: Mapping[str, Any] | None = None,
     attempts: int = 3,
 ) -> Iterator[OrthancServer]:
     """Run a private Orthanc under `workdir` and stop it (SIGTERM, then SIGKILL) on exit.
 
+    `extra_config` adds or overrides Orthanc configuration keys (e.g. DICOM TLS).
     Ports are picked free at runtime; if Orthanc fails to bind one (another process took it
     in between), it is retried with new ports up to `attempts` times.
     Raises FileNotFoundError when /usr/sbin/Orthanc is absent.
@@ -257,7 +263,10 @@ def start_orthanc(
         config_path = workdir / "orthanc.json"
         config_path.write_text(
             json.dumps(
-                orthanc_config(workdir, http_port, dicom_port, aet=aet, modalities=modalities),
+                orthanc_config(
+                    workdir, http_port, dicom_port, aet=aet, modalities=modalities,
+                    extra=extra_config,
+                ),
                 indent=2,
             )
         )
