@@ -154,7 +154,8 @@ def build_ecg_waveform(
         UIDs are required).
     result: signals_uv (L=12, T) float uV with NaN where not drawn, at fs_hz Hz.
     digitizer_version: goes into the UIDs, Software Versions and the derivation description.
-    weights_sha256: hex SHA-256 of the network weights used, or None (rule-based digitizer).
+    weights_sha256: hex SHA-256 (64 digits, any case) of the network weights used, or None
+        (rule-based digitizer).
     now: creation time (Content Date/Time); local time now when None.
 
     Raises InputError when the source lacks the UIDs it must have; OutputError when the
@@ -164,10 +165,10 @@ def build_ecg_waveform(
     _check_result(result)
     if frame < 0:
         raise OutputError(f"frame must be >= 0; found {frame}")
-    if weights_sha256 is not None and (
-        len(weights_sha256) != 64 or any(c not in "0123456789abcdef" for c in weights_sha256)
-    ):
-        raise OutputError(f"weights_sha256 must be 64 lowercase hex digits; found {weights_sha256!r}")
+    if weights_sha256 is not None:
+        weights_sha256 = weights_sha256.strip().lower()
+        if len(weights_sha256) != 64 or any(c not in "0123456789abcdef" for c in weights_sha256):
+            raise OutputError(f"weights_sha256 must be 64 hex digits; found {weights_sha256!r}")
     created = now or dt.datetime.now()
     uids = derived_uids(str(source.SOPInstanceUID), digitizer_version, frame)
 

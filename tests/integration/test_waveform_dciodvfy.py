@@ -65,3 +65,24 @@ def test_dciodvfy_reports_no_error(
         kwargs["source"] = source
     path = _write(tmp_path, f"{case}.dcm", **kwargs)
     assert dciodvfy(path) == []
+
+
+def test_dciodvfy_no_error_for_a_source_made_by_img2dcm(
+    dciodvfy: Callable[[Path], list[str]], dcmtk: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """A source as a modality might send it (dcmtk img2dcm: type 2 attributes empty)."""
+    import subprocess
+
+    import pydicom
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(tmp_path / "x.bmp")
+    subprocess.run(
+        [str(dcmtk("img2dcm")), "-i", "BMP", str(tmp_path / "x.bmp"), str(tmp_path / "sc.dcm")],
+        check=True, capture_output=True, timeout=60,
+    )
+    source = pydicom.dcmread(tmp_path / "sc.dcm")
+    path = _write(tmp_path, "from-img2dcm.dcm", source=source, weights_sha256="AB" * 32)
+    assert dciodvfy(path) == []
+    assert pydicom.dcmread(path).StudyInstanceUID == source.StudyInstanceUID
