@@ -70,7 +70,7 @@ class StoreSink:
                 f"{name} has SOP class {sop_class}; expected Secondary Capture, multi-frame SC "
                 "or Encapsulated PDF"
             )
-        job_id, new = self._put(
+        job_id, new = self.put(
             data, str(ds.SOPInstanceUID), sop_class, origin=origin, destination=destination
         )
         return Submitted([job_id], int(new))
@@ -81,7 +81,7 @@ class StoreSink:
         """Spool datasets (with file meta) as one job each."""
         ids, new = [], 0
         for ds in datasets:
-            job_id, created = self._put(
+            job_id, created = self.put(
                 to_bytes(ds), str(ds.SOPInstanceUID), str(ds.SOPClassUID),
                 origin=origin, destination=destination,
             )
@@ -89,9 +89,15 @@ class StoreSink:
             new += int(created)
         return Submitted(ids, new)
 
-    def _put(
-        self, data: bytes, sop_uid: str, sop_class: str, *, origin: str, destination: str | None
+    def put(
+        self, data: bytes, sop_uid: str, sop_class: str, *, origin: str,
+        destination: str | None, peer_host: str = "sweep",
     ) -> tuple[str, bool]:
+        """Spool one encoded object (Part 10 bytes) and record its `received` job.
+
+        Returns (job id, True) for a new job, (`sop:<uid>`, False) when the SOP Instance UID
+        already has one. Raises OutOfResourcesError (disk, database) with nothing recorded.
+        """
         if self.store.has_sop(sop_uid):
             return f"sop:{sop_uid}", False
         job_id = uuid.uuid4().hex
@@ -99,7 +105,7 @@ class StoreSink:
         try:
             inserted = self.store.insert_received(
                 job_id, sop_instance_uid=sop_uid, sop_class_uid=sop_class, calling_ae=origin,
-                peer_host="sweep", spool_path=path, destination=destination,
+                peer_host=peer_host, spool_path=path, destination=destination,
             )
         except BaseException:
             self.spool.remove(path)
