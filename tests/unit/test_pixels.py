@@ -154,6 +154,18 @@ def test_lossless_compression_exact(syntax: str) -> None:
     np.testing.assert_array_equal(frame, rgb)
 
 
+def test_multiframe_rle_and_grey_jpeg2000() -> None:
+    rgb = _rgb8((3, 16, 20, 3))
+    ds = _dataset(rgb, "RGB", 8, MF_RGB)
+    ds.compress(RLELossless, generate_instance_uid=False)
+    np.testing.assert_array_equal(np.stack(frames_from_dataset(_round_trip(ds))), rgb)
+    grey = _grey8((80, 96))
+    ds = _dataset(grey, "MONOCHROME2", 8)
+    ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+    [frame] = frames_from_dataset(_round_trip(ds))
+    np.testing.assert_array_equal(frame[:, :, 2], grey)
+
+
 def test_deflated_transfer_syntax() -> None:
     grey = _grey8()
     ds = _dataset(grey, "MONOCHROME2", 8)
