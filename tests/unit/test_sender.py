@@ -1,14 +1,24 @@
-"""Sender pieces that need no peer: status outcomes, node checks, TLS context."""
+"""Sender: status outcomes, node checks, TLS context, and statuses end to end against a
+pynetdicom Storage SCP on loopback."""
 from __future__ import annotations
 
+import dataclasses
 import ssl
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom import AE, evt
+from pynetdicom.transport import ThreadedAssociationServer
 
 from ecgbridge.config import TlsConfig
-from ecgbridge.dicom.sender import DicomNode, status_outcome
+from ecgbridge.dicom.sender import DicomNode, Timeouts, send_datasets, status_outcome
 from ecgbridge.dicom.tls import client_ssl_context
+from ecgbridge.dicom.waveform import TWELVE_LEAD_ECG_STORAGE, build_ecg_waveform
+from ecgbridge.errors import DeliveryError
+from tests.results import page_3x4_result, source_image
 
 
 @pytest.mark.parametrize(
@@ -50,3 +60,58 @@ def test_client_tls_context_verifies_peer(tmp_path: Path) -> None:
     assert not client_ssl_context(TlsConfig(), check_hostname=False).check_hostname
     with pytest.raises(FileNotFoundError):
         client_ssl_context(TlsConfig(ca=tmp_path / "missing.pem"))
+
+
+# -- against a pynetdicom SCP on loopback that answers with a chosen status ---------------------
+
+@pytest.fixture()
+def scp() -> Iterator[Callable[[int], DicomNode]]:
+    """`scp(status)` starts a Storage SCP on a free loopback port answering `status` to every
+    C-STORE (and refusing associations called anything but "STATUSSCP")."""
+    servers: list[ThreadedAssociationServer] = []
+
+    def start(status: int) -> DicomNode:
+        ae = AE(ae_title="STATUSSCP")
+        ae.require_called_aet = True
+        ae.add_supported_context(TWELVE_LEAD_ECG_STORAGE, [ExplicitVRLittleEndian])
+        handlers = [(evt.EVT_C_STORE, lambda event: status)]
+        server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+        servers.append(server)
+        return DicomNode("STATUSSCP", "127.0.0.1", server.server_address[1],
+                         timeouts=Timeouts(connection_s=5, acse_s=5, dimse_s=5, network_s=5))
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def _waveform() -> Dataset:
+    return build_ecg_waveform(source_image(), page_3x4_result(), digitizer_version="t",
+                              weights_sha256=None)
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(0xA700, True), (0xA900, False), (0xC000, False), (0x0110, False)]
+)
+def test_failure_statuses(scp: Callable[[int], DicomNode], status: int, retryable: bool) -> None:
+    with pytest.raises(DeliveryError) as info:
+        send_datasets(scp(status), [_waveform()])
+    assert info.value.status == status and info.value.retryable is retryable
+    assert f"0x{status:04X}" in info.value.message
+
+
+@pytest.mark.parametrize("status", [0x0000, 0xB000, 0xB007])
+def test_success_and_warnings_deliver(scp: Callable[[int], DicomNode], status: int) -> None:
+    send_datasets(scp(status), [_waveform(), _waveform()])
+
+
+def test_wrong_called_ae_is_rejected_and_retryable(scp: Callable[[int], DicomNode]) -> None:
+    node = scp(0x0000)
+    wrong = dataclasses.replace(node, ae_title="SOMEONEELSE")
+    with pytest.raises(DeliveryError, match="rejected the association") as info:
+        send_datasets(wrong, [_waveform()])
+    assert info.value.retryable and info.value.status is None
+
+
+def test_nothing_to_send_opens_no_association() -> None:
+    send_datasets(DicomNode("X", "127.0.0.1", 1), [])
