@@ -1,0 +1,162 @@
+"""The calibration pulse: a 1 mV step held for 0.2 s, drawn at the start (or end) of rows.
+
+Its height in px is 1 mV, so it gives the amplitude scale without trusting the printed
+gain; its width (0.2 s) checks the paper speed. Measured values are snapped to the standard
+settings when within tolerance (gain 2.5/5/10/20/40 mm/mV, speed 12.5/25/50/100 mm/s).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.extract import column_runs
+from pipeline.layout import TraceRow
+
+STANDARD_MM_PER_MV = (2.5, 5.0, 10.0, 20.0, 40.0)
+STANDARD_MM_PER_S = (12.5, 25.0, 50.0, 100.0)
+#: The pulse's amplitude (mV) and duration (s).
+PULSE_MV = 1.0
+PULSE_S = 0.2
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """A calibration pulse found in one row.
+
+    x0_px, x1_px: first and last column of its flat top, px. height_px: top above the
+    baseline, px (1 mV). width_px: duration of the top, px (0.2 s). side: "start" | "end".
+    """
+
+    x0_px: int
+    x1_px: int
+    height_px: float
+    width_px: float
+    side: str
+
+
+def snap(value: float, standards: tuple[float, ...], tolerance: float) -> tuple[float, bool]:
+    """The standard value within relative `tolerance` of `value`, else value; (v, snapped)."""
+    best = min(standards, key=lambda s: abs(value / s - 1))
+    if abs(value / best - 1) <= tolerance:
+        return best, True
+    return value, False
+
+
+def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "start",
+               search_mm: float = 30.0) -> Pulse | None:
+    """Look for a calibration pulse near one end of a row of traces.
+
+    mask: (H, W) bool trace pixels of the rectified page; row: the row (its band and the
+    extent of its long traces); px_per_mm: page scale (an estimate bounds the search).
+    side: "start" (left end) or "end" (right end).
+    A pulse is two vertical strokes of equal extent, 2-14 mm apart, joined at the top by a
+    straight horizontal stroke, with nothing inside. Returns the pulse or None.
+    """
+    h, w = mask.shape
+    reach = int(search_mm * px_per_mm)
+    inner = int(20.0 * px_per_mm)
+    if side == "start":
+        xa, xb = max(0, row.x0_px - reach), min(w, row.x0_px + inner)
+    else:
+        xa, xb = max(0, row.x1_px - inner), min(w, row.x1_px + reach)
+    band = mask[row.top_px:row.bottom_px, xa:xb]
+    if band.size == 0:
+        return None
+    base = row.y_px - row.top_px
+    top, bottom, valid = column_runs(band, base)
+    length = np.where(valid, bottom - top + 1, 0)
+    k = np.argmax(length, axis=1)
+    cols = np.arange(band.shape[1])
+    run_len, run_top, run_bot = length[cols, k], top[cols, k], bottom[cols, k]
+    min_len = 2.2 * px_per_mm
+    edge = run_len >= min_len
+    if edge.sum() < 2:
+        return None
+    # Clusters of adjacent edge columns -> one vertical stroke each.
+    idx = np.flatnonzero(edge)
+    splits = np.flatnonzero(np.diff(idx) > 1) + 1
+    strokes = [(int(g[0]), int(g[-1]), float(np.median(run_top[g])), float(np.median(run_bot[g])))
+               for g in np.split(idx, splits)]
+    tol = max(2.0, 0.6 * px_per_mm)
+    found: list[Pulse] = []
+    for (a0, a1, at, ab), (b0, b1, bt, bb) in zip(strokes[:-1], strokes[1:]):
+        sep = 0.5 * (b0 + b1) - 0.5 * (a0 + a1)
+        if not 2.0 * px_per_mm <= sep <= 14.0 * px_per_mm:
+            continue
+        if abs(at - bt) > tol or abs(ab - bb) > tol:
+            continue
+        y_top = int(round(0.5 * (at + bt)))
+        y_bot = 0.5 * (ab + bb)
+        between = band[:, a1 + 1:b0]
+        if between.shape[1] < 2:
+            continue
+        pen = max(1, int(round(0.3 * px_per_mm)))
+        top_stroke = between[max(0, y_top - 1):y_top + pen + 1].any(axis=0).mean()
+        inside = between[y_top + 2 * pen + 1:int(y_bot) - 2 * pen].mean() if (
+            int(y_bot) - 2 * pen > y_top + 2 * pen + 1) else 0.0
+        if top_stroke < 0.9 or inside > 0.05:
+            continue
+        pen_w = float(np.median(length[a1 + 1:b0][length[a1 + 1:b0] > 0])) if (
+            length[a1 + 1:b0] > 0).any() else 1.0
+        height = (y_bot - y_top + 1) - pen_w
+        height_mm = height / px_per_mm
+        if not 1.8 <= height_mm <= 45.0:
+            continue
+        found.append(Pulse(xa + a0, xa + b1, float(height), float(sep), side))
+    if not found:
+        return None
+    # The pulse nearest the row's end it belongs to.
+    return found[0] if side == "start" else found[-1]
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Amplitude and time scale of a page.
+
+    px_per_mv: px per millivolt (vertical); px_per_s: px per second (horizontal).
+    px_per_mm: page scale used, px/mm. mm_per_mv, mm_per_s: the paper settings. assumed: names assumed, not measured.
+    """
+
+    px_per_mv: float
+    px_per_s: float
+    px_per_mm: float
+    mm_per_mv: float
+    mm_per_s: float
+    assumed: tuple[str, ...]
+
+
+def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: bool) -> Scales:
+    """Combine the grid's px/mm and the pulses into amplitude and time scales.
+
+    pulses: pulses found on the page (any rows). px_per_mm: from the grid (or an estimate
+    when grid_measured is False). With no pulse, 10 mm/mV and 25 mm/s are assumed.
+    """
+    assumed: list[str] = []
+    if px_per_mm is None or px_per_mm <= 0:
+        raise ValueError(f"px_per_mm must be a positive estimate; found {px_per_mm}")
+    if pulses:
+        height = float(np.median([p.height_px for p in pulses]))
+        width = float(np.median([p.width_px for p in pulses]))
+        if not grid_measured:
+            # No grid: assume the usual 25 mm/s to turn the pulse width into px per mm.
+            px_per_mm = width / (PULSE_S * 25.0)
+            assumed += ["px_per_mm", "mm_per_s"]
+        mm_per_mv, _ = snap(height / px_per_mm / PULSE_MV, STANDARD_MM_PER_MV, 0.12)
+        mm_per_s, snapped = snap(width / px_per_mm / PULSE_S, STANDARD_MM_PER_S, 0.2)
+        if not snapped:
+            mm_per_s = 25.0
+            assumed.append("mm_per_s")
+        # The measured height is the best amplitude scale when it matches the standard.
+        px_per_mv = height if abs(height / (mm_per_mv * px_per_mm) - 1) < 0.03 else (
+            mm_per_mv * px_per_mm)
+    else:
+        mm_per_mv, mm_per_s = 10.0, 25.0
+        assumed += ["mm_per_mv", "mm_per_s"]
+        if not grid_measured:
+            assumed.append("px_per_mm")
+        px_per_mv = mm_per_mv * px_per_mm
+    return Scales(px_per_mv=float(px_per_mv), px_per_s=float(mm_per_s * px_per_mm),
+                  px_per_mm=float(px_per_mm),
+                  mm_per_mv=float(mm_per_mv), mm_per_s=float(mm_per_s),
+                  assumed=tuple(dict.fromkeys(assumed)))

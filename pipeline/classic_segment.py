@@ -1,0 +1,97 @@
+"""Segmentation without a network: class probabilities from colour and darkness.
+
+Dark, low-saturation ink is trace; coloured or light periodic lines are grid. This is the
+fallback used when no U-Net weights are shipped, and the reference the later stages are
+tested with. Output has the same form as the U-Net's: `SegMaps.probs` (4, h, w) in the class
+order of `pipeline.types.SEGMENTATION_CLASSES` (background, grid, text, trace).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.types import SEGMENTATION_CLASSES
+
+BACKGROUND, GRID, TEXT, TRACE = (SEGMENTATION_CLASSES.index(c) for c in SEGMENTATION_CLASSES)
+
+
+@dataclass(frozen=True)
+class SegMaps:
+    """Class probabilities of one image.
+
+    probs: (4, h, w) float32 in [0, 1], classes in SEGMENTATION_CLASSES order.
+    scale: working px per input px (h = round(H * scale)).
+    """
+
+    probs: np.ndarray
+    scale: float
+
+
+def paper_normalised(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Darkness relative to the local paper brightness, robust to shadows and tints.
+
+    image: (H, W, 3) uint8 RGB.
+    Returns (dark_value, dark_min): (H, W) float32 in [0, 1]; dark_value is darkness of the
+    brightest channel (black ink ~1, coloured grid ~0), dark_min of the darkest channel
+    (coloured grid and ink both high).
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8; found {image.shape} {image.dtype}")
+    rgb = image.astype(np.float32) / 255.0
+    v = rgb.max(axis=2)
+    m = rgb.min(axis=2)
+    return 1.0 - v / _paper_level(v), 1.0 - m / _paper_level(m)
+
+
+def _paper_level(channel: np.ndarray) -> np.ndarray:
+    """Local paper brightness: a max filter (removes ink and grid) at reduced resolution.
+
+    channel: (H, W) float32 in [0, 1]. Returns (H, W) float32, >= 0.05.
+    """
+    h, w = channel.shape
+    f = max(1, int(round(max(h, w) / 400)))
+    small = cv2.resize(channel, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    k = 2 * max(3, int(round(min(small.shape) / 40))) + 1
+    level = cv2.dilate(small, np.ones((k, k), np.uint8))
+    level = cv2.GaussianBlur(level, (0, 0), k / 2)
+    level = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.maximum(level, 0.05)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))).astype(np.float32)
+
+
+def classic_segment(image: np.ndarray) -> SegMaps:
+    """Class probabilities of one page from colour and darkness, at full resolution.
+
+    image: (H, W, 3) uint8 RGB. Returns SegMaps with probs (4, H, W) float32 and scale 1.0.
+    Text is not separated from trace (its probability is 0); long straight lines as dark as
+    the trace (black grids) are moved from trace to grid.
+    """
+    dark_v, dark_m = paper_normalised(image)
+    trace = _sigmoid((dark_v - 0.42) / 0.07)
+    grid = _sigmoid((dark_m - 0.10) / 0.03) * (1.0 - trace)
+    long_lines = _long_straight_lines(trace > 0.5)
+    if long_lines.any():
+        moved = trace * long_lines
+        trace = trace - moved
+        grid = np.maximum(grid, moved)
+    background = np.clip(1.0 - trace - grid, 0.0, 1.0)
+    text = np.zeros_like(trace)
+    probs = np.stack([background, grid, text, trace]).astype(np.float32)
+    return SegMaps(probs=probs, scale=1.0)
+
+
+def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
+    """Pixels on horizontal/vertical ink lines longer than 1/5 of the page (grid, frames).
+
+    ink: (H, W) bool. Returns (H, W) float32 in {0, 1}.
+    """
+    h, w = ink.shape
+    u8 = ink.astype(np.uint8)
+    horiz = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((1, max(3, w // 5)), np.uint8))
+    vert = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((max(3, h // 5), 1), np.uint8))
+    return (horiz | vert).astype(np.float32)

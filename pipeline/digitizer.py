@@ -1,0 +1,352 @@
+"""The digitizer: pictures of 12-lead ECGs in, 12-lead signals in microvolts out.
+
+Stages (each timed): segment (U-Net, batched; or the classic colour rule) -> rectify ->
+grid (px/mm) -> rows (crop to the traces) -> extract (one line per row) -> calibration
+(pulses: mm/mV, mm/s; upside-down check) -> layout (template, lead identity) -> signals.
+One bad image in a batch never affects the others: each gets its result or its error.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+import pipeline
+from pipeline.calibration import Pulse, Scales, find_pulse, page_scales
+from pipeline.classic_segment import SegMaps, classic_segment, paper_normalised
+from pipeline.crop import signal_region
+from pipeline.errors import DigitizerError, ModelWeightsError, NoGridFoundError, NoTraceFoundError
+from pipeline.extract import RowTrace, extract_row
+from pipeline.grid import GridScale, measure_grid
+from pipeline.layout import (LayoutTemplate, TraceRow, choose_template, find_rows,
+                             long_trace_mask)
+from pipeline.leads import assemble_signals, limb_relation_residual
+from pipeline.result import PageGeometry, PageResult, PanelPlacement
+from pipeline.rectify import Rectification, compose, rectify_from_map, rotate_180, warp
+from pipeline.signals import isoelectric_level
+from pipeline.types import DigitizationResult, DigitizeOptions
+
+log = logging.getLogger(__name__)
+
+#: Pages with a longer side than this are reduced first (px); 600-dpi scans gain nothing.
+MAX_WORK_SIDE_PX = 3400
+TRACE, GRID = 3, 1
+
+
+class SegmenterLike(Protocol):
+    """What the digitizer needs from a segmenter."""
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[Any]:
+        """(H, W, 3) uint8 pages -> maps with `.probs` (4, h, w) and `.scale`."""
+
+
+class ClassicSegmenter:
+    """Segmenter interface over `classic_segment` (no network)."""
+
+    version = "classic"
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[SegMaps]:
+        """(H, W, 3) uint8 pages -> SegMaps at full resolution."""
+        return [classic_segment(im) for im in images]
+
+
+def _load_default_segmenter(options: DigitizeOptions) -> tuple[SegmenterLike, str, bool]:
+    """The shipped U-Net, or the classic segmenter when no weights file is shipped.
+
+    Returns (segmenter, version tag, is_classic). A weights file that is present but fails
+    its sha256 check raises ModelWeightsError: a damaged model is never silently replaced.
+    """
+    try:
+        from pipeline.segment.infer import Segmenter
+        from pipeline.segment.weights import DEFAULT_WEIGHTS_PATH
+    except ImportError as exc:
+        log.warning("segmentation network unavailable (%s); using classic segmentation", exc)
+        return ClassicSegmenter(), "classic", True
+    if not DEFAULT_WEIGHTS_PATH.is_file():
+        log.warning("no weights at %s; using classic segmentation", DEFAULT_WEIGHTS_PATH)
+        return ClassicSegmenter(), "classic", True
+    seg = Segmenter(device=options.device, batch_size=options.batch_size)
+    return seg, f"seg-{seg.weights_sha256[:12]}", False
+
+
+class Digitizer:
+    """Turns page images into `DigitizationResult`s.
+
+    options: output rate, device, batch size, forced layout.
+    segmenter: an object with `.segment(images)`; "classic" for the colour rule; None loads
+    the shipped U-Net (classic only when no weights file is shipped).
+    """
+
+    def __init__(self, options: DigitizeOptions = DigitizeOptions(),
+                 segmenter: SegmenterLike | str | None = None) -> None:
+        if options.fs_hz <= 0 or options.duration_s <= 0:
+            raise ValueError(f"fs_hz and duration_s must be > 0; found {options.fs_hz}, "
+                             f"{options.duration_s}")
+        self.options = options
+        if segmenter is None:
+            self._segmenter, tag, self.classic = _load_default_segmenter(options)
+        elif isinstance(segmenter, str):
+            if segmenter != "classic":
+                raise ValueError(f"segmenter must be an object, None or 'classic'; found "
+                                 f"{segmenter!r}")
+            self._segmenter, tag, self.classic = ClassicSegmenter(), "classic", True
+        else:
+            self._segmenter = segmenter
+            sha = getattr(segmenter, "weights_sha256", "")
+            tag = f"seg-{sha[:12]}" if sha else str(getattr(segmenter, "version", "custom"))
+            self.classic = isinstance(segmenter, ClassicSegmenter)
+        self.version = f"pipeline-{pipeline.__version__}+{tag}"
+
+    # ------------------------------------------------------------------ public API
+    def digitize(self, image: np.ndarray) -> DigitizationResult:
+        """Digitize one page (H, W, 3) uint8 RGB; raises DigitizerError subclasses."""
+        out = self.digitize_batch([image])[0]
+        if isinstance(out, DigitizerError):
+            raise out
+        return out
+
+    def digitize_batch(self, images: Sequence[np.ndarray]
+                       ) -> list[DigitizationResult | DigitizerError]:
+        """Digitize pages; one result or error per image, in order."""
+        results: list[DigitizationResult | DigitizerError | None] = [None] * len(images)
+        work: list[np.ndarray] = []
+        where: list[int] = []
+        for i, image in enumerate(images):
+            try:
+                work.append(_working_image(image))
+                where.append(i)
+            except DigitizerError as exc:
+                results[i] = exc
+        seg_times: list[float] = []
+        maps: list[Any] = []
+        for start in range(0, len(work), max(1, self.options.batch_size)):
+            chunk = work[start:start + max(1, self.options.batch_size)]
+            t = time.perf_counter()
+            maps.extend(self._segmenter.segment(chunk))
+            seg_times.extend([(time.perf_counter() - t) / len(chunk)] * len(chunk))
+        for k, i in enumerate(where):
+            try:
+                results[i] = self._digitize_one(work[k], images[i].shape[:2], maps[k],
+                                                seg_times[k])
+            except DigitizerError as exc:
+                results[i] = exc
+            except (ValueError, IndexError, ZeroDivisionError, cv2.error,
+                    np.linalg.LinAlgError) as exc:
+                log.exception("internal error digitizing image %d", i)
+                results[i] = DigitizerError(f"internal error while digitizing: {exc!r}")
+        return [r if r is not None else DigitizerError("not processed") for r in results]
+
+    # ------------------------------------------------------------------ one page
+    def _digitize_one(self, image: np.ndarray, input_shape: tuple[int, int], maps: Any,
+                      seg_time: float) -> DigitizationResult:
+        timings: dict[str, float] = {"segment": seg_time}
+        h, w = image.shape[:2]
+        t = time.perf_counter()
+        trace_p = _upsample(maps.probs[TRACE], (h, w))
+        grid_p = _upsample(maps.probs[GRID], (h, w))
+        timings["upsample"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        line_map = grid_p if float(grid_p.mean()) > 0.02 else trace_p
+        rect = rectify_from_map(line_map)
+        timings["rectify"] = time.perf_counter() - t
+        page = self._read_page(image, trace_p, grid_p, rect, timings)
+        if page.flip_votes > 0:
+            flipped = compose(rect, rotate_180(rect.shape))
+            page = self._read_page(image, trace_p, grid_p, flipped, timings)
+        return self._finish(page, image, input_shape, timings)
+
+    def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
+                   rect: Rectification, timings: dict[str, float]) -> "_Page":
+        t = time.perf_counter()
+        img_r = warp(image, rect, fill=(255, 255, 255))
+        trace_r = warp(trace_p, rect, fill=0.0)
+        grid_r = warp(grid_p, rect, fill=0.0)
+        timings["rectify"] = timings.get("rectify", 0.0) + time.perf_counter() - t
+
+        t = time.perf_counter()
+        grid: GridScale | None
+        try:
+            grid = measure_grid(grid_r)
+        except NoGridFoundError:
+            grid = None
+        timings["grid"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        ppm_guess = grid.px_per_mm if grid else max(img_r.shape[:2]) / 280.0
+        region = signal_region(trace_r, ppm_guess)
+        rows = find_rows(trace_r * region, ppm_guess)
+        timings["crop_rows"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        dark_v, _ = paper_normalised(img_r)
+        mask = trace_r > 0.5
+        if not mask.any():
+            raise NoTraceFoundError("no ECG trace found: the trace map is empty")
+        level = float(np.percentile(dark_v[mask], 70))
+        coverage = np.clip(dark_v / max(level, 0.05), 0.0, 1.0) * (trace_r > 0.15)
+        traces = [extract_row(mask, coverage, top_px=r.top_px, bottom_px=r.bottom_px,
+                              x0_px=r.x0_px, x1_px=r.x1_px, baseline_px=r.y_px) for r in rows]
+        baselines = [isoelectric_level(tr.y_px) for tr in traces]
+        timings["extract"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        start = [find_pulse(mask, r, ppm_guess, "start") for r in rows]
+        end = [find_pulse(mask, r, ppm_guess, "end") for r in rows]
+        skew = _polarity_skew(traces, baselines)
+        n_start = sum(p is not None for p in start)
+        n_end = sum(p is not None for p in end)
+        votes = (1 if n_end > n_start else -1 if n_start > n_end else 0) + (
+            1 if skew < -0.3 else -1 if skew > 0.3 else 0)
+        timings["calibration"] = time.perf_counter() - t
+        return _Page(rect, img_r, rows, traces, baselines, start, end, grid, ppm_guess,
+                     long_trace_mask(trace_r * region, max(8.0, 12.0 * ppm_guess)),
+                     votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
+
+    def _finish(self, page: "_Page", image: np.ndarray, input_shape: tuple[int, int],
+                timings: dict[str, float]) -> DigitizationResult:
+        t = time.perf_counter()
+        opts = self.options
+        pulses = [p for p in page.start_pulses if p is not None] or [
+            p for p in page.end_pulses if p is not None]
+        scales = page_scales(pulses, page.grid.px_per_mm if page.grid else page.ppm_guess,
+                             page.grid is not None)
+        if page.grid is None and not pulses:
+            # No grid, no pulse: assume the longest rows show 10 s at 25 mm/s.
+            length = float(np.median([r.x1_px - r.x0_px for r in page.rows]))
+            ppm = length / (10.0 * 25.0)
+            scales = Scales(px_per_mv=10.0 * ppm, px_per_s=25.0 * ppm, px_per_mm=ppm,
+                            mm_per_mv=10.0, mm_per_s=25.0,
+                            assumed=("px_per_mm", "mm_per_mv", "mm_per_s"))
+        starts, ends = _row_extents(page)
+        candidates = choose_template(page.rows, page.long_ink, scales.px_per_mm, opts.layout)
+        timings["calibration"] += time.perf_counter() - t
+
+        t = time.perf_counter()
+        best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
+        n_samples = int(round(opts.duration_s * opts.fs_hz))
+        for k, template in enumerate(candidates[:4]):
+            signals, placements = assemble_signals(
+                template, page.traces, page.baselines, starts, ends, scales, opts.fs_hz,
+                n_samples)
+            cost = limb_relation_residual(template, signals, opts.fs_hz) + 0.02 * k
+            if best is None or cost < best[0]:
+                best = (cost, template, signals, placements)
+        assert best is not None  # choose_template never returns an empty list
+        _, template, signals, placements = best
+        timings["layout_signals"] = time.perf_counter() - t
+
+        quality = _quality(signals, placements, page.traces, scales, page.grid)
+        assumed = list(scales.assumed)
+        if page.grid is None:
+            assumed.append("px_per_mm")
+        scale_back = input_shape[1] / image.shape[1]
+        geometry = PageGeometry(matrix=page.rect.matrix, shape=page.rect.shape,
+                                work_scale=1.0 / scale_back, panels=tuple(placements))
+        return PageResult(
+            signals_uv=signals, fs_hz=float(opts.fs_hz), layout=template.name,
+            px_per_mm=float(scales.px_per_mm * scale_back), mm_per_mv=scales.mm_per_mv,
+            mm_per_s=scales.mm_per_s, quality=quality,
+            assumed=tuple(dict.fromkeys(assumed)), timings_s=dict(timings),
+            rotation_deg=float(page.rect.angle_deg), geometry=geometry,
+        )
+
+
+class _Page:
+    """Everything read from one rectified page before the layout is fixed."""
+
+    def __init__(self, rect: Rectification, image: np.ndarray, rows: list[TraceRow],
+                 traces: list[RowTrace], baselines: list[float], start: list[Pulse | None],
+                 end: list[Pulse | None], grid: GridScale | None, ppm_guess: float,
+                 long_ink: np.ndarray, flip_votes: int) -> None:
+        self.rect, self.image, self.rows, self.traces = rect, image, rows, traces
+        self.baselines, self.start_pulses, self.end_pulses = baselines, start, end
+        self.grid, self.ppm_guess, self.long_ink, self.flip_votes = (
+            grid, ppm_guess, long_ink, flip_votes)
+
+
+def _working_image(image: np.ndarray) -> np.ndarray:
+    """Check an input page and reduce it to at most MAX_WORK_SIDE_PX on its longer side."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        raise DigitizerError(
+            f"image must be an (H, W, 3) array; found "
+            f"{getattr(image, 'shape', type(image).__name__)}")
+    if image.dtype != np.uint8:
+        raise DigitizerError(f"image must be uint8 RGB; found dtype {image.dtype}")
+    if min(image.shape[:2]) < 64:
+        from pipeline.errors import ImageTooSmallError
+        raise ImageTooSmallError(f"image is {image.shape[1]} x {image.shape[0]} px; at least "
+                                 "64 px per side are needed")
+    h, w = image.shape[:2]
+    f = MAX_WORK_SIDE_PX / max(h, w)
+    if f < 1.0:
+        return cv2.resize(image, (int(round(w * f)), int(round(h * f))),
+                          interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(image)
+
+
+def _upsample(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) probability map resized (bilinear) to shape (H, W), float32."""
+    prob = np.asarray(prob, dtype=np.float32)
+    if prob.shape == shape:
+        return prob
+    return cv2.resize(prob, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _polarity_skew(traces: list[RowTrace], baselines: list[float]) -> float:
+    """Mean over rows of the skewness of the upward deflection (> 0 on upright pages: most
+    leads' QRS complexes point up)."""
+    skews = []
+    for tr, b in zip(traces, baselines):
+        v = b - tr.y_px[np.isfinite(tr.y_px)]
+        if v.size < 20 or v.std() == 0:
+            continue
+        skews.append(float(np.mean(((v - v.mean()) / v.std()) ** 3)))
+    return float(np.mean(skews)) if skews else 0.0
+
+
+def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
+    """Where each row's signal starts and ends (px), calibration pulses left out."""
+    starts, ends = [], []
+    for tr, ps, pe in zip(page.traces, page.start_pulses, page.end_pulses):
+        finite = np.flatnonzero(np.isfinite(tr.y_px))
+        x0 = float(tr.x_px[finite[0]]) if finite.size else float(tr.x_px[0])
+        x1 = float(tr.x_px[finite[-1]]) if finite.size else float(tr.x_px[-1])
+        if ps is not None:
+            after = tr.x_px[finite][tr.x_px[finite] > ps.x1_px + tr.line_width_px]
+            x0 = float(ps.x1_px + tr.line_width_px) if after.size == 0 else float(after[0])
+            x0 = max(x0, float(ps.x1_px) + tr.line_width_px)
+        if pe is not None:
+            x1 = min(x1, float(pe.x0_px) - tr.line_width_px)
+        starts.append(x0)
+        ends.append(x1)
+    return starts, ends
+
+
+def _quality(signals: np.ndarray, placements: list[PanelPlacement], traces: list[RowTrace],
+             scales: Scales, grid: GridScale | None) -> np.ndarray:
+    """Confidence per lead in [0, 1]: drawn fraction of its window read with confidence,
+    lowered when scales were assumed."""
+    from pipeline.types import LEADS
+
+    q = np.zeros(len(LEADS), dtype=np.float64)
+    factor = 1.0
+    if grid is None:
+        factor *= 0.6
+    if "mm_per_mv" in scales.assumed:
+        factor *= 0.85
+    for p in placements:
+        tr = traces[p.row]
+        sel = (tr.x_px >= p.x_start_px) & (tr.x_px < p.x_start_px + (p.t1_s - p.t0_s)
+                                           * scales.px_per_s)
+        if not sel.any():
+            continue
+        frac = float(np.mean(np.isfinite(tr.y_px[sel]) & tr.confident[sel]))
+        i = LEADS.index(p.lead)
+        q[i] = max(q[i], frac * factor)
+    q[np.all(np.isnan(signals), axis=1)] = 0.0
+    return np.clip(q, 0.0, 1.0)

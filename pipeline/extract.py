@@ -1,0 +1,192 @@
+"""Reading one row of traces at full resolution: y position of the line per pixel column.
+
+Per column, the trace mask splits into vertical runs of ink. A dynamic program picks one run
+per column so that consecutive runs touch (a steep QRS is a chain of long, overlapping
+runs; a jump through paper is expensive), staying near the row's baseline when in doubt.
+This keeps a row on its own line where it touches or crosses a neighbouring row's trace.
+
+The value read from a run is not its centroid (which flattens the peaks of thick lines):
+with sub-pixel run edges from the ink coverage, a column that holds a local extreme takes
+the run's outer edge moved inwards by half the line width; other columns take the middle of
+the run; a long run that only a crossing line explains is replaced by its neighbours' mean.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+#: Most runs per column kept for the dynamic program (nearest the baseline first).
+MAX_RUNS = 8
+
+
+@dataclass(frozen=True)
+class RowTrace:
+    """The line of one row, sampled at every pixel column.
+
+    x_px: (N,) int column indices. y_px: (N,) float line position (px, sub-pixel), NaN where
+    the column holds no ink of this row. line_width_px: estimated pen width, px.
+    confident: (N,) bool, columns read from an unambiguous run.
+    """
+
+    x_px: np.ndarray
+    y_px: np.ndarray
+    line_width_px: float
+    confident: np.ndarray
+
+
+def column_runs(mask: np.ndarray, baseline: float, max_runs: int = MAX_RUNS
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertical ink runs of each column of a band.
+
+    mask: (h, w) bool; baseline: row of the band the trace rests on (px, band coordinates).
+    Returns (top, bottom, valid), each (w, K): first and last ink row of each run (inclusive),
+    and which entries hold a run; per column at most K = max_runs runs, nearest the baseline.
+    """
+    h, w = mask.shape
+    padded = np.zeros((w, h + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask.T
+    d = np.diff(padded, axis=1)
+    s_col, s_row = np.nonzero(d == 1)
+    e_col, e_row = np.nonzero(d == -1)
+    e_row = e_row - 1
+    top = np.zeros((w, max_runs), dtype=np.int64)
+    bottom = np.zeros((w, max_runs), dtype=np.int64)
+    valid = np.zeros((w, max_runs), dtype=bool)
+    if s_col.size == 0:
+        return top, bottom, valid
+    counts = np.bincount(s_col, minlength=w)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    rank = np.arange(s_col.size) - starts[s_col]
+    simple = counts[s_col] <= max_runs
+    top[s_col[simple], rank[simple]] = s_row[simple]
+    bottom[s_col[simple], rank[simple]] = e_row[simple]
+    valid[s_col[simple], rank[simple]] = True
+    for c in np.flatnonzero(counts > max_runs):  # rare: many runs (text); keep the nearest
+        lo, hi = starts[c], starts[c] + counts[c]
+        centre = 0.5 * (s_row[lo:hi] + e_row[lo:hi])
+        keep = np.sort(np.argsort(np.abs(centre - baseline))[:max_runs])
+        top[c] = s_row[lo:hi][keep]
+        bottom[c] = e_row[lo:hi][keep]
+        valid[c] = True
+    return top, bottom, valid
+
+
+def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline: float,
+                half_band: float, *, gap_cost: float = 1.0, move_cost: float = 0.02,
+                prior_cost: float = 0.5) -> np.ndarray:
+    """Pick one run per column by dynamic programming.
+
+    top, bottom, valid: (w, K) from `column_runs`. baseline, half_band: px in band
+    coordinates. Costs: gap_cost per px of paper between consecutive runs, move_cost per px
+    of centre motion, prior_cost * ((centre - baseline) / half_band)^2 per column.
+    Returns (w,) int index of the chosen run, -1 for columns with no run.
+    """
+    w, k = top.shape
+    centre = 0.5 * (top + bottom)
+    unary = prior_cost * np.square((centre - baseline) / max(half_band, 1.0))
+    unary = np.where(valid, unary, np.inf)
+    cols = np.flatnonzero(valid.any(axis=1))
+    choice = np.full(w, -1, dtype=np.int64)
+    if cols.size == 0:
+        return choice
+    back = np.zeros((cols.size, k), dtype=np.int64)
+    cost = unary[cols[0]].copy()
+    for i in range(1, cols.size):
+        a, b = cols[i - 1], cols[i]
+        gap = np.maximum(0, np.maximum(top[b][None, :] - bottom[a][:, None],
+                                       top[a][:, None] - bottom[b][None, :]) - 1)
+        trans = gap_cost * gap + move_cost * np.abs(centre[a][:, None] - centre[b][None, :])
+        total = cost[:, None] + trans
+        back[i] = np.argmin(total, axis=0)
+        cost = total[back[i], np.arange(k)] + unary[b]
+    j = int(np.argmin(cost))
+    for i in range(cols.size - 1, -1, -1):
+        choice[cols[i]] = j
+        j = int(back[i, j])
+    return choice
+
+
+def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_px: int,
+                x0_px: int, x1_px: int, baseline_px: float, max_gap_px: int = 3) -> RowTrace:
+    """Read the line of one row of a rectified page.
+
+    mask: (H, W) bool trace pixels; coverage: (H, W) float in [0, 1], ink fraction per pixel
+    (sub-pixel edges). The row's band is rows [top_px, bottom_px), columns [x0_px, x1_px].
+    Gaps of at most max_gap_px columns are interpolated; longer ones stay NaN.
+    """
+    band_m = mask[top_px:bottom_px, x0_px:x1_px + 1]
+    band_c = coverage[top_px:bottom_px, x0_px:x1_px + 1]
+    h, w = band_m.shape
+    base = baseline_px - top_px
+    top, bottom, valid = column_runs(band_m, base)
+    choice = choose_runs(top, bottom, valid, base, 0.5 * h)
+    has = choice >= 0
+    idx = np.where(has, choice, 0)
+    cols = np.arange(w)
+    t = np.where(has, top[cols, idx], 0).astype(np.int64)
+    b = np.where(has, bottom[cols, idx], 0).astype(np.int64)
+    # Sub-pixel edges: partial coverage just outside the run extends it.
+    above = band_c[np.clip(t - 1, 0, h - 1), cols] * (t > 0)
+    below = band_c[np.clip(b + 1, 0, h - 1), cols] * (b < h - 1)
+    t_in = band_c[t, cols]
+    b_in = band_c[b, cols]
+    top_edge = t + 0.5 - t_in - above
+    bot_edge = b - 0.5 + b_in + below
+    length = bot_edge - top_edge
+    flat = has & (b - t <= 3 * max(1, np.median((b - t)[has]) if has.any() else 1))
+    width = float(np.median(length[flat])) if flat.any() else 1.0
+    width = max(width, 0.5)
+    half = 0.5 * width
+    y = 0.5 * (top_edge + bot_edge)
+    confident = has.copy()
+    # The pen (width w) turns the line g(x) into ink from min g - w/2 to max g + w/2 over a
+    # window of 1 + w columns: top + w/2 is an erosion of g, bottom - w/2 a dilation. Their
+    # opening and closing bound g (opening <= g <= closing in image y); the opening is exact
+    # at peaks (y minima), the closing at troughs, both on monotone stretches.
+    r = max(1, int(round(half + 0.5)))
+    ero = np.where(has, top_edge + half, -np.inf)
+    dil = np.where(has, bot_edge - half, np.inf)
+    lo = maximum_filter1d(ero, 2 * r + 1, mode="nearest")
+    hi = minimum_filter1d(dil, 2 * r + 1, mode="nearest")
+    ok = has & np.isfinite(lo) & np.isfinite(hi) & (lo <= hi)
+    mid = np.where(ok, 0.5 * (lo + hi), y)
+    smooth = np.where(has, y, np.nan)
+    left = np.r_[np.full(r, np.nan), smooth[:-r]]
+    right = np.r_[smooth[r:], np.full(r, np.nan)]
+    curv = np.nan_to_num(left + right - 2 * smooth)
+    pick = np.where(curv > 0, lo, hi)
+    y = np.where(ok & (hi - lo > 0.5), pick, mid)
+    # A long run between two short ones that it contains: a crossing line; interpolate.
+    short = has & (length <= 1.6 * width)
+    prev_short = np.r_[False, short[:-1]]
+    next_short = np.r_[short[1:], False]
+    prev_y = np.r_[np.nan, y[:-1]]
+    next_y = np.r_[y[1:], np.nan]
+    crossing = (has & (length > 3 * width) & prev_short & next_short
+                & (np.abs(prev_y - next_y) < 2 * width))
+    y = np.where(crossing, 0.5 * (prev_y + next_y), y)
+    confident &= ~crossing
+    y = np.where(has, y, np.nan)
+    y = _fill_short_gaps(y, max_gap_px)
+    return RowTrace(x_px=np.arange(x0_px, x0_px + w), y_px=y + top_px, line_width_px=width,
+                    confident=confident)
+
+
+def _fill_short_gaps(y: np.ndarray, max_gap: int) -> np.ndarray:
+    """Linearly interpolate NaN runs of at most max_gap samples between finite values."""
+    finite = np.isfinite(y)
+    if finite.all() or not finite.any():
+        return y
+    out = y.copy()
+    idx = np.arange(y.size)
+    filled = np.interp(idx, idx[finite], y[finite])
+    # Length of each NaN run.
+    nan = ~finite
+    starts = np.flatnonzero(nan & ~np.r_[False, nan[:-1]])
+    ends = np.flatnonzero(nan & ~np.r_[nan[1:], False])
+    for s, e in zip(starts, ends):
+        if e - s + 1 <= max_gap and s > 0 and e < y.size - 1:
+            out[s:e + 1] = filled[s:e + 1]
+    return out

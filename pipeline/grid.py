@@ -1,0 +1,159 @@
+"""Pixel size of the page from the periodicity of its grid: px per mm.
+
+An ECG grid has minor lines every 1 mm and major lines every 5 mm. The row and column
+projections of the grid probability map are periodic; their autocorrelation is matched
+against a comb of candidate periods (peaks at multiples of the period, troughs at half
+multiples, which rejects sub- and super-harmonics). Whether the strongest period is the
+1 mm or the 5 mm one is decided from the major lines' extra weight every fifth minor line
+and, when the minor lines are not resolved, from the plausible page size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.errors import NoGridFoundError
+
+#: Smallest usable minor grid period, px (below this, lines merge).
+MIN_PERIOD_PX = 2.0
+#: Comb contrast below which a profile is called aperiodic.
+MIN_STRENGTH = 0.12
+
+
+@dataclass(frozen=True)
+class GridScale:
+    """Grid measurement of one page.
+
+    px_per_mm: pixels per millimetre (mean of both axes when they agree).
+    px_per_mm_x, px_per_mm_y: per axis, px/mm; NaN where that axis had no periodic grid.
+    strength: comb contrast of the best axis in [0, 1] (higher is more certain).
+    minor_visible: whether the 1 mm lines were resolved (else 5 mm lines were used).
+    """
+
+    px_per_mm: float
+    px_per_mm_x: float
+    px_per_mm_y: float
+    strength: float
+    minor_visible: bool
+
+
+def _autocorr(profile: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation of a detrended 1-D profile; ac[0] = 1. (N,) -> (N,)."""
+    x = np.asarray(profile, dtype=np.float64)
+    n = x.size
+    k = max(3, int(n // 50))
+    trend = np.convolve(np.pad(x, k, mode="edge"), np.ones(2 * k + 1) / (2 * k + 1), "same")[k:-k]
+    x = x - trend
+    x = x * np.hanning(n)
+    f = np.fft.rfft(x, 2 * n)
+    ac = np.fft.irfft(f * np.conj(f))[:n]
+    return ac / ac[0] if ac[0] > 0 else np.zeros(n)
+
+
+def _comb_score(ac: np.ndarray, period: float, max_lag: float) -> float:
+    """Mean autocorrelation at multiples of `period` minus at half multiples."""
+    k = np.arange(1, max(2, int(max_lag // period)) + 1)
+    k = k[k * period < max_lag]
+    if k.size == 0:
+        return -1.0
+    lags = np.arange(ac.size)
+    peaks = np.interp(k * period, lags, ac)
+    troughs = np.interp((k - 0.5) * period, lags, ac)
+    return float(peaks.mean() - troughs.mean())
+
+
+def _scores(acs: list[np.ndarray], periods: np.ndarray) -> np.ndarray:
+    """Mean comb contrast over the given autocorrelations for each period. -> (P,)."""
+    out = np.zeros(periods.size)
+    for ac in acs:
+        max_lag = 0.6 * ac.size
+        out += np.array([_comb_score(ac, p, max_lag) for p in periods])
+    return out / max(1, len(acs))
+
+
+def best_period(
+    profiles: list[np.ndarray], min_period: float, max_period: float
+) -> tuple[float, float]:
+    """Fundamental period shared by 1-D profiles (grid squares are square), px.
+
+    profiles: (N,) projections of a grid map (rows and columns). Periods are searched in
+    [min_period, max_period] px, coarse (1% steps) then fine (0.02% steps). Multiples of the
+    fundamental score about as high as it does, so the smallest period whose contrast is at
+    least half the best is taken. Returns (period_px, strength).
+    """
+    acs = [_autocorr(p) for p in profiles if p.size >= 32]
+    if not acs:
+        return float("nan"), 0.0
+    max_period = min(max_period, min(0.6 * ac.size for ac in acs) / 3)
+    if max_period <= min_period:
+        return float("nan"), 0.0
+    cands = np.geomspace(min_period, max_period, int(np.log(max_period / min_period) / 0.01) + 2)
+    scores = _scores(acs, cands)
+    best = float(scores.max())
+    if best <= 0:
+        return float("nan"), 0.0
+    is_peak = np.r_[False, (scores[1:-1] >= scores[:-2]) & (scores[1:-1] >= scores[2:]), False]
+    is_peak[int(np.argmax(scores))] = True
+    i = int(np.flatnonzero(is_peak & (scores >= 0.5 * best))[0])
+    fine = np.linspace(cands[max(0, i - 1)], cands[min(len(cands) - 1, i + 1)], 101)
+    fscores = _scores(acs, fine)
+    j = int(np.argmax(fscores))
+    return float(fine[j]), float(fscores[j])
+
+
+def _minor_period(acs: list[np.ndarray], period: float, extent_px: int) -> tuple[float, bool]:
+    """Decide whether `period` is the 1 mm or 5 mm spacing; return (period of 1 mm, seen)."""
+    fifth = period / 5.0
+    if fifth >= MIN_PERIOD_PX and _scores(acs, np.array([fifth]))[0] > 0.2 * _scores(
+        acs, np.array([period])
+    )[0]:
+        return fifth, True  # finer lines every fifth of the period: it is the 5 mm one
+    heavier = []
+    for ac in acs:
+        if 5 * period < 0.6 * ac.size:
+            at = np.interp(np.arange(1, 6) * period, np.arange(ac.size), ac)
+            heavier.append(at[4] - at[:4].mean())
+    if heavier and float(np.mean(heavier)) > 0.05:
+        return period, True  # every fifth line heavier: the period is 1 mm
+    # Ambiguous: a 1 mm grid would make the page implausibly small, or a 5 mm one too large.
+    if extent_px / period > 400.0:
+        return fifth, False
+    if period < 6.0:
+        return period, True
+    return (fifth, False) if extent_px / period < 60.0 else (period, True)
+
+
+def _refine(ac: np.ndarray, period: float) -> float:
+    """Best period of one axis within +-4% of `period`, px (NaN if that axis is flat)."""
+    fine = np.linspace(period * 0.96, period * 1.04, 161)
+    s = _scores([ac], fine)
+    return float(fine[int(np.argmax(s))]) if s.max() > MIN_STRENGTH / 2 else float("nan")
+
+
+def measure_grid(grid_prob: np.ndarray, *, min_strength: float = MIN_STRENGTH) -> GridScale:
+    """Measure px/mm from a grid probability map of a rectified page.
+
+    grid_prob: (H, W) float in [0, 1]. Raises NoGridFoundError when no periodic grid shows
+    (comb contrast below `min_strength`).
+    """
+    if grid_prob.ndim != 2:
+        raise ValueError(f"grid_prob must be (H, W); found shape {grid_prob.shape}")
+    h, w = grid_prob.shape
+    profiles = [grid_prob.sum(axis=0), grid_prob.sum(axis=1)]
+    if min(h, w) < 32 or float(grid_prob.max()) <= 0:
+        raise NoGridFoundError(f"no ECG grid found: image {w} x {h} px has no grid ink")
+    period, strength = best_period(profiles, MIN_PERIOD_PX, min(h, w) / 4)
+    if not np.isfinite(period) or strength < min_strength:
+        raise NoGridFoundError(
+            f"no ECG grid found: grid periodicity contrast {strength:.3f}, "
+            f"expected at least {min_strength}"
+        )
+    acs = [_autocorr(p) for p in profiles]
+    ppm, minor = _minor_period(acs, period, max(h, w))
+    px_x, px_y = _refine(acs[0], ppm), _refine(acs[1], ppm)
+    both = [v for v in (px_x, px_y) if np.isfinite(v)]
+    return GridScale(
+        px_per_mm=float(np.mean(both)) if both else float(ppm),
+        px_per_mm_x=px_x, px_per_mm_y=px_y, strength=float(strength), minor_visible=minor,
+    )

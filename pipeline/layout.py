@@ -1,0 +1,212 @@
+"""Which lead is drawn where: trace rows, their extent, and the layout template they fit.
+
+A layout is a grid of `rows x cols` cells (each cell one lead over one time window) plus
+0..3 full-width rhythm strips below it. Column c of the grid shows the time window
+[c * D, (c + 1) * D) of the recording; a rhythm strip shows [0, cols * D). A lead written
+"-aVR" is drawn inverted (Cabrera). Template names match the renderer's (`pipeline.synth`).
+
+Rows are found from the horizontal projection of the long trace components (text and
+specks are left out); templates with the right number of rows are compared by where their
+rows break into columns (ink gaps, separator ticks, baseline jumps) and, for templates with
+the same geometry (standard vs Cabrera, limb vs precordial), by the linear relations that
+simultaneous limb leads obey (I - II + III = 0, aVR + aVL + aVF = 0, ...), checked after
+extraction by `pipeline.digitizer`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import find_peaks
+
+from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
+from pipeline.types import LEADS
+
+
+@dataclass(frozen=True)
+class LayoutTemplate:
+    """A layout: `cells[row][col]` lead names (optionally "-" prefixed), rhythm strip leads."""
+
+    name: str
+    cells: tuple[tuple[str, ...], ...]
+    rhythm: tuple[str, ...] = ()
+
+    @property
+    def n_cols(self) -> int:
+        """Number of time columns in the main grid."""
+        return len(self.cells[0])
+
+    @property
+    def n_rows(self) -> int:
+        """Number of drawn rows, rhythm strips included."""
+        return len(self.cells) + len(self.rhythm)
+
+    def row_cols(self, row: int) -> int:
+        """Number of time columns of drawn row `row` (1 for a rhythm strip)."""
+        return self.n_cols if row < len(self.cells) else 1
+
+
+_STD_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+_CAB_3X4 = (("aVL", "II", "V1", "V4"), ("I", "aVF", "V2", "V5"), ("-aVR", "III", "V3", "V6"))
+_STD_6X2 = (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"))
+
+#: Known templates; the first of equal-cost candidates wins, so common layouts come first.
+TEMPLATES: dict[str, LayoutTemplate] = {
+    t.name: t
+    for t in (
+        LayoutTemplate("3x4+1", _STD_3X4, ("II",)),
+        LayoutTemplate("3x4", _STD_3X4),
+        LayoutTemplate("3x4+2", _STD_3X4, ("II", "V1")),
+        LayoutTemplate("3x4+3", _STD_3X4, ("II", "V1", "V5")),
+        LayoutTemplate("6x2", _STD_6X2),
+        LayoutTemplate("6x2+1", _STD_6X2, ("II",)),
+        LayoutTemplate("12x1", tuple((lead,) for lead in LEADS)),
+        LayoutTemplate("cabrera-3x4+1", _CAB_3X4, ("II",)),
+        LayoutTemplate("cabrera-3x4", _CAB_3X4),
+        LayoutTemplate("limb-6x1", tuple((lead,) for lead in LEADS[:6])),
+        LayoutTemplate("precordial-6x1", tuple((lead,) for lead in LEADS[6:])),
+    )
+}
+
+
+def get_template(name: str) -> LayoutTemplate:
+    """The template called `name`; raises LayoutNotFoundError listing known names."""
+    if name not in TEMPLATES:
+        raise LayoutNotFoundError(f"unknown layout {name!r}; expected one of {sorted(TEMPLATES)}")
+    return TEMPLATES[name]
+
+
+def parse_lead(token: str) -> tuple[str, int]:
+    """Split a cell token into (lead name, polarity): "-aVR" -> ("aVR", -1)."""
+    return (token[1:], -1) if token.startswith("-") else (token, 1)
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One drawn row of traces on the rectified page.
+
+    y_px: baseline estimate (row of the projection peak), px.
+    x0_px, x1_px: first and last column holding this row's ink, px.
+    top_px, bottom_px: band the row's extraction may use (half-way to its neighbours), px.
+    """
+
+    y_px: float
+    x0_px: int
+    x1_px: int
+    top_px: int
+    bottom_px: int
+
+
+def long_trace_mask(trace_prob: np.ndarray, min_width_px: float, threshold: float = 0.5
+                    ) -> np.ndarray:
+    """Trace pixels belonging to connected components at least `min_width_px` wide.
+
+    trace_prob: (H, W) float. Returns (H, W) bool. Leaves out text, specks and ticks.
+    """
+    ink = (trace_prob > threshold).astype(np.uint8)
+    # Bridge the small breaks a removed grid line or a faint antialiased stroke leaves.
+    ink = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    keep = np.zeros(n, dtype=bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_WIDTH] >= min_width_px
+    return keep[labels] & (trace_prob > threshold)
+
+
+def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
+    """Find the rows of traces of a rectified page.
+
+    trace_prob: (H, W) float in [0, 1]; px_per_mm: page scale.
+    Returns rows top to bottom. Raises NoTraceFoundError when no long trace exists.
+    """
+    h, w = trace_prob.shape
+    long_ink = long_trace_mask(trace_prob, min_width_px=max(8.0, 12.0 * px_per_mm))
+    if not long_ink.any():
+        raise NoTraceFoundError(
+            "no ECG trace found: no ink line is longer than 12 mm "
+            f"({12.0 * px_per_mm:.0f} px at {px_per_mm:.2f} px/mm)"
+        )
+    cols_with_ink = long_ink.any(axis=0)
+    profile = gaussian_filter1d(long_ink.sum(axis=1).astype(np.float64), max(1.0, 0.7 * px_per_mm))
+    min_dist = max(3, int(7.0 * px_per_mm))
+    peaks, props = find_peaks(profile, distance=min_dist, prominence=0.12 * profile.max())
+    # A row's trace must span a good part of the page width.
+    rows_y: list[int] = []
+    extent = float(cols_with_ink.sum())
+    for p in peaks:
+        band = long_ink[max(0, p - int(2 * px_per_mm)): p + int(2 * px_per_mm) + 1]
+        if band.any(axis=0).sum() >= 0.18 * extent:
+            rows_y.append(int(p))
+    if not rows_y:
+        raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
+    rows: list[TraceRow] = []
+    for i, y in enumerate(rows_y):
+        top = (rows_y[i - 1] + y) // 2 if i > 0 else max(0, y - int(1.2 * (rows_y[1] - y))
+                                                          if len(rows_y) > 1 else 0)
+        bottom = ((y + rows_y[i + 1]) // 2 if i + 1 < len(rows_y)
+                  else min(h, y + int(1.2 * (y - rows_y[i - 1])) if i > 0 else h))
+        band = long_ink[max(0, y - int(3 * px_per_mm)): y + int(3 * px_per_mm) + 1]
+        xs = np.flatnonzero(band.any(axis=0))
+        rows.append(TraceRow(float(y), int(xs[0]), int(xs[-1]), int(top), int(bottom)))
+    return rows
+
+
+def break_evidence(long_ink: np.ndarray, row: TraceRow, x: float, px_per_mm: float) -> float:
+    """How much row `row` looks broken at column `x` (gap in the ink or separator), in [0, 1].
+
+    long_ink: (H, W) bool trace pixels. A gap: some column within +-1.5 mm has no ink in the
+    row's band. A separator: a short vertical stroke crossing the baseline with flat trace on
+    both sides.
+    """
+    half = max(2, int(1.5 * px_per_mm))
+    x0, x1 = max(row.x0_px, int(x) - half), min(row.x1_px, int(x) + half + 1)
+    if x1 <= x0:
+        return 1.0
+    band = long_ink[row.top_px:row.bottom_px, x0:x1]
+    if band.size == 0:
+        return 1.0
+    has_ink = band.any(axis=0)
+    if not has_ink.all():
+        return 1.0
+    return 0.0
+
+
+def choose_template(rows: list[TraceRow], long_ink: np.ndarray, px_per_mm: float,
+                    forced: str = "auto") -> list[LayoutTemplate]:
+    """Templates that fit the rows, cheapest first (equal costs keep TEMPLATES order).
+
+    rows: from `find_rows`; long_ink: (H, W) bool. forced: "auto" or a template name.
+    Raises LayoutNotFoundError when no template has that many rows.
+    """
+    if forced != "auto":
+        t = get_template(forced)
+        if t.n_rows != len(rows):
+            raise LayoutNotFoundError(
+                f"layout {forced} has {t.n_rows} rows of traces; found {len(rows)} on the page"
+            )
+        return [t]
+    candidates = [t for t in TEMPLATES.values() if t.n_rows == len(rows)]
+    if not candidates:
+        raise LayoutNotFoundError(
+            f"found {len(rows)} rows of traces; no layout template has that many "
+            f"(known: {sorted({t.n_rows for t in TEMPLATES.values()})} rows)"
+        )
+    x0 = float(np.median([r.x0_px for r in rows]))
+    x1 = float(np.median([r.x1_px for r in rows]))
+    evidence = {f: [break_evidence(long_ink, r, x0 + f * (x1 - x0), px_per_mm) for r in rows]
+                for f in (0.25, 0.5, 0.75)}
+    costs = []
+    for t in candidates:
+        cost = 0.0
+        for i in range(len(rows)):
+            n = t.row_cols(i)
+            for f, ev in evidence.items():
+                expected = 1.0 if (n > 1 and (f * n) % 1 == 0) else 0.0
+                if expected == 0.0 and ev[i] > 0:
+                    cost += ev[i]
+                elif expected == 1.0:
+                    cost += 0.5 * (1.0 - ev[i])  # continuous rows with lead changes are common
+        costs.append(cost)
+    order = sorted(range(len(candidates)), key=lambda k: costs[k])
+    return [candidates[k] for k in order]

@@ -1,0 +1,99 @@
+"""Lead identity: placing each row window's line on the 12-lead time axis, and checking a
+template against the linear relations of the limb leads.
+
+The six limb leads span a plane: with I and II as a basis, III = II - I,
+aVR = -(I + II) / 2, aVL = I - II / 2, aVF = II - I / 2. Any three limb leads drawn at the
+same time are therefore linearly dependent; a template that names the rows wrongly
+(standard vs Cabrera order, limb vs precordial) breaks that and leaves a large residual.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.calibration import Scales
+from pipeline.extract import RowTrace
+from pipeline.layout import LayoutTemplate, parse_lead
+from pipeline.result import PanelPlacement
+from pipeline.signals import isoelectric_level, window_to_samples
+from pipeline.types import LEADS
+
+#: Limb leads in the (I, II) basis.
+LIMB_BASIS: dict[str, tuple[float, float]] = {
+    "I": (1.0, 0.0), "II": (0.0, 1.0), "III": (-1.0, 1.0),
+    "aVR": (-0.5, -0.5), "aVL": (1.0, -0.5), "aVF": (-0.5, 1.0),
+}
+#: Residual reported when a template has no simultaneous limb leads to check.
+NEUTRAL_RESIDUAL = 0.3
+
+
+def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
+                     starts: list[float], ends: list[float], scales: Scales, fs_hz: float,
+                     n_samples: int) -> tuple[np.ndarray, list[PanelPlacement]]:
+    """Signals of a page read with `template`.
+
+    traces, baselines, starts, ends: per drawn row (px). Column duration D is the median
+    over rows of (row length / columns / px_per_s). Rhythm strips are placed first; grid
+    cells fill what they leave undrawn. Returns ((12, n_samples) float32 uV NaN where not
+    drawn, placements).
+    """
+    n_cols = template.n_cols
+    spans = [(e - s) / scales.px_per_s / n_cols for s, e in zip(starts, ends)]
+    col_s = float(np.median(spans))
+    signals = np.full((len(LEADS), n_samples), np.nan, dtype=np.float32)
+    placements: list[PanelPlacement] = []
+    n_grid = len(template.cells)
+    order = list(range(n_grid, template.n_rows)) + list(range(n_grid))
+    for r in order:
+        tr = traces[r]
+        tokens = ((template.rhythm[r - n_grid],) if r >= n_grid else template.cells[r])
+        n = len(tokens)
+        width_s = col_s * n_cols / n
+        for c, token in enumerate(tokens):
+            lead, pol = parse_lead(token)
+            t0, t1 = c * width_s, (c + 1) * width_s
+            x_start = starts[r] + c * width_s * scales.px_per_s
+            sel = (tr.x_px >= x_start) & (tr.x_px < x_start + width_s * scales.px_per_s)
+            base = isoelectric_level(tr.y_px[sel]) if sel.any() else baselines[r]
+            if not np.isfinite(base):
+                base = baselines[r]
+            sig = window_to_samples(
+                tr.x_px, tr.y_px, baseline_px=base, px_per_mv=scales.px_per_mv,
+                x_start_px=x_start, px_per_s=scales.px_per_s, t0_s=t0, t1_s=t1,
+                fs_hz=fs_hz, n_samples=n_samples, polarity=pol)
+            i = LEADS.index(lead)
+            fill = np.isnan(signals[i])
+            signals[i, fill] = sig[fill]
+            placements.append(PanelPlacement(lead, pol, r, x_start, scales.px_per_s, base,
+                                             scales.px_per_mv, t0, t1))
+    return signals, placements
+
+
+def limb_relation_residual(template: LayoutTemplate, signals: np.ndarray, fs_hz: float,
+                           min_s: float = 0.5) -> float:
+    """How badly simultaneous limb leads break the limb-lead plane, in [0, 1] (0 = exact).
+
+    signals: (12, T) uV. Samples are grouped by which limb leads are drawn; each group with
+    at least three leads and min_s seconds contributes the relative residual of the best
+    rank-2 fit with the fixed lead vectors. Returns NEUTRAL_RESIDUAL when no group exists.
+    """
+    limb = [LEADS.index(k) for k in LIMB_BASIS]
+    drawn = np.isfinite(signals[limb])  # (6, T)
+    codes = np.packbits(drawn, axis=0, bitorder="little")[0]
+    total, weight = 0.0, 0.0
+    for code in np.unique(codes):
+        members = [k for k in range(6) if code >> k & 1]
+        if len(members) < 3:
+            continue
+        sel = codes == code
+        if sel.sum() < min_s * fs_hz:
+            continue
+        x = signals[[limb[k] for k in members]][:, sel].astype(np.float64)
+        x = x - np.median(x, axis=1, keepdims=True)
+        a = np.array([LIMB_BASIS[list(LIMB_BASIS)[k]] for k in members])
+        fit = a @ np.linalg.pinv(a) @ x
+        norm = float(np.linalg.norm(x))
+        if norm == 0:
+            continue
+        total += float(np.linalg.norm(x - fit)) / norm * sel.sum()
+        weight += sel.sum()
+    return total / weight if weight else NEUTRAL_RESIDUAL

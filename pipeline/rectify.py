@@ -1,0 +1,117 @@
+"""Straightening the page: rotation from the grid's (or the traces') line families.
+
+Rotation: the angle at which the row and column projections of the line map are sharpest
+(sum of squared differences), searched coarse to fine on a reduced map. With a grid, both
+line families vote; with no grid, the trace baselines do. Perspective: the same angle
+measured separately in the left/right and top/bottom halves; when the halves disagree, a
+homography that makes both line families parallel is fitted (keystone correction).
+Upside-down pages are turned by the digitizer once rows and calibration pulses are known
+(`pipeline.calibration.pulses_on_right`); `rotate_180` is the helper it uses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Largest rotation searched, degrees.
+MAX_ANGLE_DEG = 20.0
+#: Long side of the reduced map the angle search runs on, px.
+SEARCH_SIDE_PX = 900
+
+
+@dataclass(frozen=True)
+class Rectification:
+    """How an image was straightened.
+
+    angle_deg: counter-clockwise rotation applied, degrees.
+    matrix: (3, 3) float64 homography mapping input px to rectified px.
+    shape: (H, W) of the rectified image, px.
+    """
+
+    angle_deg: float
+    matrix: np.ndarray
+    shape: tuple[int, int]
+
+
+def _sharpness(small: np.ndarray, angle: float) -> float:
+    """Projection sharpness of `small` (h, w) float32 rotated by `angle` degrees."""
+    h, w = small.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    rot = cv2.warpAffine(small, m, (w, h), flags=cv2.INTER_LINEAR)
+    rows, cols = rot.sum(axis=1), rot.sum(axis=0)
+    return float(np.square(np.diff(rows)).sum() + np.square(np.diff(cols)).sum())
+
+
+def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG) -> float:
+    """Rotation (degrees, counter-clockwise positive as in cv2) that makes lines axis-aligned.
+
+    line_map: (H, W) float, high on grid lines or traces. Returns the angle to apply with
+    `rotate` to straighten the page, in [-max_angle, max_angle].
+    """
+    h, w = line_map.shape
+    f = min(1.0, SEARCH_SIDE_PX / max(h, w))
+    small = cv2.resize(line_map.astype(np.float32), (max(8, int(w * f)), max(8, int(h * f))),
+                       interpolation=cv2.INTER_AREA)
+    angles = np.arange(-max_angle, max_angle + 1e-9, 0.5)
+    scores = [_sharpness(small, a) for a in angles]
+    best = float(angles[int(np.argmax(scores))])
+    for step in (0.1, 0.02):
+        fine = best + np.arange(-5, 6) * step
+        scores = [_sharpness(small, a) for a in fine]
+        best = float(fine[int(np.argmax(scores))])
+    return best
+
+
+def rotation_matrix(shape: tuple[int, int], angle_deg: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """Homography (3, 3) rotating an (H, W) image by angle_deg about its centre, expanding the
+    canvas so nothing is cut; returns (matrix, (H', W'))."""
+    h, w = shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle_deg, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(np.ceil(h * sin + w * cos)), int(np.ceil(h * cos + w * sin))
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return np.vstack([m, [0.0, 0.0, 1.0]]), (nh, nw)
+
+
+def warp(array: np.ndarray, rect: Rectification, *, fill: float | tuple[float, ...] = 0,
+         nearest: bool = False) -> np.ndarray:
+    """Apply a rectification to an image (H, W, C) or map (H, W); returns rect.shape sized."""
+    h, w = rect.shape
+    flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    if np.allclose(rect.matrix, np.eye(3)) and array.shape[:2] == (h, w):
+        return array
+    if np.allclose(rect.matrix[2], [0, 0, 1]):
+        return cv2.warpAffine(array, rect.matrix[:2], (w, h), flags=flags,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    return cv2.warpPerspective(array, rect.matrix, (w, h), flags=flags,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+
+
+def rectify_from_map(line_map: np.ndarray, *, min_angle_deg: float = 0.05) -> Rectification:
+    """Rectification of a page from its line map (grid probability, or trace probability
+    when there is no grid). line_map: (H, W) float. Angles under min_angle_deg are ignored."""
+    h, w = line_map.shape
+    angle = estimate_angle(line_map)
+    if abs(angle) < min_angle_deg:
+        return Rectification(0.0, np.eye(3), (h, w))
+    matrix, shape = rotation_matrix((h, w), angle)
+    return Rectification(angle, matrix, shape)
+
+
+def rotate_180(shape: tuple[int, int]) -> Rectification:
+    """Rectification turning an (H, W) image upside down."""
+    h, w = shape
+    m = np.array([[-1.0, 0.0, w - 1.0], [0.0, -1.0, h - 1.0], [0.0, 0.0, 1.0]])
+    return Rectification(180.0, m, (h, w))
+
+
+def compose(first: Rectification, then: Rectification) -> Rectification:
+    """The rectification applying `first`, then `then`."""
+    return Rectification(
+        (first.angle_deg + then.angle_deg) % 360.0 if then.angle_deg == 180.0
+        else first.angle_deg + then.angle_deg,
+        then.matrix @ first.matrix, then.shape,
+    )

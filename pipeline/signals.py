@@ -1,0 +1,73 @@
+"""From line positions in px to signals in microvolts on the recording's time axis.
+
+Amplitude: (baseline - y) / px_per_mv * 1000 uV, the baseline being the isoelectric level:
+the most common line height (the histogram mode over the quiet stretches between beats),
+not the row mean (which large QRS complexes bias). Time: column x of a lead window starting
+at x_start shows t = t0 + (x - x_start) / px_per_s; samples are interpolated onto
+k / fs and are NaN where the lead was not drawn or not read.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+
+def isoelectric_level(y_px: np.ndarray, bin_px: float = 0.5) -> float:
+    """Most common line position (px) of a stretch of trace: its isoelectric baseline.
+
+    y_px: (N,) float, NaN allowed. Returns NaN if nothing is finite.
+    """
+    y = y_px[np.isfinite(y_px)]
+    if y.size == 0:
+        return float("nan")
+    lo, hi = float(y.min()), float(y.max())
+    if hi - lo < bin_px:
+        return float(np.median(y))
+    # Quiet stretches: small column-to-column motion.
+    dy = np.abs(np.diff(y_px))
+    quiet = np.r_[dy, np.inf] <= max(1.0, np.nanpercentile(dy, 50)) if dy.size else None
+    sel = y_px[np.isfinite(y_px) & quiet] if quiet is not None else y
+    if sel.size < 0.1 * y.size:
+        sel = y
+    bins = np.arange(lo, hi + 2 * bin_px, bin_px)
+    hist, edges = np.histogram(sel, bins=bins)
+    hist = gaussian_filter1d(hist.astype(np.float64), 1.5)
+    k = int(np.argmax(hist))
+    centre = 0.5 * (edges[k] + edges[k + 1])
+    near = sel[np.abs(sel - centre) <= 2 * bin_px]
+    return float(np.median(near)) if near.size else float(centre)
+
+
+def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
+                      px_per_mv: float, x_start_px: float, px_per_s: float, t0_s: float,
+                      t1_s: float, fs_hz: float, n_samples: int, polarity: int = 1
+                      ) -> np.ndarray:
+    """Signal of one lead window on the output time axis.
+
+    x_px, y_px: (N,) column indices and line positions of the row (NaN where unread).
+    The window covers columns x with t0_s <= t0_s + (x - x_start_px) / px_per_s < t1_s.
+    polarity: -1 for a lead drawn inverted. Returns (n_samples,) float32 uV, NaN outside
+    [t0_s, t1_s) and where the line was not read.
+    """
+    if px_per_mv <= 0 or px_per_s <= 0:
+        raise ValueError(f"scales must be positive; found {px_per_mv} px/mV, {px_per_s} px/s")
+    out = np.full(n_samples, np.nan, dtype=np.float32)
+    t_col = t0_s + (x_px - x_start_px) / px_per_s
+    sel = (t_col >= t0_s - 1.0 / px_per_s) & (t_col < t1_s + 1.0 / px_per_s)
+    if sel.sum() < 2:
+        return out
+    t_col, v = t_col[sel], (baseline_px - y_px[sel]) / px_per_mv * 1000.0 * polarity
+    k0 = max(0, int(np.ceil(t0_s * fs_hz)))
+    k1 = min(n_samples, int(np.ceil(t1_s * fs_hz)))
+    if k1 <= k0:
+        return out
+    t_out = np.arange(k0, k1) / fs_hz
+    finite = np.isfinite(v)
+    if finite.sum() < 2:
+        return out
+    vals = np.interp(t_out, t_col[finite], v[finite], left=np.nan, right=np.nan)
+    # NaN where the nearest column was unread.
+    nearest = np.clip(np.searchsorted(t_col, t_out), 0, t_col.size - 1)
+    vals[~finite[nearest]] = np.nan
+    out[k0:k1] = vals
+    return out
