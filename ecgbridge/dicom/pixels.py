@@ -14,19 +14,23 @@ MONOCHROME1 is inverted so that ink is dark, as on paper.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.multival import MultiValue
 from pydicom.pixels import (
     apply_color_lut,
     apply_modality_lut,
     apply_voi_lut,
+    convert_color_space,
     get_decoder,
     pixel_array,
 )
-from pydicom.uid import UID, ImplicitVRLittleEndian
+from pydicom.pixels.utils import _get_jpg_parameters
+from pydicom.uid import UID, ImplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
 
 from ecgbridge.errors import CorruptObjectError, UnsupportedObjectError
 
@@ -51,7 +55,10 @@ SUPPORTED_PHOTOMETRIC: tuple[str, ...] = (
     "PALETTE COLOR",
 )
 
+LOG = logging.getLogger(__name__)
+
 _GREY = ("MONOCHROME1", "MONOCHROME2")
+_LOSSY_JPEG = (JPEGBaseline8Bit, JPEGExtended12Bit)
 _REQUIRED = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "PhotometricInterpretation")
 
 
@@ -114,6 +121,12 @@ def frames_from_dataset(
             f"{photometric} needs Samples per Pixel {expected_samples}; found {samples}"
         )
     _check_decoder(ds)
+    if photometric == "RGB" and _jpeg_rgb_label_hides_ycbcr(ds, n_frames):
+        LOG.warning(
+            "Photometric Interpretation says RGB but the lossy JPEG codestream is YCbCr "
+            "(no RGB component ids, no Adobe RGB marker); converting it as YBR_FULL"
+        )
+        photometric = "YBR_FULL"
 
     frames: list[np.ndarray] = []
     for index in range(n_frames):
@@ -126,8 +139,37 @@ def frames_from_dataset(
                 f"(transfer syntax {_transfer_syntax(ds).name}): "
                 f"{type(error).__name__}: {error}"
             ) from error
+        if photometric == "YBR_FULL" and str(ds.PhotometricInterpretation).strip() == "RGB":
+            decoded = convert_color_space(decoded, "YBR_FULL", "RGB")
         frames.append(_to_rgb8(decoded, ds, photometric))
     return frames
+
+
+def _jpeg_rgb_label_hides_ycbcr(ds: Dataset, n_frames: int) -> bool:
+    """True when lossy JPEG pixel data labelled RGB is YCbCr by the JPEG conventions.
+
+    A 3-component baseline/extended JPEG is YCbCr (IJG/JFIF convention) unless its component
+    ids spell "RGB" or an Adobe APP14 marker says "no transform"; writers often label such
+    data RGB anyway (dcmtk's `dcmdjpeg +cg` guesses the same way). pydicom itself fixes
+    only labels contradicted by a JFIF marker or by RGB component ids.
+    """
+    if _transfer_syntax(ds) not in _LOSSY_JPEG or int(ds.SamplesPerPixel) != 3:
+        return False
+    try:
+        first = next(generate_frames(ds.PixelData, number_of_frames=n_frames))
+        info = _get_jpg_parameters(first)
+    except (StopIteration, ValueError, KeyError, IndexError, TypeError) as error:
+        raise CorruptObjectError(f"JPEG pixel data cannot be parsed: {error}") from error
+    if not info:
+        return False  # not parseable as JPEG: let the decoder report it
+    if info.get("component_ids") in ([82, 71, 66], [114, 103, 98]):
+        return False
+    for marker, payload in info.get("app", {}).items():
+        if marker == b"\xff\xee" and payload.startswith(b"Adobe") and len(payload) >= 12:
+            return payload[11] != 0  # transform 0: RGB, 1: YCbCr
+        if payload.startswith(b"JFIF"):
+            return False  # pydicom conforms JFIF-marked data itself
+    return True
 
 
 def _number_of_frames(ds: Dataset) -> int:

@@ -149,3 +149,18 @@ def test_jpeg2000_variants(page: Page, syntax: str, exact: bool) -> None:
     else:
         assert np.abs(frame.astype(np.int16) - page.image.astype(np.int16)).mean() <= 1.0
 
+
+
+@pytest.mark.parametrize("keep_rgb", [False, True])
+def test_jpeg_labelled_rgb_gets_true_colours(page: Page, keep_rgb: bool) -> None:
+    """A lossy JPEG SC wrongly labelled RGB (img2dcm strips JFIF, so pydicom cannot tell):
+    YCbCr data is converted; true RGB data (RGB component ids) is left as is."""
+    jpeg = page.folder / f"colour-{keep_rgb}.jpg"
+    Image.fromarray(page.image).save(jpeg, quality=95, keep_rgb=keep_rgb)
+    out = page.folder / f"colour-{keep_rgb}.dcm"
+    _run("/usr/bin/img2dcm", "-i", "JPEG", jpeg, out)
+    ds = pydicom.dcmread(out)
+    ds.PhotometricInterpretation = "RGB"
+    [frame] = frames_from_dataset(ds)
+    reference = np.asarray(Image.open(jpeg).convert("RGB"))
+    assert np.abs(frame.astype(np.int16) - reference.astype(np.int16)).mean() <= 1.0
