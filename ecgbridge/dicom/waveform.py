@@ -163,8 +163,9 @@ def build_ecg_waveform(
     """
     _check_source(source)
     _check_result(result)
-    if frame < 0:
-        raise OutputError(f"frame must be >= 0; found {frame}")
+    n_frames = int(source.get("NumberOfFrames", 1) or 1)
+    if not 0 <= frame < n_frames:
+        raise OutputError(f"frame must be in 0..{n_frames - 1} (source frames); found {frame}")
     if weights_sha256 is not None:
         weights_sha256 = weights_sha256.strip().lower()
         if len(weights_sha256) != 64 or any(c not in "0123456789abcdef" for c in weights_sha256):

@@ -1,9 +1,10 @@
 """Write the JSON sidecar that goes with each WFDB record: how a page was read.
 
 Contents (schema version 1): layout, px_per_mm (px/mm), mm_per_mv (mm/mV), mm_per_s (mm/s),
-fs_hz (Hz), n_samples, rotation_deg, quality per lead name in [0, 1], which leads were drawn,
-what was assumed rather than measured, stage timings (s), the package versions, and the
-caller's `extra` mapping (e.g. UIDs, digitizer version, weights hash; never patient data).
+fs_hz (Hz), n_samples, rotation_deg, quality per lead name in [0, 1], the fraction of each
+lead's samples that were drawn (not NaN), what was assumed rather than measured, stage
+timings (s), the package versions, and the caller's `extra` mapping (e.g. UIDs, digitizer
+version, weights hash; never patient data).
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def sidecar_content(
 
     Raises ValueError when `extra` uses a key the sidecar itself defines.
     """
-    drawn = ~np.all(np.isnan(result.signals_uv), axis=1)
+    n_samples = int(result.signals_uv.shape[1])
+    drawn_fraction = np.count_nonzero(~np.isnan(result.signals_uv), axis=1) / max(n_samples, 1)
     content: dict[str, Any] = {
         "schema_version": SIDECAR_SCHEMA_VERSION,
         "layout": result.layout,
@@ -40,11 +42,13 @@ def sidecar_content(
         "mm_per_mv": _number(result.mm_per_mv),
         "mm_per_s": _number(result.mm_per_s),
         "fs_hz": _number(result.fs_hz),
-        "n_samples": int(result.signals_uv.shape[1]),
+        "n_samples": n_samples,
         "rotation_deg": _number(result.rotation_deg),
         "leads": list(LEADS),
         "quality": {lead: _number(q) for lead, q in zip(LEADS, result.quality.tolist())},
-        "drawn": {lead: bool(d) for lead, d in zip(LEADS, drawn.tolist())},
+        "drawn_fraction": {
+            lead: round(float(f), 4) for lead, f in zip(LEADS, drawn_fraction.tolist())
+        },
         "assumed": list(result.assumed),
         "timings_s": {str(k): _number(v) for k, v in result.timings_s.items()},
         "version": {"ecgbridge": ecgbridge_version, "pipeline": pipeline_version},

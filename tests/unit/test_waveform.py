@@ -196,6 +196,10 @@ def test_bad_inputs_raise() -> None:
         build_ecg_waveform(
             source_image(), page_3x4_result(), digitizer_version="v", weights_sha256="xyz"
         )
+    with pytest.raises(OutputError, match=r"frame must be in 0..0 \(source frames\); found 1"):
+        build_ecg_waveform(
+            source_image(), page_3x4_result(), digitizer_version="v", weights_sha256=None, frame=1
+        )
     empty = dataclasses.replace(page_3x4_result(), signals_uv=np.zeros((12, 0), np.float32))
     with pytest.raises(OutputError, match="no samples"):
         build_ecg_waveform(source_image(), empty, digitizer_version="v", weights_sha256=None)

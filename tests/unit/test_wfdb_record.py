@@ -82,7 +82,7 @@ def test_sidecar_content(tmp_path: Path) -> None:
     assert data["mm_per_mv"] == 10.0 and data["mm_per_s"] == 25.0
     assert list(data["quality"]) == list(LEADS)
     assert data["quality"]["I"] == pytest.approx(0.5)
-    assert data["drawn"] == {lead: True for lead in LEADS}
+    assert data["drawn_fraction"]["I"] == 0.25 and data["drawn_fraction"]["II"] == 1.0
     assert data["assumed"] == ["mm_per_mv"]
     assert data["timings_s"]["segment"] == 0.5 and data["timings_s"]["nan_stage"] is None
     assert data["sop_instance_uid"] == "1.2.3"
