@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -17,9 +18,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ecgbridge.errors import EcgBridgeError
+from ecgbridge.jobs.spool import Spool
+from ecgbridge.jobs.store import JobStore
 from ecgbridge.logging import get_logger
 from ecgbridge.sweeps.config import SweepFolderConfig, SweepsConfig
 from ecgbridge.sweeps.ledger import SweepLedger
+from ecgbridge.sweeps.submit import StoreSink
 from ecgbridge.sweeps.sweep import FolderSweeper, JobSink, SweepReport
 
 
@@ -80,6 +84,7 @@ class SweepScheduler:
         on_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
+        self.ledger = ledger
         self.sweepers = {
             f.name: FolderSweeper(f, ledger, sink, default_destination=default_destination)
             for f in config.folders
@@ -129,4 +134,31 @@ class SweepScheduler:
         """Stop scheduling; with `wait`, let passes in progress finish."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+        self.ledger.close()
 
+
+
+def start_sweeps(
+    config: SweepsConfig,
+    *,
+    state_dir: Path,
+    store: JobStore,
+    spool: Spool,
+    default_destination: str | None,
+    registry: CollectorRegistry,
+    on_queued: Callable[[], None] = lambda: None,
+) -> SweepScheduler | None:
+    """What `Service.start()` calls: the running sweep scheduler, or None with no folders.
+
+    The ledger is `config.ledger` or `<state_dir>/sweeps.sqlite3`; swept inputs become jobs of
+    `store` (spooled in `spool`); `on_queued` wakes the workers.
+    """
+    if not config.folders:
+        return None
+    ledger = SweepLedger(config.ledger or state_dir / "sweeps.sqlite3")
+    scheduler = SweepScheduler(
+        config, ledger, StoreSink(store, spool), default_destination=default_destination,
+        registry=registry, on_queued=on_queued,
+    )
+    scheduler.start(run_now=True)
+    return scheduler

@@ -15,7 +15,7 @@ from ecgbridge.jobs.spool import Spool
 from ecgbridge.jobs.store import JobStore
 from ecgbridge.sweeps.config import SweepFolderConfig, SweepsConfig
 from ecgbridge.sweeps.ledger import SweepLedger
-from ecgbridge.sweeps.scheduler import SweepScheduler, trigger_for
+from ecgbridge.sweeps.scheduler import SweepScheduler, start_sweeps, trigger_for
 from ecgbridge.sweeps.submit import StoreSink
 
 
@@ -73,4 +73,13 @@ def test_failing_pass_is_counted_not_raised(tmp_path: Path) -> None:
     assert scheduler.run_folder("gone") is None
     assert registry.get_sample_value(
         "ecgbridge_sweep_runs_total", {"folder": "gone", "result": "error"}) == 1
+    store.close()
+
+
+def test_start_sweeps_without_folders_starts_nothing(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    started = start_sweeps(SweepsConfig(), state_dir=tmp_path, store=store,
+                           spool=Spool(tmp_path / "s", tmp_path / "q"), default_destination=None,
+                           registry=CollectorRegistry())
+    assert started is None and not (tmp_path / "sweeps.sqlite3").exists()
     store.close()
