@@ -63,21 +63,25 @@ STORAGE_CLASSES: tuple[str, ...] = (
     EncapsulatedPDFStorage,
 )
 
-#: Transfer syntaxes accepted for storage (uncompressed first: preferred when offered).
+#: Transfer syntaxes accepted for storage. pynetdicom accepts, per proposed context, the first
+#: syntax of THIS list that the sender proposed: compressed syntaxes come first so that a file is
+#: taken in the syntax it was stored in (senders propose the file's own syntax plus uncompressed
+#: fallbacks, and many cannot transcode); lossless before lossy, then uncompressed (deflated only
+#: when asked for alone: pynetdicom's default proposal lists it after explicit/implicit).
 TRANSFER_SYNTAXES: tuple[str, ...] = (
+    JPEG2000Lossless,
+    JPEGLSLossless,
+    JPEGLosslessSV1,
+    JPEGLossless,
+    RLELossless,
+    JPEG2000,
+    JPEGLSNearLossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    JPEG2000Lossless,
-    JPEG2000,
-    RLELossless,
 )
 
 
