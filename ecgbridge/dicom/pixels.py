@@ -29,7 +29,6 @@ from pydicom.pixels import (
     get_decoder,
     pixel_array,
 )
-from pydicom.pixels.utils import _get_jpg_parameters
 from pydicom.uid import UID, ImplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
 
 from ecgbridge.errors import CorruptObjectError, UnsupportedObjectError
@@ -157,19 +156,50 @@ def _jpeg_rgb_label_hides_ycbcr(ds: Dataset, n_frames: int) -> bool:
         return False
     try:
         first = next(generate_frames(ds.PixelData, number_of_frames=n_frames))
-        info = _get_jpg_parameters(first)
     except (StopIteration, ValueError, KeyError, IndexError, TypeError) as error:
-        raise CorruptObjectError(f"JPEG pixel data cannot be parsed: {error}") from error
-    if not info:
-        return False  # not parseable as JPEG: let the decoder report it
-    if info.get("component_ids") in ([82, 71, 66], [114, 103, 98]):
+        raise CorruptObjectError(f"JPEG pixel data cannot be framed: {error}") from error
+    apps, component_ids = jpeg_header(bytes(first[:65536]))
+    if component_ids in ([82, 71, 66], [114, 103, 98]):  # "RGB" / "rgb"
         return False
-    for marker, payload in info.get("app", {}).items():
-        if marker == b"\xff\xee" and payload.startswith(b"Adobe") and len(payload) >= 12:
+    for marker, payload in apps:
+        if marker == 0xEE and payload.startswith(b"Adobe") and len(payload) >= 12:
             return payload[11] != 0  # transform 0: RGB, 1: YCbCr
-        if payload.startswith(b"JFIF"):
+        if marker == 0xE0 and payload.startswith(b"JFIF"):
             return False  # pydicom conforms JFIF-marked data itself
-    return True
+    return component_ids is not None and len(component_ids) == 3
+
+
+#: Start-of-frame markers (SOF0-SOF15 without DHT 0xC4, JPG 0xC8 and DAC 0xCC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def jpeg_header(codestream: bytes) -> tuple[list[tuple[int, bytes]], list[int] | None]:
+    """The APPn segments [(marker 0xE0-0xEF, payload)] and frame component ids of a JPEG
+    codestream, read up to its first scan; ([], None) when it is not a JPEG codestream."""
+    if codestream[:2] != b"\xff\xd8":
+        return [], None
+    apps: list[tuple[int, bytes]] = []
+    component_ids: list[int] | None = None
+    offset = 2
+    while offset + 4 <= len(codestream):
+        if codestream[offset] != 0xFF:
+            break
+        marker = codestream[offset + 1]
+        if marker == 0xFF:  # fill byte
+            offset += 1
+            continue
+        length = int.from_bytes(codestream[offset + 2:offset + 4], "big")
+        payload = codestream[offset + 4:offset + 2 + length]
+        if 0xE0 <= marker <= 0xEF:
+            apps.append((marker, payload))
+        elif marker in _SOF_MARKERS and len(payload) >= 6:
+            n_components = payload[5]
+            component_ids = [payload[6 + 3 * i] for i in range(n_components)
+                             if 6 + 3 * i < len(payload)]
+        elif marker == 0xDA:  # start of scan: the header is over
+            break
+        offset += 2 + length
+    return apps, component_ids
 
 
 def _number_of_frames(ds: Dataset) -> int:

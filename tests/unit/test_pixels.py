@@ -232,3 +232,16 @@ def test_unsupported_photometric_and_wrong_samples() -> None:
     ds.PhotometricInterpretation = "MONOCHROME2"
     with pytest.raises(CorruptObjectError, match="Samples per Pixel 1; found 3"):
         frames_from_dataset(ds)
+
+
+def test_jpeg_header_reads_app_markers_and_component_ids() -> None:
+    from PIL import Image
+
+    from ecgbridge.dicom.pixels import jpeg_header
+
+    for keep_rgb, marker, ids in ((False, 0xE0, [1, 2, 3]), (True, 0xEE, [82, 71, 66])):
+        buffer = io.BytesIO()
+        Image.fromarray(_rgb8((8, 8, 3))).save(buffer, "JPEG", keep_rgb=keep_rgb)
+        apps, component_ids = jpeg_header(buffer.getvalue())
+        assert [m for m, _ in apps] == [marker] and component_ids == ids
+    assert jpeg_header(b"not a jpeg") == ([], None)
