@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import sys
 import tempfile
 import time
@@ -24,20 +23,20 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecgbridge.backfill.ledger import BackfillLedger  # noqa: E402
-from ecgbridge.backfill.query import PacsPeer, find_candidates  # noqa: E402
-from ecgbridge.backfill.retrieve import GetRetriever  # noqa: E402
-from ecgbridge.backfill.runner import BackfillRunner  # noqa: E402
-from ecgbridge.backfill.select import Selection  # noqa: E402
-from ecgbridge.config import load_settings  # noqa: E402
-from ecgbridge.inputs.wrap import secondary_capture, to_bytes  # noqa: E402
-from ecgbridge.logging import configure_logging  # noqa: E402
-from ecgbridge.service import Service  # noqa: E402
-from ecgbridge.sweeps.submit import StoreSink  # noqa: E402
-from pipeline.signal_io import load_record  # noqa: E402
-from pipeline.synth.render import render_page  # noqa: E402
-from pipeline.synth.spec import RenderSpec  # noqa: E402
-from tests.integration.orthanc import Modality, start_orthanc  # noqa: E402
+from ecgbridge.backfill.ledger import BackfillLedger
+from ecgbridge.backfill.query import PacsPeer, find_candidates
+from ecgbridge.backfill.retrieve import GetRetriever
+from ecgbridge.backfill.runner import BackfillRunner
+from ecgbridge.backfill.select import Selection
+from ecgbridge.config import load_settings
+from ecgbridge.inputs.wrap import secondary_capture, to_bytes
+from ecgbridge.logging import configure_logging
+from ecgbridge.service import Service
+from ecgbridge.sweeps.submit import StoreSink
+from pipeline.signal_io import load_record
+from pipeline.synth.render import render_page
+from pipeline.synth.spec import RenderSpec
+from tests.integration.orthanc import Modality, start_orthanc
 
 PTBXL = Path("/work/shared/data/ptbxl")
 
