@@ -225,8 +225,12 @@ def _wait_until_ready(server: OrthancServer, deadline_s: float) -> None:
                 f"log:\n{server.log_tail()}"
             )
         try:
-            server.get_json("/system")
-            return
+            system = server.get_json("/system")
+            if system.get("DicomPort") == server.dicom_port:  # ours, not another server
+                return
+            raise RuntimeError(
+                f"port {server.http_port} is answered by another server: {system}"
+            )
         except (urllib.error.URLError, ConnectionError, OSError) as error:
             last_error = error
             time.sleep(0.05)
