@@ -130,10 +130,15 @@ def _to_truth_axis(signals_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     return signals[:, :n_out]
 
 
-def _composite(image: np.ndarray, alpha: np.ndarray, rgb: tuple[int, int, int]) -> None:
-    """In place: image = image * (1 - alpha) + rgb * alpha. image (h, w, 3) float32."""
-    colour = np.asarray(rgb, dtype=np.float32)
-    image += (colour - image) * alpha[..., None]
+def composite(planes: np.ndarray, alpha: np.ndarray, rgb: tuple[int, int, int]) -> None:
+    """In place: planes = planes * (1 - alpha) + rgb * alpha.
+
+    planes: (3, h, w) float32 RGB planes (planar: per-channel work stays contiguous);
+    alpha: (h, w) float32 in [0, 1].
+    """
+    for channel in range(3):
+        plane = planes[channel]
+        plane += (np.float32(rgb[channel]) - plane) * alpha
 
 
 def _draw_grid(spec: RenderSpec, plan: PagePlan, image: np.ndarray, classes: np.ndarray) -> None:
@@ -177,7 +182,7 @@ def _draw_grid(spec: RenderSpec, plan: PagePlan, image: np.ndarray, classes: np.
         alpha = 1.0 - (1.0 - dots) * (1.0 - lines)
         mask = (dots >= 0.25 * min(1.0, a_min * 2.0)) | my_maj[:, None] | mx_maj[None, :]
         del dmx, dmy
-    _composite(image[r0:r1, c0:c1], alpha.astype(np.float32), spec.grid_rgb)
+    composite(image[:, r0:r1, c0:c1], alpha.astype(np.float32), spec.grid_rgb)
     classes[r0:r1, c0:c1][mask] = GRID
 
 
@@ -186,7 +191,7 @@ def _paint_patch(patch: Patch, image: np.ndarray, classes: np.ndarray, class_id:
                  instances: np.ndarray | None = None, instance_id: int = 0) -> None:
     (isl, psl) = patch.slices(classes.shape)
     cov = patch.coverage[psl] * opacity
-    _composite(image[isl], cov, rgb)
+    composite(image[:, isl[0], isl[1]], cov, rgb)
     mask = patch.mask[psl]
     classes[isl][mask] = class_id
     if instances is not None:
@@ -205,8 +210,9 @@ def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
     ppm = spec.px_per_mm
     page_w_mm, page_h_mm = spec.page_mm
     width, height = int(round(page_w_mm * ppm)), int(round(page_h_mm * ppm))
-    image = np.empty((height, width, 3), dtype=np.float32)
-    image[:] = np.asarray(spec.paper_rgb, dtype=np.float32)
+    image = np.empty((3, height, width), dtype=np.float32)  # planar RGB until degrade
+    for channel in range(3):
+        image[channel].fill(spec.paper_rgb[channel])
     classes = np.zeros((height, width), dtype=np.uint8)
     instances = np.zeros((height, width), dtype=np.uint16)
 
@@ -243,14 +249,15 @@ def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
         foot_cap = min(cap, max(spec.margin_mm[3] * ppm * 0.35, 4.0))
         text.text(footer_text(spec, rng), px(spec.margin_mm[0]),
                   px(page_h_mm - spec.margin_mm[3]) + 1.4 * foot_cap, foot_cap)
-    text_cov = text.coverage()
-    text_mask = text_cov >= 0.5
-    rows, cols = np.nonzero(text_cov)
+    text_u8 = text.coverage_u8()
+    rows, cols = np.nonzero(text_u8)
     if rows.size:
-        sub = image[rows, cols]
-        a = text_cov[rows, cols][:, None]
-        image[rows, cols] = sub + (np.asarray(spec.text_rgb, np.float32) - sub) * a
-    classes[text_mask] = TEXT
+        a = text_u8[rows, cols].astype(np.float32) * np.float32(1 / 255)
+        for channel in range(3):
+            sub = image[channel, rows, cols]
+            image[channel, rows, cols] = sub + (np.float32(spec.text_rgb[channel]) - sub) * a
+        strong = text_u8[rows, cols] >= 128
+        classes[rows[strong], cols[strong]] = TEXT
 
     # Separators between columns (text class: they are not signal).
     width_px = spec.trace_width_mm * ppm

@@ -193,7 +193,7 @@ def _sample_appearance(rng: np.random.Generator) -> dict[str, Any]:
         "paper": "a4" if rng.random() < 0.6 else "letter",
         "orientation": orientation,
         "dpi": float(_choice(rng, [72.0, 96.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0],
-                             [0.10, 0.10, 0.10, 0.20, 0.28, 0.15, 0.04, 0.03])),
+                             [0.12, 0.12, 0.12, 0.22, 0.27, 0.12, 0.02, 0.01])),
         "mm_per_s": 25.0 if rng.random() < 0.85 else 50.0,
         "mm_per_mv": mm_per_mv,
         "margin_mm": tuple(float(v) for v in rng.uniform([3, 5, 3, 5], [25, 25, 25, 30])),

@@ -59,7 +59,6 @@ class TextLayer:
                     cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
         return (float(x0), float(y_bottom - height), float(x0 + width), float(y_bottom))
 
-    def coverage(self) -> np.ndarray:
-        """(H, W) float32 coverage in [0, 1]."""
-        layer = self._hershey if self._hershey is not None else np.asarray(self._image)
-        return layer.astype(np.float32) * (1.0 / 255.0)
+    def coverage_u8(self) -> np.ndarray:
+        """(H, W) uint8 coverage, 255 = full ink."""
+        return self._hershey if self._hershey is not None else np.asarray(self._image)
