@@ -26,6 +26,7 @@ class Pulse:
 
     x0_px, x1_px: first and last column of its flat top, px. height_px: top above the
     baseline, px (1 mV). width_px: duration of the top, px (0.2 s). side: "start" | "end".
+    inverted: the flat stroke is below the vertical strokes (the page is upside down).
     """
 
     x0_px: int
@@ -33,6 +34,7 @@ class Pulse:
     height_px: float
     width_px: float
     side: str
+    inverted: bool = False
 
 
 def snap(value: float, standards: tuple[float, ...], tolerance: float) -> tuple[float, bool]:
@@ -87,23 +89,26 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         if abs(at - bt) > tol or abs(ab - bb) > tol:
             continue
         y_top = int(round(0.5 * (at + bt)))
-        y_bot = 0.5 * (ab + bb)
+        y_bot = int(round(0.5 * (ab + bb)))
         between = band[:, a1 + 1:b0]
         if between.shape[1] < 2:
             continue
         pen = max(1, int(round(0.3 * px_per_mm)))
         top_stroke = between[max(0, y_top - 1):y_top + pen + 1].any(axis=0).mean()
-        inside = between[y_top + 2 * pen + 1:int(y_bot) - 2 * pen].mean() if (
-            int(y_bot) - 2 * pen > y_top + 2 * pen + 1) else 0.0
-        if top_stroke < 0.9 or inside > 0.05:
+        bot_stroke = between[max(0, y_bot - pen):y_bot + 2].any(axis=0).mean()
+        inside = between[y_top + 2 * pen + 1:y_bot - 2 * pen].mean() if (
+            y_bot - 2 * pen > y_top + 2 * pen + 1) else 0.0
+        if max(top_stroke, bot_stroke) < 0.9 or min(top_stroke, bot_stroke) > 0.5 or (
+                inside > 0.05):
             continue
+        inverted = bot_stroke > top_stroke
         pen_w = float(np.median(length[a1 + 1:b0][length[a1 + 1:b0] > 0])) if (
             length[a1 + 1:b0] > 0).any() else 1.0
         height = (y_bot - y_top + 1) - pen_w
         height_mm = height / px_per_mm
         if not 1.8 <= height_mm <= 45.0:
             continue
-        found.append(Pulse(xa + a0, xa + b1, float(height), float(sep), side))
+        found.append(Pulse(xa + a0, xa + b1, float(height), float(sep), side, inverted))
     if not found:
         return None
     # The pulse nearest the row's end it belongs to.

@@ -86,7 +86,8 @@ def classic_segment(image: np.ndarray) -> SegMaps:
 
 
 def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
-    """Pixels on horizontal/vertical ink lines longer than 1/5 of the page (grid, frames).
+    """Pixels on horizontal/vertical ink lines longer than 1/5 of the page (grid, frames),
+    except where other ink touches them across the line (a trace crossing or lying on it).
 
     ink: (H, W) bool. Returns (H, W) float32 in {0, 1}.
     """
@@ -94,4 +95,10 @@ def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
     u8 = ink.astype(np.uint8)
     horiz = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((1, max(3, w // 5)), np.uint8))
     vert = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((max(3, h // 5), 1), np.uint8))
-    return (horiz | vert).astype(np.float32)
+    if not (horiz.any() or vert.any()):
+        return np.zeros((h, w), dtype=np.float32)
+    rest = u8 & ~(horiz | vert) & 1
+    touch_v = cv2.dilate(rest, np.ones((5, 1), np.uint8))
+    touch_h = cv2.dilate(rest, np.ones((1, 5), np.uint8))
+    lines = (horiz & ~touch_v) | (vert & ~touch_h)
+    return (lines & 1).astype(np.float32)

@@ -185,6 +185,9 @@ class Digitizer:
         t = time.perf_counter()
         dark_v, _ = paper_normalised(img_r)
         mask = trace_r > 0.5
+        # Close 1-2 px vertical breaks (removed grid lines, faint antialiasing).
+        mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE,
+                                np.ones((3, 1), np.uint8)).astype(bool)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = float(np.percentile(dark_v[mask], 70))
@@ -197,11 +200,15 @@ class Digitizer:
         t = time.perf_counter()
         start = [find_pulse(mask, r, ppm_guess, "start") for r in rows]
         end = [find_pulse(mask, r, ppm_guess, "end") for r in rows]
-        skew = _polarity_skew(traces, baselines)
-        n_start = sum(p is not None for p in start)
-        n_end = sum(p is not None for p in end)
-        votes = (1 if n_end > n_start else -1 if n_start > n_end else 0) + (
-            1 if skew < -0.3 else -1 if skew > 0.3 else 0)
+        found = [p for p in start + end if p is not None]
+        n_inverted = sum(p.inverted for p in found)
+        if found and 2 * n_inverted != len(found):
+            votes = 1 if 2 * n_inverted > len(found) else -1  # pulses point up on upright pages
+        else:
+            skew = _polarity_skew(traces, baselines)
+            votes = 1 if skew < -0.5 else -1
+        start = [p if p is not None and not p.inverted else None for p in start]
+        end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
         return _Page(rect, img_r, rows, traces, baselines, start, end, grid, ppm_guess,
                      long_trace_mask(trace_r * region, max(8.0, 12.0 * ppm_guess)),

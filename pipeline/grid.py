@@ -19,6 +19,10 @@ from pipeline.errors import NoGridFoundError
 MIN_PERIOD_PX = 2.0
 #: Comb contrast below which a profile is called aperiodic.
 MIN_STRENGTH = 0.12
+#: Least fraction of the image the grid map must cover.
+MIN_GRID_FRACTION = 0.01
+#: Plausible length of the image's longer side, mm.
+MIN_PAGE_MM, MAX_PAGE_MM = 40.0, 800.0
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,9 @@ def _autocorr(profile: np.ndarray) -> np.ndarray:
     return ac / ac[0] if ac[0] > 0 else np.zeros(n)
 
 
-def _comb_score(ac: np.ndarray, period: float, max_lag: float) -> float:
-    """Mean autocorrelation at multiples of `period` minus at half multiples."""
-    k = np.arange(1, max(2, int(max_lag // period)) + 1)
+def _comb_score(ac: np.ndarray, period: float, max_lag: float, max_k: int = 10_000) -> float:
+    """Mean autocorrelation at multiples of `period` (at most max_k) minus at half multiples."""
+    k = np.arange(1, min(max_k, max(2, int(max_lag // period))) + 1)
     k = k[k * period < max_lag]
     if k.size == 0:
         return -1.0
@@ -63,12 +67,12 @@ def _comb_score(ac: np.ndarray, period: float, max_lag: float) -> float:
     return float(peaks.mean() - troughs.mean())
 
 
-def _scores(acs: list[np.ndarray], periods: np.ndarray) -> np.ndarray:
+def _scores(acs: list[np.ndarray], periods: np.ndarray, max_k: int = 10_000) -> np.ndarray:
     """Mean comb contrast over the given autocorrelations for each period. -> (P,)."""
     out = np.zeros(periods.size)
     for ac in acs:
         max_lag = 0.6 * ac.size
-        out += np.array([_comb_score(ac, p, max_lag) for p in periods])
+        out += np.array([_comb_score(ac, p, max_lag, max_k) for p in periods])
     return out / max(1, len(acs))
 
 
@@ -88,18 +92,24 @@ def best_period(
     max_period = min(max_period, min(0.6 * ac.size for ac in acs) / 3)
     if max_period <= min_period:
         return float("nan"), 0.0
-    cands = np.geomspace(min_period, max_period, int(np.log(max_period / min_period) / 0.01) + 2)
-    scores = _scores(acs, cands)
+    # Coarse: few multiples, so each peak is a few % wide and a 0.5% grid cannot miss it.
+    cands = np.geomspace(min_period, max_period, int(np.log(max_period / min_period) / 0.005) + 2)
+    scores = _scores(acs, cands, max_k=6)
     best = float(scores.max())
     if best <= 0:
         return float("nan"), 0.0
     is_peak = np.r_[False, (scores[1:-1] >= scores[:-2]) & (scores[1:-1] >= scores[2:]), False]
     is_peak[int(np.argmax(scores))] = True
-    i = int(np.flatnonzero(is_peak & (scores >= 0.5 * best))[0])
-    fine = np.linspace(cands[max(0, i - 1)], cands[min(len(cands) - 1, i + 1)], 101)
-    fscores = _scores(acs, fine)
-    j = int(np.argmax(fscores))
-    return float(fine[j]), float(fscores[j])
+    refined: list[tuple[float, float]] = []
+    for i in np.flatnonzero(is_peak & (scores >= 0.4 * best))[:12]:
+        # Fine: all multiples (sharp peak, precise period) within +-1.5% of the coarse one.
+        fine = np.linspace(cands[i] * 0.985, cands[i] * 1.015, 61)
+        fscores = _scores(acs, fine)
+        j = int(np.argmax(fscores))
+        refined.append((float(fine[j]), float(fscores[j])))
+    top = max(sc for _, sc in refined)
+    period, strength = next((p, sc) for p, sc in refined if sc >= 0.5 * top)
+    return period, strength
 
 
 def _minor_period(acs: list[np.ndarray], period: float, extent_px: int) -> tuple[float, bool]:
@@ -141,8 +151,10 @@ def measure_grid(grid_prob: np.ndarray, *, min_strength: float = MIN_STRENGTH) -
         raise ValueError(f"grid_prob must be (H, W); found shape {grid_prob.shape}")
     h, w = grid_prob.shape
     profiles = [grid_prob.sum(axis=0), grid_prob.sum(axis=1)]
-    if min(h, w) < 32 or float(grid_prob.max()) <= 0:
-        raise NoGridFoundError(f"no ECG grid found: image {w} x {h} px has no grid ink")
+    if min(h, w) < 32 or float(grid_prob.mean()) < MIN_GRID_FRACTION:
+        raise NoGridFoundError(
+            f"no ECG grid found: grid ink covers {float(grid_prob.mean()):.2%} of the image, "
+            f"expected at least {MIN_GRID_FRACTION:.0%}")
     period, strength = best_period(profiles, MIN_PERIOD_PX, min(h, w) / 4)
     if not np.isfinite(period) or strength < min_strength:
         raise NoGridFoundError(
@@ -151,6 +163,11 @@ def measure_grid(grid_prob: np.ndarray, *, min_strength: float = MIN_STRENGTH) -
         )
     acs = [_autocorr(p) for p in profiles]
     ppm, minor = _minor_period(acs, period, max(h, w))
+    extent_mm = max(h, w) / ppm
+    if not MIN_PAGE_MM <= extent_mm <= MAX_PAGE_MM:
+        raise NoGridFoundError(
+            f"no ECG grid found: the periodic pattern ({ppm:.2f} px/mm) would make the image "
+            f"{extent_mm:.0f} mm long; expected {MIN_PAGE_MM:.0f}-{MAX_PAGE_MM:.0f} mm")
     px_x, px_y = _refine(acs[0], ppm), _refine(acs[1], ppm)
     both = [v for v in (px_x, px_y) if np.isfinite(v)]
     return GridScale(

@@ -99,19 +99,25 @@ class TraceRow:
     bottom_px: int
 
 
-def long_trace_mask(trace_prob: np.ndarray, min_width_px: float, threshold: float = 0.5
-                    ) -> np.ndarray:
+def long_trace_mask(trace_prob: np.ndarray, min_width_px: float, threshold: float = 0.5,
+                    max_density_px: float | None = None) -> np.ndarray:
     """Trace pixels belonging to connected components at least `min_width_px` wide.
 
-    trace_prob: (H, W) float. Returns (H, W) bool. Leaves out text, specks and ticks.
+    trace_prob: (H, W) float. max_density_px: components with more ink pixels per column
+    than this are text lines, not traces (None: no limit). Returns (H, W) bool. Leaves out
+    text, specks and ticks.
     """
-    ink = (trace_prob > threshold).astype(np.uint8)
+    raw = trace_prob > threshold
     # Bridge the small breaks a removed grid line or a faint antialiased stroke leaves.
-    ink = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    ink = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     keep = np.zeros(n, dtype=bool)
-    keep[1:] = stats[1:, cv2.CC_STAT_WIDTH] >= min_width_px
-    return keep[labels] & (trace_prob > threshold)
+    width = stats[1:, cv2.CC_STAT_WIDTH]
+    keep[1:] = width >= min_width_px
+    if max_density_px is not None and n > 1:
+        counts = np.bincount(labels[raw], minlength=n)[1:]
+        keep[1:] &= counts / np.maximum(width, 1) <= max_density_px
+    return keep[labels] & raw
 
 
 def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
@@ -128,7 +134,12 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
             f"({12.0 * px_per_mm:.0f} px at {px_per_mm:.2f} px/mm)"
         )
     cols_with_ink = long_ink.any(axis=0)
-    profile = gaussian_filter1d(long_ink.sum(axis=1).astype(np.float64), max(1.0, 0.7 * px_per_mm))
+    # Baselines show as long horizontal stretches of line; text and QRS strokes do not.
+    k = max(3, int(round(2.5 * px_per_mm)))
+    flat = cv2.morphologyEx(long_ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, k), np.uint8))
+    if not flat.any():
+        flat = long_ink.astype(np.uint8)
+    profile = gaussian_filter1d(flat.sum(axis=1).astype(np.float64), max(1.0, 0.7 * px_per_mm))
     min_dist = max(3, int(7.0 * px_per_mm))
     peaks, props = find_peaks(profile, distance=min_dist, prominence=0.12 * profile.max())
     # A row's trace must span a good part of the page width.
