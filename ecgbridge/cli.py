@@ -22,8 +22,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.logging)
-    Service(settings, qa_renderer=pipeline_qa_renderer()).serve_forever(drain_s=args.drain_s)
-    return 0
+    return Service(settings, qa_renderer=pipeline_qa_renderer()).serve_forever(
+        drain_s=args.drain_s)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -142,12 +142,15 @@ class RoutingConfig(_Strict):
 
 
 class WorkersConfig(_Strict):
-    """Digitization workers: threads, images per batch, torch device."""
+    """Digitization workers: how many, images per batch, torch device, and isolation:
+    "process" (default) runs each in its own process so the SCP never waits on it for the
+    GIL; "thread" runs them in the service process (for tests and debugging)."""
 
     count: int = Field(1, ge=1, le=64)
     batch_size: int = Field(4, ge=1, le=256)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     poll_interval_s: float = Field(0.2, gt=0, le=60)
+    isolation: Literal["process", "thread"] = "process"
 
 
 class ReviewConfig(_Strict):

@@ -9,10 +9,14 @@ from prometheus_client.registry import Collector
 
 
 class _QueueCollector(Collector):
-    """Reads job counts per state from the store at scrape time."""
+    """Reads job counts per state (and per state and reason) from the store at scrape time:
+    the store is shared by the worker processes, so these are exact whatever process did
+    the work."""
 
-    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, counts: Callable[[], dict[str, int]],
+                 reasons: Callable[[], dict[tuple[str, str], int]] | None) -> None:
         self._counts = counts
+        self._reasons = reasons
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -28,12 +32,25 @@ class _QueueCollector(Collector):
         depth.add_metric(["digitize"], counts.get("received", 0) + counts.get("digitizing", 0))
         depth.add_metric(["send"], counts.get("built", 0) + counts.get("sending", 0))
         yield depth
+        if self._reasons is not None:
+            by_reason = GaugeMetricFamily(
+                "ecgbridge_jobs_by_reason", "Jobs per state and reason (failed, held, dead, "
+                "retrying)", labels=["state", "reason"])
+            for (state, reason), count in sorted(self._reasons().items()):
+                by_reason.add_metric([state, reason], count)
+            yield by_reason
 
 
 class Metrics:
-    """Counters and latency histograms (seconds) of the service."""
+    """Counters and latency histograms (seconds) of the service.
 
-    def __init__(self, counts: Callable[[], dict[str, int]] | None = None) -> None:
+    Counters of the worker (digitized, failed, held, digitize latency) count in the process
+    that runs the worker; with process isolation read the store-backed gauges
+    `ecgbridge_jobs{state}` and `ecgbridge_jobs_by_reason{state,reason}` instead.
+    """
+
+    def __init__(self, counts: Callable[[], dict[str, int]] | None = None,
+                 reasons: Callable[[], dict[tuple[str, str], int]] | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.received = Counter("ecgbridge_received", "Objects accepted (0x0000 answered)",
@@ -67,4 +84,4 @@ class Metrics:
             "ecgbridge_end_to_end_seconds", "From acknowledgement to delivery (s)",
             buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600), registry=r)
         if counts is not None:
-            r.register(_QueueCollector(counts))
+            r.register(_QueueCollector(counts, reasons))

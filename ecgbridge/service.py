@@ -10,6 +10,7 @@ batch, the outbox its current send. The bound ports are written to `<state_dir>/
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import threading
@@ -20,6 +21,7 @@ from typing import Any
 from ecgbridge.config import Settings
 from ecgbridge.dicom.scp import StorageScp
 from ecgbridge.jobs.outbox import Outbox, SendFn
+from ecgbridge.jobs.process import worker_process_main
 from ecgbridge.jobs.routing import destination_for
 from ecgbridge.jobs.spool import Spool, reconcile_spool, write_durably
 from ecgbridge.jobs.store import JobStore
@@ -27,7 +29,8 @@ from ecgbridge.jobs.worker import DigitizerLike, QaRenderer, Worker
 from ecgbridge.logging import get_logger
 from ecgbridge.metrics import Metrics
 
-#: Builds one digitizer (one per worker thread).
+#: Builds one digitizer (one per worker). With process isolation it is passed to the worker
+#: process by name, so it must be a module-level function.
 DigitizerFactory = Callable[[Settings], DigitizerLike]
 
 
@@ -66,11 +69,13 @@ class Service:
         storage = settings.storage
         self.store = JobStore(storage.database)
         self.spool = Spool(storage.spool_dir, storage.quarantine_dir, settings.scp.min_free_bytes)
-        self.metrics = Metrics(self.store.counts)
+        self.metrics = Metrics(self.store.counts, self.store.reason_counts)
         self.stop_event = threading.Event()
         self.signalled = threading.Event()
-        self.work_ready = threading.Event()
-        self.outbox_ready = threading.Event()
+        self._mp = multiprocessing.get_context("spawn")
+        self.process_stop = self._mp.Event()
+        self.work_ready: Any = self._mp.Event()
+        self.outbox_ready: Any = self._mp.Event()
         self.digitizer_factory = digitizer_factory
         self.qa_renderer = qa_renderer
         self.scp = StorageScp(
@@ -82,6 +87,7 @@ class Service:
                              **outbox_kwargs)
         self.http: Any = None
         self._threads: list[threading.Thread] = []
+        self._processes: list[Any] = []
 
     def start(self) -> dict[str, Any]:
         """Start everything; returns what was written to service.json (pid, ports)."""
@@ -90,6 +96,9 @@ class Service:
         self.log.info("job store opened", path=str(self.store.path), recovered=recovered,
                       spool=tidied, counts=self.store.counts())
         for index in range(self.settings.workers.count):
+            if self.settings.workers.isolation == "process":
+                self._spawn_process(index)
+                continue
             digitizer = self.digitizer_factory(self.settings)
             worker = Worker(
                 self.settings, self.store, self.spool, digitizer, self.metrics,
@@ -118,9 +127,23 @@ class Service:
         thread.start()
         self._threads.append(thread)
 
+    def _spawn_process(self, index: int) -> None:
+        factory = f"{self.digitizer_factory.__module__}:{self.digitizer_factory.__qualname__}"
+        process = self._mp.Process(
+            target=worker_process_main, name=f"worker-{index}",
+            args=(self.settings.model_dump(mode="json"), index, self.process_stop,
+                  self.work_ready, self.outbox_ready, factory, self.qa_renderer is not None),
+        )
+        process.start()
+        self._processes.append(process)
+
+    def workers_alive(self) -> bool:
+        return all(p.is_alive() for p in self._processes)
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when the SCP listens and every worker/outbox thread is alive."""
+        """Ready when the SCP listens and every worker/outbox thread and process is alive."""
         alive = {t.name: t.is_alive() for t in self._threads}
+        alive.update({p.name: p.is_alive() for p in self._processes})
         counts = self.store.counts()
         ready = self.scp.running and all(alive.values()) and not self.stop_event.is_set()
         return ready, {"threads": alive, "jobs": counts}
@@ -130,8 +153,16 @@ class Service:
         self.log.info("draining", drain_s=drain_s)
         self.scp.stop(drain_s)
         self.stop_event.set()
+        self.process_stop.set()
         self.work_ready.set()
         self.outbox_ready.set()
+        for process in self._processes:
+            process.join(timeout=drain_s)
+            if process.is_alive():
+                self.log.warning("worker process still busy at exit; its jobs resume on "
+                                 "restart", worker=process.name)
+                process.kill()
+                process.join(timeout=10)
         for thread in self._threads:
             thread.join(timeout=drain_s)
             if thread.is_alive():
@@ -141,8 +172,9 @@ class Service:
             self.http.stop()
         self.log.info("stopped", counts=self.store.counts())
 
-    def serve_forever(self, drain_s: float = 30.0) -> None:
-        """Start, wait for SIGTERM/SIGINT, drain, return."""
+    def serve_forever(self, drain_s: float = 30.0) -> int:
+        """Start, wait for SIGTERM/SIGINT (exit code 0) or a worker process dying (1: the
+        service manager restarts us and unfinished jobs resume), drain, return the code."""
         def _on_signal(signum: int, _frame: Any) -> None:
             self.log.info("signal received", signal=signal.Signals(signum).name)
             self.signalled.set()
@@ -150,9 +182,17 @@ class Service:
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
         self.start()
-        self.signalled.wait()
+        code = 0
+        while not self.signalled.wait(1.0):
+            if not self.workers_alive():
+                dead = [p.name for p in self._processes if not p.is_alive()]
+                self.log.error("worker process died; stopping so that the service manager "
+                               "restarts the service", workers=dead)
+                code = 1
+                break
         self.stop(drain_s)
         self.store.close()
+        return code
 
 
 def state_info(state_dir: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from ecgbridge.dicom.sender import DicomNode, send_datasets
 from ecgbridge.errors import DeliveryError
 from ecgbridge.jobs.routing import destination_config
 from ecgbridge.jobs.store import Job, JobStore
+from ecgbridge.jobs.worker import EventLike
 from ecgbridge.logging import get_logger
 from ecgbridge.metrics import Metrics
 
@@ -59,7 +60,7 @@ class Outbox:
         *,
         send: SendFn = send_datasets,
         rng: random.Random | None = None,
-        wake: threading.Event | None = None,
+        wake: EventLike | None = None,
         batch: int = 16,
     ) -> None:
         self.settings = settings
@@ -67,11 +68,11 @@ class Outbox:
         self.metrics = metrics
         self.send = send
         self.rng = rng or random.Random()
-        self.wake = wake or threading.Event()
+        self.wake: EventLike = wake or threading.Event()
         self.batch = batch
         self.log = get_logger(__name__)
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: EventLike) -> None:
         poll = self.settings.workers.poll_interval_s
         while not stop.is_set():
             try:

@@ -326,6 +326,16 @@ class JobStore:
         counts.update({r[0]: int(r[1]) for r in rows})
         return counts
 
+    def reason_counts(self) -> dict[tuple[str, str], int]:
+        """(state, reason) -> number of jobs, for jobs that have a reason (failed, held, dead,
+        retrying)."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT state, reason, COUNT(*) FROM jobs WHERE reason IS NOT NULL"
+                " GROUP BY state, reason"
+            ).fetchall()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
     def states(self) -> dict[str, str]:
         """Every job's id -> state."""
         with self._tx() as db:

@@ -41,6 +41,15 @@ from pipeline.types import DigitizationResult
 QaRenderer = Callable[[np.ndarray, DigitizationResult], np.ndarray]
 
 
+class EventLike(Protocol):
+    """A threading.Event or a multiprocessing Event."""
+
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class DigitizerLike(Protocol):
     """What the worker needs from `pipeline.digitizer.Digitizer`."""
 
@@ -102,7 +111,7 @@ class Worker:
         *,
         weights_sha256: str | None = None,
         qa_renderer: QaRenderer | None = None,
-        wake: threading.Event | None = None,
+        wake: EventLike | None = None,
         on_built: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
@@ -112,11 +121,11 @@ class Worker:
         self.metrics = metrics
         self.weights_sha256 = weights_sha256
         self.qa_renderer = qa_renderer
-        self.wake = wake or threading.Event()
+        self.wake: EventLike = wake or threading.Event()
         self.on_built = on_built
         self.log = get_logger(__name__)
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: EventLike) -> None:
         while not stop.is_set():
             try:
                 done = self.run_once()
