@@ -35,8 +35,8 @@ from pynetdicom.sop_class import SecondaryCaptureImageStorage  # type: ignore[at
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.bridge import bridge_config, running_bridge  # noqa: E402
-from tests.integration.sc_images import make_sc  # noqa: E402
+from tests.integration.bridge import bridge_config, running_bridge
+from tests.integration.sc_images import make_sc
 
 STORESCP = "/usr/bin/storescp"
 STORESCU = "/usr/bin/storescu"

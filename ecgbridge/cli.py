@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_release)
 
     try:
-        from ecgbridge import digitize_cmd
+        from ecgbridge import digitize_cmd  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         pass  # the digitizer's command lands separately
     else:

@@ -59,9 +59,9 @@ class TlsConfig(_Strict):
 class TimeoutsConfig(_Strict):
     """Association timeouts in seconds (s)."""
 
-    acse_s: float = Field(30.0, gt=0)
-    dimse_s: float = Field(60.0, gt=0)
-    network_s: float = Field(60.0, gt=0)
+    acse_s: float = Field(default=30.0, gt=0)
+    dimse_s: float = Field(default=60.0, gt=0)
+    network_s: float = Field(default=60.0, gt=0)
 
 
 class ScpConfig(_Strict):
@@ -69,14 +69,14 @@ class ScpConfig(_Strict):
 
     ae_title: str = "ECGBRIDGE"
     host: str = "0.0.0.0"
-    port: int = Field(11112, ge=0, le=65535)
+    port: int = Field(default=11112, ge=0, le=65535)
     allowed_calling_aes: list[str] = Field(default_factory=list)
     allowed_hosts: list[str] = Field(default_factory=list)
     tls: TlsConfig | None = None
-    max_associations: int = Field(10, ge=1, le=1000)
-    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
-    max_pixels: int = Field(60_000_000, ge=1)
-    min_free_bytes: int = Field(100 * 2**20, ge=0)
+    max_associations: int = Field(default=10, ge=1, le=1000)
+    timeouts: TimeoutsConfig = Field(default_factory=lambda: TimeoutsConfig())
+    max_pixels: int = Field(default=60_000_000, ge=1)
+    min_free_bytes: int = Field(default=100 * 2**20, ge=0)
 
     _ae = field_validator("ae_title")(_check_ae_title)
 
@@ -146,17 +146,17 @@ class WorkersConfig(_Strict):
     "process" (default) runs each in its own process so the SCP never waits on it for the
     GIL; "thread" runs them in the service process (for tests and debugging)."""
 
-    count: int = Field(1, ge=1, le=64)
-    batch_size: int = Field(4, ge=1, le=256)
+    count: int = Field(default=1, ge=1, le=64)
+    batch_size: int = Field(default=4, ge=1, le=256)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    poll_interval_s: float = Field(0.2, gt=0, le=60)
+    poll_interval_s: float = Field(default=0.2, gt=0, le=60)
     isolation: Literal["process", "thread"] = "process"
 
 
 class ReviewConfig(_Strict):
     """When a result is held for a person to look at instead of being sent."""
 
-    min_quality: float = Field(0.5, ge=0.0, le=1.0)
+    min_quality: float = Field(default=0.5, ge=0.0, le=1.0)
     hold_when_layout_unknown: bool = True
     send_held: bool = False
 
@@ -164,10 +164,10 @@ class ReviewConfig(_Strict):
 class RetryConfig(_Strict):
     """Outbox retries: delay = min(max_delay_s, base_delay_s * 2**(attempt-1)) * (1 +- jitter)."""
 
-    max_attempts: int = Field(8, ge=1, le=1000)
-    base_delay_s: float = Field(5.0, gt=0)
-    max_delay_s: float = Field(600.0, gt=0)
-    jitter: float = Field(0.2, ge=0.0, le=1.0)
+    max_attempts: int = Field(default=8, ge=1, le=1000)
+    base_delay_s: float = Field(default=5.0, gt=0)
+    max_delay_s: float = Field(default=600.0, gt=0)
+    jitter: float = Field(default=0.2, ge=0.0, le=1.0)
 
 
 class HttpConfig(_Strict):
@@ -175,7 +175,7 @@ class HttpConfig(_Strict):
 
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
 
 
 class LoggingConfig(_Strict):
@@ -194,15 +194,15 @@ class LoggingConfig(_Strict):
 class Settings(_Strict):
     """The whole configuration of one ecgbridge service."""
 
-    scp: ScpConfig = Field(default_factory=ScpConfig)
-    storage: StorageConfig = Field(default_factory=StorageConfig)
+    scp: ScpConfig = Field(default_factory=lambda: ScpConfig())
+    storage: StorageConfig = Field(default_factory=lambda: StorageConfig())
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
-    routing: RoutingConfig = Field(default_factory=RoutingConfig)
-    workers: WorkersConfig = Field(default_factory=WorkersConfig)
-    review: ReviewConfig = Field(default_factory=ReviewConfig)
-    retry: RetryConfig = Field(default_factory=RetryConfig)
-    http: HttpConfig = Field(default_factory=HttpConfig)
-    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
+    workers: WorkersConfig = Field(default_factory=lambda: WorkersConfig())
+    review: ReviewConfig = Field(default_factory=lambda: ReviewConfig())
+    retry: RetryConfig = Field(default_factory=lambda: RetryConfig())
+    http: HttpConfig = Field(default_factory=lambda: HttpConfig())
+    logging: LoggingConfig = Field(default_factory=lambda: LoggingConfig())
 
     @model_validator(mode="after")
     def _routes_exist(self) -> Settings:

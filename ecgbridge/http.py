@@ -27,14 +27,14 @@ class HealthServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/healthz":
                     self._reply(200, "application/json", b'{"status": "ok"}')
                 elif path == "/readyz":
                     try:
                         ready, details = outer.readiness()
-                    except Exception as exc:  # a failing check means not ready, with why
+                    except Exception as exc:  # noqa: BLE001 - a failing check means not ready, with why
                         ready, details = False, {"error": f"{type(exc).__name__}: {exc}"}
                     body = json.dumps({"ready": ready, **details}, default=str).encode()
                     self._reply(200 if ready else 503, "application/json", body)
@@ -50,7 +50,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # request lines are not worth a log event each
 
         self._server = ThreadingHTTPServer((host, port), Handler)

@@ -78,7 +78,7 @@ class Outbox:
             try:
                 done = self.run_once()
                 due = self.store.next_due() if done == 0 else None
-            except Exception as exc:  # the store may be briefly unavailable: log and go on
+            except Exception as exc:  # noqa: BLE001 - the store may be briefly unavailable: log and go on
                 self.log.error("outbox cycle failed", error=str(exc), error_type=type(exc).__name__)
                 done, due = 0, None
             if done == 0:
@@ -103,7 +103,7 @@ class Outbox:
         except DeliveryError as exc:
             self._failed(job, exc)
             return
-        except Exception as exc:  # missing outputs, unknown destination: a dead letter
+        except Exception as exc:  # noqa: BLE001 - missing outputs, unknown destination: a dead letter
             reason = "internal_error"
             message = f"{type(exc).__name__}: {exc}"
             self.store.mark_dead(job.id, reason=reason, message=message)

@@ -151,7 +151,7 @@ class Worker:
                 inputs.append(_Input(job, ds, list(frames)))
             except (InputError, DigitizerError) as exc:
                 self._fail(job, exc.reason, exc.message)
-            except Exception as exc:  # a decoder bug must fail one job, not the worker
+            except Exception as exc:  # noqa: BLE001 - a decoder bug must fail one job, not the worker
                 self._fail(job, "decode_error", f"{type(exc).__name__}: {exc}")
         images = [frame for item in inputs for frame in item.frames]
         results: list[DigitizationResult | DigitizerError] = []
@@ -162,7 +162,7 @@ class Worker:
                     raise RuntimeError(
                         f"digitizer returned {len(results)} results for {len(images)} images"
                     )
-            except Exception as exc:  # digitizer crash: these jobs fail with the reason
+            except Exception as exc:  # noqa: BLE001 - digitizer crash: these jobs fail with the reason
                 for item in inputs:
                     self._fail(item.job, "digitizer_crashed", f"{type(exc).__name__}: {exc}")
                 return len(jobs)
@@ -176,7 +176,7 @@ class Worker:
                 self._fail(item.job, exc.reason, exc.message)
             except EcgBridgeError as exc:
                 self._fail(item.job, exc.reason, exc.message)
-            except Exception as exc:  # building one result must not stop the others
+            except Exception as exc:  # noqa: BLE001 - building one result must not stop the others
                 self._fail(item.job, "build_error", f"{type(exc).__name__}: {exc}")
         self.metrics.digitize_latency.observe(time.perf_counter() - started)
         return len(jobs)
@@ -245,7 +245,7 @@ class Worker:
             try:
                 qa = self.qa_renderer(item.frames[frame], result)
                 write_durably(folder / f"{name}.qa.png", _png_bytes(qa))
-            except Exception as exc:  # a QA picture is an aid: its failure is logged, not fatal
+            except Exception as exc:  # noqa: BLE001 - a QA picture is an aid: its failure is logged, not fatal
                 self.log.warning("qa picture failed", job_id=item.job.id, error=str(exc))
         return path
 

@@ -3,7 +3,6 @@ Orthanc receives the 12-lead ECG waveforms; faults: bad inputs, unknown AE, dest
 then up, kill -9 during a batch."""
 from __future__ import annotations
 
-import io
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -49,12 +48,14 @@ def _storescu(bridge: Bridge, files: list[Path], aet: str = "MOD1",
     """dcmtk's storescu; `options` e.g. ("-xr",) to propose RLE for RLE files."""
     return subprocess.run(
         [STORESCU, *options, "-aet", aet, "-aec", bridge.ae_title, "127.0.0.1",
-         str(bridge.scp_port), *map(str, files)], capture_output=True, text=True, timeout=120)
+         str(bridge.scp_port), *map(str, files)], capture_output=True, text=True, timeout=120,
+        check=False)
 
 
 def _echoscu(bridge: Bridge, aet: str = "MOD1") -> subprocess.CompletedProcess[str]:
     return subprocess.run([ECHOSCU, "-aet", aet, "-aec", bridge.ae_title, "127.0.0.1",
-                           str(bridge.scp_port)], capture_output=True, text=True, timeout=60)
+                           str(bridge.scp_port)], capture_output=True, text=True, timeout=60,
+                          check=False)
 
 
 def _by_sop(jobs: list[Job]) -> dict[str, Job]:

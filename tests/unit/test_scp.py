@@ -85,7 +85,6 @@ def test_same_sop_instance_twice_makes_one_job(harness: Harness) -> None:
 
 
 def test_compressed_transfer_syntax_is_accepted(harness: Harness) -> None:
-    ds = make_sc(_image())
     assoc = _scu(syntax=JPEGBaseline8Bit).associate("127.0.0.1", harness.port)
     assert assoc.is_established
     cx = assoc.accepted_contexts

@@ -49,7 +49,7 @@ class StandIn:
 def _page(quality: float) -> np.ndarray:
     image = np.full((40, 60, 3), 255, np.uint8)
     image[0, 0] = 0
-    image[0, 1] = int(round(quality * 255))
+    image[0, 1] = round(quality * 255)
     return image
 
 
@@ -131,7 +131,7 @@ def test_send_held_sends_low_quality(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_batch_equals_one_by_one(tmp_path: Path, batch: int) -> None:
-    settings, store, spool, worker, digitizer = _setup(
+    _, store, spool, worker, digitizer = _setup(
         tmp_path, ECGBRIDGE__WORKERS__BATCH_SIZE=str(batch))
     for i in range(3):
         data, uid = _sc_bytes(_page(0.9), tmp_path, f"p{i}.dcm")
