@@ -106,7 +106,9 @@ def find_candidates(
             series_q.QueryRetrieveLevel = "SERIES"
             series_q.StudyInstanceUID = study_uid
             series_q.SeriesInstanceUID = ""
-            series_q.Modality = "\\".join(modalities) if modalities else ""
+            # One modality is matched by the PACS; several are filtered here (value-list
+            # matching of Modality is not supported by every PACS).
+            series_q.Modality = modalities[0] if len(modalities) == 1 else ""
             series_q.SeriesDescription = ""
             for series in _find(assoc, series_q):
                 series_uid = str(series.get("SeriesInstanceUID", ""))
