@@ -262,3 +262,28 @@ def test_config_needs_exactly_one_schedule(tmp_path: Path) -> None:
     assert SweepFolderConfig(name="x", path=tmp_path, cron="*/5 7-19 * * mon-fri").cron
 
 
+
+
+def test_encapsulated_pdf_file_becomes_one_sc_job_per_page(env: Env) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.104.1"
+    ds.SOPInstanceUID = "1.2.3.77"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3.70", "1.2.3.71"
+    ds.PatientID, ds.PatientName = "PDF-7", "Pdf^Seven"
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    data = _pdf(2)
+    ds.EncapsulatedDocument = data + b"\x00" * (len(data) % 2)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, "1.2.3.77"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    (env.inbox / "report.dcm").write_bytes(to_bytes(ds))
+    report = env.sweeper.run_once()
+    assert report.queued == ["report.dcm"] and report.jobs == 2
+    pages = [pydicom.dcmread(j.spool_path) for j in env.jobs()]
+    assert {(p.PatientID, p.StudyInstanceUID) for p in pages} == {("PDF-7", "1.2.3.70")}
+    assert sorted(int(p.InstanceNumber) for p in pages) == [1, 2]
+    assert all(j.destination == "pacs" for j in env.jobs())
