@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     try:
         from ecgbridge import digitize_cmd  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        pass  # the digitizer's command lands separately
+    except ModuleNotFoundError as exc:
+        if exc.name != "ecgbridge.digitize_cmd":
+            raise  # the module exists but something it imports is missing: say so
     else:
         digitize_cmd.add_parser(sub)
     return parser

@@ -27,6 +27,7 @@ from ecgbridge.config import Settings
 from ecgbridge.dicom.pixels import frames_from_dataset
 from ecgbridge.dicom.waveform import build_ecg_waveform, check_iod_limits
 from ecgbridge.errors import CorruptObjectError, EcgBridgeError, InputError
+from ecgbridge.inputs.pdf import ENCAPSULATED_PDF_SOP_CLASS, pages_from_encapsulated_pdf
 from ecgbridge.jobs.review import review
 from ecgbridge.jobs.spool import Spool, write_durably
 from ecgbridge.jobs.store import Job, JobStore
@@ -89,6 +90,18 @@ def read_spooled(path: Path) -> Dataset:
     return ds
 
 
+def decode_pages(ds: Dataset, max_pixels: int) -> list[np.ndarray]:
+    """The pictures of a received object, (H, W, 3) uint8 each: the frames of an SC image, or
+    the rendered pages of an Encapsulated PDF. InputError subclasses when there are none."""
+    if str(ds.get("SOPClassUID", "")) == ENCAPSULATED_PDF_SOP_CLASS:
+        pages = pages_from_encapsulated_pdf(ds)
+    else:
+        pages = list(frames_from_dataset(ds, max_pixels=max_pixels))
+    if not pages:
+        raise InputError("object holds no image frames or pages")
+    return pages
+
+
 def _png_bytes(image: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -145,10 +158,8 @@ class Worker:
         for job in jobs:
             try:
                 ds = read_spooled(Path(job.spool_path))
-                frames = frames_from_dataset(ds, max_pixels=self.settings.scp.max_pixels)
-                if not frames:
-                    raise InputError("object holds no image frames")
-                inputs.append(_Input(job, ds, list(frames)))
+                frames = decode_pages(ds, self.settings.scp.max_pixels)
+                inputs.append(_Input(job, ds, frames))
             except (InputError, DigitizerError) as exc:
                 self._fail(job, exc.reason, exc.message)
             except Exception as exc:  # noqa: BLE001 - a decoder bug must fail one job, not the worker

@@ -140,3 +140,48 @@ def test_batch_equals_one_by_one(tmp_path: Path, batch: int) -> None:
         pass
     assert digitizer.batches == ([1, 1, 1] if batch == 1 else [3])
     assert store.counts()["built"] == 3
+
+
+def test_multi_frame_sc_gives_one_waveform_per_frame(tmp_path: Path) -> None:
+    from pydicom.uid import MultiFrameTrueColorSecondaryCaptureImageStorage
+
+    settings, store, spool, worker, digitizer = _setup(tmp_path)
+    ds = make_sc(_page(0.9))
+    frames = np.stack([_page(0.9), _page(0.8)])
+    ds.SOPClassUID = MultiFrameTrueColorSecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.NumberOfFrames = 2
+    ds.PixelData = frames.tobytes()
+    ds.save_as(tmp_path / "mf.dcm", enforce_file_format=True)
+    _receive(store, spool, "mf", (tmp_path / "mf.dcm").read_bytes(), str(ds.SOPInstanceUID))
+    worker.run_once()
+    job = store.get("mf")
+    assert job.state == "built" and digitizer.batches == [2]
+    uids = {str(pydicom.dcmread(p).SOPInstanceUID) for p in job.outputs}
+    assert len(job.outputs) == 2 and len(uids) == 2
+
+
+def test_encapsulated_pdf_pages_are_digitized(tmp_path: Path) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+    from pydicom.uid import EncapsulatedPDFStorage
+
+    _, store, spool, worker, digitizer = _setup(tmp_path)
+    buf = BytesIO()
+    Image.fromarray(np.zeros((200, 300, 3), np.uint8)).save(buf, format="PDF")
+    ds = make_sc(_page(0.9))
+    for keyword in ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation",
+                    "PlanarConfiguration", "BitsAllocated", "BitsStored", "HighBit",
+                    "PixelRepresentation", "PixelData"):
+        delattr(ds, keyword)
+    ds.SOPClassUID = EncapsulatedPDFStorage
+    ds.file_meta.MediaStorageSOPClassUID = EncapsulatedPDFStorage
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    ds.EncapsulatedDocument = buf.getvalue() + (b"\0" if len(buf.getvalue()) % 2 else b"")
+    ds.save_as(tmp_path / "pdf.dcm", enforce_file_format=True)
+    _receive(store, spool, "pdf", (tmp_path / "pdf.dcm").read_bytes(), str(ds.SOPInstanceUID))
+    worker.run_once()
+    job = store.get("pdf")
+    assert digitizer.batches == [1]
+    assert (job.state, job.reason, len(job.outputs)) == ("held", "low_quality", 1)
