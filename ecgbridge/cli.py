@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_release)
 
     try:
-        from ecgbridge import digitize_cmd  # type: ignore[attr-defined, unused-ignore]
+        digitize_cmd = importlib.import_module("ecgbridge.digitize_cmd")
     except ModuleNotFoundError as exc:
         if exc.name != "ecgbridge.digitize_cmd":
             raise  # the module exists but something it imports is missing: say so

@@ -144,13 +144,15 @@ class RoutingConfig(_Strict):
 class WorkersConfig(_Strict):
     """Digitization workers: how many, images per batch, torch device, and isolation:
     "process" (default) runs each in its own process so the SCP never waits on it for the
-    GIL; "thread" runs them in the service process (for tests and debugging)."""
+    GIL; "thread" runs them in the service process (for tests and debugging). `nice` lowers
+    worker processes' CPU priority so that receiving keeps answering fast while they work."""
 
     count: int = Field(default=1, ge=1, le=64)
     batch_size: int = Field(default=4, ge=1, le=256)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     poll_interval_s: float = Field(default=0.2, gt=0, le=60)
     isolation: Literal["process", "thread"] = "process"
+    nice: int = Field(default=10, ge=0, le=19)
 
 
 class ReviewConfig(_Strict):

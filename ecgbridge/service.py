@@ -133,6 +133,7 @@ class Service:
             target=worker_process_main, name=f"worker-{index}",
             args=(self.settings.model_dump(mode="json"), index, self.process_stop,
                   self.work_ready, self.outbox_ready, factory, self.qa_renderer is not None),
+            daemon=True,
         )
         process.start()
         self._processes.append(process)

@@ -48,6 +48,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from ecgbridge.config import ScpConfig, TlsConfig
+from ecgbridge.errors import ConfigError
 from ecgbridge.dicom.status import Status, status_for_error
 from ecgbridge.jobs.spool import Spool
 from ecgbridge.jobs.store import JobStore
@@ -93,9 +94,15 @@ def server_ssl_context(tls: TlsConfig) -> ssl.SSLContext:
         raise ValueError("a TLS listener needs cert and key; found none")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(certfile=str(tls.cert), keyfile=str(tls.key))
+    try:
+        ctx.load_cert_chain(certfile=str(tls.cert), keyfile=str(tls.key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"scp.tls.cert/key: cannot load {tls.cert} / {tls.key}: {exc}") from exc
     if tls.ca is not None:
-        ctx.load_verify_locations(cafile=str(tls.ca))
+        try:
+            ctx.load_verify_locations(cafile=str(tls.ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"scp.tls.ca: cannot load {tls.ca}: {exc}") from exc
         ctx.verify_mode = ssl.CERT_REQUIRED if tls.require_client_cert else ssl.CERT_OPTIONAL
     else:
         ctx.verify_mode = ssl.CERT_NONE
@@ -148,6 +155,8 @@ class StorageScp:
         self.log = get_logger(__name__)
         self._server: ThreadedAssociationServer | None = None
         self._lock = threading.Lock()
+        # built now so that bad TLS files stop the service before anything starts
+        self._ssl_context = server_ssl_context(config.tls) if config.tls else None
         self.ae = self._make_ae()
 
     def _make_ae(self) -> AE:
@@ -177,7 +186,7 @@ class StorageScp:
 
     def start(self) -> tuple[str, int]:
         """Start listening in background threads; returns the bound (host, port)."""
-        ssl_context = server_ssl_context(self.config.tls) if self.config.tls else None
+        ssl_context = self._ssl_context
         handlers: list[Any] = [
             (evt.EVT_C_ECHO, self.handle_echo),
             (evt.EVT_C_STORE, self.handle_store),

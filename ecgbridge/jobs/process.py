@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import os
 import signal
 import sys
 from typing import Any
@@ -55,6 +56,7 @@ def worker_process_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent drains us through `stop`
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     settings = Settings.model_validate(settings_doc)
+    os.nice(settings.workers.nice)
     configure_logging(settings.logging)
     log = get_logger(__name__, worker=index)
     store = JobStore(settings.storage.database)

@@ -171,3 +171,11 @@ def test_tls_accepts_the_right_client_certificate_and_rejects_a_wrong_one(tmp_pa
     finally:
         h.scp.stop(drain_s=2)
     assert h.store.counts()["received"] == 1
+
+
+def test_missing_tls_files_are_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    from ecgbridge.dicom.scp import server_ssl_context
+    from ecgbridge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="scp.tls.cert/key"):
+        server_ssl_context(TlsConfig(cert=tmp_path / "no.pem", key=tmp_path / "no.key"))

@@ -145,7 +145,7 @@ def test_batch_equals_one_by_one(tmp_path: Path, batch: int) -> None:
 def test_multi_frame_sc_gives_one_waveform_per_frame(tmp_path: Path) -> None:
     from pydicom.uid import MultiFrameTrueColorSecondaryCaptureImageStorage
 
-    settings, store, spool, worker, digitizer = _setup(tmp_path)
+    _, store, spool, worker, digitizer = _setup(tmp_path)
     ds = make_sc(_page(0.9))
     frames = np.stack([_page(0.9), _page(0.8)])
     ds.SOPClassUID = MultiFrameTrueColorSecondaryCaptureImageStorage
