@@ -48,8 +48,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from ecgbridge.config import ScpConfig, TlsConfig
-from ecgbridge.errors import ConfigError
 from ecgbridge.dicom.status import Status, status_for_error
+from ecgbridge.errors import ConfigError
 from ecgbridge.jobs.spool import Spool
 from ecgbridge.jobs.store import JobStore
 from ecgbridge.logging import get_logger
