@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ecgbridge.errors import OutOfResourcesError
 from ecgbridge.jobs.spool import Spool, check_free_space, reconcile_spool, write_durably
 from ecgbridge.jobs.store import JobStore, JobStoreError, UnknownJobError
-from ecgbridge.errors import OutOfResourcesError
 
 
 def _insert(store: JobStore, spool: Spool, n: int) -> list[str]:
