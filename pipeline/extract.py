@@ -135,8 +135,12 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     top_edge = t + 0.5 - t_in - above
     bot_edge = b - 0.5 + b_in + below
     length = bot_edge - top_edge
-    flat = has & (b - t <= 3 * max(1, np.median((b - t)[has]) if has.any() else 1))
-    width = float(np.median(length[flat])) if flat.any() else 1.0
+    # Pen width: vertical thickness where the line is flat (the centre barely moves).
+    centre = np.where(has, 0.5 * (t + b), np.nan)
+    still = has & (np.abs(np.r_[np.nan, np.diff(centre)]) <= 0.5) & (
+        np.abs(np.r_[np.diff(centre), np.nan]) <= 0.5)
+    flat = still if still.sum() >= 10 else has
+    width = float(np.percentile(length[flat], 30)) if flat.any() else 1.0
     width = max(width, 0.5)
     half = 0.5 * width
     y = 0.5 * (top_edge + bot_edge)
@@ -152,12 +156,12 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     hi = minimum_filter1d(dil, 2 * r + 1, mode="nearest")
     ok = has & np.isfinite(lo) & np.isfinite(hi) & (lo <= hi)
     mid = np.where(ok, 0.5 * (lo + hi), y)
-    smooth = np.where(has, y, np.nan)
-    left = np.r_[np.full(r, np.nan), smooth[:-r]]
-    right = np.r_[smooth[r:], np.full(r, np.nan)]
-    curv = np.nan_to_num(left + right - 2 * smooth)
-    pick = np.where(curv > 0, lo, hi)
-    y = np.where(ok & (hi - lo > 0.5), pick, mid)
+    y = mid.copy()
+    # Where the bounds stay apart, the line went out and back within the pen's window: a
+    # spike. Its apex (the bound away from the surrounding line) goes to the column of the
+    # most extreme edge; the spike's other columns lie on straight flanks.
+    amb = ok & (hi - lo > max(2.0, width))
+    y = _resolve_spikes(y, amb, lo, hi, top_edge, bot_edge)
     # A long run between two short ones that it contains: a crossing line; interpolate.
     short = has & (length <= 1.6 * width)
     prev_short = np.r_[False, short[:-1]]
@@ -172,6 +176,46 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     y = _fill_short_gaps(y, max_gap_px)
     return RowTrace(x_px=np.arange(x0_px, x0_px + w), y_px=y + top_px, line_width_px=width,
                     confident=confident)
+
+
+def _resolve_spikes(y: np.ndarray, amb: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                    top_edge: np.ndarray, bot_edge: np.ndarray) -> np.ndarray:
+    """Replace runs of ambiguous columns by a triangle to the spike's apex.
+
+    y: (w,) current line estimate; amb: (w,) bool ambiguous columns; lo, hi: (w,) bounds of
+    the line (image y; lo is up); top_edge, bot_edge: (w,) ink edges. Returns new y.
+    """
+    out = y.copy()
+    n = y.size
+    idx = np.flatnonzero(amb)
+    if idx.size == 0:
+        return out
+    groups = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    for g in groups:
+        a, b = int(g[0]), int(g[-1])
+        left = y[a - 1] if a > 0 and not amb[a - 1] and np.isfinite(y[a - 1]) else np.nan
+        right = y[b + 1] if b + 1 < n and not amb[b + 1] and np.isfinite(y[b + 1]) else np.nan
+        outside = np.nanmean([left, right]) if np.isfinite([left, right]).any() else np.nan
+        if not np.isfinite(outside):
+            continue
+        up_apex, down_apex = float(np.min(lo[g])), float(np.max(hi[g]))
+        if abs(outside - down_apex) < abs(outside - up_apex):  # line sits low: spike up
+            apex_val = up_apex
+            apex_at = int(g[np.argmin(top_edge[g])])
+            cands = g[top_edge[g] <= top_edge[g].min() + 0.5]
+        else:
+            apex_val = down_apex
+            cands = g[bot_edge[g] >= bot_edge[g].max() - 0.5]
+        apex_at = int(round(float(np.mean(cands))))
+        xs = [a - 1 if np.isfinite(left) else a, apex_at, b + 1 if np.isfinite(right) else b]
+        vs = [left if np.isfinite(left) else apex_val, apex_val,
+              right if np.isfinite(right) else apex_val]
+        if xs[0] >= xs[1]:
+            xs, vs = xs[1:], vs[1:]
+        if xs[-1] <= xs[-2]:
+            xs, vs = xs[:-1], vs[:-1]
+        out[a:b + 1] = np.interp(np.arange(a, b + 1), xs, vs)
+    return out
 
 
 def _fill_short_gaps(y: np.ndarray, max_gap: int) -> np.ndarray:
