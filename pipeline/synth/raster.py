@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 
 @dataclass(frozen=True)
@@ -39,26 +38,31 @@ class Patch:
         )
 
 
-def _column_spans(x: np.ndarray, y: np.ndarray, c_lo: int, c_hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of the polyline's y over each pixel column c_lo..c_hi (inclusive).
+def window_ranges(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact min and max of the polyline's y over each window [a_k, b_k] (px).
 
-    x must be non-decreasing. Columns the polyline does not reach hold +inf / -inf.
+    x must be non-decreasing. The range over a window is set by the vertices inside it and
+    the interpolated values at its ends (those inside [x_0, x_N-1]). Windows the polyline
+    does not reach hold +inf / -inf.
     """
-    n_cols = c_hi - c_lo + 1
-    lo = np.full(n_cols, np.inf)
-    hi = np.full(n_cols, -np.inf)
-    cols = np.floor(x + 0.5).astype(np.int64) - c_lo
-    np.minimum.at(lo, cols, y)
-    np.maximum.at(hi, cols, y)
-    # The polyline's value where it crosses each column boundary belongs to both columns.
-    bounds = np.arange(c_lo, c_hi) + 0.5
-    inside = (bounds > x[0]) & (bounds < x[-1])
-    bounds = bounds[inside]
-    yb = np.interp(bounds, x, y)
-    left = (bounds - 0.5).astype(np.int64) - c_lo
-    for index in (left, left + 1):
-        np.minimum.at(lo, index, yb)
-        np.maximum.at(hi, index, yb)
+    n = x.size
+    i0 = np.searchsorted(x, a, side="left")
+    i1 = np.searchsorted(x, b, side="right")
+    idx = np.empty(2 * a.size, dtype=np.int64)
+    idx[0::2] = i0
+    idx[1::2] = i1
+    # reduceat over [i0, i1) for even slots; a sentinel makes index n valid.
+    lo = np.minimum.reduceat(np.append(y, np.inf), np.minimum(idx, n))[0::2]
+    hi = np.maximum.reduceat(np.append(y, -np.inf), np.minimum(idx, n))[0::2]
+    empty = i1 <= i0
+    lo[empty] = np.inf
+    hi[empty] = -np.inf
+    for ends in (a, b):
+        ok = (ends >= x[0]) & (ends <= x[-1])
+        ye = np.interp(ends[ok], x, y)
+        lo[ok] = np.minimum(lo[ok], ye)
+        hi[ok] = np.maximum(hi[ok], ye)
     return lo, hi
 
 
@@ -67,7 +71,8 @@ def stroke_patch(x: np.ndarray, y: np.ndarray, width_px: float, antialias: bool 
 
     x, y: (N,) float vertex coordinates in px. width_px: pen width in px (any value > 0,
     sub-pixel included). The ink is the Minkowski sum of the polyline with a square of side
-    `width_px`; per column it is one interval of rows, so coverage is exact vertically.
+    `width_px`: in column c it is the curve's exact range over [c - 0.5 - h, c + 0.5 + h]
+    widened by h = width_px / 2, so coverage is exact vertically.
     Without antialiasing, coverage is 1 on mask pixels and 0 elsewhere.
     """
     if x.ndim != 1 or x.shape != y.shape or x.size < 2:
@@ -79,17 +84,9 @@ def stroke_patch(x: np.ndarray, y: np.ndarray, width_px: float, antialias: bool 
     half = 0.5 * width_px
     c_lo = int(np.floor(x[0] - half + 0.5))
     c_hi = int(np.floor(x[-1] + half + 0.5))
-    lo_c, hi_c = _column_spans(x, y, c_lo, c_hi)
-    # Square pen: widen each column's window by `half` on both sides.
-    k = int(np.floor(half))
-    lo = minimum_filter1d(lo_c, 2 * k + 1, mode="constant", cval=np.inf) if k else lo_c.copy()
-    hi = maximum_filter1d(hi_c, 2 * k + 1, mode="constant", cval=-np.inf) if k else hi_c.copy()
     cols = np.arange(c_lo, c_hi + 1, dtype=np.float64)
-    for edge in (cols - 0.5 - half, cols + 0.5 + half):
-        valid = (edge >= x[0]) & (edge <= x[-1])
-        ye = np.interp(edge[valid], x, y)
-        lo[valid] = np.minimum(lo[valid], ye)
-        hi[valid] = np.maximum(hi[valid], ye)
+    lo, hi = window_ranges(x, y, cols - 0.5 - half, cols + 0.5 + half)
+    lo_c, hi_c = window_ranges(x, y, cols - 0.5, cols + 0.5)
     reached = np.isfinite(lo)
     lo = np.where(reached, lo - half, np.inf)
     hi = np.where(reached, hi + half, -np.inf)
