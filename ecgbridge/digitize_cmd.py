@@ -1,0 +1,177 @@
+"""`ecgbridge digitize INPUT... --out DIR`: digitize ECG pictures to WFDB records.
+
+For each input (PNG, JPEG, TIFF, BMP, or DICOM whose pixels are an ECG picture; folders
+are walked) it writes `<stem>.hea` + `<stem>.dat` (12 leads, uV), `<stem>.json` (layout,
+scales, quality, timings, assumptions) and `<stem>.png` (QA picture) into DIR; multi-frame
+inputs get `<stem>_<frame>` names. Exit status 0 only when every input was digitized; each
+failure prints one line `FAILED <file>: <reason>: <message>` and leaves no output behind.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ecgbridge.errors import EcgBridgeError
+from ecgbridge.output.sidecar import write_sidecar
+from ecgbridge.output.wfdb_record import write_wfdb_record
+from pipeline.digitizer import Digitizer
+from pipeline.errors import DigitizerError
+from pipeline.io import load_image
+from pipeline.layout import TEMPLATES
+from pipeline.qa import render_qa
+from pipeline.types import DigitizationResult, DigitizeOptions
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ""})
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `digitize` on an argparse sub-command set."""
+    p = subparsers.add_parser("digitize", help="digitize ECG images to WFDB records",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure_parser(p)
+    p.set_defaults(func=run)
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to `p`."""
+    p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path,
+                   help="image or DICOM files, or folders of them")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--fs", type=float, default=500.0, help="output sampling rate, Hz")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch", type=int, default=4, help="pages per segmentation batch")
+    p.add_argument("--layout", default="auto", choices=("auto", *TEMPLATES),
+                   help="force a layout template instead of detecting it")
+
+
+def iter_inputs(paths: Sequence[Path]) -> Iterator[Path]:
+    """The files named, folders walked (sorted, hidden files skipped)."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not child.name.startswith("."):
+                    yield child
+        else:
+            yield path
+
+
+def _is_dicom(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(132)
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def load_pages(path: Path) -> list[np.ndarray]:
+    """Pages of one input: (H, W, 3) uint8 RGB each. Raises DigitizerError/EcgBridgeError."""
+    if not path.is_file():
+        raise DigitizerError(f"{path}: no such file")
+    if _is_dicom(path):
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+
+        from ecgbridge.dicom.pixels import frames_from_dataset
+        try:
+            ds = pydicom.dcmread(path)
+        except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
+            raise DigitizerError(f"{path}: unreadable DICOM ({exc})") from exc
+        return frames_from_dataset(ds)
+    return [load_image(path)]
+
+
+def _record_names(stem: str, n: int) -> list[str]:
+    return [stem] if n == 1 else [f"{stem}_{k + 1}" for k in range(n)]
+
+
+def write_outputs(result: DigitizationResult, page: np.ndarray, out: Path, name: str,
+                  extra: dict[str, object]) -> list[Path]:
+    """Write `<name>.hea/.dat/.json/.png` into `out`, all or nothing. Returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    try:
+        files = write_wfdb_record(result, staging, name,
+                                  comments=[f"digitized by {extra['digitizer_version']}"])
+        files.append(write_sidecar(result, staging / f"{name}.json", extra=extra))
+        qa = render_qa(page, result)
+        qa_path = staging / f"{name}.png"
+        if not cv2.imwrite(str(qa_path), cv2.cvtColor(qa, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {qa_path}")
+        files.append(qa_path)
+        final = []
+        for f in files:
+            target = out / f.name
+            f.replace(target)
+            final.append(target)
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Digitize every input; 0 when all succeeded, 1 otherwise."""
+    if args.batch < 1 or args.fs <= 0:
+        print(f"ecgbridge digitize: --batch must be >= 1 and --fs > 0; found {args.batch}, "
+              f"{args.fs}", file=sys.stderr)
+        return 2
+    options = DigitizeOptions(fs_hz=args.fs, device=args.device, batch_size=args.batch,
+                              layout=args.layout)
+    digitizer = Digitizer(options)
+    failures = 0
+    done = 0
+    for path in iter_inputs(args.inputs):
+        try:
+            pages = load_pages(path)
+            results = digitizer.digitize_batch(pages)
+            for res in results:
+                if isinstance(res, DigitizerError):
+                    raise res
+            names = _record_names(path.stem, len(pages))
+            written: list[Path] = []
+            try:
+                for k, (page, res) in enumerate(zip(pages, results)):
+                    if not isinstance(res, DigitizationResult):
+                        raise DigitizerError(f"unexpected result {res!r}")
+                    written += write_outputs(res, page, args.out, names[k], {
+                        "source_file": str(path), "frame": k + 1,
+                        "digitizer_version": digitizer.version})
+            except BaseException:
+                for f in written:  # all frames or none
+                    f.unlink(missing_ok=True)
+                raise
+            done += 1
+            print(f"ok {path} -> {', '.join(names)}")
+        except (DigitizerError, EcgBridgeError) as exc:
+            failures += 1
+            reason = getattr(exc, "reason", "error")
+            print(f"FAILED {path}: {reason}: {exc}", file=sys.stderr)
+        except OSError as exc:
+            failures += 1
+            print(f"FAILED {path}: io_error: {exc}", file=sys.stderr)
+    if done + failures == 0:
+        print("ecgbridge digitize: no input files found", file=sys.stderr)
+        return 1
+    return 0 if failures == 0 else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for `python -m ecgbridge.digitize_cmd`."""
+    parser = argparse.ArgumentParser(prog="ecgbridge digitize", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure_parser(parser)
+    logging.basicConfig(level=logging.WARNING)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
