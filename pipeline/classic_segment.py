@@ -39,9 +39,9 @@ def paper_normalised(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8; found {image.shape} {image.dtype}")
-    rgb = image.astype(np.float32) / 255.0
-    v = rgb.max(axis=2)
-    m = rgb.min(axis=2)
+    r, g, b = image[:, :, 0], image[:, :, 1], image[:, :, 2]
+    v = cv2.max(cv2.max(r, g), b).astype(np.float32) * (1.0 / 255.0)
+    m = cv2.min(cv2.min(r, g), b).astype(np.float32) * (1.0 / 255.0)
     return 1.0 - v / _paper_level(v), 1.0 - m / _paper_level(m)
 
 
@@ -61,7 +61,8 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))).astype(np.float32)
+    x = np.clip(x, -30, 30).astype(np.float32)
+    return 1.0 / (1.0 + cv2.exp(-x))
 
 
 def classic_segment(image: np.ndarray) -> SegMaps:

@@ -91,16 +91,34 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
     choice = np.full(w, -1, dtype=np.int64)
     if cols.size == 0:
         return choice
+    n_runs = valid.sum(axis=1)
     back = np.zeros((cols.size, k), dtype=np.int64)
     cost = unary[cols[0]].copy()
+    top_l, bot_l, cen_l, un_l = top[:, 0].tolist(), bottom[:, 0].tolist(), centre[:, 0].tolist(), \
+        unary[:, 0].tolist()
+    single = (n_runs == 1).tolist()
+    scalar: float | None = None  # cost of the only state while consecutive columns have one run
     for i in range(1, cols.size):
-        a, b = cols[i - 1], cols[i]
+        a, b = int(cols[i - 1]), int(cols[i])
+        if single[a] and single[b]:
+            # Forced step: one run before, one after (most columns); plain Python floats.
+            c0 = float(cost[0]) if scalar is None else scalar
+            gap = max(0, max(top_l[b] - bot_l[a], top_l[a] - bot_l[b]) - 1)
+            scalar = c0 + gap_cost * gap + move_cost * abs(cen_l[a] - cen_l[b]) + un_l[b]
+            continue
+        if scalar is not None:
+            cost = np.full(k, np.inf)
+            cost[0] = scalar
+            scalar = None
         gap = np.maximum(0, np.maximum(top[b][None, :] - bottom[a][:, None],
                                        top[a][:, None] - bottom[b][None, :]) - 1)
         trans = gap_cost * gap + move_cost * np.abs(centre[a][:, None] - centre[b][None, :])
         total = cost[:, None] + trans
         back[i] = np.argmin(total, axis=0)
         cost = total[back[i], np.arange(k)] + unary[b]
+    if scalar is not None:
+        cost = np.full(k, np.inf)
+        cost[0] = scalar
     j = int(np.argmin(cost))
     for i in range(cols.size - 1, -1, -1):
         choice[cols[i]] = j

@@ -54,11 +54,14 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG) -> fl
     f = min(1.0, SEARCH_SIDE_PX / max(h, w))
     small = cv2.resize(line_map.astype(np.float32), (max(8, int(w * f)), max(8, int(h * f))),
                        interpolation=cv2.INTER_AREA)
+    g = 0.5
+    tiny = cv2.resize(small, (max(8, int(small.shape[1] * g)), max(8, int(small.shape[0] * g))),
+                      interpolation=cv2.INTER_AREA)
     angles = np.arange(-max_angle, max_angle + 1e-9, 0.5)
-    scores = [_sharpness(small, a) for a in angles]
+    scores = [_sharpness(tiny, a) for a in angles]
     best = float(angles[int(np.argmax(scores))])
     for step in (0.1, 0.02):
-        fine = best + np.arange(-5, 6) * step
+        fine = best + np.arange(-3, 4) * step
         scores = [_sharpness(small, a) for a in fine]
         best = float(fine[int(np.argmax(scores))])
     return best
