@@ -257,3 +257,30 @@ def test_kill9_during_a_batch_loses_nothing_and_duplicates_nothing(
             uid = str(pydicom.dcmread(job.outputs[0]).SOPInstanceUID)
             assert len(orthanc.find_instances(SOPInstanceUID=uid)) == 1
         assert len(orthanc.instances()) == 6
+
+
+def test_tls_client_certificates_with_dcmtk(tmp_path: Path) -> None:
+    """dcmtk's echoscu over TLS: a client certificate from the hospital CA is accepted, one
+    from another CA is refused (the bridge requires client certificates)."""
+    from tests.integration.certs import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    config = bridge_config(tmp_path / "var", scp={
+        "host": "127.0.0.1", "port": 0,
+        "tls": {"cert": str(pki.server.cert), "key": str(pki.server.key),
+                "ca": str(pki.server.ca), "require_client_cert": True}})
+
+    def echo(bridge: Bridge, cert: Path, key: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ECHOSCU, "+tls", str(key), str(cert), "+cf", str(pki.server.ca),
+             "-aet", "MOD1", "-aec", bridge.ae_title, "127.0.0.1", str(bridge.scp_port)],
+            capture_output=True, text=True, timeout=60, check=False)
+
+    with running_bridge(tmp_path, config) as bridge:
+        good = echo(bridge, pki.client.cert, pki.client.key)
+        assert good.returncode == 0, good.stdout + good.stderr
+        rogue = echo(bridge, pki.rogue_client.cert, pki.rogue_client.key)
+        assert rogue.returncode != 0
+        plain = _echoscu(bridge)
+        assert plain.returncode != 0
+        assert echo(bridge, pki.client.cert, pki.client.key).returncode == 0  # still serving
