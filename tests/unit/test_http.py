@@ -40,7 +40,7 @@ def test_endpoints(ready: bool) -> None:
         assert code == 200
         assert 'ecgbridge_received_total{calling_ae="MOD1"} 1.0' in text
         assert 'ecgbridge_queue_depth{queue="digitize"} 3.0' in text
-        assert 'ecgbridge_jobs_by_reason{state="failed",reason="corrupt_object"} 2.0' in text
+        assert 'ecgbridge_jobs_by_reason{reason="corrupt_object",state="failed"} 2.0' in text
         assert _get(port, "/nope")[0] == 404
     finally:
         server.stop()
