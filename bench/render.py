@@ -5,6 +5,7 @@ one core (torch/OpenCV/numpy threads set to 1), and the time of the dataset comm
 N pages with W workers, extrapolated to 1,000 pages.
 
     python bench/render.py [--pages 40] [--workers 2] [--repeats 15]
+    python bench/render.py --contact-sheet docs/contact-sheet.png   # renders next to real pages
 """
 from __future__ import annotations
 
@@ -48,6 +49,57 @@ def bench_page(signals: np.ndarray, fs: float, spec: RenderSpec, repeats: int) -
     return statistics.median(walls), statistics.median(cpus)
 
 
+REAL_IMAGES = Path("/work/shared/data/real-images")
+
+
+def _tile(image_rgb: np.ndarray, size: tuple[int, int], caption: str) -> np.ndarray:
+    """Fit an RGB image into a (W, H) white tile with a caption bar. Returns RGB uint8."""
+    w, h = size
+    bar = 22
+    scale = min(w / image_rgb.shape[1], (h - bar) / image_rgb.shape[0])
+    small = cv2.resize(image_rgb, (max(1, int(image_rgb.shape[1] * scale)),
+                                   max(1, int(image_rgb.shape[0] * scale))),
+                       interpolation=cv2.INTER_AREA)
+    tile = np.full((h, w, 3), 255, np.uint8)
+    tile[bar:bar + small.shape[0], :small.shape[1]] = small
+    cv2.putText(tile, caption, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                cv2.LINE_AA)
+    return tile
+
+
+def contact_sheet(out: Path, records: Path, n_each: int = 6, tile: tuple[int, int] = (480, 360),
+                  cols: int = 4) -> None:
+    """Write a sheet of `n_each` renders (seeded, mixed presets) and `n_each` real pages."""
+    from PIL import Image
+
+    signals_by_name = {}
+    tiles = []
+    presets = ["clean", "scan", "photo", "scan", "photo", "clean", "mixed", "mixed"]
+    for i in range(n_each):
+        rng = np.random.default_rng(1000 + i)
+        names = sorted(p.stem for p in records.glob("*.hea"))
+        name = names[int(rng.integers(len(names)))]
+        if name not in signals_by_name:
+            signals_by_name[name] = load_record(records / name)
+        spec = sample_spec(rng, presets[i % len(presets)], dpi=150.0)
+        page = render_page(*signals_by_name[name], spec, rng)
+        tiles.append(_tile(page.image, tile, f"synthetic {spec.preset} {spec.layout} "
+                                             f"{spec.grid} {spec.trace_width_mm:.2f}mm"))
+    reals = sorted(p for p in REAL_IMAGES.glob("ecg*"))
+    picks = np.linspace(0, len(reals) - 1, n_each).round().astype(int) if reals else []
+    for k in picks:
+        bgr = cv2.imread(str(reals[k]), cv2.IMREAD_COLOR)
+        if bgr is not None:
+            tiles.append(_tile(bgr[:, :, ::-1], tile, f"real {reals[k].name}"))
+    while len(tiles) % cols:
+        tiles.append(np.full((tile[1], tile[0], 3), 255, np.uint8))
+    rows = [np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]
+    sheet = Image.fromarray(np.vstack(rows)).quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, optimize=True)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(tiles)} tiles)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=40)
@@ -55,8 +107,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--preset", default="mixed")
     parser.add_argument("--records", type=Path, default=DEFAULT_RECORDS)
+    parser.add_argument("--contact-sheet", type=Path, help="write a contact sheet and exit")
     args = parser.parse_args()
     _one_core()
+    if args.contact_sheet is not None:
+        contact_sheet(args.contact_sheet, args.records)
+        return
     signals, fs = load_record(args.records / "00009_hr")
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for name, spec in (

@@ -122,7 +122,7 @@ def apply(page: "RenderedPage", spec: "RenderSpec", rng: np.random.Generator) ->
     photo = spec.perspective_deg > 0 or spec.background != "none"
     # Crops cut margins only: never more than the margin (the header counts as margin).
     left, top, right, bottom = spec.margin_mm
-    limits = (left - 1.0, top + spec.header_mm - 1.0, right - 1.0, bottom - 1.0)
+    limits = (left - 0.3, top + spec.header_mm - 0.3, right - 0.3, bottom - 0.3)
     crop_px = tuple(max(0.0, min(c, lim)) * ppm for c, lim in zip(spec.crop_mm, limits))
     if photo or spec.rotation_deg != 0 or any(c > 0 for c in crop_px):
         h, w = classes.shape

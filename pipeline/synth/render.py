@@ -225,13 +225,16 @@ def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
     text = TextLayer((height, width), spec.font)
     cap = spec.label_height_mm * ppm
     label_dx = float(rng.uniform(0.5, 2.5)) * ppm
-    label_dy = float(rng.uniform(0.25, 0.42)) * plan.row_pitch_mm * ppm
+    label_dy = min(float(rng.uniform(1.5, 9.0)), 0.4 * plan.row_pitch_mm) * ppm
     label_boxes: list[Box | None] = []
     for p in plan.panels:
         name = ("-" if p.polarity < 0 else "") + p.lead
         base = px(p.baseline_mm)
         if spec.label_position == "left" and p.col == 0:
             box = text.text(name, px(plan.signal_box_mm[0]) + 0.5 * ppm, base - 0.5 * cap, cap)
+        elif spec.label_position == "baseline":
+            # On the trace's start, a little above the baseline (as many printers do).
+            box = text.text(name, px(p.x0_mm) + label_dx, base - 0.3 * cap, cap)
         elif spec.label_position == "below":
             box = text.text(name, px(p.x0_mm) + label_dx, base + label_dy + cap, cap)
         else:

@@ -44,7 +44,7 @@ class RenderSpec:
     Grid: `grid` (palette name, "none" draws none), `grid_style` lines|dots, line opacities
     and widths in mm, `grid_full_page` draws the grid over the whole sheet.
     Trace: `trace_rgb`, `trace_width_mm`, `antialias`. Text: `font` (a font file, "" for
-    OpenCV's Hershey font), `label_height_mm`, `label_position` above|below|left.
+    OpenCV's Hershey font), `label_height_mm`, `label_position` above|below|left|baseline.
     Degradations (0 / "none" = off): see `pipeline.synth.degrade`.
     """
 
@@ -113,9 +113,9 @@ class RenderSpec:
             raise ValueError(f"grid_style must be lines|dots; found {self.grid_style!r}")
         if self.calibration not in ("start", "end", "none"):
             raise ValueError(f"calibration must be start|end|none; found {self.calibration!r}")
-        if self.label_position not in ("above", "below", "left"):
+        if self.label_position not in ("above", "below", "left", "baseline"):
             raise ValueError(
-                f"label_position must be above|below|left; found {self.label_position!r}"
+                f"label_position must be above|below|left|baseline; found {self.label_position!r}"
             )
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {PRESETS}; found {self.preset!r}")
@@ -213,7 +213,8 @@ def _sample_appearance(rng: np.random.Generator) -> dict[str, Any]:
         "text_rgb": (0, 0, 0) if rng.random() < 0.8 else _jitter_rgb(rng, (40, 40, 40), 30),
         "font": str(_choice(rng, [""] + list(fonts))) if fonts else "",
         "label_height_mm": float(rng.uniform(2.0, 4.5)),
-        "label_position": str(_choice(rng, ["above", "below", "left"], [0.7, 0.15, 0.15])),
+        "label_position": str(_choice(rng, ["above", "below", "left", "baseline"],
+                                      [0.55, 0.1, 0.15, 0.2])),
         "calibration": str(_choice(rng, ["start", "end", "none"], [0.65, 0.15, 0.2])),
         "separators": bool(rng.random() < 0.4),
         "footer": bool(rng.random() < 0.6),
@@ -231,8 +232,9 @@ def _sample_scan(rng: np.random.Generator) -> dict[str, Any]:
         "light_gradient": float(rng.uniform(0, 0.15)),
         "shadow": 0.0,
         "rotation_deg": float(rng.normal(0, 1.5)),
+        # Crops up to the whole margin (clamped in degrade): often a tight crop to the grid.
         "crop_mm": tuple(float(v) for v in
-                         (rng.uniform(0, 12, 4) if rng.random() < 0.3 else np.zeros(4))),
+                         (rng.uniform(0, 40, 4) if rng.random() < 0.35 else np.zeros(4))),
         "blur_sigma_px": float(rng.uniform(0, 1.0)),
         "noise_sigma": float(rng.uniform(0, 6)),
         "binarize": bool(rng.random() < 0.05),
