@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.sop_class import SecondaryCaptureImageStorage  # type: ignore[attr-defined]
 
@@ -91,7 +91,9 @@ def ack_latencies(port: int, aec: str, files: list[Path]) -> np.ndarray:
     ae = AE("BENCH")
     ae.add_requested_context(SecondaryCaptureImageStorage, ExplicitVRLittleEndian)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 120
-    assoc = ae.associate("127.0.0.1", port, ae_title=aec)
+    # the same client for both targets, with Nagle off as dcmtk does
+    assoc = ae.associate("127.0.0.1", port, ae_title=aec,
+                         evt_handlers=[(evt.EVT_CONN_OPEN, set_no_delay)])
     if not assoc.is_established:
         raise RuntimeError(f"association with {aec} at port {port} failed")
     out = []

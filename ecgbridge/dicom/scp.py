@@ -130,6 +130,15 @@ def host_allowed(address: str, allowed: list[str]) -> bool:
     return False
 
 
+def set_no_delay(event: Event) -> None:
+    """EVT_CONN_OPEN handler: disable Nagle's algorithm on the association's socket. A DIMSE
+    response is several small PDUs; with Nagle and the peer's delayed ACK each can wait
+    ~40 ms, which would dominate the acknowledgement latency."""
+    transport = event.assoc.dul.socket
+    if transport is not None and transport.socket is not None:
+        transport.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class StorageScp:
     """The listening service. `start()` binds (port 0: any free port); `stop()` drains.
 
@@ -191,6 +200,7 @@ class StorageScp:
             (evt.EVT_C_ECHO, self.handle_echo),
             (evt.EVT_C_STORE, self.handle_store),
             (evt.EVT_REJECTED, self._log_rejected),
+            (evt.EVT_CONN_OPEN, set_no_delay),
         ]
         server = self.ae.start_server(
             (self.config.host, self.config.port), block=False, evt_handlers=handlers,
