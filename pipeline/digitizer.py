@@ -331,6 +331,14 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
             x1 = min(x1, float(pe.x0_px) - tr.line_width_px)
         starts.append(x0)
         ends.append(x1)
+    # Rows of one page start and end together; an outlier (a label or an unrecognised
+    # pulse read as trace) takes the consensus.
+    tol = 1.5 * page.ppm_guess if page.grid is None else 1.5 * page.grid.px_per_mm
+    for values in (starts, ends):
+        med = float(np.median(values))
+        for i, v in enumerate(values):
+            if abs(v - med) > tol:
+                values[i] = med
     return starts, ends
 
 
