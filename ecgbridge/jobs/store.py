@@ -140,9 +140,18 @@ class JobStore:
             except sqlite3.Error as exc:
                 raise JobStoreError(f"job store {self.path}: {exc}") from exc
 
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """Reads: one statement each, no write lock (WAL readers do not block writers)."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise JobStoreError(f"job store {self.path}: {exc}") from exc
+
     # -- receiving ---------------------------------------------------------------------------
     def has_sop(self, sop_instance_uid: str) -> bool:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT 1 FROM jobs WHERE sop_instance_uid = ?", (sop_instance_uid,)
             ).fetchone()
@@ -233,7 +242,7 @@ class JobStore:
 
     def next_due(self) -> float | None:
         """Earliest next_attempt_at of a `built` job (s), or None."""
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT MIN(next_attempt_at) FROM jobs WHERE state = 'built'"
             ).fetchone()
@@ -296,7 +305,7 @@ class JobStore:
         return {"digitizing": digitizing, "sending": sending}
 
     def get(self, job_id: str) -> Job:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise UnknownJobError(f"no job with id {job_id!r}")
@@ -306,7 +315,7 @@ class JobStore:
         """Newest first; optionally only one state."""
         if state is not None and state not in STATES:
             raise ValueError(f"state must be one of {STATES}; found {state!r}")
-        with self._tx() as db:
+        with self._read() as db:
             if state is None:
                 rows = db.execute(
                     "SELECT * FROM jobs ORDER BY received_at DESC LIMIT ?", (limit,)
@@ -320,7 +329,7 @@ class JobStore:
 
     def counts(self) -> dict[str, int]:
         """Number of jobs per state (every state present, 0 when none)."""
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         counts = dict.fromkeys(STATES, 0)
         counts.update({r[0]: int(r[1]) for r in rows})
@@ -329,7 +338,7 @@ class JobStore:
     def reason_counts(self) -> dict[tuple[str, str], int]:
         """(state, reason) -> number of jobs, for jobs that have a reason (failed, held, dead,
         retrying)."""
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT state, reason, COUNT(*) FROM jobs WHERE reason IS NOT NULL"
                 " GROUP BY state, reason"
@@ -338,5 +347,5 @@ class JobStore:
 
     def states(self) -> dict[str, str]:
         """Every job's id -> state."""
-        with self._tx() as db:
+        with self._read() as db:
             return {r[0]: r[1] for r in db.execute("SELECT id, state FROM jobs").fetchall()}
