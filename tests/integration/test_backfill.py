@@ -155,7 +155,7 @@ def test_backfill_converts_each_ecg_once_across_a_kill(
     assert _ledger_counts(bridge)["queued"] == 0 and bridge.jobs() == []
 
     # Slow run, killed with SIGKILL after two objects were queued.
-    slow = _backfill(bridge, "--rate", "0.5/s")
+    slow = _backfill(bridge, "--rate", "1/s")
     end = time.monotonic() + 120
     while _ledger_counts(bridge)["queued"] < 2 and time.monotonic() < end:
         assert slow.poll() is None, slow.communicate()[0]

@@ -73,7 +73,7 @@ def test_swept_files_are_digitized_archived_and_sent_when_metadata_exists(
     store = JobStore(bridge.state_dir / "jobs.sqlite3")
     spool = Spool(bridge.state_dir / "spool", bridge.state_dir / "quarantine")
     ledger = SweepLedger(bridge.state_dir / "sweeps.sqlite3")
-    config = SweepFolderConfig(name="inbox", path=inbox, interval_s=60, stable_s=0)
+    config = SweepFolderConfig(name="inbox", path=inbox, interval_s=60, stable_s=0, pdf_dpi=100)
     sweeper = FolderSweeper(config, ledger, StoreSink(store, spool), default_destination="pacs")
     report = sweeper.run_once()
     store.close()
