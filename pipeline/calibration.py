@@ -62,10 +62,14 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         xa, xb = max(0, row.x0_px - reach), min(w, row.x0_px + inner)
     else:
         xa, xb = max(0, row.x1_px - inner), min(w, row.x1_px + reach)
-    band = mask[row.top_px:row.bottom_px, xa:xb]
+    # Tall pulses (20 mm/mV) reach into the neighbouring rows' bands: search wider, keep
+    # the pulse standing on (or, inverted, hanging from) this row's baseline.
+    y0 = max(0, int(row.y_px - 50.0 * px_per_mm))
+    y1 = min(h, int(row.y_px + 50.0 * px_per_mm))
+    band = mask[y0:y1, xa:xb]
     if band.size == 0:
         return None
-    base = row.y_px - row.top_px
+    base = row.y_px - y0
     top, bottom, valid = column_runs(band, base)
     length = np.where(valid, bottom - top + 1, 0)
     k = np.argmax(length, axis=1)
@@ -102,6 +106,9 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
                 inside > 0.05):
             continue
         inverted = bot_stroke > top_stroke
+        foot = y_top if inverted else y_bot
+        if abs(foot - base) > 4.0 * px_per_mm:
+            continue
         pen_w = float(np.median(length[a1 + 1:b0][length[a1 + 1:b0] > 0])) if (
             length[a1 + 1:b0] > 0).any() else 1.0
         height = (y_bot - y_top + 1) - pen_w

@@ -210,7 +210,7 @@ class Digitizer:
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
-        return _Page(rect, img_r, rows, traces, baselines, start, end, grid, ppm_guess,
+        return _Page(rect, img_r, mask, rows, traces, baselines, start, end, grid, ppm_guess,
                      long_trace_mask(trace_r * region, max(8.0, 12.0 * ppm_guess)),
                      votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
 
@@ -230,17 +230,18 @@ class Digitizer:
                             mm_per_mv=10.0, mm_per_s=25.0,
                             assumed=("px_per_mm", "mm_per_mv", "mm_per_s"))
         starts, ends = _row_extents(page)
-        candidates = choose_template(page.rows, page.long_ink, scales.px_per_mm, opts.layout)
+        candidates = choose_template(page.rows, page.mask, page.long_ink, scales.px_per_mm,
+                                     opts.layout)
         timings["calibration"] += time.perf_counter() - t
 
         t = time.perf_counter()
         best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
         n_samples = int(round(opts.duration_s * opts.fs_hz))
-        for k, template in enumerate(candidates[:4]):
+        for template, geo_cost in candidates[:5]:
             signals, placements = assemble_signals(
                 template, page.traces, page.baselines, starts, ends, scales, opts.fs_hz,
                 n_samples)
-            cost = limb_relation_residual(template, signals, opts.fs_hz) + 0.02 * k
+            cost = limb_relation_residual(template, signals, opts.fs_hz) + 0.3 * geo_cost
             if best is None or cost < best[0]:
                 best = (cost, template, signals, placements)
         assert best is not None  # choose_template never returns an empty list
@@ -266,11 +267,12 @@ class Digitizer:
 class _Page:
     """Everything read from one rectified page before the layout is fixed."""
 
-    def __init__(self, rect: Rectification, image: np.ndarray, rows: list[TraceRow],
+    def __init__(self, rect: Rectification, image: np.ndarray, mask: np.ndarray,
+                 rows: list[TraceRow],
                  traces: list[RowTrace], baselines: list[float], start: list[Pulse | None],
                  end: list[Pulse | None], grid: GridScale | None, ppm_guess: float,
                  long_ink: np.ndarray, flip_votes: int) -> None:
-        self.rect, self.image, self.rows, self.traces = rect, image, rows, traces
+        self.rect, self.image, self.mask, self.rows, self.traces = rect, image, mask, rows, traces
         self.baselines, self.start_pulses, self.end_pulses = baselines, start, end
         self.grid, self.ppm_guess, self.long_ink, self.flip_votes = (
             grid, ppm_guess, long_ink, flip_votes)

@@ -163,31 +163,36 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     return rows
 
 
-def break_evidence(long_ink: np.ndarray, row: TraceRow, x: float, px_per_mm: float) -> float:
+def break_evidence(ink: np.ndarray, long_ink: np.ndarray, row: TraceRow, x: float,
+                   px_per_mm: float) -> float:
     """How much row `row` looks broken at column `x` (gap in the ink or separator), in [0, 1].
 
-    long_ink: (H, W) bool trace pixels. A gap: some column within +-1.5 mm has no ink in the
-    row's band. A separator: a short vertical stroke crossing the baseline with flat trace on
-    both sides.
+    ink: (H, W) bool all trace pixels; long_ink: (H, W) bool pixels of long traces. A gap:
+    some column within +-1.5 mm has no long-trace ink in the row's band. A separator: a
+    vertical stroke at least 3 mm long crossing the baseline within +-1.5 mm.
     """
     half = max(2, int(1.5 * px_per_mm))
     x0, x1 = max(row.x0_px, int(x) - half), min(row.x1_px, int(x) + half + 1)
     if x1 <= x0:
         return 1.0
     band = long_ink[row.top_px:row.bottom_px, x0:x1]
-    if band.size == 0:
+    if band.size == 0 or not band.any(axis=0).all():
         return 1.0
-    has_ink = band.any(axis=0)
-    if not has_ink.all():
-        return 1.0
+    reach = int(3.0 * px_per_mm)
+    y = int(row.y_px)
+    strip = ink[max(0, y - reach):y + reach + 1, x0:x1]
+    if strip.size and int(strip.sum(axis=0).max()) >= 3.0 * px_per_mm:
+        return 0.7  # a long vertical stroke: a separator (or, less often, a QRS)
     return 0.0
 
 
-def choose_template(rows: list[TraceRow], long_ink: np.ndarray, px_per_mm: float,
-                    forced: str = "auto") -> list[LayoutTemplate]:
-    """Templates that fit the rows, cheapest first (equal costs keep TEMPLATES order).
+def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
+                    px_per_mm: float, forced: str = "auto") -> list[tuple[LayoutTemplate, float]]:
+    """Templates that fit the rows with their geometry cost, cheapest first (equal costs keep
+    TEMPLATES order). Cost: per row and quarter/half boundary, the disagreement between the
+    break evidence and the template's column boundaries.
 
-    rows: from `find_rows`; long_ink: (H, W) bool. forced: "auto" or a template name.
+    rows: from `find_rows`; ink, long_ink: (H, W) bool. forced: "auto" or a template name.
     Raises LayoutNotFoundError when no template has that many rows.
     """
     if forced != "auto":
@@ -196,7 +201,7 @@ def choose_template(rows: list[TraceRow], long_ink: np.ndarray, px_per_mm: float
             raise LayoutNotFoundError(
                 f"layout {forced} has {t.n_rows} rows of traces; found {len(rows)} on the page"
             )
-        return [t]
+        return [(t, 0.0)]
     candidates = [t for t in TEMPLATES.values() if t.n_rows == len(rows)]
     if not candidates:
         raise LayoutNotFoundError(
@@ -205,19 +210,18 @@ def choose_template(rows: list[TraceRow], long_ink: np.ndarray, px_per_mm: float
         )
     x0 = float(np.median([r.x0_px for r in rows]))
     x1 = float(np.median([r.x1_px for r in rows]))
-    evidence = {f: [break_evidence(long_ink, r, x0 + f * (x1 - x0), px_per_mm) for r in rows]
-                for f in (0.25, 0.5, 0.75)}
-    costs = []
+    evidence = {f: [break_evidence(ink, long_ink, r, x0 + f * (x1 - x0), px_per_mm)
+                    for r in rows] for f in (0.25, 0.5, 0.75)}
+    scored = []
     for t in candidates:
         cost = 0.0
         for i in range(len(rows)):
             n = t.row_cols(i)
             for f, ev in evidence.items():
                 expected = 1.0 if (n > 1 and (f * n) % 1 == 0) else 0.0
-                if expected == 0.0 and ev[i] > 0:
+                if expected == 0.0:
                     cost += ev[i]
-                elif expected == 1.0:
+                else:
                     cost += 0.5 * (1.0 - ev[i])  # continuous rows with lead changes are common
-        costs.append(cost)
-    order = sorted(range(len(candidates)), key=lambda k: costs[k])
-    return [candidates[k] for k in order]
+        scored.append((t, cost / max(1, len(rows))))
+    return sorted(scored, key=lambda tc: tc[1])
