@@ -14,17 +14,17 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from pipeline.synth import RenderSpec, load_record, render_page, sample_spec  # noqa: E402
-from pipeline.synth.dataset import DEFAULT_RECORDS, MakeJob, make_dataset  # noqa: E402
+from pipeline.synth import RenderSpec, load_record, render_page, sample_spec
+from pipeline.synth.dataset import DEFAULT_RECORDS, MakeJob, make_dataset
 
 
 def _one_core() -> None:
@@ -37,7 +37,8 @@ def _one_core() -> None:
         pass
 
 
-def bench_page(signals: np.ndarray, fs: float, spec: RenderSpec, repeats: int) -> tuple[float, float]:
+def bench_page(signals: np.ndarray, fs: float, spec: RenderSpec,
+               repeats: int) -> tuple[float, float]:
     """Median (wall s, CPU s) of `repeats` renders of `spec`."""
     render_page(signals, fs, spec, np.random.default_rng(0))  # warm-up (imports, fonts)
     walls, cpus = [], []

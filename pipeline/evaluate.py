@@ -92,7 +92,7 @@ def score_lead(ref: np.ndarray, est: np.ndarray, fs: float) -> dict[str, float] 
     if not valid_est.any():
         return {"score_db": 0.0, "snr_db": 0.0, "r": 0.0, "coverage": 0.0, "shift_samples": 0,
                 "offset_uv": 0.0, "missing": True}
-    max_lag = int(round(MAX_SHIFT_S * fs))
+    max_lag = round(MAX_SHIFT_S * fs)
     # Sums over samples valid in both, for every lag, by FFT cross-correlation.
     vr, ve = valid_ref.astype(np.float64), valid_est.astype(np.float64)
     r0, e0 = np.where(valid_ref, ref, 0.0), np.where(valid_est, est, 0.0)
@@ -152,7 +152,8 @@ def score_record(truth_uv: np.ndarray, est_uv: np.ndarray | None, fs: float
 def summarize(scores: list[float], rs: list[float]) -> dict[str, float]:
     """Mean and median score (dB), mean Pearson r, count."""
     if not scores:
-        return {"n": 0, "mean_db": float("nan"), "median_db": float("nan"), "mean_r": float("nan")}
+        nan = float("nan")
+        return {"n": 0, "mean_db": nan, "median_db": nan, "mean_r": nan}
     return {"n": len(scores), "mean_db": float(np.mean(scores)),
             "median_db": float(np.median(scores)), "mean_r": float(np.mean(rs))}
 
@@ -241,7 +242,8 @@ def evaluate_dirs(truth_dir: Path, pred_dir: Path) -> dict[str, Any]:
 def format_report(report: dict[str, Any]) -> str:
     """Plain-text tables: overall, per lead, per condition."""
     def row(name: str, s: dict[str, float]) -> str:
-        return f"{name:28s} {s['n']:6d} {s['mean_db']:9.2f} {s['median_db']:9.2f} {s['mean_r']:7.3f}"
+        return (f"{name:28s} {s['n']:6d} {s['mean_db']:9.2f} {s['median_db']:9.2f} "
+                f"{s['mean_r']:7.3f}")
 
     head = f"{'':28s} {'n':>6s} {'mean dB':>9s} {'median':>9s} {'r':>7s}"
     lines = [f"pages {report['pages']} (without prediction: {report['pages_without_prediction']})",

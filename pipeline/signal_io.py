@@ -70,6 +70,5 @@ def record_name(path: str | Path) -> str:
     """The record's name: its file name without folder or extension (e.g. "00009_hr")."""
     name = Path(path).name
     for suffix in (".hea", ".dat"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
+        name = name.removesuffix(suffix)
     return name

@@ -94,8 +94,8 @@ def _noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> None:
     cv2.addWeighted(lum, sigma / 104.2, lum, 0.0, -255.0 * sigma / 104.2, dst=lum)
     small = (max(w // 2, 1), max(h // 2, 1))
     for channel in range(3):
-        chroma = np.frombuffer(rng.bytes(small[0] * small[1]), np.uint8).reshape(small[1], small[0])
-        chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_NEAREST)
+        coarse = np.frombuffer(rng.bytes(small[0] * small[1]), np.uint8).reshape(small[1], small[0])
+        chroma = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_NEAREST)
         # uniform bytes have std 73.9; chroma noise is 0.4 sigma
         cv2.add(image[channel], lum, dst=image[channel])
         cv2.scaleAdd(chroma.astype(np.float32), 0.4 * sigma / 73.9, image[channel],
@@ -103,7 +103,7 @@ def _noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> None:
         image[channel] -= np.float32(0.4 * sigma / 73.9 * 127.5)
 
 
-def apply(page: "RenderedPage", spec: "RenderSpec", rng: np.random.Generator) -> "RenderedPage":
+def apply(page: RenderedPage, spec: RenderSpec, rng: np.random.Generator) -> RenderedPage:
     """Apply the spec's degradations to `page` (float image in, uint8 RGB image out)."""
     image = page.image
     classes, instances = page.class_mask, page.instance_mask
@@ -144,7 +144,7 @@ def apply(page: "RenderedPage", spec: "RenderSpec", rng: np.random.Generator) ->
     if spec.noise_sigma > 0:
         _noise(image, spec.noise_sigma, rng)
     # Round and saturate each plane to uint8 (max with 0 first: convertScaleAbs takes |x|).
-    out = cv2.merge([cv2.convertScaleAbs(cv2.max(plane, 0.0)) for plane in image])
+    out = cv2.merge([cv2.convertScaleAbs(np.maximum(plane, 0.0, out=plane)) for plane in image])
     if spec.binarize:
         grey = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
         _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -154,7 +154,10 @@ def apply(page: "RenderedPage", spec: "RenderSpec", rng: np.random.Generator) ->
                                                           int(spec.jpeg_quality)])
         if not ok:
             raise RuntimeError(f"JPEG encoding failed at quality {spec.jpeg_quality}")
-        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].copy()
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        if decoded is None:
+            raise RuntimeError(f"JPEG decoding failed at quality {spec.jpeg_quality}")
+        out = decoded[:, :, ::-1].copy()
     page.image = np.ascontiguousarray(out)
     page.class_mask = classes
     page.instance_mask = instances

@@ -95,11 +95,11 @@ def stamps(image: np.ndarray, classes: np.ndarray, count: int, px_per_mm: float,
                     cv2.FONT_HERSHEY_DUPLEX, scale, 255, thick, cv2.LINE_AA)
         angle = float(rng.uniform(-30, 30))
         rot = cv2.getRotationMatrix2D((size, size / 2), angle, 1.0)
-        canvas = cv2.warpAffine(canvas, rot, (2 * size, size))
+        turned = cv2.warpAffine(canvas, rot, (2 * size, size))
         y0, x0 = int(rng.integers(0, max(h - size, 1))), int(rng.integers(0, max(w - 2 * size, 1)))
         rgb = _INKS[int(rng.integers(len(_INKS)))]
         opacity = float(rng.uniform(0.5, 0.9))
-        _paint(image, classes, canvas.astype(np.float32) / 255.0, y0, x0, rgb, opacity)
+        _paint(image, classes, turned.astype(np.float32) / 255.0, y0, x0, rgb, opacity)
         drawn.append({"word": word, "box_px": [x0, y0, x0 + 2 * size, y0 + size],
                       "angle_deg": angle})
     return drawn
@@ -128,7 +128,7 @@ def handwriting(image: np.ndarray, classes: np.ndarray, count: int, px_per_mm: f
         cw, ch = int(xs.max() - xs.min() + 2 * pad), int(ys.max() - ys.min() + 2 * pad)
         canvas = np.zeros((ch, cw), np.uint8)
         pts = np.stack([(xs + ox) * 16, (ys + oy) * 16], axis=1).astype(np.int32)
-        thick = max(1, int(round(rng.uniform(0.2, 0.6) * px_per_mm)))
+        thick = max(1, round(rng.uniform(0.2, 0.6) * px_per_mm))
         cv2.polylines(canvas, [pts], False, 255, thick, cv2.LINE_AA, shift=4)
         y0, x0 = int(rng.integers(0, max(h - ch, 1))), int(rng.integers(0, max(w - cw, 1)))
         rgb = _INKS[int(rng.integers(len(_INKS)))]

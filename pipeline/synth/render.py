@@ -122,7 +122,7 @@ def _to_truth_axis(signals_mv: np.ndarray, fs_hz: float) -> np.ndarray:
 
         ratio = Fraction(TRUTH_FS_HZ / fs_hz).limit_denominator(1000)
         signals = resample_poly(signals, ratio.numerator, ratio.denominator, axis=1)
-    n_out = int(round(TRUTH_SECONDS * TRUTH_FS_HZ))
+    n_out = round(TRUTH_SECONDS * TRUTH_FS_HZ)
     if signals.shape[1] < n_out:
         raise ValueError(
             f"record lasts {signals.shape[1] / TRUTH_FS_HZ:.2f} s; expected >= {TRUTH_SECONDS} s"
@@ -209,7 +209,7 @@ def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
     plan = plan_page(spec)
     ppm = spec.px_per_mm
     page_w_mm, page_h_mm = spec.page_mm
-    width, height = int(round(page_w_mm * ppm)), int(round(page_h_mm * ppm))
+    width, height = round(page_w_mm * ppm), round(page_h_mm * ppm)
     image = np.empty((3, height, width), dtype=np.float32)  # planar RGB until degrade
     for channel in range(3):
         image[channel].fill(spec.paper_rgb[channel])
@@ -282,8 +282,8 @@ def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
     panels: list[Panel] = []
     for index, (p, label_box) in enumerate(zip(plan.panels, label_boxes)):
         lead_row = LEADS.index(p.lead)
-        n0 = int(round(p.t0_s * TRUTH_FS_HZ))
-        n1 = min(int(round(p.t1_s * TRUTH_FS_HZ)), n_out)
+        n0 = round(p.t0_s * TRUTH_FS_HZ)
+        n1 = min(round(p.t1_s * TRUTH_FS_HZ), n_out)
         values = signals[lead_row, n0:n1]
         x0 = px(p.x0_mm)
         xs = x0 + np.arange(n1 - n0) / TRUTH_FS_HZ * px_per_s

@@ -153,8 +153,11 @@ def spec_from_dict(values: dict[str, Any]) -> RenderSpec:
     names = {f.name for f in dataclasses.fields(RenderSpec)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ValueError(f"unknown RenderSpec fields {unknown}; expected a subset of {sorted(names)}")
-    return RenderSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        raise ValueError(
+            f"unknown RenderSpec fields {unknown}; expected a subset of {sorted(names)}"
+        )
+    kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return RenderSpec(**kwargs)
 
 
 def _choice(rng: np.random.Generator, options: list[Any], p: list[float] | None = None) -> Any:
@@ -275,7 +278,9 @@ def sample_spec(rng: np.random.Generator, preset: str = "clean", **overrides: An
     names = {f.name for f in dataclasses.fields(RenderSpec)}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise ValueError(f"unknown RenderSpec fields {unknown}; expected a subset of {sorted(names)}")
+        raise ValueError(
+            f"unknown RenderSpec fields {unknown}; expected a subset of {sorted(names)}"
+        )
     values = _sample_appearance(rng)
     chosen = preset
     if preset == "mixed":

@@ -46,16 +46,16 @@ class TextLayer:
         at x. Returns the ink box (x0, y0, x1, y1) px."""
         cap_px = max(cap_px, 4.0)
         if self._hershey is None:
-            font = self._font(max(int(round(cap_px / _CAP_PER_EM)), 4))
+            font = self._font(max(round(cap_px / _CAP_PER_EM), 4))
             pil_anchor = "ls" if anchor == "left" else "rs"
             box = self._draw.textbbox((x, y_bottom), text, font=font, anchor=pil_anchor)
             self._draw.text((x, y_bottom), text, fill=255, font=font, anchor=pil_anchor)
             return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
         scale = cap_px / 22.0
-        thickness = max(1, int(round(cap_px / 12.0)))
+        thickness = max(1, round(cap_px / 12.0))
         (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         x0 = x if anchor == "left" else x - width
-        cv2.putText(self._hershey, text, (int(round(x0)), int(round(y_bottom))),
+        cv2.putText(self._hershey, text, (round(x0), round(y_bottom)),
                     cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
         return (float(x0), float(y_bottom - height), float(x0 + width), float(y_bottom))
 

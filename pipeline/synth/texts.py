@@ -18,16 +18,16 @@ def header_lines(rng: np.random.Generator) -> list[str]:
     """Header text lines: measurements, an ID, a date, interpretation statements."""
     rate = int(rng.integers(45, 130))
     lines = [
-        f"ID: {int(rng.integers(10**6, 10**7))}   "
-        f"{int(rng.integers(1, 29)):02d}-{int(rng.integers(1, 13)):02d}-"
-        f"{int(rng.integers(1990, 2026))} {int(rng.integers(0, 24)):02d}:"
-        f"{int(rng.integers(0, 60)):02d}",
+        (f"ID: {int(rng.integers(10**6, 10**7))}   "
+         f"{int(rng.integers(1, 29)):02d}-{int(rng.integers(1, 13)):02d}-"
+         f"{int(rng.integers(1990, 2026))} {int(rng.integers(0, 24)):02d}:"
+         f"{int(rng.integers(0, 60)):02d}"),
         f"Vent. rate {rate} BPM",
         f"PR interval {int(rng.integers(110, 240))} ms",
         f"QRS duration {int(rng.integers(70, 150))} ms",
         f"QT/QTc {int(rng.integers(320, 460))}/{int(rng.integers(380, 500))} ms",
-        f"P-R-T axes {int(rng.integers(-30, 90))} {int(rng.integers(-60, 120))} "
-        f"{int(rng.integers(-40, 100))}",
+        (f"P-R-T axes {int(rng.integers(-30, 90))} {int(rng.integers(-60, 120))} "
+         f"{int(rng.integers(-40, 100))}"),
     ]
     picks = rng.choice(len(_STATEMENTS), size=int(rng.integers(1, 4)), replace=False)
     lines += [_STATEMENTS[int(i)] for i in picks]

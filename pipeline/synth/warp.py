@@ -39,7 +39,8 @@ def tilt_homography(w: int, h: int, tilt_deg: float, axis_deg: float,
 
 def build_homography(page_w: int, page_h: int, rotation_deg: float, tilt_deg: float,
                      crop_px: tuple[float, float, float, float], photo: bool,
-                     rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int], dict[str, float]]:
+                     rng: np.random.Generator
+                     ) -> tuple[np.ndarray, tuple[int, int], dict[str, float]]:
     """H (page px -> image px) and the output size (W, H).
 
     Scan (photo=False): rotation about the page centre on a canvas of the page's size,
@@ -51,7 +52,7 @@ def build_homography(page_w: int, page_h: int, rotation_deg: float, tilt_deg: fl
     if not photo:
         left, top, right, bottom = crop_px
         shift = np.array([[1, 0, -left], [0, 1, -top], [0, 0, 1]], dtype=np.float64)
-        size = (int(round(page_w - left - right)), int(round(page_h - top - bottom)))
+        size = (round(page_w - left - right), round(page_h - top - bottom))
         return shift @ hom, size, details
     axis = float(rng.uniform(0, 180))
     distance = float(rng.uniform(0.9, 2.0))
@@ -97,7 +98,7 @@ def warp_page(image: np.ndarray, classes: np.ndarray, instances: np.ndarray, hom
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if background is not None:
         sheet = np.zeros((h_page, w_page), np.float32)
-        left, top, right, bottom = (int(round(v)) for v in sheet_crop)
+        left, top, right, bottom = (round(v) for v in sheet_crop)
         sheet[top:h_page - bottom, left:w_page - right] = 1.0
         alpha = cv2.warpPerspective(sheet, hom, size, flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -10,8 +10,8 @@ import wfdb
 
 from pipeline.evaluate import MAX_SNR_DB, main, score_lead, score_record
 from pipeline.signal_io import load_record
-from pipeline.synth.dataset import write_page
 from pipeline.synth import RenderSpec, render_page
+from pipeline.synth.dataset import write_page
 from pipeline.types import LEADS
 
 _SHARED = Path("/work/shared/data/ptbxl/00009_hr")

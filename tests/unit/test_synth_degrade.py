@@ -35,7 +35,7 @@ def test_warped_instance_mask_follows_the_homography(record) -> None:
     assert not np.allclose(page.homography, np.eye(3))
     hits = []
     for k, panel in enumerate(page.panels, start=1):
-        n0, n1 = int(round(panel.t0_s * fs)), int(round(panel.t1_s * fs))
+        n0, n1 = round(panel.t0_s * fs), round(panel.t1_s * fs)
         uv = page.truth_uv[LEADS.index(panel.lead), n0:n1]
         x = panel.x0_px + np.arange(n1 - n0) / fs * page.mm_per_s * page.px_per_mm
         y = panel.baseline_y_px - panel.polarity * uv / 1000 * page.mm_per_mv * page.px_per_mm

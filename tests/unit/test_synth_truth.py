@@ -42,8 +42,8 @@ def bracket_errors(page: RenderedPage, truth_uv: np.ndarray) -> np.ndarray:
     px_per_uv = page.mm_per_mv * page.px_per_mm / 1000.0
     errors = []
     for k, panel in enumerate(page.panels, start=1):
-        n0 = int(round(panel.t0_s * page.fs_hz))
-        n1 = int(round(panel.t1_s * page.fs_hz))
+        n0 = round(panel.t0_s * page.fs_hz)
+        n1 = round(panel.t1_s * page.fs_hz)
         values = truth_uv[LEADS.index(panel.lead), n0:n1].astype(np.float64)
         x = panel.x0_px + np.arange(n1 - n0) / page.fs_hz * px_per_s
         y = panel.baseline_y_px - panel.polarity * values * px_per_uv
