@@ -220,11 +220,14 @@ def test_backfill_by_c_move_to_the_running_scp(orthanc: OrthancServer, bridge: B
     sop_uid = str(pydicom.dcmread(io.BytesIO(data)).SOPInstanceUID)
     _upload(orthanc, data)
     orthanc.register_modality("ECGBRIDGE", Modality(bridge.ae_title, "127.0.0.1", bridge.scp_port))
-    run = subprocess.run(
-        [sys.executable, "-m", "ecgbridge.backfill", "--config", str(bridge.config_path),
-         "--pacs", "pacs", "--from", "2021-06-01", "--to", "2021-06-30", "--retrieve", "move"],
-        check=False, capture_output=True, text=True, timeout=120,
-    )
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "ecgbridge.backfill", "--config", str(bridge.config_path),
+             "--pacs", "pacs", "--from", "2021-06-01", "--to", "2021-06-30", "--retrieve", "move"],
+            check=False, capture_output=True, text=True, timeout=120,
+        )
+    finally:  # back to the session fixture's entry for the other tests
+        orthanc.register_modality("ECGBRIDGE", Modality("ECGBRIDGE", "127.0.0.1", 11112))
     assert run.returncode == 0, run.stdout + run.stderr
     assert _summary(run.stdout)["queued"] == 1, run.stdout
     jobs = bridge.wait_jobs(
