@@ -81,7 +81,8 @@ def bridge_config(state_dir: Path, **sections: Any) -> dict[str, Any]:
         "scp": {"host": "127.0.0.1", "port": 0},
         "storage": {"state_dir": str(state_dir)},
         "http": {"host": "127.0.0.1", "port": 0},
-        "workers": {"poll_interval_s": 0.1, "batch_size": 4, "device": "cpu"},
+        # nice 0: on a shared CI box, a niced worker would wait behind everything else
+        "workers": {"poll_interval_s": 0.1, "batch_size": 4, "device": "cpu", "nice": 0},
         "retry": {"base_delay_s": 0.2, "max_delay_s": 1.0, "max_attempts": 50},
         "logging": {"format": "json", "level": "INFO"},
     }

@@ -128,6 +128,7 @@ def test_waveforms_arrive_in_orthanc_for_plain_and_compressed_sc(
         job = jobs[str(source.SOPInstanceUID)]
         assert job.state == "delivered", (name, job.state, job.reason, job.message)
         local = pydicom.dcmread(job.outputs[0])
+        assert Path(job.outputs[0]).with_suffix(".qa.png").is_file()  # the QA picture
         (found,) = orthanc.find_instances(SOPInstanceUID=str(local.SOPInstanceUID))
         sent = orthanc.instance_dataset(found)
         assert sent.SOPClassUID == "1.2.840.10008.5.1.4.1.1.9.1.1"
@@ -238,11 +239,11 @@ def test_kill9_during_a_batch_loses_nothing_and_duplicates_nothing(
         destinations={"pacs": {"ae_title": orthanc.aet, "host": "127.0.0.1",
                                "port": orthanc.dicom_port}},
         routing={"default": "pacs"},
-        workers={"batch_size": 2, "poll_interval_s": 0.1, "device": "cpu"},
+        workers={"batch_size": 2, "poll_interval_s": 0.1, "device": "cpu", "nice": 0},
         review={"min_quality": 0.0, "hold_when_layout_unknown": False},
     )
     files = []
-    for i in range(6):
+    for i in range(4):
         files.append(tmp_path / f"p{i}.dcm")
         make_sc(_page(i + 2)).save_as(files[-1], enforce_file_format=True)
     sources = {str(pydicom.dcmread(f).SOPInstanceUID) for f in files}
@@ -251,15 +252,15 @@ def test_kill9_during_a_batch_loses_nothing_and_duplicates_nothing(
         first.wait_jobs(lambda js: any(j.state == "digitizing" for j in js), deadline_s=30,
                         what="a batch in progress")
         first.kill9()
-    assert len(first.jobs()) == 6  # every acknowledged image has its job row
+    assert len(first.jobs()) == 4  # every acknowledged image has its job row
     with running_bridge(tmp_path, config, name="second") as second:
-        jobs = second.wait_jobs(_all_final(6), deadline_s=120, what="all 6 delivered")
+        jobs = second.wait_jobs(_all_final(4), deadline_s=120, what="all 4 delivered")
         assert {j.sop_instance_uid for j in jobs} == sources
-        assert [j.state for j in jobs] == ["delivered"] * 6, [(j.state, j.reason) for j in jobs]
+        assert [j.state for j in jobs] == ["delivered"] * 4, [(j.state, j.reason) for j in jobs]
         for job in jobs:
             uid = str(pydicom.dcmread(job.outputs[0]).SOPInstanceUID)
             assert len(orthanc.find_instances(SOPInstanceUID=uid)) == 1
-        assert len(orthanc.instances()) == 6
+        assert len(orthanc.instances()) == 4
 
 
 def test_tls_client_certificates_with_dcmtk(tmp_path: Path) -> None:
