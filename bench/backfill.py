@@ -27,7 +27,7 @@ from ecgbridge.backfill.ledger import BackfillLedger
 from ecgbridge.backfill.query import PacsPeer, find_candidates
 from ecgbridge.backfill.retrieve import GetRetriever
 from ecgbridge.backfill.runner import BackfillRunner
-from ecgbridge.backfill.select import Selection
+from ecgbridge.backfill.selection import Selection
 from ecgbridge.config import load_settings
 from ecgbridge.inputs.wrap import secondary_capture, to_bytes
 from ecgbridge.logging import configure_logging

@@ -25,7 +25,7 @@ from ecgbridge.backfill.progress import Progress
 from ecgbridge.backfill.query import PacsPeer, find_candidates
 from ecgbridge.backfill.retrieve import GetRetriever, MoveRetriever, Retriever
 from ecgbridge.backfill.runner import BackfillRunner, plan
-from ecgbridge.backfill.select import Selection
+from ecgbridge.backfill.selection import Selection
 from ecgbridge.config import Settings, load_settings
 from ecgbridge.errors import ConfigError, EcgBridgeError
 from ecgbridge.jobs.spool import Spool

@@ -18,7 +18,7 @@ from ecgbridge.backfill.pacing import TokenBucket, WindowGate
 from ecgbridge.backfill.progress import Progress
 from ecgbridge.backfill.query import Candidate
 from ecgbridge.backfill.retrieve import Retriever
-from ecgbridge.backfill.select import Selection
+from ecgbridge.backfill.selection import Selection
 from ecgbridge.logging import get_logger
 
 

@@ -12,7 +12,7 @@ from ecgbridge.backfill.ledger import BackfillLedger
 from ecgbridge.backfill.pacing import TimeWindow, TokenBucket, WindowGate
 from ecgbridge.backfill.progress import LedgerCollector, Progress
 from ecgbridge.backfill.query import Candidate
-from ecgbridge.backfill.select import Selection
+from ecgbridge.backfill.selection import Selection
 
 SC = "1.2.840.10008.5.1.4.1.1.7"
 CT = "1.2.840.10008.5.1.4.1.1.2"

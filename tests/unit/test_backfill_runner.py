@@ -8,7 +8,7 @@ from ecgbridge.backfill.ledger import BackfillLedger
 from ecgbridge.backfill.query import Candidate, PacsPeer
 from ecgbridge.backfill.retrieve import GetRetriever
 from ecgbridge.backfill.runner import BackfillRunner, plan
-from ecgbridge.backfill.select import Selection
+from ecgbridge.backfill.selection import Selection
 from ecgbridge.jobs.spool import Spool
 from ecgbridge.jobs.store import JobStore
 from ecgbridge.sweeps.submit import StoreSink
