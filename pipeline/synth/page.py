@@ -14,7 +14,7 @@ from pipeline.synth.spec import RenderSpec
 CAL_PULSE_S = 0.2
 CAL_PULSE_MV = 1.0
 #: Flat run before and after the pulse, mm.
-CAL_FLAT_MM = 1.0
+CAL_FLAT_MM = 1.0  # default flat run before and after the pulse (RenderSpec.calibration_flat_mm)
 #: Longest recording time a page shows, s.
 MAX_SECONDS = 10.0
 
@@ -62,9 +62,10 @@ def plan_page(spec: RenderSpec) -> PagePlan:
             f"signal area {x1 - x0:.1f} x {y1 - y0:.1f} mm too small; expected >= 40 x 20 mm "
             f"(page {page_w} x {page_h} mm, margins {spec.margin_mm}, header {spec.header_mm})"
         )
-    cal_w = CAL_PULSE_S * spec.mm_per_s + 2 * CAL_FLAT_MM
-    lead_in = 1.0 + (cal_w + 0.5 if spec.calibration == "start" else 0.0)
-    lead_out = 1.0 + (cal_w + 0.5 if spec.calibration == "end" else 0.0)
+    cal_w = CAL_PULSE_S * spec.mm_per_s + 2 * spec.calibration_flat_mm
+    gap = spec.calibration_gap_mm
+    lead_in = 1.0 + (cal_w + gap if spec.calibration == "start" else 0.0)
+    lead_out = 1.0 + (cal_w + gap if spec.calibration == "end" else 0.0)
     label_room = 4.0 * spec.label_height_mm if spec.label_position == "left" else 0.0
     trace_x0 = x0 + label_room + lead_in
     avail_mm = x1 - lead_out - trace_x0
@@ -94,9 +95,9 @@ def plan_page(spec: RenderSpec) -> PagePlan:
             trace_x0 + n_cols * col_mm, baselines[r], y0 + pitch * r, y0 + pitch * (r + 1)))
     cal_x0 = None
     if spec.calibration == "start":
-        cal_x0 = trace_x0 - cal_w - 0.5
+        cal_x0 = trace_x0 - cal_w - gap
     elif spec.calibration == "end":
-        cal_x0 = trace_x0 + n_cols * col_mm + 0.5
+        cal_x0 = trace_x0 + n_cols * col_mm + gap
     # Grid lines sit on whole mm from the signal area's top-left corner.
     if spec.grid_full_page:
         gx0, gy0 = x0 - 5 * int(x0 / 5), y0 - 5 * int(y0 / 5)

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from pipeline.synth import degrade
-from pipeline.synth.page import CAL_FLAT_MM, CAL_PULSE_MV, CAL_PULSE_S, PagePlan, plan_page
+from pipeline.synth.page import CAL_PULSE_MV, CAL_PULSE_S, PagePlan, plan_page
 from pipeline.synth.raster import Patch, line_profile, stroke_patch
 from pipeline.synth.spec import RenderSpec
 from pipeline.synth.text import TextLayer
@@ -299,7 +299,7 @@ def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
     # Calibration pulses, one per row.
     cal_boxes: list[Box] = []
     if plan.cal_x0_mm is not None:
-        flat, pulse = CAL_FLAT_MM * ppm, CAL_PULSE_S * px_per_s
+        flat, pulse = spec.calibration_flat_mm * ppm, CAL_PULSE_S * px_per_s
         height_px = CAL_PULSE_MV * px_per_mv
         for base_mm in plan.row_baselines_mm:
             x0, base = px(plan.cal_x0_mm), px(base_mm)

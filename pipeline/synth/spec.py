@@ -45,6 +45,8 @@ class RenderSpec:
     and widths in mm, `grid_full_page` draws the grid over the whole sheet.
     Trace: `trace_rgb`, `trace_width_mm`, `antialias`. Text: `font` (a font file, "" for
     OpenCV's Hershey font), `label_height_mm`, `label_position` above|below|left|baseline.
+    Calibration: `calibration` start|end|none, a 1 mV x 0.2 s box with flat runs of
+    `calibration_flat_mm` on both sides, `calibration_gap_mm` from the trace (0 = merged).
     Degradations (0 / "none" = off): see `pipeline.synth.degrade`.
     """
 
@@ -73,6 +75,8 @@ class RenderSpec:
     label_height_mm: float = 3.0
     label_position: str = "above"
     calibration: str = "start"
+    calibration_flat_mm: float = 1.0
+    calibration_gap_mm: float = 0.5
     separators: bool = False
     footer: bool = True
     baseline_frac: float = 0.55
@@ -121,6 +125,11 @@ class RenderSpec:
             raise ValueError(f"preset must be one of {PRESETS}; found {self.preset!r}")
         if not 0 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be 0 (off) or 1..100; found {self.jpeg_quality}")
+        if self.calibration_flat_mm < 0 or self.calibration_gap_mm < 0:
+            raise ValueError(
+                f"calibration_flat_mm and calibration_gap_mm must be >= 0; found "
+                f"{self.calibration_flat_mm}, {self.calibration_gap_mm}"
+            )
         if self.trace_width_mm <= 0:
             raise ValueError(f"trace_width_mm must be > 0; found {self.trace_width_mm}")
 
@@ -219,6 +228,8 @@ def _sample_appearance(rng: np.random.Generator) -> dict[str, Any]:
         "label_position": str(_choice(rng, ["above", "below", "left", "baseline"],
                                       [0.55, 0.1, 0.15, 0.2])),
         "calibration": str(_choice(rng, ["start", "end", "none"], [0.65, 0.15, 0.2])),
+        "calibration_flat_mm": float(_choice(rng, [0.0, rng.uniform(0.5, 2.5)], [0.3, 0.7])),
+        "calibration_gap_mm": float(_choice(rng, [0.0, rng.uniform(0.3, 2.0)], [0.4, 0.6])),
         "separators": bool(rng.random() < 0.4),
         "footer": bool(rng.random() < 0.6),
         "baseline_frac": float(rng.uniform(0.45, 0.65)),
@@ -234,7 +245,8 @@ def _sample_scan(rng: np.random.Generator) -> dict[str, Any]:
         "folds": int(rng.integers(0, 3)) if rng.random() < 0.25 else 0,
         "light_gradient": float(rng.uniform(0, 0.15)),
         "shadow": 0.0,
-        "rotation_deg": float(rng.normal(0, 1.5)),
+        # 2 % of scans are upside down.
+        "rotation_deg": float(rng.normal(0, 1.5)) + (180.0 if rng.random() < 0.02 else 0.0),
         # Crops up to the whole margin (clamped in degrade): often a tight crop to the grid.
         "crop_mm": tuple(float(v) for v in
                          (rng.uniform(0, 40, 4) if rng.random() < 0.35 else np.zeros(4))),
@@ -254,7 +266,8 @@ def _sample_photo(rng: np.random.Generator) -> dict[str, Any]:
         "folds": int(rng.integers(0, 4)) if rng.random() < 0.4 else 0,
         "light_gradient": float(rng.uniform(0.05, 0.4)),
         "shadow": float(rng.uniform(0, 0.5)) if rng.random() < 0.5 else 0.0,
-        "rotation_deg": float(rng.uniform(-15, 15)),
+        # 3 % of photos are upside down.
+        "rotation_deg": float(rng.uniform(-15, 15)) + (180.0 if rng.random() < 0.03 else 0.0),
         "perspective_deg": float(rng.uniform(0, 30)),
         "background": str(_choice(rng, ["solid", "texture"])),
         "crop_mm": tuple(float(v) for v in
