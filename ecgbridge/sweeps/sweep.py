@@ -3,8 +3,9 @@
 A pass (`FolderSweeper.run_once`):
 1. takes the folder's lock (another pass running: this one is skipped);
 2. lists candidate files (top level; not hidden, not temporary, not sidecars);
-3. looks at each; files not yet known to be stable are looked at again after `stable_s`
-   (the injected `sleep`), so a file is taken once size and mtime agree across two looks;
+3. looks at each: files that were already stable at an earlier look are taken at once; the
+   others are looked at again after `stable_s` (the injected `sleep`), so a file is taken once
+   its size and mtime agree across two looks;
 4. for each stable file: reads its bytes, hashes them (sha256); a hash already in the ledger is
    a duplicate and goes where its first copy went; otherwise the file becomes job(s) and
    goes to done/, or, when it cannot be used, to failed/; a `<name>.reason.txt` says why.
@@ -113,16 +114,19 @@ class FolderSweeper:
                 return report
             candidates = self.candidates()
             self.tracker.prune(set(candidates))
-            stable = {p for p in candidates if self.tracker.look(p)}
-            pending = [p for p in candidates if p not in stable]
-            if pending:
-                self.sleep(max(self.tracker.wait_left(p) or 0.0 for p in pending))
-                stable.update(p for p in pending if self.tracker.look(p))
-            for path in candidates:
-                if path in stable:
+            pending = []
+            for path in candidates:  # stable since an earlier pass: taken at once
+                if self.tracker.look(path):
                     self._take(path, report)
                 else:
-                    report.waiting.append(path.name)
+                    pending.append(path)
+            if pending:  # first seen or changed: a second look after stable_s
+                self.sleep(max(self.tracker.wait_left(p) or 0.0 for p in pending))
+                for path in pending:
+                    if self.tracker.look(path):
+                        self._take(path, report)
+                    else:
+                        report.waiting.append(path.name)
         if report.queued or report.failed or report.duplicates:
             self.log.info("sweep done", queued=len(report.queued), failed=len(report.failed),
                           duplicates=len(report.duplicates), waiting=len(report.waiting),

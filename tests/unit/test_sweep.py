@@ -287,3 +287,15 @@ def test_encapsulated_pdf_file_becomes_one_sc_job_per_page(env: Env) -> None:
     assert {(p.PatientID, p.StudyInstanceUID) for p in pages} == {("PDF-7", "1.2.3.70")}
     assert sorted(int(p.InstanceNumber) for p in pages) == [1, 2]
     assert all(j.destination == "pacs" for j in env.jobs())
+
+
+def test_files_stable_since_an_earlier_pass_are_taken_before_the_wait(env: Env) -> None:
+    (env.inbox / "seen.png").write_bytes(_png(12))
+    env.sweeper.tracker.look(env.inbox / "seen.png")  # looked at by an earlier pass
+    env.time.now += 10
+    (env.inbox / "new.png").write_bytes(_png(13))
+    taken_before_sleep: list[bool] = []
+    env.time.during_sleep = lambda: taken_before_sleep.append(
+        not (env.inbox / "seen.png").exists())
+    report = env.sweeper.run_once()
+    assert report.queued == ["seen.png", "new.png"] and taken_before_sleep == [True]
