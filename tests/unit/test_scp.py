@@ -179,3 +179,15 @@ def test_missing_tls_files_are_a_config_error_naming_the_key(tmp_path: Path) -> 
 
     with pytest.raises(ConfigError, match="scp.tls.cert/key"):
         server_ssl_context(TlsConfig(cert=tmp_path / "no.pem", key=tmp_path / "no.key"))
+
+
+def test_association_limit(tmp_path: Path) -> None:
+    h = Harness(tmp_path, max_associations=1)
+    try:
+        first = _scu().associate("127.0.0.1", h.port)
+        assert first.is_established
+        second = _scu().associate("127.0.0.1", h.port)
+        assert second.is_rejected
+        first.release()
+    finally:
+        h.scp.stop(drain_s=2)
