@@ -1,0 +1,53 @@
+"""pipeline.calibration: the 1 mV x 0.2 s pulse and page scales."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.calibration import find_pulse, page_scales, snap
+from pipeline.layout import TraceRow
+
+PPM = 8.0
+
+
+def page_with_pulse(mm_per_mv: float, inverted: bool = False) -> tuple[np.ndarray, TraceRow]:
+    """A row at y=300 with a pulse (5 mm wide, mm_per_mv tall) then a flat trace."""
+    img = np.zeros((600, 1200), np.uint8)
+    base, h = 300, int(round(mm_per_mv * PPM))
+    top = base + h if inverted else base - h
+    x0, x1 = 40, 40 + int(5 * PPM)
+    pts = [(20, base), (x0, base), (x0, top), (x1, top), (x1, base), (1150, base)]
+    cv2.polylines(img, [np.array(pts, np.int32)], False, 255, 2)
+    return img > 0, TraceRow(y_px=float(base), x0_px=20, x1_px=1150, top_px=150, bottom_px=450)
+
+
+@pytest.mark.parametrize("gain", [5.0, 10.0, 20.0])
+def test_pulse_height_and_width(gain: float) -> None:
+    mask, row = page_with_pulse(gain)
+    p = find_pulse(mask, row, PPM, "start")
+    assert p is not None and not p.inverted
+    assert p.height_px / PPM == pytest.approx(gain, rel=0.05)
+    assert p.width_px / PPM == pytest.approx(5.0, rel=0.06)
+    s = page_scales([p], PPM, grid_measured=True)
+    assert s.mm_per_mv == gain and s.mm_per_s == 25.0 and s.assumed == ()
+
+
+def test_inverted_pulse_is_flagged() -> None:
+    mask, row = page_with_pulse(10.0, inverted=True)
+    p = find_pulse(mask, row, PPM, "start")
+    assert p is not None and p.inverted
+
+
+def test_no_pulse_assumes_defaults() -> None:
+    mask, row = page_with_pulse(10.0)
+    mask[:, :100] = False
+    assert find_pulse(mask, row, PPM, "start") is None
+    s = page_scales([], PPM, grid_measured=True)
+    assert (s.mm_per_mv, s.mm_per_s) == (10.0, 25.0)
+    assert set(s.assumed) == {"mm_per_mv", "mm_per_s"}
+
+
+def test_snap() -> None:
+    assert snap(9.6, (5.0, 10.0, 20.0), 0.1) == (10.0, True)
+    assert snap(14.0, (5.0, 10.0, 20.0), 0.1) == (14.0, False)

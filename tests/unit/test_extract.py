@@ -1,0 +1,68 @@
+"""pipeline.extract: reading one row's line at full resolution."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.extract import extract_row
+from pipeline.synth.raster import stroke_patch
+
+
+def draw(y: np.ndarray, h: int, thickness: float) -> np.ndarray:
+    """(h, len(y)) bool mask of the polyline through (x, y[x]) drawn with a square pen
+    (the renderer's rasteriser, `pipeline.synth.raster.stroke_patch`)."""
+    patch = stroke_patch(np.arange(y.size, dtype=np.float64), y.astype(np.float64), thickness)
+    cov = np.zeros((h, y.size), np.float32)
+    img_sl, patch_sl = patch.slices(cov.shape)
+    cov[img_sl] = patch.coverage[patch_sl]
+    return cov >= 0.5
+
+
+def read(mask: np.ndarray, base: float):
+    h, w = mask.shape
+    return extract_row(mask, mask.astype(np.float32), top_px=0, bottom_px=h, x0_px=0,
+                       x1_px=w - 1, baseline_px=base)
+
+
+def test_smooth_line_is_read_within_a_pixel() -> None:
+    x = np.arange(600)
+    y = 100 + 30 * np.sin(x / 40.0)
+    tr = read(draw(y, 200, 3), 100)
+    err = np.abs(tr.y_px - y)[5:-5]
+    assert np.nanmax(err) < 1.0
+    flat = draw(np.full(50, 20.0), 40, 3)[:, 25].sum()
+    assert tr.line_width_px == pytest.approx(flat, abs=1.0)
+    assert flat == 3
+
+
+def test_thick_line_keeps_spike_apex() -> None:
+    x = np.arange(300)
+    y = 150.0 - 90.0 * np.exp(-(((x - 150) / 2.0) ** 2))  # a narrow R wave, 90 px tall
+    tr = read(draw(y, 260, 3.0), 150)
+    apex = float(np.nanmin(tr.y_px))
+    assert apex == pytest.approx(60.0, abs=2.0)
+    # a plain column centroid of the ink would sit far below the apex
+    mask = draw(y, 260, 3.0)
+    centroid = np.nonzero(mask[:, 150])[0].mean()
+    assert centroid - 60.0 > 10.0
+
+
+def test_neighbour_crossing_does_not_capture_the_row() -> None:
+    own = np.full(400, 100.0)
+    other = np.full(400, 190.0)
+    other[200:206] = [150, 110, 90, 110, 150, 190]  # neighbour's tall wave crosses our line
+    mask = draw(own, 260, 2) | draw(other, 260, 2)
+    tr = read(mask, 100)
+    away = np.r_[20:195, 212:380]
+    assert np.nanmax(np.abs(tr.y_px[away] - 100.0)) < 1.0  # the row never jumps to its neighbour
+    # where the other line crosses, at most a column or two are misread (known limit)
+    assert int(np.sum(np.abs(tr.y_px[195:212] - 100.0) > 3.0)) <= 2
+
+
+def test_gaps_stay_nan() -> None:
+    y = np.full(300, 50.0)
+    mask = draw(y, 100, 2)
+    mask[:, 100:140] = False
+    tr = read(mask, 50)
+    assert np.isnan(tr.y_px[110:130]).all()
+    assert np.isfinite(tr.y_px[20:90]).all()

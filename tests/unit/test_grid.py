@@ -1,0 +1,49 @@
+"""pipeline.grid: px per mm from grid periodicity."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.errors import NoGridFoundError
+from pipeline.grid import measure_grid
+
+
+def grid_map(h: int, w: int, ppm: float, minor: float = 0.4, major: float = 1.0) -> np.ndarray:
+    """(h, w) grid probability: 1-px lines every ppm px (minor) and every 5 ppm (major)."""
+    out = np.zeros((h, w), np.float32)
+    for axis, n in ((1, w), (0, h)):
+        k = 0
+        while k * ppm < n:
+            i = int(round(k * ppm))
+            if i < n:
+                val = major if k % 5 == 0 else minor
+                if axis == 1:
+                    out[:, i] = np.maximum(out[:, i], val)
+                else:
+                    out[i, :] = np.maximum(out[i, :], val)
+            k += 1
+    return out
+
+
+@pytest.mark.parametrize("ppm", [2.83, 3.94, 7.874, 11.81])
+def test_px_per_mm_within_half_percent(ppm: float) -> None:
+    g = measure_grid(grid_map(int(180 * ppm), int(250 * ppm), ppm))
+    assert g.px_per_mm == pytest.approx(ppm, rel=0.005)
+
+
+def test_major_lines_only() -> None:
+    ppm = 4.0
+    g = measure_grid(grid_map(int(180 * ppm), int(250 * ppm), ppm, minor=0.0))
+    assert g.px_per_mm == pytest.approx(ppm, rel=0.01)
+    assert not g.minor_visible
+
+
+def test_no_grid_raises() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(NoGridFoundError, match="no ECG grid found"):
+        measure_grid((rng.random((400, 600)) < 0.002).astype(np.float32))
+
+
+def test_bad_shape() -> None:
+    with pytest.raises(ValueError, match="found shape"):
+        measure_grid(np.zeros((3, 4, 5)))

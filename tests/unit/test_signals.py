@@ -1,0 +1,46 @@
+"""pipeline.signals: isoelectric baseline and placing samples on the time axis."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.signals import isoelectric_level, window_to_samples
+
+
+def test_baseline_is_the_mode_not_the_mean() -> None:
+    y = np.full(1000, 100.0)
+    y[::50] = 20.0  # tall QRS spikes pull the mean up the page
+    y[1::50] = 30.0
+    assert isoelectric_level(y) == pytest.approx(100.0, abs=0.5)
+    assert abs(float(np.mean(y)) - 100.0) > 2.0
+
+
+def test_window_to_samples_scales_and_places() -> None:
+    px_per_s, px_per_mv = 200.0, 40.0
+    x = np.arange(0, 401)  # 2 s of columns
+    y = 300.0 - 40.0 * np.sin(2 * np.pi * (x / px_per_s))  # 1 mV sine at 1 Hz
+    out = window_to_samples(x, y, baseline_px=300.0, px_per_mv=px_per_mv, x_start_px=0.0,
+                            px_per_s=px_per_s, t0_s=2.5, t1_s=4.5, fs_hz=500.0,
+                            n_samples=5000)
+    t = np.arange(5000) / 500.0
+    inside = (t >= 2.5) & (t < 4.5)
+    assert np.isnan(out[~inside]).all()
+    expected = 1000.0 * np.sin(2 * np.pi * (t[inside] - 2.5))
+    np.testing.assert_allclose(out[inside][:-3], expected[:-3], atol=2.0)
+
+
+def test_inverted_lead_and_gaps() -> None:
+    x = np.arange(100)
+    y = np.full(100, 50.0)
+    y[40:60] = np.nan
+    out = window_to_samples(x, y - 10.0, baseline_px=50.0, px_per_mv=10.0, x_start_px=0.0,
+                            px_per_s=100.0, t0_s=0.0, t1_s=1.0, fs_hz=100.0, n_samples=100,
+                            polarity=-1)
+    assert out[10] == pytest.approx(-1000.0)
+    assert np.isnan(out[50])
+
+
+def test_bad_scale() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        window_to_samples(np.arange(3), np.zeros(3), baseline_px=0, px_per_mv=0, x_start_px=0,
+                          px_per_s=1, t0_s=0, t1_s=1, fs_hz=1, n_samples=1)
