@@ -108,3 +108,27 @@ def test_cli_scores_wfdb_predictions(tmp_path: Path, truth: np.ndarray) -> None:
     assert min(s["snr_db"] for s in p0.values()) > 40.0
     assert all(s["score_db"] == 0.0 for s in report["records"]["p1"]["leads"].values())
     assert "layout=3x4+1" in report["per_condition"]
+
+
+def test_cli_reads_the_service_wfdb_format_at_another_rate(tmp_path: Path) -> None:
+    """A record written by ecgbridge's own writer (uV, NaN as invalid samples) at 250 Hz is
+    put back on the truth's 500 Hz axis and scored."""
+    from ecgbridge.output.wfdb_record import write_wfdb_record
+    from pipeline.types import DigitizationResult
+
+    signals, fs = load_record(RECORD)
+    page = render_page(signals, fs, RenderSpec(dpi=72.0), np.random.default_rng(0))
+    split = tmp_path / "data" / "val"
+    write_page(page, split, "q0", {"record": "00009_hr"})
+    est_250 = page.truth_uv[:, ::2].astype(np.float32)  # NaN where not drawn, 250 Hz
+    result = DigitizationResult(signals_uv=est_250, fs_hz=250.0, layout="3x4+1", px_per_mm=2.8,
+                                mm_per_mv=10.0, mm_per_s=25.0, quality=np.ones(12))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    write_wfdb_record(result, pred, "q0")
+    out = tmp_path / "r.json"
+    assert main(["--truth", str(split), "--pred", str(pred), "--out", str(out)]) == 0
+    leads = json.loads(out.read_text())["records"]["q0"]["leads"]
+    assert len(leads) == 12
+    assert all(s["coverage"] > 0.99 for s in leads.values())
+    assert np.mean([s["snr_db"] for s in leads.values()]) > 15.0
