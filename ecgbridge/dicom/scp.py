@@ -10,6 +10,7 @@ A SOP Instance UID already in the store is acknowledged and not processed again.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import ssl
 import threading
@@ -49,7 +50,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from ecgbridge.config import ScpConfig, TlsConfig
 from ecgbridge.dicom.status import Status, status_for_error
-from ecgbridge.errors import ConfigError
+from ecgbridge.errors import ConfigError, InputError
 from ecgbridge.jobs.spool import Spool
 from ecgbridge.jobs.store import JobStore
 from ecgbridge.logging import get_logger
@@ -128,6 +129,14 @@ def host_allowed(address: str, allowed: list[str]) -> bool:
             except OSError:
                 continue
     return False
+
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def is_valid_uid(uid: str) -> bool:
+    """A DICOM UID: digits and dots, at most 64 characters (it names archive folders)."""
+    return len(uid) <= 64 and _UID.match(uid) is not None
 
 
 def set_no_delay(event: Event) -> None:
@@ -256,6 +265,9 @@ class StorageScp:
         peer_host = str(event.assoc.requestor.address)
         log = self.log.bind(sop_instance_uid=sop_uid, calling_ae=calling_ae)
         try:
+            if not is_valid_uid(sop_uid):
+                raise InputError(f"Affected SOP Instance UID {sop_uid[:80]!r} is not a DICOM UID "
+                                 "(1-64 characters of digits and dots)")
             if self.store.has_sop(sop_uid):
                 self.metrics.duplicates.inc()
                 log.info("duplicate object acknowledged, not processed again")

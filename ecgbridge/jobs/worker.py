@@ -10,6 +10,8 @@ error's `reason`, the object moved to quarantine; other jobs of the batch go on.
 """
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -88,6 +90,13 @@ def read_spooled(path: Path) -> Dataset:
             OverflowError, NotImplementedError) as exc:
         raise CorruptObjectError(f"object cannot be parsed as DICOM: {exc}") from exc
     return ds
+
+
+def archive_name(sop_instance_uid: str) -> str:
+    """The archive folder name of a source: its UID, or a hash when it is not a plain UID."""
+    if len(sop_instance_uid) <= 64 and re.fullmatch(r"[0-9]+(\.[0-9]+)*", sop_instance_uid):
+        return sop_instance_uid
+    return "sha256-" + hashlib.sha256(sop_instance_uid.encode()).hexdigest()
 
 
 def decode_pages(ds: Dataset, max_pixels: int) -> list[np.ndarray]:
@@ -201,7 +210,7 @@ class Worker:
             first = errors[0]
             raise first if isinstance(first, DigitizerError) else InputError(str(first))
         self.metrics.digitized.inc(len(good))
-        folder = self.settings.storage.archive_dir / job.sop_instance_uid
+        folder = self.settings.storage.archive_dir / archive_name(job.sop_instance_uid)
         folder.mkdir(parents=True, exist_ok=True)
         decision = review([r for _, r in good], self.settings.review)
         outputs: list[str] = []

@@ -191,3 +191,23 @@ def test_association_limit(tmp_path: Path) -> None:
         first.release()
     finally:
         h.scp.stop(drain_s=2)
+
+
+def test_a_sop_instance_uid_that_is_not_a_uid_is_refused(harness: Harness) -> None:
+    ds = make_sc(_image())
+    ds.SOPInstanceUID = "1.2.3/../../x"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    assoc = _scu().associate("127.0.0.1", harness.port)
+    assert assoc.send_c_store(ds).Status == Status.CANNOT_UNDERSTAND
+    assoc.release()
+    assert sum(harness.store.counts().values()) == 0
+
+
+def test_uid_check() -> None:
+    from ecgbridge.dicom.scp import is_valid_uid
+    from ecgbridge.jobs.worker import archive_name
+
+    assert is_valid_uid("1.2.840.10008.5.1.4.1.1.7") and not is_valid_uid("1..2")
+    assert not is_valid_uid("1." + "2" * 70) and not is_valid_uid("../x")
+    assert archive_name("1.2.3") == "1.2.3"
+    assert archive_name("../x").startswith("sha256-") and "/" not in archive_name("../x")
