@@ -1,4 +1,4 @@
-"""The `ecgbridge` command: serve, digitize, jobs, retry, release, check-config."""
+"""The `ecgbridge` command: serve, digitize, backfill, jobs, retry, release, check-config."""
 from __future__ import annotations
 
 import argparse
@@ -99,13 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id")
     p.set_defaults(func=cmd_release)
 
-    try:
-        digitize_cmd = importlib.import_module("ecgbridge.digitize_cmd")
-    except ModuleNotFoundError as exc:
-        if exc.name != "ecgbridge.digitize_cmd":
-            raise  # the module exists but something it imports is missing: say so
-    else:
-        digitize_cmd.add_parser(sub)
+    for name in ("ecgbridge.digitize_cmd", "ecgbridge.backfill.cmd"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise  # the module exists but something it imports is missing: say so
+        else:
+            module.add_parser(sub)
     return parser
 
 

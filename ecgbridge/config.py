@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ecgbridge.errors import ConfigError
+from ecgbridge.sweeps.config import SweepsConfig
 
 ENV_PREFIX = "ECGBRIDGE__"
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII without backslash
@@ -205,6 +206,7 @@ class Settings(_Strict):
     retry: RetryConfig = Field(default_factory=lambda: RetryConfig())
     http: HttpConfig = Field(default_factory=lambda: HttpConfig())
     logging: LoggingConfig = Field(default_factory=lambda: LoggingConfig())
+    sweeps: SweepsConfig = Field(default_factory=lambda: SweepsConfig())
 
     @model_validator(mode="after")
     def _routes_exist(self) -> Settings:

@@ -28,6 +28,7 @@ from ecgbridge.jobs.store import JobStore
 from ecgbridge.jobs.worker import DigitizerLike, QaRenderer, Worker
 from ecgbridge.logging import get_logger
 from ecgbridge.metrics import Metrics
+from ecgbridge.sweeps.scheduler import start_sweeps
 
 #: Builds one digitizer (one per worker). With process isolation it is passed to the worker
 #: process by name, so it must be a module-level function.
@@ -88,6 +89,7 @@ class Service:
         self.http: Any = None
         self._threads: list[threading.Thread] = []
         self._processes: list[Any] = []
+        self.sweeps: Any = None
 
     def start(self) -> dict[str, Any]:
         """Start everything; returns what was written to service.json (pid, ports)."""
@@ -108,6 +110,11 @@ class Service:
             )
             self._spawn(f"worker-{index}", worker.run)
         self._spawn("outbox", self.outbox.run)
+        self.sweeps = start_sweeps(
+            self.settings.sweeps, state_dir=self.settings.storage.state_dir, store=self.store,
+            spool=self.spool, default_destination=self.settings.routing.default,
+            registry=self.metrics.registry, on_queued=self.work_ready.set,
+        )
         info: dict[str, Any] = {"pid": os.getpid()}
         if self.settings.http.enabled:
             from ecgbridge.http import HealthServer
@@ -153,6 +160,8 @@ class Service:
         """Drain: stop accepting, let workers finish their batch and the outbox its send."""
         self.log.info("draining", drain_s=drain_s)
         self.scp.stop(drain_s)
+        if self.sweeps is not None:
+            self.sweeps.shutdown(wait=True)
         self.stop_event.set()
         self.process_stop.set()
         self.work_ready.set()
