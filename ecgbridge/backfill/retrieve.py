@@ -119,6 +119,7 @@ class GetRetriever:
             self.close()
             return Retrieved(None, exc.message)
         got = self._received.pop(candidate.sop_uid, None)
+        self._received.clear()  # anything else the PACS sent was not asked for
         if got is not None:
             return Retrieved(got[0], new=got[1])
         self.close()
