@@ -185,6 +185,7 @@ class StorageScp:
             ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
         ae.require_calling_aet = list(cfg.allowed_calling_aes)
         ae.maximum_associations = cfg.max_associations
+        ae.maximum_pdu_size = cfg.max_pdu_size
         ae.acse_timeout = cfg.timeouts.acse_s
         ae.dimse_timeout = cfg.timeouts.dimse_s
         ae.network_timeout = cfg.timeouts.network_s
