@@ -228,11 +228,12 @@ def _sample_appearance(rng: np.random.Generator) -> dict[str, Any]:
         "label_position": str(_choice(rng, ["above", "below", "left", "baseline"],
                                       [0.55, 0.1, 0.15, 0.2])),
         "calibration": str(_choice(rng, ["start", "end", "none"], [0.65, 0.15, 0.2])),
-        "calibration_flat_mm": float(_choice(rng, [0.0, rng.uniform(0.5, 2.5)], [0.3, 0.7])),
-        "calibration_gap_mm": float(_choice(rng, [0.0, rng.uniform(0.3, 2.0)], [0.4, 0.6])),
         "separators": bool(rng.random() < 0.4),
         "footer": bool(rng.random() < 0.6),
         "baseline_frac": float(rng.uniform(0.45, 0.65)),
+        # New draws go last, so that earlier fields keep their values for a given seed.
+        "calibration_flat_mm": float(_choice(rng, [0.0, rng.uniform(0.5, 2.5)], [0.3, 0.7])),
+        "calibration_gap_mm": float(_choice(rng, [0.0, rng.uniform(0.3, 2.0)], [0.4, 0.6])),
     }
 
 
