@@ -246,8 +246,7 @@ def _sample_scan(rng: np.random.Generator) -> dict[str, Any]:
         "folds": int(rng.integers(0, 3)) if rng.random() < 0.25 else 0,
         "light_gradient": float(rng.uniform(0, 0.15)),
         "shadow": 0.0,
-        # 2 % of scans are upside down.
-        "rotation_deg": float(rng.normal(0, 1.5)) + (180.0 if rng.random() < 0.02 else 0.0),
+        "rotation_deg": float(rng.normal(0, 1.5)),
         # Crops up to the whole margin (clamped in degrade): often a tight crop to the grid.
         "crop_mm": tuple(float(v) for v in
                          (rng.uniform(0, 40, 4) if rng.random() < 0.35 else np.zeros(4))),
@@ -267,8 +266,7 @@ def _sample_photo(rng: np.random.Generator) -> dict[str, Any]:
         "folds": int(rng.integers(0, 4)) if rng.random() < 0.4 else 0,
         "light_gradient": float(rng.uniform(0.05, 0.4)),
         "shadow": float(rng.uniform(0, 0.5)) if rng.random() < 0.5 else 0.0,
-        # 3 % of photos are upside down.
-        "rotation_deg": float(rng.uniform(-15, 15)) + (180.0 if rng.random() < 0.03 else 0.0),
+        "rotation_deg": float(rng.uniform(-15, 15)),
         "perspective_deg": float(rng.uniform(0, 30)),
         "background": str(_choice(rng, ["solid", "texture"])),
         "crop_mm": tuple(float(v) for v in
@@ -304,6 +302,8 @@ def sample_spec(rng: np.random.Generator, preset: str = "clean", **overrides: An
     elif chosen == "photo":
         values.update(_sample_photo(rng))
         values["dpi"] = float(_choice(rng, [100.0, 150.0, 200.0], [0.3, 0.4, 0.3]))
+    if chosen in ("scan", "photo") and rng.random() < 0.025:  # upside down (drawn last)
+        values["rotation_deg"] += 180.0
     values["preset"] = chosen
     values.update(overrides)
     if "grid" in overrides and "grid_rgb" not in overrides:
