@@ -80,13 +80,17 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     if edge.sum() < 2:
         return None
     # Clusters of adjacent edge columns -> one vertical stroke each.
+    tol = max(2.0, 0.6 * px_per_mm)
     idx = np.flatnonzero(edge)
-    splits = np.flatnonzero(np.diff(idx) > 1) + 1
+    # Adjacent columns whose runs line up vertically form one stroke.
+    splits = np.flatnonzero((np.diff(idx) > 1) | (np.abs(np.diff(run_top[idx])) > tol)
+                            | (np.abs(np.diff(run_bot[idx])) > tol)) + 1
     strokes = [(int(g[0]), int(g[-1]), float(np.median(run_top[g])), float(np.median(run_bot[g])))
                for g in np.split(idx, splits)]
-    tol = max(2.0, 0.6 * px_per_mm)
-    found: list[Pulse] = []
-    for (a0, a1, at, ab), (b0, b1, bt, bb) in zip(strokes[:-1], strokes[1:]):
+    found: list[tuple[float, Pulse]] = []
+    pairs = [(p, q) for i, p in enumerate(strokes) for q in strokes[i + 1:]
+             if 2.0 * px_per_mm <= 0.5 * (q[0] + q[1] - p[0] - p[1]) <= 14.0 * px_per_mm]
+    for (a0, a1, at, ab), (b0, b1, bt, bb) in pairs:
         sep = 0.5 * (b0 + b1) - 0.5 * (a0 + a1)
         if not 2.0 * px_per_mm <= sep <= 14.0 * px_per_mm:
             continue
@@ -115,11 +119,11 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         height_mm = height / px_per_mm
         if not 1.8 <= height_mm <= 45.0:
             continue
-        found.append(Pulse(xa + a0, xa + b1, float(height), float(sep), side, inverted))
+        found.append((abs(foot - base), Pulse(xa + a0, xa + b1, float(height), float(sep),
+                                              side, inverted)))
     if not found:
         return None
-    # The pulse nearest the row's end it belongs to.
-    return found[0] if side == "start" else found[-1]
+    return min(found, key=lambda fp: fp[0])[1]  # the one standing on this row's baseline
 
 
 @dataclass(frozen=True)

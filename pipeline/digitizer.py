@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 #: Pages with a longer side than this are reduced first (px); 600-dpi scans gain nothing.
 MAX_WORK_SIDE_PX = 3400
 TRACE, GRID = 3, 1
+#: Pages whose trace map covers more than this fraction are not ECG printouts.
+MAX_INK_FRACTION = 0.15
 
 
 class SegmenterLike(Protocol):
@@ -150,6 +152,11 @@ class Digitizer:
         grid_p = _upsample(maps.probs[GRID], (h, w))
         timings["upsample"] = time.perf_counter() - t
 
+        ink = float(trace_p.mean())
+        if ink > MAX_INK_FRACTION:
+            raise NoTraceFoundError(
+                f"no ECG trace found: trace-like ink covers {ink:.0%} of the image; an ECG's "
+                f"traces cover under {MAX_INK_FRACTION:.0%} (a photo or a dark page?)")
         t = time.perf_counter()
         line_map = grid_p if float(grid_p.mean()) > 0.02 else trace_p
         rect = rectify_from_map(line_map)
@@ -198,8 +205,9 @@ class Digitizer:
         timings["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        start = [find_pulse(mask, r, ppm_guess, "start") for r in rows]
-        end = [find_pulse(mask, r, ppm_guess, "end") for r in rows]
+        faint = mask | (trace_r > 0.2)  # thin pulse strokes are faint
+        start = [find_pulse(faint, r, ppm_guess, "start") for r in rows]
+        end = [find_pulse(faint, r, ppm_guess, "end") for r in rows]
         found = [p for p in start + end if p is not None]
         n_inverted = sum(p.inverted for p in found)
         if found and 2 * n_inverted != len(found):

@@ -1,0 +1,107 @@
+"""pipeline.digitizer end to end on rendered pages (pipeline.synth, real peer), and bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.digitizer import Digitizer
+from pipeline.errors import DigitizerError, NoTraceFoundError
+from pipeline.evaluate import score_record
+from pipeline.qa import render_qa
+from pipeline.synth import load_record, render_page, sample_spec
+from pipeline.types import LEADS, DigitizationResult
+
+RECORD = Path("/work/shared/data/ptbxl/00009_hr")
+needs_data = pytest.mark.skipif(not RECORD.with_suffix(".hea").exists(),
+                                reason="PTB-XL sample records not available")
+
+
+def render(**overrides: object):
+    rng = np.random.default_rng(7)
+    signals, fs = load_record(str(RECORD))
+    spec = sample_spec(rng, "clean", **{"layout": "3x4+1", "dpi": 150.0, "grid": "red",
+                                        "calibration": "start", "mm_per_mv": 10.0,
+                                        "orientation": "landscape", **overrides})
+    return render_page(signals, fs, spec, rng)
+
+
+@pytest.fixture(scope="module")
+def digitizer() -> Digitizer:
+    return Digitizer(segmenter="classic")
+
+
+@pytest.fixture(scope="module")
+def page():
+    return render()
+
+
+def mean_score(truth: np.ndarray, est: np.ndarray) -> float:
+    scores = score_record(truth, est, 500.0)
+    return float(np.mean([s["score_db"] for s in scores.values()]))
+
+
+@needs_data
+def test_clean_page(digitizer: Digitizer, page) -> None:
+    res = digitizer.digitize(page.image)
+    assert isinstance(res, DigitizationResult)
+    assert res.signals_uv.shape == (12, 5000) and res.signals_uv.dtype == np.float32
+    assert res.layout == "3x4+1"
+    assert res.px_per_mm == pytest.approx(page.px_per_mm, rel=0.005)
+    assert (res.mm_per_mv, res.mm_per_s) == (10.0, 25.0)
+    assert "mm_per_mv" not in res.assumed
+    assert np.isfinite(res.signals_uv[LEADS.index("II")]).mean() > 0.9  # rhythm strip
+    assert mean_score(page.truth_uv, res.signals_uv) > 10.0  # measured 13-14 dB
+    assert res.quality.min() > 0.5
+    assert set(res.timings_s) >= {"segment", "rectify", "grid", "extract"}
+    assert digitizer.version.endswith("+classic")
+
+
+@needs_data
+def test_upside_down_page_is_turned(digitizer: Digitizer, page) -> None:
+    res = digitizer.digitize(np.ascontiguousarray(page.image[::-1, ::-1]))
+    assert res.rotation_deg == pytest.approx(180.0, abs=1.0)
+    assert res.layout == "3x4+1"
+    assert mean_score(page.truth_uv, res.signals_uv) > 8.0
+
+
+@needs_data
+def test_gain_read_from_pulse(digitizer: Digitizer) -> None:
+    page = render(mm_per_mv=5.0)
+    res = digitizer.digitize(page.image)
+    assert res.mm_per_mv == 5.0
+
+
+@needs_data
+def test_batch_isolates_bad_images(digitizer: Digitizer, page) -> None:
+    blank = np.full((600, 800, 3), 255, np.uint8)
+    rng = np.random.default_rng(0)
+    photo = (rng.random((500, 700, 3)) * 255).astype(np.uint8)  # noise, not an ECG
+    results = digitizer.digitize_batch([blank, page.image, photo, np.zeros((5, 5, 3), np.uint8)])
+    assert isinstance(results[0], NoTraceFoundError)
+    assert isinstance(results[1], DigitizationResult)
+    assert isinstance(results[2], DigitizerError)
+    assert isinstance(results[3], DigitizerError)
+    one = digitizer.digitize(page.image)
+    np.testing.assert_array_equal(one.signals_uv, results[1].signals_uv)
+
+
+def test_blank_page_raises(digitizer: Digitizer) -> None:
+    with pytest.raises(NoTraceFoundError, match="no ECG trace found"):
+        digitizer.digitize(np.full((600, 800, 3), 255, np.uint8))
+
+
+def test_bad_array(digitizer: Digitizer) -> None:
+    with pytest.raises(DigitizerError, match=r"\(H, W, 3\)"):
+        digitizer.digitize(np.zeros((100, 100), np.uint8))
+
+
+@needs_data
+def test_qa_picture(digitizer: Digitizer, page) -> None:
+    res = digitizer.digitize(page.image)
+    qa = render_qa(page.image, res)
+    assert qa.dtype == np.uint8 and qa.ndim == 3 and qa.shape[2] == 3
+    assert max(qa.shape[:2]) <= 2024
+    # the overlay is drawn in colour over a faded page
+    assert (np.abs(qa[..., 0].astype(int) - qa[..., 2].astype(int)) > 100).sum() > 1000
