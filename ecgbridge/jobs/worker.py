@@ -64,6 +64,12 @@ class DigitizerLike(Protocol):
     ) -> list[DigitizationResult | DigitizerError]: ...
 
 
+class DigitizerCrashedError(DigitizerError):
+    """The digitizer raised an unexpected exception on this image (a bug, not a bad page)."""
+
+    reason = "digitizer_crashed"
+
+
 @dataclass
 class _Input:
     job: Job
@@ -174,32 +180,37 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - a decoder bug must fail one job, not the worker
                 self._fail(job, "decode_error", f"{type(exc).__name__}: {exc}")
         images = [frame for item in inputs for frame in item.frames]
-        results: list[DigitizationResult | DigitizerError] = []
-        if images:
-            try:
-                results = list(self.digitizer.digitize_batch(images))
-                if len(results) != len(images):
-                    raise RuntimeError(
-                        f"digitizer returned {len(results)} results for {len(images)} images"
-                    )
-            except Exception as exc:  # noqa: BLE001 - digitizer crash: these jobs fail with the reason
-                for item in inputs:
-                    self._fail(item.job, "digitizer_crashed", f"{type(exc).__name__}: {exc}")
-                return len(jobs)
+        results = self._digitize(images) if images else []
         offset = 0
         for item in inputs:
             page_results = results[offset:offset + len(item.frames)]
             offset += len(item.frames)
             try:
                 self._finish(item, page_results)
-            except (InputError, DigitizerError) as exc:
-                self._fail(item.job, exc.reason, exc.message)
-            except EcgBridgeError as exc:
+            except (EcgBridgeError, DigitizerError) as exc:
                 self._fail(item.job, exc.reason, exc.message)
             except Exception as exc:  # noqa: BLE001 - building one result must not stop the others
                 self._fail(item.job, "build_error", f"{type(exc).__name__}: {exc}")
         self.metrics.digitize_latency.observe(time.perf_counter() - started)
         return len(jobs)
+
+    def _digitize(self, images: list[np.ndarray]) -> list[DigitizationResult | DigitizerError]:
+        """Digitize a batch; if the digitizer crashes on it, retry image by image so that one
+        bad image fails alone (as `digitizer_crashed`) and the others are still read."""
+        try:
+            return self._checked_batch(images)
+        except Exception as exc:  # noqa: BLE001 - a crash is isolated below, never fatal
+            if len(images) == 1:
+                return [DigitizerCrashedError(f"{type(exc).__name__}: {exc}")]
+            self.log.warning("digitizer crashed on a batch; retrying one by one",
+                             batch=len(images), error=f"{type(exc).__name__}: {exc}")
+        return [result for image in images for result in self._digitize([image])]
+
+    def _checked_batch(self, images: list[np.ndarray]) -> list[DigitizationResult | DigitizerError]:
+        results = list(self.digitizer.digitize_batch(images))
+        if len(results) != len(images):
+            raise RuntimeError(f"digitizer returned {len(results)} results for {len(images)} images")
+        return results
 
     # -- one job -----------------------------------------------------------------------------
     def _finish(self, item: _Input, page_results: list[DigitizationResult | DigitizerError]) -> None:

@@ -185,3 +185,29 @@ def test_encapsulated_pdf_pages_are_digitized(tmp_path: Path) -> None:
     job = store.get("pdf")
     assert digitizer.batches == [1]
     assert (job.state, job.reason, len(job.outputs)) == ("held", "low_quality", 1)
+
+
+class Crashy(StandIn):
+    """Raises on any batch holding an image whose pixel (0, 2) is 1 (a digitizer bug)."""
+
+    def digitize_batch(self, images: Sequence[np.ndarray]) -> list[DigitizationResult | DigitizerError]:
+        if any(image[0, 2, 0] == 1 for image in images):
+            self.batches.append(-len(images))
+            raise ZeroDivisionError("bug")
+        return super().digitize_batch(images)
+
+
+def test_a_digitizer_crash_fails_only_the_image_that_causes_it(tmp_path: Path) -> None:
+    settings, store, spool, _, _ = _setup(tmp_path)
+    crashy = Crashy()
+    worker = Worker(settings, store, spool, crashy, Metrics(store.counts))
+    bad = _page(0.9)
+    bad[0, 2] = 1
+    for name, image in (("ok1", _page(0.9)), ("bad", bad), ("ok2", _page(0.9))):
+        data, uid = _sc_bytes(image, tmp_path, f"{name}.dcm")
+        _receive(store, spool, name, data, uid)
+    worker.run_once()
+    states = {j.id: (j.state, j.reason) for j in store.list()}
+    assert states == {"ok1": ("built", None), "ok2": ("built", None),
+                      "bad": ("failed", "digitizer_crashed")}
+    assert crashy.batches == [-3, 1, -1, 1]
