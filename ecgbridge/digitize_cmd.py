@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import shutil
 import sys
 import tempfile
@@ -90,8 +91,15 @@ def load_pages(path: Path) -> list[np.ndarray]:
     return [load_image(path)]
 
 
+def record_name(stem: str) -> str:
+    """A WFDB-safe record name from a file stem: letters, digits, _ . - (others become _)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
+    return name if name and name[0] not in ".-" else f"_{name}"
+
+
 def _record_names(stem: str, n: int) -> list[str]:
-    return [stem] if n == 1 else [f"{stem}_{k + 1}" for k in range(n)]
+    base = record_name(stem)
+    return [base] if n == 1 else [f"{base}_{k + 1}" for k in range(n)]
 
 
 def write_outputs(result: DigitizationResult, page: np.ndarray, out: Path, name: str,
@@ -155,9 +163,9 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             reason = getattr(exc, "reason", "error")
             print(f"FAILED {path}: {reason}: {exc}", file=sys.stderr)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             failures += 1
-            print(f"FAILED {path}: io_error: {exc}", file=sys.stderr)
+            print(f"FAILED {path}: output_error: {exc}", file=sys.stderr)
     if done + failures == 0:
         print("ecgbridge digitize: no input files found", file=sys.stderr)
         return 1

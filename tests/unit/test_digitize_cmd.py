@@ -1,0 +1,83 @@
+"""ecgbridge.digitize_cmd: files and folders in, WFDB + JSON + QA out, one line per failure."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from PIL import Image
+
+from ecgbridge import digitize_cmd
+from pipeline.types import LEADS
+from tests.unit.test_digitizer import RECORD, needs_data, render
+from tests.unit.test_io import _png_header_only
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("in")
+    if RECORD.with_suffix(".hea").exists():
+        Image.fromarray(render().image).save(d / "page one.png")
+    (d / "notes.txt").write_text("not an image")
+    good = (d / "page one.png").read_bytes() if (d / "page one.png").exists() else b""
+    (d / "truncated.png").write_bytes(good[: len(good) // 3] or b"\x89PNG\r\n\x1a\n")
+    (d / "huge.png").write_bytes(_png_header_only(50_000, 50_000))
+    Image.fromarray(np.full((600, 800, 3), 255, np.uint8)).save(d / "blank.jpg")
+    return d
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = digitize_cmd.main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@needs_data
+def test_folder_with_good_and_bad_inputs(inputs: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "out"
+    code, out, err = run([str(inputs), "--out", str(out_dir), "--fs", "250"], capsys)
+    assert code == 1
+    failed = [line for line in err.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 4, err
+    assert any("notes.txt: not_an_image" in line for line in failed)
+    assert any("truncated.png: not_an_image" in line for line in failed)
+    assert any("huge.png: image_too_large" in line for line in failed)
+    assert any("blank.jpg: no_ecg_trace_found" in line for line in failed)
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert names == ["page_one.dat", "page_one.hea", "page_one.json", "page_one.png"]
+    rec = wfdb.rdrecord(str(out_dir / "page_one"))
+    assert rec.sig_name == list(LEADS) and rec.fs == 250 and rec.p_signal.shape == (2500, 12)
+    assert set(rec.units) == {"uV"}
+    assert np.isnan(rec.p_signal[:, LEADS.index("V1")]).mean() > 0.5  # drawn 2.5 s of 10
+    meta = json.loads((out_dir / "page_one.json").read_text())
+    assert meta["layout"] == "3x4+1" and meta["source_file"].endswith("page one.png")
+    assert "segment" in meta["timings_s"]
+
+
+@needs_data
+def test_all_good_exits_zero_and_forced_layout(inputs: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([str(inputs / "page one.png"), "--out", str(tmp_path), "--layout",
+                        "3x4+1"], capsys)
+    assert code == 0 and "ok" in out
+    code, _, err = run([str(inputs / "page one.png"), "--out", str(tmp_path / "x"),
+                        "--layout", "12x1"], capsys)
+    assert code == 1 and "layout_not_found" in err
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_no_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = run([str(tmp_path / "empty"), "--out", str(tmp_path / "o")], capsys)
+    assert code == 1 and "no input files" in err
+
+
+def test_module_entry_point_help() -> None:
+    proc = subprocess.run([sys.executable, "-m", "ecgbridge.digitize_cmd", "--help"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and "--layout" in proc.stdout
