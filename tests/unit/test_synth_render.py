@@ -101,3 +101,30 @@ def test_split_of_is_stable_and_partitions() -> None:
     share = splits.count("train") / len(splits)
     assert 0.75 < share < 0.85
     assert split_of("00009_hr") == split_of("/some/folder/00009_hr")
+
+
+def test_spec_round_trips_through_its_dict() -> None:
+    from pipeline.synth.spec import spec_from_dict
+
+    for preset in ("clean", "scan", "photo"):
+        spec = sample_spec(np.random.default_rng(3), preset)
+        assert spec_from_dict(spec.as_dict()) == spec
+    with pytest.raises(ValueError, match="unknown RenderSpec fields"):
+        spec_from_dict({"layout": "3x4", "colour": "red"})
+
+
+def test_bad_signals_raise() -> None:
+    spec = RenderSpec(dpi=72.0)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"\(12, T\)"):
+        render_page(np.zeros((11, 5000)), 500.0, spec, rng)
+    with pytest.raises(ValueError, match="10"):
+        render_page(np.zeros((12, 2000)), 500.0, spec, rng)
+    with pytest.raises(ValueError, match="finite"):
+        render_page(np.full((12, 5000), np.nan), 500.0, spec, rng)
+
+
+def test_other_sampling_rates_are_resampled_to_500_hz(record) -> None:
+    signals, _ = record
+    page = render_page(signals[:, ::2], 250.0, RenderSpec(dpi=72.0), np.random.default_rng(0))
+    assert page.truth_uv.shape == (12, 5000) and page.fs_hz == 500.0
