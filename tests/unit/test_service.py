@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import SecondaryCaptureImageStorage  # type: ignore[attr-defined]
 
@@ -60,3 +61,35 @@ def test_scp_and_sweep_jobs_are_processed_and_written_out(tmp_path: Path) -> Non
     assert {j.peer_host for j in service.store.list()} == {"127.0.0.1", "sweep"}
     assert not service.readiness()[0]
     assert np.all([not t.is_alive() for t in service._threads])
+
+
+def test_held_result_is_kept_until_released(tmp_path: Path) -> None:
+    from ecgbridge.cli import main
+
+    state = tmp_path / "var"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"storage: {{state_dir: '{state}'}}\nscp: {{host: 127.0.0.1, port: 0}}\n"
+        "http: {enabled: false}\nworkers: {isolation: thread, poll_interval_s: 0.05}\n")
+    settings = load_settings(cfg, environ={})
+    service = Service(settings, digitizer_factory=standin_factory)
+    info = service.start()
+    try:
+        ae = AE("MOD1")
+        ae.add_requested_context(SecondaryCaptureImageStorage)
+        assoc = ae.associate("127.0.0.1", info["scp_port"])
+        low = make_sc(_page(0.2))
+        assert assoc.send_c_store(low).Status == 0
+        assoc.release()
+        _wait(lambda: service.store.counts()["held"] == 1)
+        (job,) = service.store.list()
+        assert job.reason == "low_quality" and job.quality == pytest.approx(0.2, abs=0.01)
+        folder = Path(job.result_dir or "")
+        assert (folder / "ecg-0.dcm").is_file()
+        assert not (settings.storage.out_dir / folder.name).exists()  # not sent
+        assert main(["release", "--config", str(cfg), job.id]) == 0
+        service.outbox_ready.set()
+        _wait(lambda: service.store.counts()["delivered"] == 1)
+        assert (settings.storage.out_dir / folder.name / "ecg-0.dcm").is_file()
+    finally:
+        service.stop(drain_s=5)
