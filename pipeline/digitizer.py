@@ -213,8 +213,9 @@ class Digitizer:
         if found and 2 * n_inverted != len(found):
             votes = 1 if 2 * n_inverted > len(found) else -1  # pulses point up on upright pages
         else:
+            # No pulse: only a strong majority of downward complexes turns the page.
             skew = _polarity_skew(traces, baselines)
-            votes = 1 if skew < -0.5 else -1
+            votes = 1 if skew < -1.0 else -1
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t

@@ -1,0 +1,120 @@
+"""Accuracy of the digitizer per condition, on renders of held-out ("test") PTB-XL records.
+
+For each condition, renders N pages (pipeline.synth; each page its own seeded record and
+appearance), digitizes them, scores them with pipeline.evaluate.score_record (the shared
+metric), and prints a Markdown table for the README: mean / median score (dB) over (record,
+lead) pairs, Pearson r, the share of pages whose layout (hence lead identity) was right,
+and the largest relative error of the amplitude and time scales.
+
+    python bench/accuracy.py [--pages 4] [--segmenter auto|classic] [--conditions a,b]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.digitizer import Digitizer
+from pipeline.errors import DigitizerError
+from pipeline.evaluate import score_record
+from pipeline.synth import load_record, render_page, sample_spec
+from pipeline.synth.splits import split_of
+from pipeline.types import DigitizeOptions
+
+PTBXL = Path("/work/shared/data/ptbxl")
+BASE: dict[str, Any] = {"layout": "3x4+1", "dpi": 200.0, "mm_per_s": 25.0, "mm_per_mv": 10.0}
+
+#: name -> (preset, spec overrides, turn the image upside down)
+CONDITIONS: dict[str, tuple[str, dict[str, Any], bool]] = {
+    "clean 3x4+1 200dpi": ("clean", {}, False),
+    "clean 3x4+1 100dpi": ("clean", {"dpi": 100.0}, False),
+    "clean 3x4+1 300dpi": ("clean", {"dpi": 300.0}, False),
+    "clean 6x2": ("clean", {"layout": "6x2"}, False),
+    "clean 12x1": ("clean", {"layout": "12x1"}, False),
+    "clean 3x4+3": ("clean", {"layout": "3x4+3"}, False),
+    "clean cabrera-3x4+1": ("clean", {"layout": "cabrera-3x4+1"}, False),
+    # scale conditions: the issue's targets rely on the calibration pulse being drawn
+    "clean 5 mm/mV": ("clean", {"mm_per_mv": 5.0, "calibration": "start"}, False),
+    "clean 20 mm/mV": ("clean", {"mm_per_mv": 20.0, "calibration": "start"}, False),
+    "clean 50 mm/s": ("clean", {"mm_per_s": 50.0, "calibration": "start"}, False),
+    "clean upside down": ("clean", {}, True),
+    "scan 3x4+1": ("scan", {}, False),
+    "photo 3x4+1": ("photo", {}, False),
+}
+
+
+def test_records() -> list[Path]:
+    return [p.with_suffix("") for p in sorted(PTBXL.glob("*.hea"))
+            if split_of(p.stem) == "test"]
+
+
+def run_condition(dz: Digitizer, name: str, n: int, records: list[Path]) -> dict[str, Any]:
+    preset, overrides, flip = CONDITIONS[name]
+    scores, rs, layout_ok, gain_err, speed_err, refused = [], [], 0, [], [], 0
+    t0 = time.perf_counter()
+    for i in range(n):
+        rec = records[(i * 7 + len(name)) % len(records)]
+        rng = np.random.default_rng(1000 + i)
+        signals, fs = load_record(str(rec))
+        spec = sample_spec(rng, preset, **{**BASE, "trace_width_mm": float(rng.uniform(0.1, 0.3)),
+                                          **overrides})
+        page = render_page(signals, fs, spec, rng)
+        image = np.ascontiguousarray(page.image[::-1, ::-1]) if flip else page.image
+        try:
+            res = dz.digitize(image)
+            est = res.signals_uv
+            layout_ok += res.layout == page.layout
+            gain_err.append(abs(res.mm_per_mv / page.mm_per_mv - 1))
+            speed_err.append(abs(res.mm_per_s * res.px_per_mm
+                                 / (page.mm_per_s * page.px_per_mm) - 1))
+        except DigitizerError:
+            est, refused = None, refused + 1
+        for lead_scores in score_record(page.truth_uv, est, 500.0).values():
+            scores.append(lead_scores["score_db"])
+            if np.isfinite(lead_scores.get("r", np.nan)):
+                rs.append(lead_scores["r"])
+    return {
+        "condition": name, "pages": n, "mean_db": float(np.mean(scores)),
+        "median_db": float(np.median(scores)), "r": float(np.mean(rs)) if rs else float("nan"),
+        "layout_ok": layout_ok / n, "refused": refused,
+        "gain_err": max(gain_err) if gain_err else float("nan"),
+        "time_err": max(speed_err) if speed_err else float("nan"),
+        "s_per_page": (time.perf_counter() - t0) / n,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--pages", type=int, default=4, help="pages per condition")
+    ap.add_argument("--segmenter", choices=("auto", "classic"), default="auto")
+    ap.add_argument("--conditions", default="", help="comma-separated subset of conditions")
+    args = ap.parse_args(argv)
+    names = [c for c in args.conditions.split(",") if c] or list(CONDITIONS)
+    unknown = sorted(set(names) - set(CONDITIONS))
+    if unknown:
+        ap.error(f"unknown conditions {unknown}; known: {list(CONDITIONS)}")
+    dz = Digitizer(DigitizeOptions(device="cpu"),
+                   segmenter="classic" if args.segmenter == "classic" else None)
+    records = test_records()
+    print(f"digitizer {dz.version}; {len(records)} test records; {args.pages} pages/condition\n")
+    print("| condition | pages | mean dB | median dB | r | layout right | refused "
+          "| max gain err | max time-scale err |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for name in names:
+        row = run_condition(dz, name, args.pages, records)
+        rows.append(row)
+        print(f"| {name} | {row['pages']} | {row['mean_db']:.1f} | {row['median_db']:.1f} | "
+              f"{row['r']:.2f} | {row['layout_ok']:.0%} | {row['refused']} | "
+              f"{row['gain_err']:.1%} | {row['time_err']:.1%} |", flush=True)
+    print(f"\nall conditions: mean {statistics.mean(r['mean_db'] for r in rows):.1f} dB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
