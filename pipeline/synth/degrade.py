@@ -85,6 +85,34 @@ def _light(image: np.ndarray, gradient: float, shadow: float,
     return details
 
 
+def _glare(image: np.ndarray, strength: float, rng: np.random.Generator) -> dict[str, float]:
+    """A specular highlight: an elliptical blob that washes the page towards white."""
+    h, w = image.shape[1:]
+    cy, cx = float(rng.uniform(-0.7, 0.7)), float(rng.uniform(-0.7, 0.7))
+    ry, rx = float(rng.uniform(0.1, 0.4)), float(rng.uniform(0.1, 0.4))
+    blob = _smooth_field((w, h), lambda yy, xx: strength * np.exp(
+        -0.5 * (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2)))
+    for channel in range(3):
+        image[channel] += (np.float32(255.0) - image[channel]) * blob
+    return {"glare_centre": cx, "glare_centre_y": cy, "glare_rx": rx, "glare_ry": ry}
+
+
+def _motion_blur(image: np.ndarray, length_px: float, rng: np.random.Generator) -> float:
+    """Blur along a random direction over `length_px` (a shaken camera); returns the angle."""
+    angle = float(rng.uniform(0, 180))
+    size = int(np.ceil(length_px)) | 1
+    kernel = np.zeros((size, size), np.float32)
+    c = size // 2
+    dx = float(np.cos(np.radians(angle))) * length_px / 2
+    dy = float(np.sin(np.radians(angle))) * length_px / 2
+    cv2.line(kernel, (round((c - dx) * 16), round((c - dy) * 16)),
+             (round((c + dx) * 16), round((c + dy) * 16)), 1.0, 1, cv2.LINE_AA, shift=4)
+    kernel /= max(float(kernel.sum()), 1e-6)
+    for channel in range(3):
+        image[channel] = cv2.filter2D(image[channel], -1, kernel, borderType=cv2.BORDER_REFLECT)
+    return angle
+
+
 def _noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> None:
     """Sensor noise of std `sigma`: luminance noise at full resolution (triangular, the sum
     of two uniform bytes: cheap and close to Gaussian) plus chroma noise at half resolution."""
@@ -138,6 +166,10 @@ def apply(page: RenderedPage, spec: RenderSpec, rng: np.random.Generator) -> Ren
     # 3. Capture.
     if spec.light_gradient > 0 or spec.shadow > 0:
         done["light"] = _light(image, spec.light_gradient, spec.shadow, rng)
+    if spec.glare > 0:
+        done["glare"] = _glare(image, spec.glare, rng)
+    if spec.motion_blur_px > 0:
+        done["motion_blur_angle_deg"] = _motion_blur(image, spec.motion_blur_px, rng)
     if spec.blur_sigma_px > 0:
         for channel in range(3):
             image[channel] = cv2.GaussianBlur(image[channel], (0, 0), spec.blur_sigma_px)

@@ -97,6 +97,8 @@ class RenderSpec:
     noise_sigma: float = 0.0
     binarize: bool = False
     jpeg_quality: int = 0
+    glare: float = 0.0
+    motion_blur_px: float = 0.0
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -129,6 +131,11 @@ class RenderSpec:
             raise ValueError(
                 f"calibration_flat_mm and calibration_gap_mm must be >= 0; found "
                 f"{self.calibration_flat_mm}, {self.calibration_gap_mm}"
+            )
+        if not 0.0 <= self.glare <= 1.0 or self.motion_blur_px < 0:
+            raise ValueError(
+                f"glare must be in [0, 1] and motion_blur_px >= 0; found {self.glare}, "
+                f"{self.motion_blur_px}"
             )
         if self.trace_width_mm <= 0:
             raise ValueError(f"trace_width_mm must be > 0; found {self.trace_width_mm}")
@@ -304,6 +311,9 @@ def sample_spec(rng: np.random.Generator, preset: str = "clean", **overrides: An
         values["dpi"] = float(_choice(rng, [100.0, 150.0, 200.0], [0.3, 0.4, 0.3]))
     if chosen in ("scan", "photo") and rng.random() < 0.025:  # upside down (drawn last)
         values["rotation_deg"] += 180.0
+    if chosen == "photo":  # phone-camera effects, drawn after everything older
+        values["glare"] = float(rng.uniform(0.2, 0.7)) if rng.random() < 0.25 else 0.0
+        values["motion_blur_px"] = float(rng.uniform(1.5, 6.0)) if rng.random() < 0.2 else 0.0
     values["preset"] = chosen
     values.update(overrides)
     if "grid" in overrides and "grid_rgb" not in overrides:

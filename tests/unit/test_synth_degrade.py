@@ -69,7 +69,8 @@ def test_photometric_steps_leave_masks_unchanged(record) -> None:
                        noise_sigma=0.0, blur_sigma_px=0.0)
     plain = render_page(signals, fs, base, np.random.default_rng(9))
     spoilt = render_page(signals, fs, dataclasses.replace(base, jpeg_quality=15,
-                                                         blur_sigma_px=1.5, binarize=True),
+                                                         blur_sigma_px=1.5, binarize=True,
+                                                         glare=0.5, motion_blur_px=4.0),
                          np.random.default_rng(9))
     assert np.array_equal(plain.class_mask, spoilt.class_mask)
     assert np.array_equal(plain.instance_mask, spoilt.instance_mask)
