@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -153,6 +154,7 @@ def find_candidates(
 def _find(assoc: Association, query: Dataset) -> list[Dataset]:
     """All matches of one C-FIND (collected before the next request on the association)."""
     found: list[Dataset] = []
+    quiet_reactor(assoc)
     for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
         if not status:
             raise QueryError(
@@ -169,6 +171,29 @@ def _find(assoc: Association, query: Dataset) -> list[Dataset]:
                 status=code,
             )
     return found
+
+
+def quiet_reactor(assoc: Association, deadline_s: float = 5.0) -> None:
+    """Make sure the association's reactor thread is blocked before a request is sent.
+
+    pynetdicom (3.0) pauses its reactor before each request by clearing an event and waiting
+    until a flag says "paused"; that flag can still be True from the previous pause while the
+    reactor is already awake, and the reactor then takes the peer's response off the queue and
+    drops it ("Received unexpected C-FIND service message"): a C-FIND silently loses a match.
+    Measured on this machine under load: 10 short answers in 300 back-to-back C-FINDs. Here we
+    clear the event and wait until a thread is actually waiting on it. Without those private
+    attributes (another pynetdicom) nothing is done.
+    """
+    checkpoint = getattr(assoc, "_reactor_checkpoint", None)
+    cond = getattr(checkpoint, "_cond", None)
+    if checkpoint is None or cond is None or not hasattr(cond, "_waiters"):
+        return
+    if not assoc.is_established:
+        return
+    checkpoint.clear()
+    end = time.monotonic() + deadline_s
+    while not cond._waiters and time.monotonic() < end:
+        time.sleep(0.0001)
 
 
 def _no_delay(event: Event) -> None:

@@ -22,7 +22,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from ecgbridge.backfill.query import Candidate, PacsPeer, QueryError
+from ecgbridge.backfill.query import Candidate, PacsPeer, QueryError, quiet_reactor
 from ecgbridge.dicom.scp import STORAGE_CLASSES, TRANSFER_SYNTAXES
 from ecgbridge.dicom.status import Status, status_for_error
 from ecgbridge.logging import get_logger
@@ -109,6 +109,7 @@ class GetRetriever:
             return Retrieved(f"sop:{candidate.sop_uid}")
         try:
             assoc = self._association()
+            quiet_reactor(assoc)
             last = None
             for status, _identifier in assoc.send_c_get(
                 _query_for(candidate), StudyRootQueryRetrieveInformationModelGet
@@ -160,6 +161,7 @@ class MoveRetriever:
             return Retrieved(f"sop:{candidate.sop_uid}")
         try:
             assoc = self._association()
+            quiet_reactor(assoc)
             final, completed = None, 0
             for status, _identifier in assoc.send_c_move(
                 _query_for(candidate), self.move_ae_title,
