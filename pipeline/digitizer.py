@@ -210,12 +210,13 @@ class Digitizer:
         end = [find_pulse(faint, r, ppm_guess, "end") for r in rows]
         found = [p for p in start + end if p is not None]
         n_inverted = sum(p.inverted for p in found)
-        if found and 2 * n_inverted != len(found):
+        if len(found) >= max(2, len(rows) // 2) and 2 * n_inverted != len(found):
             votes = 1 if 2 * n_inverted > len(found) else -1  # pulses point up on upright pages
         else:
-            # No pulse: only a strong majority of downward complexes turns the page.
+            # No pulse: only an extreme majority of downward complexes turns the page
+            # (deep S waves in V1-V4 and aVR make moderate negative skew common).
             skew = _polarity_skew(traces, baselines)
-            votes = 1 if skew < -1.0 else -1
+            votes = 1 if skew < -2.0 else -1
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
@@ -240,7 +241,8 @@ class Digitizer:
                             assumed=("px_per_mm", "mm_per_mv", "mm_per_s"))
         starts, ends = _row_extents(page)
         candidates = choose_template(page.rows, page.mask, page.long_ink, scales.px_per_mm,
-                                     opts.layout)
+                                     opts.layout,
+                                     (float(np.median(starts)), float(np.median(ends))))
         timings["calibration"] += time.perf_counter() - t
 
         t = time.perf_counter()

@@ -187,13 +187,16 @@ def break_evidence(ink: np.ndarray, long_ink: np.ndarray, row: TraceRow, x: floa
 
 
 def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
-                    px_per_mm: float, forced: str = "auto") -> list[tuple[LayoutTemplate, float]]:
+                    px_per_mm: float, forced: str = "auto",
+                    extent_px: tuple[float, float] | None = None
+                    ) -> list[tuple[LayoutTemplate, float]]:
     """Templates that fit the rows with their geometry cost, cheapest first (equal costs keep
     TEMPLATES order). Cost: per row and quarter/half boundary, the disagreement between the
     break evidence and the template's column boundaries.
 
     rows: from `find_rows`; ink, long_ink: (H, W) bool. forced: "auto" or a template name.
-    Raises LayoutNotFoundError when no template has that many rows.
+    extent_px: (first, last) column of the signal (calibration pulses left out); default
+    the rows' ink extent. Raises LayoutNotFoundError when no template has that many rows.
     """
     if forced != "auto":
         t = get_template(forced)
@@ -208,8 +211,11 @@ def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
             f"found {len(rows)} rows of traces; no layout template has that many "
             f"(known: {sorted({t.n_rows for t in TEMPLATES.values()})} rows)"
         )
-    x0 = float(np.median([r.x0_px for r in rows]))
-    x1 = float(np.median([r.x1_px for r in rows]))
+    if extent_px is None:
+        x0 = float(np.median([r.x0_px for r in rows]))
+        x1 = float(np.median([r.x1_px for r in rows]))
+    else:
+        x0, x1 = extent_px
     evidence = {f: [break_evidence(ink, long_ink, r, x0 + f * (x1 - x0), px_per_mm)
                     for r in rows] for f in (0.25, 0.5, 0.75)}
     scored = []
