@@ -275,7 +275,9 @@ class StorageScp:
                 return int(Status.SUCCESS)
             job_id = uuid.uuid4().hex
             data = event.encoded_dataset(include_meta=True)
+            spool_started = time.perf_counter()
             path = self.spool.put(job_id, data)
+            db_started = time.perf_counter()
             try:
                 inserted = self.store.insert_received(
                     job_id, sop_instance_uid=sop_uid, sop_class_uid=sop_class,
@@ -299,6 +301,9 @@ class StorageScp:
         elapsed = time.perf_counter() - started
         self.metrics.received.labels(calling_ae=calling_ae).inc()
         self.metrics.ack_latency.observe(elapsed)
-        log.info("object received", job_id=job_id, bytes=len(data), ack_ms=round(elapsed * 1e3, 2))
+        log.info("object received", job_id=job_id, bytes=len(data),
+                 ack_ms=round(elapsed * 1e3, 2),
+                 spool_ms=round((db_started - spool_started) * 1e3, 2),
+                 db_ms=round((time.perf_counter() - db_started) * 1e3, 2))
         self.on_received()
         return int(Status.SUCCESS)
