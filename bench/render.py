@@ -6,6 +6,7 @@ N pages with W workers, extrapolated to 1,000 pages.
 
     python bench/render.py [--pages 40] [--workers 2] [--repeats 15]
     python bench/render.py --contact-sheet docs/contact-sheet.png   # renders next to real pages
+    python bench/render.py --oracle    # SNR of reading clean pages back from their own masks
 """
 from __future__ import annotations
 
@@ -101,6 +102,29 @@ def contact_sheet(out: Path, records: Path, n_each: int = 6, tile: tuple[int, in
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(tiles)} tiles)")
 
 
+def oracle_table(records: Path, names: tuple[str, ...] = ("00009_hr", "00038_hr", "00040_hr"),
+                 ) -> None:
+    """Print the mean score of the mask readers (an upper bound for any digitizer that
+    reads one value per pixel column) on clean 3x4+1 pages per dpi and trace width."""
+    from pipeline.evaluate import score_record
+    from pipeline.synth.oracle import digitize_from_masks
+
+    loaded = [load_record(records / n) for n in names if (records / f"{n}.hea").exists()]
+    print(f"clean 3x4+1, {len(loaded)} records: mean score dB (mean reader / envelope reader)")
+    for dpi in (100.0, 200.0, 300.0, 600.0):
+        cells = []
+        for width in (0.1, 0.25, 0.5):
+            means, envs = [], []
+            for signals, fs in loaded:
+                page = render_page(signals, fs, RenderSpec(dpi=dpi, trace_width_mm=width),
+                                   np.random.default_rng(0))
+                for reader, out in (("mean", means), ("envelope", envs)):
+                    scores = score_record(page.truth_uv, digitize_from_masks(page, reader), 500.0)
+                    out.append(np.mean([s["score_db"] for s in scores.values()]))
+            cells.append(f"{width:.2f} mm {np.mean(means):5.1f} / {np.mean(envs):5.1f}")
+        print(f"{dpi:5.0f} dpi  " + "   ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=40)
@@ -109,8 +133,12 @@ def main() -> None:
     parser.add_argument("--preset", default="mixed")
     parser.add_argument("--records", type=Path, default=DEFAULT_RECORDS)
     parser.add_argument("--contact-sheet", type=Path, help="write a contact sheet and exit")
+    parser.add_argument("--oracle", action="store_true", help="print the mask-reader table")
     args = parser.parse_args()
     _one_core()
+    if args.oracle:
+        oracle_table(args.records)
+        return
     if args.contact_sheet is not None:
         contact_sheet(args.contact_sheet, args.records)
         return

@@ -61,7 +61,8 @@ def _envelope_rows(xs: np.ndarray, c0: int, top: np.ndarray, bottom: np.ndarray,
         ok &= np.isfinite(top[idx])
         lower = np.where(ok, np.maximum(lower, lo[idx]), lower)
         upper = np.where(ok, np.minimum(upper, hi[idx]), upper)
-    rows = 0.5 * (lower + upper)
+    with np.errstate(invalid="ignore"):  # -inf + inf where no window reaches x
+        rows = 0.5 * (lower + upper)
     rows[~np.isfinite(rows)] = np.nan
     return rows
 
