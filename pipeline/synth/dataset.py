@@ -4,7 +4,8 @@ Per page, in OUT/<split>/: `<stem>.png` image (RGB), `<stem>_mask.png` class mas
 0..3), `<stem>_inst.png` instance mask (uint16), `<stem>.json` metadata (record, panels,
 scales, layout, conditions, homography), `<stem>_truth.npz` (truth_uv (12, T) float32 uV,
 fs). Page i's randomness comes from SeedSequence((seed, i)), so a dataset is reproducible
-page by page whatever the number of workers.
+page by page whatever the number of workers. The JSON is written last and atomically: a page
+is complete when its `<stem>.json` exists. `manifest.json` records the command's arguments.
 """
 from __future__ import annotations
 
