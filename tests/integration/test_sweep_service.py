@@ -95,3 +95,25 @@ def test_swept_files_are_digitized_archived_and_sent_when_metadata_exists(
     assert patients == ["SW-1", "SW-2", "SW-2"]
     assert sorted(p.name for p in config.done_path.iterdir() if p.suffix != ".txt") == [
         "export.pdf", "export.pdf.csv", "known.png", "known.png.json", "unknown.png"]
+
+
+def test_serve_runs_the_configured_sweeps(tmp_path: Path) -> None:
+    """`ecgbridge serve` with a `sweeps` section sweeps on its own schedule."""
+    inbox = tmp_path / "drop"
+    inbox.mkdir()
+    config = bridge_config(
+        tmp_path / "var",
+        review={"min_quality": 0.0, "hold_when_layout_unknown": False},
+        sweeps={"folders": [{"name": "drop", "path": str(inbox), "interval_s": 0.5,
+                             "stable_s": 0.2}]},
+    )
+    with running_bridge(tmp_path, config, name="sweeping") as running:
+        _page(14).save(inbox / ".part-copy", format="PNG")  # hidden while being copied ...
+        (inbox / ".part-copy").rename(inbox / "page.png")  # ... then renamed into place
+        jobs = running.wait_jobs(
+            lambda js: len(js) == 1 and js[0].state in ("delivered", "failed", "dead", "held"),
+            deadline_s=120, what="the swept page to be digitized")
+    assert jobs[0].state == "delivered" and jobs[0].calling_ae == "sweep:drop"
+    assert jobs[0].destination is None  # no sidecar: archive and local out only
+    assert (inbox / "done" / "page.png").exists()
+    assert (inbox / "done" / "page.png.reason.txt").read_text().startswith("outcome: queued")
