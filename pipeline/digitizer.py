@@ -161,11 +161,25 @@ class Digitizer:
         line_map = grid_p if float(grid_p.mean()) > 0.02 else trace_p
         rect = rectify_from_map(line_map)
         timings["rectify"] = time.perf_counter() - t
+        pre: Rectification | None = None
+        work_image = image
+        if self.classic and rect.angle_deg != 0.0:
+            # The colour rule separates straight grid lines from traces better on a
+            # straightened page: segment again after turning it.
+            t = time.perf_counter()
+            pre = rect
+            image = np.ascontiguousarray(warp(image, rect, fill=(255, 255, 255)))
+            again = classic_segment(image)
+            trace_p, grid_p = again.probs[TRACE], again.probs[GRID]
+            rect = Rectification(0.0, np.eye(3), image.shape[:2])
+            timings["segment"] += time.perf_counter() - t
         page = self._read_page(image, trace_p, grid_p, rect, timings)
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
             page = self._read_page(image, trace_p, grid_p, flipped, timings)
-        return self._finish(page, image, input_shape, timings)
+        if pre is not None:
+            page.rect = compose(pre, page.rect)
+        return self._finish(page, work_image, input_shape, timings)
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                    rect: Rectification, timings: dict[str, float]) -> "_Page":

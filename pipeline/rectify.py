@@ -57,11 +57,11 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG) -> fl
     g = 0.5
     tiny = cv2.resize(small, (max(8, int(small.shape[1] * g)), max(8, int(small.shape[0] * g))),
                       interpolation=cv2.INTER_AREA)
-    angles = np.arange(-max_angle, max_angle + 1e-9, 0.5)
+    angles = np.arange(-max_angle, max_angle + 1e-9, 0.25)
     scores = [_sharpness(tiny, a) for a in angles]
     best = float(angles[int(np.argmax(scores))])
-    for step in (0.1, 0.02):
-        fine = best + np.arange(-3, 4) * step
+    for step, n in ((0.05, 6), (0.01, 5)):
+        fine = best + np.arange(-n, n + 1) * step
         scores = [_sharpness(small, a) for a in fine]
         best = float(fine[int(np.argmax(scores))])
     return best
@@ -113,8 +113,7 @@ def rotate_180(shape: tuple[int, int]) -> Rectification:
 
 def compose(first: Rectification, then: Rectification) -> Rectification:
     """The rectification applying `first`, then `then`."""
-    return Rectification(
-        (first.angle_deg + then.angle_deg) % 360.0 if then.angle_deg == 180.0
-        else first.angle_deg + then.angle_deg,
-        then.matrix @ first.matrix, then.shape,
-    )
+    angle = first.angle_deg + then.angle_deg
+    if angle > 180.0:
+        angle -= 360.0
+    return Rectification(angle, then.matrix @ first.matrix, then.shape)
