@@ -37,9 +37,10 @@ def load_sweeps(settings: Settings, path: str | None) -> SweepsConfig:
     """The sweeps configuration from `path`, else from `settings.sweeps` when present."""
     if path is None:
         found = getattr(settings, "sweeps", None)
-        if isinstance(found, SweepsConfig):
+        if isinstance(found, SweepsConfig) and found.folders:
             return found
-        raise ConfigError("no sweeps configured: give --sweeps FILE (a YAML `sweeps:` section)")
+        raise ConfigError("no sweep folders configured: add `sweeps.folders` to the config or "
+                          "give --sweeps FILE (a YAML `sweeps:` section)")
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
