@@ -45,28 +45,32 @@ class Metrics:
     """Counters and latency histograms (seconds) of the service.
 
     Counters of the worker (digitized, failed, held, digitize latency) count in the process
-    that runs the worker; with process isolation read the store-backed gauges
-    `ecgbridge_jobs{state}` and `ecgbridge_jobs_by_reason{state,reason}` instead.
+    that runs the worker. With `export_worker_metrics=False` (process isolation: the workers
+    count in their own processes) they are kept off the exported registry, and the
+    store-backed gauges `ecgbridge_jobs{state}` and `ecgbridge_jobs_by_reason{state,reason}`
+    report them instead.
     """
 
     def __init__(self, counts: Callable[[], dict[str, int]] | None = None,
-                 reasons: Callable[[], dict[tuple[str, str], int]] | None = None) -> None:
+                 reasons: Callable[[], dict[tuple[str, str], int]] | None = None,
+                 *, export_worker_metrics: bool = True) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        w = r if export_worker_metrics else CollectorRegistry()
         self.received = Counter("ecgbridge_received", "Objects accepted (0x0000 answered)",
                                 ["calling_ae"], registry=r)
         self.duplicates = Counter("ecgbridge_duplicates", "Objects received again (same SOP UID)",
                                   registry=r)
         self.refused = Counter("ecgbridge_refused", "C-STOREs answered with an error status",
                                ["status"], registry=r)
-        self.digitized = Counter("ecgbridge_digitized", "Pages digitized", registry=r)
+        self.digitized = Counter("ecgbridge_digitized", "Pages digitized", registry=w)
         self.sent = Counter("ecgbridge_sent", "Jobs delivered to a destination", ["destination"],
                             registry=r)
         self.written = Counter("ecgbridge_written_local", "Jobs written to the out folder only",
                                registry=r)
         self.failed = Counter("ecgbridge_failed", "Jobs failed (bad input)", ["reason"],
-                              registry=r)
-        self.held = Counter("ecgbridge_held", "Jobs held for review", ["reason"], registry=r)
+                              registry=w)
+        self.held = Counter("ecgbridge_held", "Jobs held for review", ["reason"], registry=w)
         self.dead = Counter("ecgbridge_dead", "Jobs moved to dead letters", ["reason"],
                             registry=r)
         self.retries = Counter("ecgbridge_send_retries", "Send attempts to be retried",
@@ -76,7 +80,7 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0), registry=r)
         self.digitize_latency = Histogram(
             "ecgbridge_digitize_seconds", "Worker time per batch: decode, digitize, build (s)",
-            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r)
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=w)
         self.send_latency = Histogram(
             "ecgbridge_send_seconds", "Time of one C-STORE send to a destination (s)",
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r)

@@ -70,7 +70,8 @@ class Service:
         storage = settings.storage
         self.store = JobStore(storage.database)
         self.spool = Spool(storage.spool_dir, storage.quarantine_dir, settings.scp.min_free_bytes)
-        self.metrics = Metrics(self.store.counts, self.store.reason_counts)
+        self.metrics = Metrics(self.store.counts, self.store.reason_counts,
+                               export_worker_metrics=settings.workers.isolation == "thread")
         self.stop_event = threading.Event()
         self.signalled = threading.Event()
         self._mp = multiprocessing.get_context("spawn")
