@@ -53,4 +53,4 @@ def test_config_errors_name_the_key(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["--config", str(service), "--sweeps", str(sweeps), "--once"]) == 2
     assert "sweeps.folders.0.stable: unknown key" in capsys.readouterr().err
     assert main(["--config", str(service), "--once"]) == 2
-    assert "no sweeps configured" in capsys.readouterr().err
+    assert "no sweep folders configured" in capsys.readouterr().err
