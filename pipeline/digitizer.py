@@ -37,6 +37,8 @@ MAX_WORK_SIDE_PX = 3400
 TRACE, GRID = 3, 1
 #: Pages whose trace map covers more than this fraction are not ECG printouts.
 MAX_INK_FRACTION = 0.15
+#: Below this fraction of confident trace pixels the network's map is not used for a page.
+MIN_NET_TRACE_FRACTION = 0.001
 
 
 class SegmenterLike(Protocol):
@@ -152,6 +154,15 @@ class Digitizer:
         grid_p = _upsample(maps.probs[GRID], (h, w))
         timings["upsample"] = time.perf_counter() - t
 
+        fallback = False
+        if not self.classic and float((trace_p > 0.5).mean()) < MIN_NET_TRACE_FRACTION:
+            # The network sees (almost) no trace: read the page with the colour rule and
+            # say so, rather than refusing a page a simpler rule can read.
+            t = time.perf_counter()
+            classic = classic_segment(image)
+            trace_p, grid_p = classic.probs[TRACE], classic.probs[GRID]
+            timings["segment"] += time.perf_counter() - t
+            fallback = True
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
             raise NoTraceFoundError(
@@ -163,7 +174,7 @@ class Digitizer:
         timings["rectify"] = time.perf_counter() - t
         pre: Rectification | None = None
         work_image = image
-        if self.classic and rect.angle_deg != 0.0:
+        if (self.classic or fallback) and rect.angle_deg != 0.0:
             # The colour rule separates straight grid lines from traces better on a
             # straightened page: segment again after turning it.
             t = time.perf_counter()
@@ -173,16 +184,21 @@ class Digitizer:
             trace_p, grid_p = again.probs[TRACE], again.probs[GRID]
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
-        page = self._read_page(image, trace_p, grid_p, rect, timings)
+        page = self._read_page(image, trace_p, grid_p, rect, timings, fine=not (
+            self.classic or fallback))
+        page.fallback = fallback
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
-            page = self._read_page(image, trace_p, grid_p, flipped, timings)
+            page = self._read_page(image, trace_p, grid_p, flipped, timings,
+                                   fine=not (self.classic or fallback))
+            page.fallback = fallback
         if pre is not None:
             page.rect = compose(pre, page.rect)
         return self._finish(page, work_image, input_shape, timings)
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
-                   rect: Rectification, timings: dict[str, float]) -> "_Page":
+                   rect: Rectification, timings: dict[str, float], fine: bool = False
+                   ) -> "_Page":
         t = time.perf_counter()
         img_r = warp(image, rect, fill=(255, 255, 255))
         trace_r = warp(trace_p, rect, fill=0.0)
@@ -197,14 +213,19 @@ class Digitizer:
             grid = None
         timings["grid"] = time.perf_counter() - t
 
-        t = time.perf_counter()
         ppm_guess = grid.px_per_mm if grid else max(img_r.shape[:2]) / 280.0
+        t = time.perf_counter()
+        dark_v, _ = paper_normalised(img_r)
+        if fine:
+            trace_r = _fine_trace(trace_r, dark_v, ppm_guess)
+        timings["extract"] = time.perf_counter() - t
+
+        t = time.perf_counter()
         region = signal_region(trace_r, ppm_guess)
         rows = find_rows(trace_r * region, ppm_guess)
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        dark_v, _ = paper_normalised(img_r)
         mask = trace_r > 0.5
         # Close 1-2 px vertical breaks (removed grid lines, faint antialiasing).
         mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE,
@@ -216,7 +237,7 @@ class Digitizer:
         traces = [extract_row(mask, coverage, top_px=r.top_px, bottom_px=r.bottom_px,
                               x0_px=r.x0_px, x1_px=r.x1_px, baseline_px=r.y_px) for r in rows]
         baselines = [isoelectric_level(tr.y_px) for tr in traces]
-        timings["extract"] = time.perf_counter() - t
+        timings["extract"] += time.perf_counter() - t
 
         t = time.perf_counter()
         faint = mask | (trace_r > 0.2)  # thin pulse strokes are faint
@@ -275,6 +296,8 @@ class Digitizer:
 
         quality = _quality(signals, placements, page.traces, scales, page.grid)
         assumed = list(scales.assumed)
+        if page.fallback:
+            assumed.append("segmentation_classic_fallback")
         if page.grid is None:
             assumed.append("px_per_mm")
         scale_back = input_shape[1] / image.shape[1]
@@ -301,6 +324,7 @@ class _Page:
         self.baselines, self.start_pulses, self.end_pulses = baselines, start, end
         self.grid, self.ppm_guess, self.long_ink, self.flip_votes = (
             grid, ppm_guess, long_ink, flip_votes)
+        self.fallback = False
 
 
 def _working_image(image: np.ndarray) -> np.ndarray:
@@ -329,6 +353,23 @@ def _upsample(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if prob.shape == shape:
         return prob
     return cv2.resize(prob, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _fine_trace(coarse: np.ndarray, dark_v: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """Segment coarse, read fine: trace probability at full resolution from the image's ink
+    darkness, kept only near where the network saw trace.
+
+    coarse: (H, W) network trace probability upsampled to the image; dark_v: (H, W) ink
+    darkness in [0, 1] (`paper_normalised`). Returns (H, W) float32 in [0, 1].
+    """
+    core = coarse > 0.5
+    if not core.any():
+        return coarse
+    k = max(3, int(round(0.6 * px_per_mm)) | 1)
+    gate = cv2.dilate((coarse > 0.35).astype(np.uint8), np.ones((k, k), np.uint8))
+    level = max(0.1, float(np.median(dark_v[core])))
+    x = np.clip((dark_v - 0.5 * level) / (0.12 * level), -30, 30).astype(np.float32)
+    return (gate / (1.0 + cv2.exp(-x))).astype(np.float32)
 
 
 def _polarity_skew(traces: list[RowTrace], baselines: list[float]) -> float:

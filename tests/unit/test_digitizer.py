@@ -105,3 +105,21 @@ def test_qa_picture(digitizer: Digitizer, page) -> None:
     assert max(qa.shape[:2]) <= 2024
     # the overlay is drawn in colour over a faded page
     assert (np.abs(qa[..., 0].astype(int) - qa[..., 2].astype(int)) > 100).sum() > 1000
+
+
+@needs_data
+def test_untrained_network_falls_back_to_classic(page, tmp_path: Path) -> None:
+    import torch
+
+    from pipeline.segment.infer import Segmenter
+    from pipeline.segment.model import UNet, UNetConfig
+    from pipeline.segment.weights import save_weights
+
+    torch.manual_seed(0)
+    weights = tmp_path / "untrained.pt"
+    sha = save_weights(UNet(UNetConfig(widths=(4, 8))), weights, "untrained", 512)
+    dz = Digitizer(segmenter=Segmenter(weights, device="cpu"))
+    assert dz.version.endswith(f"+seg-{sha[:12]}")
+    res = dz.digitize(page.image)
+    assert "segmentation_classic_fallback" in res.assumed
+    assert res.layout == "3x4+1"
