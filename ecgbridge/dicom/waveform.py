@@ -142,6 +142,7 @@ def build_ecg_waveform(
     digitizer_version: str,
     weights_sha256: str | None,
     frame: int = 0,
+    n_source_frames: int | None = None,
     institution_name: str | None = None,
     manufacturer: str = DEFAULT_MANUFACTURER,
     series_number: int = DEFAULT_SERIES_NUMBER,
@@ -156,6 +157,10 @@ def build_ecg_waveform(
     digitizer_version: goes into the UIDs, Software Versions and the derivation description.
     weights_sha256: hex SHA-256 (64 digits, any case) of the network weights used, or None
         (rule-based digitizer).
+    frame: 0-based index of the digitized frame (or PDF page) of `source`.
+    n_source_frames: how many frames or pages `source` holds; None reads NumberOfFrames
+        (1 when absent). An Encapsulated PDF has pages but no NumberOfFrames: pass its
+        page count.
     now: creation time (Content Date/Time); local time now when None.
 
     Raises InputError when the source lacks the UIDs it must have; OutputError when the
@@ -163,7 +168,7 @@ def build_ecg_waveform(
     """
     _check_source(source)
     _check_result(result)
-    n_frames = int(source.get("NumberOfFrames", 1) or 1)
+    n_frames = n_source_frames or int(source.get("NumberOfFrames", 1) or 1)
     if not 0 <= frame < n_frames:
         raise OutputError(f"frame must be in 0..{n_frames - 1} (source frames); found {frame}")
     if weights_sha256 is not None:

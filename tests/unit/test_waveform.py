@@ -126,6 +126,21 @@ def test_references_to_source_image() -> None:
     assert ds.SOPInstanceUID == derived_uids(source.SOPInstanceUID, "0.1.0", 2).sop_instance_uid
 
 
+def test_page_of_a_pdf_source_without_number_of_frames() -> None:
+    source = source_image()  # stands for an Encapsulated PDF: pages, no NumberOfFrames
+    ds = build_ecg_waveform(
+        source, page_3x4_result(), digitizer_version="0.1.0", weights_sha256=SHA, frame=1,
+        n_source_frames=2, now=NOW,
+    )
+    [conv] = ds.ConversionSourceAttributesSequence
+    assert "ReferencedFrameNumber" not in conv
+    assert ds.InstanceNumber == 2
+    assert ds.SOPInstanceUID == derived_uids(source.SOPInstanceUID, "0.1.0", 1).sop_instance_uid
+    with pytest.raises(OutputError, match=r"frame must be in 0..1"):
+        build_ecg_waveform(source, page_3x4_result(), digitizer_version="0.1.0",
+                           weights_sha256=SHA, frame=2, n_source_frames=2, now=NOW)
+
+
 def test_uids_deterministic_and_distinct() -> None:
     a = derived_uids("1.2.3.4", "0.1.0")
     assert a == derived_uids("1.2.3.4", "0.1.0")
