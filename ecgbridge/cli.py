@@ -120,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EcgBridgeError as exc:
         print(f"ecgbridge: {exc.reason}: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # e.g. a port already in use, a state folder not writable
+        print(f"ecgbridge: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

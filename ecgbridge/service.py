@@ -190,20 +190,27 @@ class Service:
             self.log.info("signal received", signal=signal.Signals(signum).name)
             self.signalled.set()
 
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
-        self.start()
-        code = 0
-        while not self.signalled.wait(1.0):
-            if not self.workers_alive():
-                dead = [p.name for p in self._processes if not p.is_alive()]
-                self.log.error("worker process died; stopping so that the service manager "
-                               "restarts the service", workers=dead)
-                code = 1
-                break
-        self.stop(drain_s)
-        self.store.close()
-        return code
+        previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            try:
+                self.start()
+            except BaseException:
+                self.stop(drain_s=1.0)  # what did start (workers, HTTP) stops again
+                raise
+            code = 0
+            while not self.signalled.wait(1.0):
+                if not self.workers_alive():
+                    dead = [p.name for p in self._processes if not p.is_alive()]
+                    self.log.error("worker process died; stopping so that the service manager "
+                                   "restarts the service", workers=dead)
+                    code = 1
+                    break
+            self.stop(drain_s)
+            return code
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.store.close()
 
 
 def state_info(state_dir: Path) -> dict[str, Any]:

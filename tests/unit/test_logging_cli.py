@@ -74,3 +74,18 @@ def test_jobs_retry_release(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert {j.id: j.state for j in store.list()} == {"j0": "built", "j1": "built"}
     assert main(["jobs", "--config", str(cfg)]) == 0
     assert "built=2" in capsys.readouterr().out
+
+
+def test_serve_reports_a_port_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"storage: {{state_dir: '{tmp_path / 'var'}'}}\n"
+                       f"scp: {{host: 127.0.0.1, port: {port}}}\nhttp: {{enabled: false}}\n"
+                       "workers: {isolation: process}\n")
+        assert main(["serve", "--config", str(cfg)]) == 1
+    assert "Address already in use" in capsys.readouterr().err
