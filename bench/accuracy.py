@@ -42,7 +42,7 @@ CONDITIONS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "clean 5 mm/mV": ("clean", {"mm_per_mv": 5.0, "calibration": "start"}, False),
     "clean 20 mm/mV": ("clean", {"mm_per_mv": 20.0, "calibration": "start"}, False),
     "clean 50 mm/s": ("clean", {"mm_per_s": 50.0, "calibration": "start"}, False),
-    "clean upside down": ("clean", {}, True),
+    "clean upside down": ("clean", {"calibration": "start"}, True),
     "scan 3x4+1": ("scan", {}, False),
     "photo 3x4+1": ("photo", {}, False),
 }

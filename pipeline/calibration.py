@@ -70,11 +70,16 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     if band.size == 0:
         return None
     base = row.y_px - y0
-    top, bottom, valid = column_runs(band, base)
+    top, bottom, valid = column_runs(band, base, max_runs=24)
     length = np.where(valid, bottom - top + 1, 0)
-    k = np.argmax(length, axis=1)
+    # Per column, the longest run with one end on this row's baseline (a pulse stands on
+    # it or, upside down, hangs from it); taller pulses of other rows are left out.
+    near = 4.0 * px_per_mm
+    on_base = (np.abs(bottom - base) <= near) | (np.abs(top - base) <= near)
+    k = np.argmax(np.where(on_base, length, 0), axis=1)
     cols = np.arange(band.shape[1])
-    run_len, run_top, run_bot = length[cols, k], top[cols, k], bottom[cols, k]
+    run_len = np.where(on_base[cols, k], length[cols, k], 0)
+    run_top, run_bot = top[cols, k], bottom[cols, k]
     min_len = 2.2 * px_per_mm
     edge = run_len >= min_len
     if edge.sum() < 2:

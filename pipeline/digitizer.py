@@ -284,10 +284,14 @@ class Digitizer:
         best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
         n_samples = int(round(opts.duration_s * opts.fs_hz))
         for template, geo_cost in candidates[:5]:
-            signals, placements = assemble_signals(
+            signals, placements, agreement = assemble_signals(
                 template, page.traces, page.baselines, starts, ends, scales, opts.fs_hz,
                 n_samples)
             cost = limb_relation_residual(template, signals, opts.fs_hz) + 0.3 * geo_cost
+            if agreement is not None:
+                cost += 0.5 * (1.0 - agreement)
+            if template.name.startswith("cabrera"):
+                cost += 0.05  # less common than the standard order
             if best is None or cost < best[0]:
                 best = (cost, template, signals, placements)
         assert best is not None  # choose_template never returns an empty list

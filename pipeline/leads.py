@@ -28,19 +28,23 @@ NEUTRAL_RESIDUAL = 0.3
 
 def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
                      starts: list[float], ends: list[float], scales: Scales, fs_hz: float,
-                     n_samples: int) -> tuple[np.ndarray, list[PanelPlacement]]:
+                     n_samples: int
+                     ) -> tuple[np.ndarray, list[PanelPlacement], float | None]:
     """Signals of a page read with `template`.
 
     traces, baselines, starts, ends: per drawn row (px). Column duration D is the median
     over rows of (row length / columns / px_per_s). Rhythm strips are placed first; grid
     cells fill what they leave undrawn. Returns ((12, n_samples) float32 uV NaN where not
-    drawn, placements).
+    drawn, placements, agreement): agreement is the mean correlation between a rhythm strip
+    and the panel of the same lead over their common time (None when no lead is drawn
+    twice); a wrong template pairs a strip with another lead's panel.
     """
     n_cols = template.n_cols
     spans = [(e - s) / scales.px_per_s / n_cols for s, e in zip(starts, ends)]
     col_s = float(np.median(spans))
     signals = np.full((len(LEADS), n_samples), np.nan, dtype=np.float32)
     placements: list[PanelPlacement] = []
+    agreement: list[float] = []
     n_grid = len(template.cells)
     order = list(range(n_grid, template.n_rows)) + list(range(n_grid))
     for r in order:
@@ -62,10 +66,15 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
                 fs_hz=fs_hz, n_samples=n_samples, polarity=pol)
             i = LEADS.index(lead)
             fill = np.isnan(signals[i])
+            both = ~fill & np.isfinite(sig)
+            if both.sum() > 0.5 * fs_hz:  # drawn twice (rhythm strip and panel): must agree
+                a, b = signals[i, both], sig[both]
+                if a.std() > 0 and b.std() > 0:
+                    agreement.append(float(np.corrcoef(a, b)[0, 1]))
             signals[i, fill] = sig[fill]
             placements.append(PanelPlacement(lead, pol, r, x_start, scales.px_per_s, base,
                                              scales.px_per_mv, t0, t1))
-    return signals, placements
+    return signals, placements, (float(np.mean(agreement)) if agreement else None)
 
 
 def limb_relation_residual(template: LayoutTemplate, signals: np.ndarray, fs_hz: float,
