@@ -94,6 +94,7 @@ class RenderedPage:
     homography: np.ndarray
     calibration_boxes_px: list[Box] = field(default_factory=list)
     page_size_px: tuple[int, int] = (0, 0)
+    trace_coverage: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     def metadata(self) -> dict[str, Any]:
         """JSON-ready description of everything but the arrays."""
@@ -198,12 +199,24 @@ def _paint_patch(patch: Patch, image: np.ndarray, classes: np.ndarray, class_id:
         instances[isl][mask] = instance_id
 
 
+def _sparse_coverage(patch: Patch, shape: tuple[int, int]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, coverage) (K,) arrays of the patch's nonzero coverage inside `shape`."""
+    (isl, psl) = patch.slices(shape)
+    cov = patch.coverage[psl]
+    r, c = np.nonzero(cov > 0)
+    return ((r + isl[0].start).astype(np.int32), (c + isl[1].start).astype(np.int32),
+            cov[r, c].astype(np.float32))
+
+
 def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
-                rng: np.random.Generator) -> RenderedPage:
+                rng: np.random.Generator, with_coverage: bool = False) -> RenderedPage:
     """Render one page of `signals_mv` ((L=12, T) mV at fs_hz, >= 10 s) as `spec` says.
 
     `rng` draws what the spec leaves open (header text, label offsets, degradation
-    details); the same spec, signals and rng state give the same page.
+    details); the same spec, signals and rng state give the same page. with_coverage:
+    also keep each panel's soft trace ink in `page.trace_coverage` (off by default: the
+    image, masks and rng draws are the same either way).
     """
     signals = _to_truth_axis(signals_mv, fs_hz)
     plan = plan_page(spec)
@@ -280,6 +293,7 @@ def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
     px_per_s = spec.mm_per_s * ppm
     px_per_mv = spec.mm_per_mv * ppm
     panels: list[Panel] = []
+    coverage: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for index, (p, label_box) in enumerate(zip(plan.panels, label_boxes)):
         lead_row = LEADS.index(p.lead)
         n0 = round(p.t0_s * TRUTH_FS_HZ)
@@ -291,6 +305,8 @@ def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
         ys = base - p.polarity * values * px_per_mv
         patch = stroke_patch(xs, ys, width_px, spec.antialias)
         _paint_patch(patch, image, classes, TRACE, spec.trace_rgb, 1.0, instances, index + 1)
+        if with_coverage:
+            coverage.append(_sparse_coverage(patch, classes.shape))
         truth[lead_row, n0:n1] = (values * 1000.0).astype(np.float32)
         panels.append(Panel(
             p.lead, p.row, p.col, p.t0_s, p.t1_s, x0, px(p.x1_mm), base,
@@ -322,5 +338,6 @@ def render_page(signals_mv: np.ndarray, fs_hz: float, spec: RenderSpec,
         truth_uv=truth, fs_hz=TRUTH_FS_HZ, px_per_mm=ppm, mm_per_mv=spec.mm_per_mv,
         mm_per_s=spec.mm_per_s, dpi=spec.dpi, layout=spec.layout, conditions=conditions,
         homography=np.eye(3), calibration_boxes_px=cal_boxes, page_size_px=(width, height),
+        trace_coverage=coverage if with_coverage else None,
     )
     return degrade.apply(page, spec, rng)
