@@ -101,12 +101,12 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
             continue
         if abs(at - bt) > tol or abs(ab - bb) > tol:
             continue
-        y_top = int(round(0.5 * (at + bt)))
-        y_bot = int(round(0.5 * (ab + bb)))
+        y_top = round(0.5 * (at + bt))
+        y_bot = round(0.5 * (ab + bb))
         between = band[:, a1 + 1:b0]
         if between.shape[1] < 2:
             continue
-        pen = max(1, int(round(0.3 * px_per_mm)))
+        pen = max(1, round(0.3 * px_per_mm))
         top_stroke = between[max(0, y_top - 1):y_top + pen + 1].any(axis=0).mean()
         bot_stroke = between[max(0, y_bot - pen):y_bot + 2].any(axis=0).mean()
         inside = between[y_top + 2 * pen + 1:y_bot - 2 * pen].mean() if (

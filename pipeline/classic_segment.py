@@ -51,9 +51,9 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
     channel: (H, W) float32 in [0, 1]. Returns (H, W) float32, >= 0.05.
     """
     h, w = channel.shape
-    f = max(1, int(round(max(h, w) / 400)))
+    f = max(1, round(max(h, w) / 400))
     small = cv2.resize(channel, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    k = 2 * max(3, int(round(min(small.shape) / 40))) + 1
+    k = 2 * max(3, round(min(small.shape) / 40)) + 1
     level = cv2.dilate(small, np.ones((k, k), np.uint8))
     level = cv2.GaussianBlur(level, (0, 0), k / 2)
     level = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -99,10 +99,10 @@ def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
     if not (horiz.any() or vert.any()):
         return np.zeros((h, w), dtype=np.float32)
     # The lines' antialiased fringes are line too; what remains is other ink.
-    horiz_d = cv2.dilate(horiz, np.ones((3, 1), np.uint8))
-    vert_d = cv2.dilate(vert, np.ones((1, 3), np.uint8))
-    rest = u8 & ~(horiz_d | vert_d) & 1
-    touch_v = cv2.dilate(rest, np.ones((7, 1), np.uint8))
-    touch_h = cv2.dilate(rest, np.ones((1, 7), np.uint8))
+    horiz_d = cv2.dilate(horiz, np.ones((3, 1), np.uint8)) > 0
+    vert_d = cv2.dilate(vert, np.ones((1, 3), np.uint8)) > 0
+    rest = (ink & ~(horiz_d | vert_d)).astype(np.uint8)
+    touch_v = cv2.dilate(rest, np.ones((7, 1), np.uint8)) > 0
+    touch_h = cv2.dilate(rest, np.ones((1, 7), np.uint8)) > 0
     lines = (horiz_d & ~touch_v) | (vert_d & ~touch_h)
-    return (lines & 1).astype(np.float32)
+    return lines.astype(np.float32)

@@ -19,14 +19,13 @@ import pipeline
 from pipeline.calibration import Pulse, Scales, find_pulse, page_scales
 from pipeline.classic_segment import SegMaps, classic_segment, paper_normalised
 from pipeline.crop import signal_region
-from pipeline.errors import DigitizerError, ModelWeightsError, NoGridFoundError, NoTraceFoundError
+from pipeline.errors import DigitizerError, NoGridFoundError, NoTraceFoundError
 from pipeline.extract import RowTrace, extract_row
 from pipeline.grid import GridScale, measure_grid
-from pipeline.layout import (LayoutTemplate, TraceRow, choose_template, find_rows,
-                             long_trace_mask)
+from pipeline.layout import LayoutTemplate, TraceRow, choose_template, find_rows, long_trace_mask
 from pipeline.leads import assemble_signals, limb_relation_residual
-from pipeline.result import PageGeometry, PageResult, PanelPlacement
 from pipeline.rectify import Rectification, compose, rectify_from_map, rotate_180, warp
+from pipeline.result import PageGeometry, PageResult, PanelPlacement
 from pipeline.signals import isoelectric_level
 from pipeline.types import DigitizationResult, DigitizeOptions
 
@@ -80,13 +79,14 @@ def _load_default_segmenter(options: DigitizeOptions) -> tuple[SegmenterLike, st
 class Digitizer:
     """Turns page images into `DigitizationResult`s.
 
-    options: output rate, device, batch size, forced layout.
+    options: output rate, device, batch size, forced layout (default DigitizeOptions()).
     segmenter: an object with `.segment(images)`; "classic" for the colour rule; None loads
     the shipped U-Net (classic only when no weights file is shipped).
     """
 
-    def __init__(self, options: DigitizeOptions = DigitizeOptions(),
+    def __init__(self, options: DigitizeOptions | None = None,
                  segmenter: SegmenterLike | str | None = None) -> None:
+        options = options if options is not None else DigitizeOptions()
         if options.fs_hz <= 0 or options.duration_s <= 0:
             raise ValueError(f"fs_hz and duration_s must be > 0; found {options.fs_hz}, "
                              f"{options.duration_s}")
@@ -198,7 +198,7 @@ class Digitizer:
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                    rect: Rectification, timings: dict[str, float], fine: bool = False
-                   ) -> "_Page":
+                   ) -> _Page:
         t = time.perf_counter()
         img_r = warp(image, rect, fill=(255, 255, 255))
         trace_r = warp(trace_p, rect, fill=0.0)
@@ -259,7 +259,7 @@ class Digitizer:
                      long_trace_mask(trace_r * region, max(8.0, 12.0 * ppm_guess)),
                      votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
 
-    def _finish(self, page: "_Page", image: np.ndarray, input_shape: tuple[int, int],
+    def _finish(self, page: _Page, image: np.ndarray, input_shape: tuple[int, int],
                 timings: dict[str, float]) -> DigitizationResult:
         t = time.perf_counter()
         opts = self.options
@@ -282,7 +282,7 @@ class Digitizer:
 
         t = time.perf_counter()
         best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
-        n_samples = int(round(opts.duration_s * opts.fs_hz))
+        n_samples = round(opts.duration_s * opts.fs_hz)
         for template, geo_cost in candidates[:5]:
             signals, placements, agreement = assemble_signals(
                 template, page.traces, page.baselines, starts, ends, scales, opts.fs_hz,
@@ -346,7 +346,7 @@ def _working_image(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     f = MAX_WORK_SIDE_PX / max(h, w)
     if f < 1.0:
-        return cv2.resize(image, (int(round(w * f)), int(round(h * f))),
+        return cv2.resize(image, (round(w * f), round(h * f)),
                           interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(image)
 
@@ -369,7 +369,7 @@ def _fine_trace(coarse: np.ndarray, dark_v: np.ndarray, px_per_mm: float) -> np.
     core = coarse > 0.5
     if not core.any():
         return coarse
-    k = max(3, int(round(0.6 * px_per_mm)) | 1)
+    k = max(3, round(0.6 * px_per_mm) | 1)
     gate = cv2.dilate((coarse > 0.35).astype(np.uint8), np.ones((k, k), np.uint8))
     level = max(0.1, float(np.median(dark_v[core])))
     x = np.clip((dark_v - 0.5 * level) / (0.12 * level), -30, 30).astype(np.float32)

@@ -49,7 +49,7 @@ def column_runs(mask: np.ndarray, baseline: float, max_runs: int = MAX_RUNS
     padded[:, 1:-1] = mask.T
     d = np.diff(padded, axis=1)
     s_col, s_row = np.nonzero(d == 1)
-    e_col, e_row = np.nonzero(d == -1)
+    _e_col, e_row = np.nonzero(d == -1)
     e_row = e_row - 1
     top = np.zeros((w, max_runs), dtype=np.int64)
     bottom = np.zeros((w, max_runs), dtype=np.int64)
@@ -167,7 +167,7 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     # window of 1 + w columns: top + w/2 is an erosion of g, bottom - w/2 a dilation. Their
     # opening and closing bound g (opening <= g <= closing in image y); the opening is exact
     # at peaks (y minima), the closing at troughs, both on monotone stretches.
-    r = max(1, int(round(half + 0.5)))
+    r = max(1, round(half + 0.5))
     ero = np.where(has, top_edge + half, -np.inf)
     dil = np.where(has, bot_edge - half, np.inf)
     lo = maximum_filter1d(ero, 2 * r + 1, mode="nearest")
@@ -224,7 +224,7 @@ def _resolve_spikes(y: np.ndarray, amb: np.ndarray, lo: np.ndarray, hi: np.ndarr
         else:
             apex_val = down_apex
             cands = g[bot_edge[g] >= bot_edge[g].max() - 0.5]
-        apex_at = int(round(float(np.mean(cands))))
+        apex_at = round(float(np.mean(cands)))
         xs = [a - 1 if np.isfinite(left) else a, apex_at, b + 1 if np.isfinite(right) else b]
         vs = [left if np.isfinite(left) else apex_val, apex_val,
               right if np.isfinite(right) else apex_val]

@@ -77,8 +77,7 @@ def load_image(
                 )
             try:
                 im.load()
-                im = ImageOps.exif_transpose(im)
-                rgb = _to_rgb(im)
+                rgb = _to_rgb(ImageOps.exif_transpose(im))
             except Image.DecompressionBombError as exc:
                 raise ImageTooLargeError(f"{name}: {exc}") from exc
             except (OSError, ValueError, SyntaxError) as exc:

@@ -126,7 +126,7 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     trace_prob: (H, W) float in [0, 1]; px_per_mm: page scale.
     Returns rows top to bottom. Raises NoTraceFoundError when no long trace exists.
     """
-    h, w = trace_prob.shape
+    h, _w = trace_prob.shape
     long_ink = long_trace_mask(trace_prob, min_width_px=max(8.0, 12.0 * px_per_mm))
     if not long_ink.any():
         raise NoTraceFoundError(
@@ -135,13 +135,13 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
         )
     cols_with_ink = long_ink.any(axis=0)
     # Baselines show as long horizontal stretches of line; text and QRS strokes do not.
-    k = max(3, int(round(2.5 * px_per_mm)))
+    k = max(3, round(2.5 * px_per_mm))
     flat = cv2.morphologyEx(long_ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, k), np.uint8))
     if not flat.any():
         flat = long_ink.astype(np.uint8)
     profile = gaussian_filter1d(flat.sum(axis=1).astype(np.float64), max(1.0, 0.7 * px_per_mm))
     min_dist = max(3, int(7.0 * px_per_mm))
-    peaks, props = find_peaks(profile, distance=min_dist, prominence=0.12 * profile.max())
+    peaks, _props = find_peaks(profile, distance=min_dist, prominence=0.12 * profile.max())
     # A row's trace must span a good part of the page width.
     rows_y: list[int] = []
     extent = float(cols_with_ink.sum())

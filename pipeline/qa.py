@@ -35,14 +35,14 @@ def render_qa(image: np.ndarray, result: DigitizationResult) -> np.ndarray:
         h, w = image.shape[:2]
         work = image
         if abs(geometry.work_scale - 1.0) > 1e-6:
-            work = cv2.resize(image, (int(round(w * geometry.work_scale)),
-                                      int(round(h * geometry.work_scale))),
+            work = cv2.resize(image, (round(w * geometry.work_scale),
+                                      round(h * geometry.work_scale)),
                               interpolation=cv2.INTER_AREA)
         rect = Rectification(result.rotation_deg, geometry.matrix, geometry.shape)
         canvas = np.ascontiguousarray(warp(work, rect, fill=(255, 255, 255)))
         # Fade the page so the overlay stands out.
         canvas = (0.55 * canvas + 0.45 * 255).astype(np.uint8)
-        thick = max(1, int(round(max(canvas.shape[:2]) / 1200)))
+        thick = max(1, round(max(canvas.shape[:2]) / 1200))
         for k, p in enumerate(geometry.panels):
             i = LEADS.index(p.lead)
             t = np.arange(result.signals_uv.shape[1]) / result.fs_hz

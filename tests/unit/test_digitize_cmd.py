@@ -40,7 +40,7 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def test_folder_with_good_and_bad_inputs(inputs: Path, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     out_dir = tmp_path / "out"
-    code, out, err = run([str(inputs), "--out", str(out_dir), "--fs", "250"], capsys)
+    code, _out, err = run([str(inputs), "--out", str(out_dir), "--fs", "250"], capsys)
     assert code == 1
     failed = [line for line in err.splitlines() if line.startswith("FAILED")]
     assert len(failed) == 4, err

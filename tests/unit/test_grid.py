@@ -14,7 +14,7 @@ def grid_map(h: int, w: int, ppm: float, minor: float = 0.4, major: float = 1.0)
     for axis, n in ((1, w), (0, h)):
         k = 0
         while k * ppm < n:
-            i = int(round(k * ppm))
+            i = round(k * ppm)
             if i < n:
                 val = major if k % 5 == 0 else minor
                 if axis == 1:
