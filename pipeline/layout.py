@@ -151,6 +151,7 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
             rows_y.append(int(p))
     if not rows_y:
         raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
+    rows_y = _fill_lattice(rows_y, long_ink, extent)
     rows: list[TraceRow] = []
     for i, y in enumerate(rows_y):
         top = (rows_y[i - 1] + y) // 2 if i > 0 else max(0, y - int(1.2 * (rows_y[1] - y))
@@ -161,6 +162,26 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
         xs = np.flatnonzero(band.any(axis=0))
         rows.append(TraceRow(float(y), int(xs[0]), int(xs[-1]), int(top), int(bottom)))
     return rows
+
+
+def _fill_lattice(rows_y: list[int], long_ink: np.ndarray, extent: float) -> list[int]:
+    """Rows of a page are equally spaced: where two found rows are k (2 or 3) spacings apart
+    and the rows between hold ink, add the missed rows (busy rows give weak baselines)."""
+    if len(rows_y) < 3:
+        return rows_y
+    d = float(np.median(np.diff(rows_y)))
+    out = [rows_y[0]]
+    for y in rows_y[1:]:
+        gap = y - out[-1]
+        k = int(round(gap / d))
+        if k in (2, 3) and abs(gap / k - d) < 0.2 * d:
+            for j in range(1, k):
+                yy = int(round(out[-1] + j * gap / k))
+                band = long_ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]
+                if band.any(axis=0).sum() >= 0.18 * extent:
+                    out.append(yy)
+        out.append(y)
+    return sorted(set(out))
 
 
 def break_evidence(ink: np.ndarray, long_ink: np.ndarray, row: TraceRow, x: float,
