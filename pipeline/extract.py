@@ -179,7 +179,7 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     # spike. Its apex (the bound away from the surrounding line) goes to the column of the
     # most extreme edge; the spike's other columns lie on straight flanks.
     amb = ok & (hi - lo > max(2.0, width))
-    y = _resolve_spikes(y, amb, lo, hi, top_edge, bot_edge)
+    y = _resolve_spikes(y, amb, lo, hi, top_edge, bot_edge, tight=max(1.0, 0.5 * width))
     # A long run between two short ones that it contains: a crossing line; interpolate.
     short = has & (length <= 1.6 * width)
     prev_short = np.r_[False, short[:-1]]
@@ -197,11 +197,14 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
 
 
 def _resolve_spikes(y: np.ndarray, amb: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    top_edge: np.ndarray, bot_edge: np.ndarray) -> np.ndarray:
-    """Replace runs of ambiguous columns by a triangle to the spike's apex.
+                    top_edge: np.ndarray, bot_edge: np.ndarray, tight: float = 2.0
+                    ) -> np.ndarray:
+    """Replace runs of ambiguous columns by straight flanks to the spike's apex (or, for a
+    biphasic complex, to its up and down extremes in drawing order).
 
     y: (w,) current line estimate; amb: (w,) bool ambiguous columns; lo, hi: (w,) bounds of
-    the line (image y; lo is up); top_edge, bot_edge: (w,) ink edges. Returns new y.
+    the line (image y; lo is up); top_edge, bot_edge: (w,) ink edges; tight: bounds closer
+    than this (px) read the line exactly. Returns new y.
     """
     out = y.copy()
     n = y.size
@@ -217,21 +220,30 @@ def _resolve_spikes(y: np.ndarray, amb: np.ndarray, lo: np.ndarray, hi: np.ndarr
         if not np.isfinite(outside):
             continue
         up_apex, down_apex = float(np.min(lo[g])), float(np.max(hi[g]))
-        if abs(outside - down_apex) < abs(outside - up_apex):  # line sits low: spike up
-            apex_val = up_apex
-            apex_at = int(g[np.argmin(top_edge[g])])
-            cands = g[top_edge[g] <= top_edge[g].min() + 0.5]
+        up_at = int(round(float(np.mean(g[top_edge[g] <= top_edge[g].min() + 0.5]))))
+        down_at = int(round(float(np.mean(g[bot_edge[g] >= bot_edge[g].max() - 0.5]))))
+        rise, fall = outside - up_apex, down_apex - outside  # px, both > 0 when biphasic
+        apexes: list[tuple[int, float]]
+        if min(rise, fall) > max(3.0, 0.25 * max(rise, fall)) and up_at != down_at:
+            # Biphasic (R then S, or Q then R): both extremes, in the order they are drawn.
+            apexes = sorted([(up_at, up_apex), (down_at, down_apex)])
+        elif fall < rise:
+            apexes = [(up_at, up_apex)]  # the line sits low: a spike up
         else:
-            apex_val = down_apex
-            cands = g[bot_edge[g] >= bot_edge[g].max() - 0.5]
-        apex_at = round(float(np.mean(cands)))
-        xs = [a - 1 if np.isfinite(left) else a, apex_at, b + 1 if np.isfinite(right) else b]
-        vs = [left if np.isfinite(left) else apex_val, apex_val,
-              right if np.isfinite(right) else apex_val]
-        if xs[0] >= xs[1]:
-            xs, vs = xs[1:], vs[1:]
-        if xs[-1] <= xs[-2]:
-            xs, vs = xs[:-1], vs[:-1]
+            apexes = [(down_at, down_apex)]
+        # Anchors: the apexes, the outside, and columns inside the group whose bounds agree
+        # (monotone flanks, read exactly); the rest is interpolated between anchors.
+        anchor = {int(c): float(y[c]) for c in g if hi[c] - lo[c] <= tight}
+        if np.isfinite(left):
+            anchor[a - 1] = float(left)
+        if np.isfinite(right):
+            anchor[b + 1] = float(right)
+        for at, val in apexes:
+            anchor[at] = val
+        xs = sorted(anchor)
+        vs = [anchor[x] for x in xs]
+        if len(xs) < 2:
+            continue
         out[a:b + 1] = np.interp(np.arange(a, b + 1), xs, vs)
     return out
 
