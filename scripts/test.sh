@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-command -v storescu >/dev/null || missing+=(dcmtk)
-[ -x /usr/sbin/Orthanc ] || command -v Orthanc >/dev/null || missing+=(orthanc)
-command -v dciodvfy >/dev/null || missing+=(dicom3tools)
+# Absolute paths: pynetdicom installs its own storescu/echoscu scripts on PATH.
+[ -x /usr/bin/storescu ] && [ -x /usr/bin/img2dcm ] || missing+=(dcmtk)
+[ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
+[ -x /usr/bin/dciodvfy ] || missing+=(dicom3tools)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq
