@@ -12,6 +12,9 @@ was stored (success or warning status) and raises `DeliveryError` otherwise:
 
 Warnings (0x0001, 0xB000, 0xB006, 0xB007, ...) count as delivered. Datasets sent before a
 failure stay delivered; resending is harmless because result UIDs are deterministic.
+
+The outgoing socket has Nagle's algorithm off, and `quiet_reactor` runs before every C-STORE
+on the shared association (pynetdicom's reactor race, see `ecgbridge.dicom.association`).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext, build_context
 
 from ecgbridge.config import TlsConfig
+from ecgbridge.dicom.association import quiet_reactor, with_no_delay
 from ecgbridge.dicom.tls import client_ssl_context
 from ecgbridge.errors import DeliveryError
 
@@ -122,13 +126,12 @@ def _association_failure(node: DicomNode, assoc: Association, connected: bool) -
     return DeliveryError(f"{node} {what}", retryable=True)
 
 
-def send_datasets(node: DicomNode, datasets: Sequence[Dataset]) -> None:
-    """C-STORE every dataset to `node` over one association; see the module docstring.
+def open_association(node: DicomNode, datasets: Sequence[Dataset]) -> tuple[AE, Association]:
+    """An established association to `node` proposing the contexts `datasets` need, with
+    TCP_NODELAY on its socket. The caller releases it and shuts the AE down.
 
-    Raises DeliveryError(message, retryable=..., status=...) on the first failure.
+    Raises DeliveryError (retryable or not, see the module docstring) when it cannot be opened.
     """
-    if not datasets:
-        return
     ae = AE(ae_title=node.calling_ae_title)
     ae.connection_timeout = node.timeouts.connection_s
     ae.acse_timeout = node.timeouts.acse_s
@@ -147,11 +150,22 @@ def send_datasets(node: DicomNode, datasets: Sequence[Dataset]) -> None:
     connected: list[bool] = []
     assoc = ae.associate(
         node.host, node.port, contexts=contexts, ae_title=node.ae_title, tls_args=tls_args,
-        evt_handlers=[(evt.EVT_CONN_OPEN, lambda event: connected.append(True))],
+        evt_handlers=with_no_delay([(evt.EVT_CONN_OPEN, lambda event: connected.append(True))]),
     )
     if not assoc.is_established:
         ae.shutdown()
         raise _association_failure(node, assoc, bool(connected))
+    return ae, assoc
+
+
+def send_datasets(node: DicomNode, datasets: Sequence[Dataset]) -> None:
+    """C-STORE every dataset to `node` over one association; see the module docstring.
+
+    Raises DeliveryError(message, retryable=..., status=...) on the first failure.
+    """
+    if not datasets:
+        return
+    ae, assoc = open_association(node, datasets)
     try:
         for index, ds in enumerate(datasets):
             _send_one(node, assoc, ds, index, len(datasets))
@@ -166,6 +180,7 @@ def _send_one(node: DicomNode, assoc: Association, ds: Dataset, index: int, tota
     where = f"dataset {index + 1}/{total} (SOP Instance {uid}) to {node}"
     sop_class = UID(str(ds.SOPClassUID))
     try:
+        quiet_reactor(assoc)
         response = assoc.send_c_store(ds)
     except ValueError as error:  # no accepted presentation context for this SOP class / syntax
         raise DeliveryError(

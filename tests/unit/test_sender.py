@@ -115,3 +115,27 @@ def test_wrong_called_ae_is_rejected_and_retryable(scp: Callable[[int], DicomNod
 
 def test_nothing_to_send_opens_no_association() -> None:
     send_datasets(DicomNode("X", "127.0.0.1", 1), [])
+
+
+def test_many_datasets_over_one_association_all_arrive() -> None:
+    """Back-to-back C-STOREs on one association (guarded against pynetdicom's reactor race):
+    each is answered and stored once."""
+    stored: list[str] = []
+    ae = AE(ae_title="COUNTSCP")
+    ae.add_supported_context(TWELVE_LEAD_ECG_STORAGE, [ExplicitVRLittleEndian])
+
+    def on_store(event: evt.Event) -> int:
+        stored.append(str(event.request.AffectedSOPInstanceUID))  # type: ignore[union-attr]
+        return 0
+
+    server = ae.start_server(("127.0.0.1", 0), block=False,
+                             evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        waves = [build_ecg_waveform(source_image(), page_3x4_result(), digitizer_version=f"v{i}",
+                                    weights_sha256=None) for i in range(12)]
+        node = DicomNode("COUNTSCP", "127.0.0.1", server.server_address[1],
+                         timeouts=Timeouts(connection_s=5, acse_s=5, dimse_s=5, network_s=5))
+        send_datasets(node, waves)
+    finally:
+        server.shutdown()
+    assert stored == [str(w.SOPInstanceUID) for w in waves]
