@@ -3,13 +3,14 @@
     python bench/segment.py [--weights weights/segmenter.pt] [--repeats 7] [--threads 2]
 
 Prints: the median (and min/max) seconds of `Segmenter.segment` on one 1700x2200 px page
-(a clean 200-dpi A4 render, as the digitizer sees it: resize + network + softmax), the peak
+(a clean 200-dpi US-letter render, as the digitizer sees it: resize + network + softmax), the peak
 resident memory of the process, and, when CUDA is available, batched throughput in pages/s;
 otherwise says "no GPU here".
 """
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import sys
@@ -29,7 +30,8 @@ _RECORD_CANDIDATES = (Path("/work/shared/data/ptbxl/00009_hr"),
 def _page() -> np.ndarray:
     record = next(p for p in _RECORD_CANDIDATES if p.with_suffix(".hea").is_file())
     signals, fs = load_record(record)
-    return render_page(signals, fs, RenderSpec(dpi=200.0), np.random.default_rng(0)).image
+    spec = RenderSpec(dpi=200.0, paper="letter")
+    return render_page(signals, fs, spec, np.random.default_rng(0)).image
 
 
 def _peak_rss_mb() -> float:
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         seg.segment([page])
         times.append(time.perf_counter() - t)
     print(f"weights {seg.version} sha256 {seg.weights_sha256[:12]}")
-    print(f"cpu: page {page.shape[1]}x{page.shape[0]} px, torch threads {torch.get_num_threads()}")
+    print(f"cpu: page {page.shape[1]}x{page.shape[0]} px, torch threads {torch.get_num_threads()}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (others' work slows this)")
     print(f"cpu: median {statistics.median(times):.3f} s/page (min {min(times):.3f}, "
           f"max {max(times):.3f}, n={len(times)})")
     print(f"cpu: peak RSS {_peak_rss_mb():.0f} MB (process; {rss_before:.0f} MB before the segmenter)")
