@@ -251,8 +251,12 @@ class Worker:
     def _write_frame(self, item: _Input, frame: int, result: DigitizationResult, folder: Path,
                      review_reason: str | None) -> Path:
         version = self.digitizer.version
+        # an Encapsulated PDF has pages but no NumberOfFrames: give the page count; an image's
+        # frame count comes from its NumberOfFrames
+        is_pdf = str(item.dataset.get("SOPClassUID", "")) == ENCAPSULATED_PDF_SOP_CLASS
         wave = build_ecg_waveform(item.dataset, result, digitizer_version=version,
-                                  weights_sha256=self.weights_sha256, frame=frame)
+                                  weights_sha256=self.weights_sha256, frame=frame,
+                                  n_source_frames=len(item.frames) if is_pdf else None)
         check_iod_limits(wave)
         name = f"ecg-{frame}"
         buf = BytesIO()

@@ -161,15 +161,16 @@ def test_multi_frame_sc_gives_one_waveform_per_frame(tmp_path: Path) -> None:
     assert len(job.outputs) == 2 and len(uids) == 2
 
 
-def test_encapsulated_pdf_pages_are_digitized(tmp_path: Path) -> None:
+def _encapsulated_pdf(tmp: Path, n_pages: int) -> tuple[bytes, str]:
+    """An Encapsulated PDF Storage object of `n_pages` black 300x200 px pages (pdf.dcm)."""
     from io import BytesIO
 
     from PIL import Image
     from pydicom.uid import EncapsulatedPDFStorage
 
-    _, store, spool, worker, digitizer = _setup(tmp_path)
     buf = BytesIO()
-    Image.fromarray(np.zeros((200, 300, 3), np.uint8)).save(buf, format="PDF")
+    pages = [Image.fromarray(np.zeros((200, 300, 3), np.uint8)) for _ in range(n_pages)]
+    pages[0].save(buf, format="PDF", save_all=True, append_images=pages[1:])
     ds = make_sc(_page(0.9))
     for keyword in ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation",
                     "PlanarConfiguration", "BitsAllocated", "BitsStored", "HighBit",
@@ -179,12 +180,32 @@ def test_encapsulated_pdf_pages_are_digitized(tmp_path: Path) -> None:
     ds.file_meta.MediaStorageSOPClassUID = EncapsulatedPDFStorage
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocument = buf.getvalue() + (b"\0" if len(buf.getvalue()) % 2 else b"")
-    ds.save_as(tmp_path / "pdf.dcm", enforce_file_format=True)
-    _receive(store, spool, "pdf", (tmp_path / "pdf.dcm").read_bytes(), str(ds.SOPInstanceUID))
+    ds.save_as(tmp / "pdf.dcm", enforce_file_format=True)
+    return (tmp / "pdf.dcm").read_bytes(), str(ds.SOPInstanceUID)
+
+
+def test_encapsulated_pdf_pages_are_digitized(tmp_path: Path) -> None:
+    _, store, spool, worker, digitizer = _setup(tmp_path)
+    data, uid = _encapsulated_pdf(tmp_path, 1)
+    _receive(store, spool, "pdf", data, uid)
     worker.run_once()
     job = store.get("pdf")
     assert digitizer.batches == [1]
     assert (job.state, job.reason, len(job.outputs)) == ("held", "low_quality", 1)
+
+
+def test_two_page_encapsulated_pdf_gives_two_waveforms(tmp_path: Path) -> None:
+    """A PDF has pages but no NumberOfFrames: page 2 must still make a valid waveform."""
+    _, store, spool, worker, digitizer = _setup(tmp_path)
+    data, uid = _encapsulated_pdf(tmp_path, 2)
+    _receive(store, spool, "pdf2", data, uid)
+    worker.run_once()
+    job = store.get("pdf2")
+    assert digitizer.batches == [2]
+    assert (job.state, job.reason, job.message) == ("held", "low_quality", None)
+    waves = [pydicom.dcmread(p) for p in job.outputs]
+    assert len(waves) == 2 and len({str(w.SOPInstanceUID) for w in waves}) == 2
+    assert all(w.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == uid for w in waves)
 
 
 class Crashy(StandIn):
