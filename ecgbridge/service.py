@@ -6,6 +6,8 @@ built), reconcile the spool with the store, start workers and outbox, then the H
 and last the SCP (so nothing is accepted before it can be processed). `stop()` drains in the
 reverse order: the SCP stops accepting and lets open associations finish, workers finish their
 batch, the outbox its current send. The bound ports are written to `<state_dir>/service.json`.
+`/metrics` also shows back-conversion progress (`ecgbridge_backfill_ledger_items{state}`)
+from the backfill ledger in the same state_dir.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ecgbridge.backfill.ledger import LEDGER_FILE
+from ecgbridge.backfill.progress import LedgerCollector
 from ecgbridge.config import Settings
 from ecgbridge.dicom.scp import StorageScp
 from ecgbridge.jobs.outbox import Outbox, SendFn
@@ -72,6 +76,8 @@ class Service:
         self.spool = Spool(storage.spool_dir, storage.quarantine_dir, settings.scp.min_free_bytes)
         self.metrics = Metrics(self.store.counts, self.store.reason_counts,
                                export_worker_metrics=settings.workers.isolation == "thread")
+        # back-conversion progress (`ecgbridge backfill` runs apart), read at scrape time
+        self.metrics.registry.register(LedgerCollector(storage.state_dir / LEDGER_FILE))
         self.stop_event = threading.Event()
         self.signalled = threading.Event()
         self._mp = multiprocessing.get_context("spawn")

@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS backfill_items (
 );
 CREATE INDEX IF NOT EXISTS backfill_items_state ON backfill_items (pacs, state);
 """
+#: The ledger's file name under the service's state_dir (`ecgbridge backfill` writes it, the
+#: service's /metrics reads it).
+LEDGER_FILE = "backfill.sqlite3"
 #: States that end an item for good.
 FINAL = ("queued", "skipped")
 

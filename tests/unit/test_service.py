@@ -93,3 +93,34 @@ def test_held_result_is_kept_until_released(tmp_path: Path) -> None:
         assert (settings.storage.out_dir / folder.name / "ecg-0.dcm").is_file()
     finally:
         service.stop(drain_s=5)
+
+
+def test_metrics_show_backfill_ledger_progress(tmp_path: Path) -> None:
+    """The backfill ledger in the state folder (written by `ecgbridge backfill`, a separate
+    process) is counted on the service's own /metrics at scrape time."""
+    from urllib.request import urlopen
+
+    from ecgbridge.backfill.ledger import LEDGER_FILE, BackfillLedger
+
+    settings = load_settings(environ={
+        "ECGBRIDGE__STORAGE__STATE_DIR": str(tmp_path / "var"),
+        "ECGBRIDGE__SCP__HOST": "127.0.0.1", "ECGBRIDGE__SCP__PORT": "0",
+        "ECGBRIDGE__HTTP__PORT": "0", "ECGBRIDGE__WORKERS__ISOLATION": "thread",
+    })
+    service = Service(settings, digitizer_factory=standin_factory)
+    info = service.start()
+    try:
+        url = f"http://127.0.0.1:{info['http_port']}/metrics"
+        before = urlopen(url, timeout=10).read().decode()
+        assert "# TYPE ecgbridge_backfill_ledger_items gauge" in before
+        assert "ecgbridge_backfill_ledger_items{" not in before  # no ledger yet
+        ledger = BackfillLedger(settings.storage.state_dir / LEDGER_FILE)
+        for uid, state in (("1.2.1", "queued"), ("1.2.2", "queued"), ("1.2.3", "skipped")):
+            ledger.mark(uid, pacs="PACS", study_uid="1.2", series_uid="1.2.9", state=state)
+        ledger.close()
+        after = urlopen(url, timeout=10).read().decode()
+    finally:
+        service.stop(drain_s=5)
+    assert 'ecgbridge_backfill_ledger_items{state="queued"} 2.0' in after
+    assert 'ecgbridge_backfill_ledger_items{state="skipped"} 1.0' in after
+    assert 'ecgbridge_backfill_ledger_items{state="failed"} 0.0' in after
