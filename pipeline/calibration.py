@@ -111,10 +111,14 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         bot_stroke = between[max(0, y_bot - pen):y_bot + 2].any(axis=0).mean()
         inside = between[y_top + 2 * pen + 1:y_bot - 2 * pen].mean() if (
             y_bot - 2 * pen > y_top + 2 * pen + 1) else 0.0
-        if max(top_stroke, bot_stroke) < 0.9 or min(top_stroke, bot_stroke) > 0.5 or (
-                inside > 0.05):
+        if max(top_stroke, bot_stroke) < 0.9 or inside > 0.05:
             continue
-        inverted = bot_stroke > top_stroke
+        if min(top_stroke, bot_stroke) > 0.5:
+            # A closed box (the baseline drawn under the pulse): the end on the baseline
+            # is the foot.
+            inverted = abs(y_top - base) < abs(y_bot - base)
+        else:
+            inverted = bot_stroke > top_stroke
         foot = y_top if inverted else y_bot
         if abs(foot - base) > 4.0 * px_per_mm:
             continue
@@ -163,7 +167,11 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
             # No grid: assume the usual 25 mm/s to turn the pulse width into px per mm.
             px_per_mm = width / (PULSE_S * 25.0)
             assumed += ["px_per_mm", "mm_per_s"]
-        mm_per_mv, _ = snap(height / px_per_mm / PULSE_MV, STANDARD_MM_PER_MV, 0.12)
+        mm_per_mv, gain_ok = snap(height / px_per_mm / PULSE_MV, STANDARD_MM_PER_MV, 0.12)
+        if not gain_ok:
+            # A pulse of no standard height is more likely a misread than an odd gain.
+            mm_per_mv = 10.0
+            assumed.append("mm_per_mv")
         mm_per_s, snapped = snap(width / px_per_mm / PULSE_S, STANDARD_MM_PER_S, 0.2)
         if not snapped:
             mm_per_s = 25.0

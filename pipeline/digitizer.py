@@ -245,12 +245,14 @@ class Digitizer:
         end = [find_pulse(faint, r, ppm_guess, "end") for r in rows]
         found = [p for p in start + end if p is not None]
         n_inverted = sum(p.inverted for p in found)
+        skew = _polarity_skew(traces, baselines)
         if len(found) >= max(2, len(rows) // 2) and 2 * n_inverted != len(found):
-            votes = 1 if 2 * n_inverted > len(found) else -1  # pulses point up on upright pages
+            # Pulses point up on upright pages; a page is turned only when the complexes
+            # do not contradict (most QRS complexes point up on upright pages).
+            votes = 1 if 2 * n_inverted > len(found) and skew <= 0.3 else -1
         else:
             # No pulse: only an extreme majority of downward complexes turns the page
             # (deep S waves in V1-V4 and aVR make moderate negative skew common).
-            skew = _polarity_skew(traces, baselines)
             votes = 1 if skew < -2.0 else -1
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
@@ -291,7 +293,7 @@ class Digitizer:
             if agreement is not None:
                 cost += 0.5 * (1.0 - agreement)
             if template.name.startswith("cabrera"):
-                cost += 0.05  # less common than the standard order
+                cost += 0.1  # much less common than the standard order
             if best is None or cost < best[0]:
                 best = (cost, template, signals, placements)
         assert best is not None  # choose_template never returns an empty list

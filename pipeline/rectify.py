@@ -2,9 +2,9 @@
 
 Rotation: the angle at which the row and column projections of the line map are sharpest
 (sum of squared differences), searched coarse to fine on a reduced map. With a grid, both
-line families vote; with no grid, the trace baselines do. Perspective: the same angle
-measured separately in the left/right and top/bottom halves; when the halves disagree, a
-homography that makes both line families parallel is fitted (keystone correction).
+line families vote; with no grid, the trace baselines do. Perspective is NOT corrected yet
+(a `Rectification` holds a full homography so it can be added: measure the angle per region
+and fit the keystone); photos with strong perspective are refused or read poorly.
 Upside-down pages are turned by the digitizer once rows and calibration pulses are known
 (`pipeline.calibration.pulses_on_right`); `rotate_180` is the helper it uses.
 """
