@@ -21,9 +21,12 @@ is the interval [m_c - h, M_c + h], where m_c and M_c are the min and max of the
 over the pen's window [c - r, c + r] (r = 0.5 + h); its top and bottom rows' coverage give
 both edges to float32 precision (when the ink spans >= 2 rows). The samples y_i (px) at the
 known x_i are then fitted so that the polyline's window minima and maxima match m_c and M_c:
-a damped Gauss-Newton fit on a soft max/min (log-sum-exp at temperatures falling from 0.1 to
-1e-4 px) with a small second-difference penalty, because the window extremes do not pin every
-sample near sharp peaks (a few samples beside each extremum stay free; see docs/renderer.md).
+starting from the tightest bounds the windows give (the exact-valued "envelope"), a damped
+Gauss-Newton fit on a soft max/min (log-sum-exp at temperatures falling from 0.1 to 1e-4 px)
+with a second-difference penalty that falls from 1e-2 to 1e-5. The penalty only chooses
+among signals that draw the same ink: where the trace zig-zags within one pen window, the
+samples between a window's extremes touch no edge and are only bounded (see
+docs/renderer.md for how much of the remaining error that is).
 """
 from __future__ import annotations
 
@@ -119,11 +122,10 @@ def digitize_from_masks(page: RenderedPage, reader: str = "envelope") -> np.ndar
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-#: Soft-extreme temperatures (px), Gauss-Newton steps per temperature, and the weight of the
-#: second-difference penalty (px^-2 relative to the px residuals) of the coverage reader.
-SOFT_TEMPERATURES_PX = (0.1, 0.01, 1e-3, 1e-4)
-STEPS_PER_TEMPERATURE = 10
-SMOOTHNESS = 1e-3
+#: Fit schedule of the coverage reader: (soft-extreme temperature px, weight of the
+#: second-difference penalty) per stage, and Gauss-Newton steps per stage.
+FIT_SCHEDULE = ((0.1, 1e-2), (0.01, 1e-3), (1e-3, 1e-4), (1e-4, 1e-5))
+STEPS_PER_STAGE = 10
 
 
 def coverage_edges(rows: np.ndarray, cols: np.ndarray, coverage: np.ndarray
@@ -207,34 +209,58 @@ def _jacobian(J: np.ndarray, W: np.ndarray, weights: list[np.ndarray], n: int) -
                          shape=(2 * n_cols, n))
 
 
+def _envelope_start(xs: np.ndarray, columns: np.ndarray, low: np.ndarray, high: np.ndarray,
+                    reach: float) -> np.ndarray:
+    """(N,) start rows (px): the mean of the tightest bounds the windows holding each x give
+    (the largest window minimum and the smallest window maximum); column midranges where
+    no window holds x."""
+    lower = np.full(xs.size, -np.inf)
+    upper = np.full(xs.size, np.inf)
+    pos = np.searchsorted(columns, xs)
+    k = int(np.ceil(reach)) + 1
+    for off in range(-k, k + 1):
+        idx = np.clip(pos + off, 0, columns.size - 1)
+        ok = np.abs(xs - columns[idx]) <= reach
+        lower = np.where(ok, np.maximum(lower, low[idx]), lower)
+        upper = np.where(ok, np.minimum(upper, high[idx]), upper)
+    start = np.interp(xs, columns, 0.5 * (low + high))
+    held = np.isfinite(lower) & np.isfinite(upper)
+    start[held] = 0.5 * (lower[held] + upper[held])
+    return start
+
+
+def _cost(residuals: np.ndarray, curvature: np.ndarray, smoothness: float) -> float:
+    """Squared edge misfit (px^2) plus the weighted squared second differences."""
+    return float(residuals @ residuals + smoothness * (curvature @ curvature))
+
+
 def fit_samples(xs: np.ndarray, columns: np.ndarray, top: np.ndarray, bottom: np.ndarray,
-                half_pen: float) -> np.ndarray:
+                half_pen: float, schedule: tuple[tuple[float, float], ...] = FIT_SCHEDULE,
+                steps: int = STEPS_PER_STAGE) -> np.ndarray:
     """(N,) rows (px) of the polyline at xs ((N,) evenly spaced, px) whose window minima and
     maxima reproduce the ink edges top/bottom ((C,) px) of `columns` (see module doc)."""
     n = xs.size
+    if n < 3 or columns.size < 2:
+        raise ValueError(f"need >= 3 samples and >= 2 columns; found {n} and {columns.size}")
     low, high = top + half_pen, bottom - half_pen
     J, W, valid = _window_terms(xs, columns, 0.5 + half_pen)
-    y = np.interp(xs, columns, 0.5 * (low + high))
+    y = _envelope_start(xs, columns, low, high, 0.5 + half_pen)
     d2 = sp.diags([np.ones(n - 2), -2.0 * np.ones(n - 2), np.ones(n - 2)], [0, 1, 2],
-                  shape=(n - 2, n)).tocsr() * np.sqrt(SMOOTHNESS)
-    penalty = (d2.T @ d2).tocsc()
+                  shape=(n - 2, n)).tocsr()
+    curvature = (d2.T @ d2).tocsc()
     eye = sp.identity(n, format="csc")
-
-    def cost(values: np.ndarray, res: np.ndarray) -> float:
-        smooth = d2 @ values
-        return float(res @ res + smooth @ smooth)
-
-    for temperature in SOFT_TEMPERATURES_PX:
+    for temperature, smoothness in schedule:
+        penalty = curvature * smoothness
         damping = 1e-3
         res, weights = _soft_residuals(y, J, W, valid, low, high, temperature)
-        current = cost(y, res)
-        for _ in range(STEPS_PER_TEMPERATURE):
+        current = _cost(res, d2 @ y, smoothness)
+        for _ in range(steps):
             a = _jacobian(J, W, weights, n)
             step = spsolve((a.T @ a + penalty + damping * eye).tocsc(),
                            -(a.T @ res) - penalty @ y)
             res_new, weights_new = _soft_residuals(y + step, J, W, valid, low, high,
                                                    temperature)
-            trial = cost(y + step, res_new)
+            trial = _cost(res_new, d2 @ (y + step), smoothness)
             if trial < current:
                 y, res, weights, current = y + step, res_new, weights_new, trial
                 damping = max(damping / 3.0, 1e-12)
@@ -265,7 +291,7 @@ def digitize_from_coverage(page: RenderedPage) -> np.ndarray:
             continue
         columns, top, bottom = coverage_edges(rows, cols, cov)
         window = np.nonzero((t_axis >= panel.t0_s) & (t_axis < panel.t1_s - 0.5 / page.fs_hz))[0]
-        if columns.size < 2 or window.size < 2:
+        if columns.size < 2 or window.size < 3:
             continue
         xs = panel.x0_px + (t_axis[window] - panel.t0_s) * px_per_s
         y = fit_samples(xs, columns, top, bottom, half_pen)
