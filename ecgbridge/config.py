@@ -41,12 +41,16 @@ class TlsConfig(_Strict):
 
     cert/key: our certificate and private key. ca: certificates we trust for the peer.
     require_client_cert: (SCP only) refuse peers that present no certificate signed by `ca`.
+    verify_hostname: (destinations only) require the peer's certificate to name the host we
+        dial (an IP SAN when dialling an address). The certificate is verified against `ca`
+        either way; turn this off only for a PACS whose certificate names another host.
     """
 
     cert: Path | None = None
     key: Path | None = None
     ca: Path | None = None
     require_client_cert: bool = False
+    verify_hostname: bool = True
 
     @model_validator(mode="after")
     def _pairs(self) -> TlsConfig:
@@ -102,6 +106,9 @@ class ScpConfig(_Strict):
     def _tls_server(self) -> ScpConfig:
         if self.tls is not None and self.tls.cert is None:
             raise ValueError("tls needs cert and key for the server")
+        if self.tls is not None and not self.tls.verify_hostname:
+            raise ValueError("tls.verify_hostname is for destinations (we dial a host); "
+                             "the listener dials none: found false under scp.tls")
         return self
 
 
@@ -233,6 +240,13 @@ class Settings(_Strict):
                 raise ValueError(
                     f"routing.by_calling_ae.{ae} names destination {name!r}; "
                     f"configured destinations: {sorted(names)}"
+                )
+        for index, folder in enumerate(self.sweeps.folders):
+            if folder.destination is not None and folder.destination not in names:
+                raise ValueError(
+                    f"sweeps.folders.{index}.destination (folder {folder.name!r}) names "
+                    f"destination {folder.destination!r}; configured destinations: "
+                    f"{sorted(names)}"
                 )
         return self
 

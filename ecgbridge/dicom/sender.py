@@ -52,7 +52,11 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class DicomNode:
-    """A C-STORE SCP we deliver to: called AE title, host, port, optional TLS."""
+    """A C-STORE SCP we deliver to: called AE title, host, port, optional TLS.
+
+    With TLS the peer's certificate must name `host` unless `tls.verify_hostname` (the
+    destination's configuration) or `check_hostname` is False.
+    """
 
     ae_title: str
     host: str
@@ -141,8 +145,8 @@ def open_association(node: DicomNode, datasets: Sequence[Dataset]) -> tuple[AE, 
     tls_args = None
     if node.tls is not None:
         try:
-            tls_args = (client_ssl_context(node.tls, check_hostname=node.check_hostname),
-                        node.host)
+            check_hostname = node.check_hostname and node.tls.verify_hostname
+            tls_args = (client_ssl_context(node.tls, check_hostname=check_hostname), node.host)
         except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
             raise DeliveryError(
                 f"TLS settings for {node} are unusable: {error}", retryable=False

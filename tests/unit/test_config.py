@@ -50,6 +50,12 @@ def test_yaml_then_env_override(tmp_path: Path) -> None:
         ("scp: {tls: {cert: a.pem}}\n", {}, "cert and key must be given together"),
         ("logging: {format: xml}\n", {}, "logging.format"),
         ("- a list\n", {}, "expected a mapping"),
+        ("sweeps: {folders: [{name: scans, path: /srv/in, interval_s: 60, destination: pax}]}\n",
+         {}, "sweeps.folders.0.destination (folder 'scans') names destination 'pax'"),
+        ("scp: {tls: {cert: a.pem, key: a.key, verify_hostname: false}}\n", {},
+         "tls.verify_hostname is for destinations"),
+        ("destinations: {pacs: {ae_title: P, host: h, port: 104, tls: {verify_hostnme: false}}}\n",
+         {}, "destinations.pacs.tls.verify_hostnme: unknown key"),
     ],
 )
 def test_invalid_config_names_the_key(
@@ -73,3 +79,19 @@ def test_hospital_example_config_is_valid() -> None:
     assert s.scp.tls is not None and s.scp.tls.require_client_cert
     assert set(s.routing.by_calling_ae.values()) == {"pacs"} and s.routing.default == "pacs"
     assert len(s.scp.allowed_calling_aes) >= 2
+
+
+def test_destination_tls_verify_hostname_and_sweep_destination(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "destinations:\n"
+        "  pacs: {ae_title: PACS, host: pacs.example, port: 2762, tls: {ca: ca.pem}}\n"
+        "  lab: {ae_title: LAB, host: 10.0.0.7, port: 2762, tls: {verify_hostname: false}}\n"
+        "sweeps: {folders: [{name: scans, path: /srv/in, interval_s: 60, destination: lab}]}\n"
+    )
+    s = load_settings(cfg, environ={"ECGBRIDGE__DESTINATIONS__PACS__TLS__VERIFY_HOSTNAME": "no"})
+    pacs_tls, lab_tls = s.destinations["pacs"].tls, s.destinations["lab"].tls
+    assert pacs_tls is not None and pacs_tls.verify_hostname is False  # from the environment
+    assert lab_tls is not None and lab_tls.verify_hostname is False
+    assert load_settings(cfg, environ={}).destinations["pacs"].tls.verify_hostname is True  # type: ignore[union-attr]
+    assert s.sweeps.folders[0].destination == "lab"

@@ -139,3 +139,43 @@ def test_many_datasets_over_one_association_all_arrive() -> None:
     finally:
         server.shutdown()
     assert stored == [str(w.SOPInstanceUID) for w in waves]
+
+
+def test_tls_verify_hostname(tmp_path: Path) -> None:
+    """A peer whose certificate (signed by our CA) does not name the host we dial: refused
+    while verify_hostname is on (the default), delivered when the destination turns it off."""
+    from ecgbridge.dicom.scp import server_ssl_context
+    from tests.integration.certs import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    # the client certificate (CN=client, no SAN) serves as the peer's: it names no host
+    peer_tls = TlsConfig(cert=pki.client.cert, key=pki.client.key)
+    stored: list[str] = []
+    ae = AE(ae_title="TLSSCP")
+    ae.add_supported_context(TWELVE_LEAD_ECG_STORAGE, [ExplicitVRLittleEndian])
+
+    def on_store(event: evt.Event) -> int:
+        stored.append(str(event.request.AffectedSOPInstanceUID))  # type: ignore[union-attr]
+        return 0
+
+    server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=server_ssl_context(peer_tls),
+                             evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    fast = Timeouts(connection_s=5, acse_s=5, dimse_s=5, network_s=5)
+    port = server.server_address[1]
+    try:
+        strict = TlsConfig(ca=pki.server.ca)
+        with pytest.raises(DeliveryError) as info:
+            send_datasets(DicomNode("TLSSCP", "127.0.0.1", port, tls=strict, timeouts=fast),
+                          [_waveform()])
+        assert info.value.retryable and not stored
+        lax = TlsConfig(ca=pki.server.ca, verify_hostname=False)
+        send_datasets(DicomNode("TLSSCP", "127.0.0.1", port, tls=lax, timeouts=fast),
+                      [_waveform()])
+        assert len(stored) == 1
+        untrusted = TlsConfig(ca=pki.rogue_client.ca, verify_hostname=False)
+        with pytest.raises(DeliveryError):  # the certificate itself is still verified
+            send_datasets(DicomNode("TLSSCP", "127.0.0.1", port, tls=untrusted, timeouts=fast),
+                          [_waveform()])
+        assert len(stored) == 1
+    finally:
+        server.shutdown()
