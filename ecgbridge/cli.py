@@ -1,4 +1,7 @@
-"""The `ecgbridge` command: serve, digitize, backfill, jobs, retry, release, check-config."""
+"""The `ecgbridge` command: serve, digitize, backfill, sweep, jobs, retry, release, check-config.
+
+Commands with their own module (`digitize`, `backfill`, `sweep`) register through its
+`add_parser(subparsers)`."""
 from __future__ import annotations
 
 import argparse
@@ -99,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id")
     p.set_defaults(func=cmd_release)
 
-    for name in ("ecgbridge.digitize_cmd", "ecgbridge.backfill.cmd"):
+    for name in ("ecgbridge.digitize_cmd", "ecgbridge.backfill.cmd", "ecgbridge.sweeps.cmd"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
