@@ -155,14 +155,24 @@ class Digitizer:
         timings["upsample"] = time.perf_counter() - t
 
         fallback = False
-        if not self.classic and float((trace_p > 0.5).mean()) < MIN_NET_TRACE_FRACTION:
-            # The network sees (almost) no trace: read the page with the colour rule and
-            # say so, rather than refusing a page a simpler rule can read.
+        gate: np.ndarray | None = None
+        if not self.classic:
             t = time.perf_counter()
-            classic = classic_segment(image)
-            trace_p, grid_p = classic.probs[TRACE], classic.probs[GRID]
+            if float((trace_p > 0.5).mean()) < MIN_NET_TRACE_FRACTION:
+                # The network sees (almost) no trace: read the page with the colour rule
+                # alone and say so, rather than refusing a page a simpler rule can read.
+                fallback = True
+            else:
+                # Segment coarse, read fine: the network says where traces are (dropping
+                # stamps, handwriting, clutter); the colour rule at full resolution says
+                # exactly where their ink is.
+                k = max(3, round(0.01 * max(h, w)) | 1)
+                gate = cv2.dilate((trace_p > 0.3).astype(np.uint8), np.ones((k, k), np.uint8))
+            fine = classic_segment(image)
+            trace_p, grid_p = fine.probs[TRACE], fine.probs[GRID]
+            if gate is not None:
+                trace_p = trace_p * gate
             timings["segment"] += time.perf_counter() - t
-            fallback = True
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
             raise NoTraceFoundError(
@@ -174,7 +184,7 @@ class Digitizer:
         timings["rectify"] = time.perf_counter() - t
         pre: Rectification | None = None
         work_image = image
-        if (self.classic or fallback) and rect.angle_deg != 0.0:
+        if rect.angle_deg != 0.0:
             # The colour rule separates straight grid lines from traces better on a
             # straightened page: segment again after turning it.
             t = time.perf_counter()
@@ -182,23 +192,22 @@ class Digitizer:
             image = np.ascontiguousarray(warp(image, rect, fill=(255, 255, 255)))
             again = classic_segment(image)
             trace_p, grid_p = again.probs[TRACE], again.probs[GRID]
+            if gate is not None:
+                trace_p = trace_p * warp(gate, rect, fill=0, nearest=True)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
-        page = self._read_page(image, trace_p, grid_p, rect, timings, fine=not (
-            self.classic or fallback))
+        page = self._read_page(image, trace_p, grid_p, rect, timings)
         page.fallback = fallback
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
-            page = self._read_page(image, trace_p, grid_p, flipped, timings,
-                                   fine=not (self.classic or fallback))
+            page = self._read_page(image, trace_p, grid_p, flipped, timings)
             page.fallback = fallback
         if pre is not None:
             page.rect = compose(pre, page.rect)
         return self._finish(page, work_image, input_shape, timings)
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
-                   rect: Rectification, timings: dict[str, float], fine: bool = False
-                   ) -> _Page:
+                   rect: Rectification, timings: dict[str, float]) -> _Page:
         t = time.perf_counter()
         img_r = warp(image, rect, fill=(255, 255, 255))
         trace_r = warp(trace_p, rect, fill=0.0)
@@ -216,8 +225,6 @@ class Digitizer:
         ppm_guess = grid.px_per_mm if grid else max(img_r.shape[:2]) / 280.0
         t = time.perf_counter()
         dark_v, _ = paper_normalised(img_r)
-        if fine:
-            trace_r = _fine_trace(trace_r, dark_v, ppm_guess)
         timings["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -359,23 +366,6 @@ def _upsample(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if prob.shape == shape:
         return prob
     return cv2.resize(prob, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-
-
-def _fine_trace(coarse: np.ndarray, dark_v: np.ndarray, px_per_mm: float) -> np.ndarray:
-    """Segment coarse, read fine: trace probability at full resolution from the image's ink
-    darkness, kept only near where the network saw trace.
-
-    coarse: (H, W) network trace probability upsampled to the image; dark_v: (H, W) ink
-    darkness in [0, 1] (`paper_normalised`). Returns (H, W) float32 in [0, 1].
-    """
-    core = coarse > 0.5
-    if not core.any():
-        return coarse
-    k = max(3, round(0.6 * px_per_mm) | 1)
-    gate = cv2.dilate((coarse > 0.35).astype(np.uint8), np.ones((k, k), np.uint8))
-    level = max(0.1, float(np.median(dark_v[core])))
-    x = np.clip((dark_v - 0.5 * level) / (0.12 * level), -30, 30).astype(np.float32)
-    return (gate / (1.0 + cv2.exp(-x))).astype(np.float32)
 
 
 def _polarity_skew(traces: list[RowTrace], baselines: list[float]) -> float:
