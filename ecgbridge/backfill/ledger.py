@@ -6,13 +6,12 @@ A re-run skips `queued` and `skipped` rows, so nothing is converted twice.
 """
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from ecgbridge.errors import OutOfResourcesError
+from ecgbridge.sqlite_util import SqliteDb
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS backfill_items (
@@ -45,22 +44,11 @@ class BackfillLedger:
     """SQLite (WAL) record of handled SOP Instance UIDs; safe across threads and processes."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._sql = SqliteDb(path, _SCHEMA, error=BackfillLedgerError, what="backfill ledger")
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=30.0
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise BackfillLedgerError(f"cannot open backfill ledger {path}: {exc}") from exc
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._sql.close()
 
     def state_of(self, sop_uid: str) -> str | None:
         """'queued', 'skipped', 'failed' or None when never seen."""
@@ -119,15 +107,7 @@ class BackfillLedger:
         return {str(r): int(n) for r, n in rows}
 
     def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        try:
-            with self._lock:
-                return list(self._db.execute(sql, args).fetchall())
-        except sqlite3.Error as exc:
-            raise BackfillLedgerError(f"backfill ledger {self.path}: {exc}") from exc
+        return self._sql.query(sql, args)
 
     def _execute(self, sql: str, args: tuple[object, ...]) -> None:
-        try:
-            with self._lock:
-                self._db.execute(sql, args)
-        except sqlite3.Error as exc:
-            raise BackfillLedgerError(f"backfill ledger {self.path}: {exc}") from exc
+        self._sql.execute(sql, args)

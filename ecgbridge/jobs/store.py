@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ecgbridge.errors import EcgBridgeError, OutOfResourcesError
+from ecgbridge.sqlite_util import SqliteDb
 
 STATES: tuple[str, ...] = (
     "received", "digitizing", "built", "sending", "delivered", "held", "failed", "dead",
@@ -108,46 +107,20 @@ class JobStore:
     """Thread-safe access to the jobs table. Every method commits before returning."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._sql = SqliteDb(path, _SCHEMA, error=JobStoreError, what="job store",
+                             row_factory=sqlite3.Row)
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=30.0
-            )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise JobStoreError(f"cannot open job store {path}: {exc}") from exc
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._sql.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise JobStoreError(f"job store {self.path}: {exc}") from exc
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error)."""
+        return self._sql.transaction()
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         """Reads: one statement each, no write lock (WAL readers do not block writers)."""
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise JobStoreError(f"job store {self.path}: {exc}") from exc
+        return self._sql.read()
 
     # -- receiving ---------------------------------------------------------------------------
     def has_sop(self, sop_instance_uid: str) -> bool:

@@ -9,13 +9,12 @@ hash is simply moved to the bucket its first copy went to.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ecgbridge.errors import OutOfResourcesError
+from ecgbridge.sqlite_util import SqliteDb
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sweep_inputs (
@@ -57,34 +56,20 @@ class SweepLedger:
     """SQLite (WAL) table of taken inputs, shared by all folders; safe across threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._sql = SqliteDb(path, _SCHEMA, error=LedgerError, what="sweep ledger")
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=30.0
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open sweep ledger {path}: {exc}") from exc
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._sql.close()
 
     def get(self, sha256: str) -> LedgerEntry | None:
         """The entry for a content hash, or None if never taken."""
-        try:
-            with self._lock:
-                row = self._db.execute(
-                    "SELECT sha256, folder, name, size, outcome, reason, message, job_ids,"
-                    " taken_at FROM sweep_inputs WHERE sha256 = ?",
-                    (sha256,),
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise LedgerError(f"sweep ledger {self.path}: {exc}") from exc
+        rows = self._sql.query(
+            "SELECT sha256, folder, name, size, outcome, reason, message, job_ids,"
+            " taken_at FROM sweep_inputs WHERE sha256 = ?",
+            (sha256,),
+        )
+        row = rows[0] if rows else None
         if row is None:
             return None
         return LedgerEntry(
@@ -109,25 +94,17 @@ class SweepLedger:
         """Record a taken input; False (and no change) when the hash was already recorded."""
         if outcome not in ("queued", "failed"):
             raise ValueError(f"outcome must be 'queued' or 'failed'; found {outcome!r}")
-        try:
-            with self._lock:
-                cur = self._db.execute(
-                    "INSERT OR IGNORE INTO sweep_inputs (sha256, folder, name, size, outcome,"
-                    " reason, message, job_ids, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (sha256, folder, name, size, outcome, reason, message,
-                     json.dumps(job_ids or []), time.time() if now is None else now),
-                )
-        except sqlite3.Error as exc:
-            raise LedgerError(f"sweep ledger {self.path}: {exc}") from exc
-        return cur.rowcount == 1
+        inserted = self._sql.execute(
+            "INSERT OR IGNORE INTO sweep_inputs (sha256, folder, name, size, outcome,"
+            " reason, message, job_ids, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (sha256, folder, name, size, outcome, reason, message,
+             json.dumps(job_ids or []), time.time() if now is None else now),
+        )
+        return inserted == 1
 
     def count(self, folder: str | None = None) -> int:
         """Number of recorded inputs (of one folder when given)."""
         sql, args = "SELECT COUNT(*) FROM sweep_inputs", ()  # type: tuple[str, tuple[str, ...]]
         if folder is not None:
             sql, args = sql + " WHERE folder = ?", (folder,)
-        try:
-            with self._lock:
-                return int(self._db.execute(sql, args).fetchone()[0])
-        except sqlite3.Error as exc:
-            raise LedgerError(f"sweep ledger {self.path}: {exc}") from exc
+        return int(self._sql.query(sql, args)[0][0])
