@@ -35,7 +35,7 @@ from pynetdicom.sop_class import SecondaryCaptureImageStorage  # type: ignore[at
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ecgbridge.dicom.scp import set_no_delay
+from ecgbridge.dicom.association import set_no_delay
 from tests.integration.bridge import bridge_config, running_bridge
 from tests.integration.sc_images import make_sc
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from ecgbridge.backfill.ledger import BackfillLedger
+from ecgbridge.backfill.ledger import LEDGER_FILE, BackfillLedger
 from ecgbridge.backfill.pacing import TimeWindow, TokenBucket, WindowGate
 from ecgbridge.backfill.progress import Progress
 from ecgbridge.backfill.query import PacsPeer, find_candidates
@@ -108,7 +108,7 @@ def peer_for(settings: Settings, name: str) -> PacsPeer:
     if dest.tls is not None:
         from ecgbridge.dicom.tls import client_ssl_context
 
-        ssl_context = client_ssl_context(dest.tls)
+        ssl_context = client_ssl_context(dest.tls, check_hostname=dest.tls.verify_hostname)
     return PacsPeer(
         ae_title=dest.ae_title, host=dest.host, port=dest.port,
         calling_ae_title=dest.calling_ae_title or settings.scp.ae_title,
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if send_to not in settings.destinations:
         raise ConfigError(f"--send-to {send_to!r} is not a configured destination")
     selection = Selection(tuple(args.modality), args.series_description, args.min_side_px)
-    ledger = BackfillLedger(settings.storage.state_dir / "backfill.sqlite3")
+    ledger = BackfillLedger(settings.storage.state_dir / LEDGER_FILE)
     candidates = list(find_candidates(peer, args.date_from, args.date_to, tuple(args.modality)))
     if args.dry_run:
         lines = plan(candidates, selection, ledger.final_uids(args.pacs))

@@ -22,7 +22,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from ecgbridge.backfill.query import Candidate, PacsPeer, QueryError, quiet_reactor
+from ecgbridge.backfill.query import Candidate, PacsPeer, QueryError
+from ecgbridge.dicom.association import quiet_reactor
 from ecgbridge.dicom.scp import STORAGE_CLASSES, TRANSFER_SYNTAXES
 from ecgbridge.dicom.status import Status, status_for_error
 from ecgbridge.logging import get_logger

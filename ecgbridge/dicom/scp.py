@@ -49,6 +49,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from ecgbridge.config import ScpConfig, TlsConfig
+from ecgbridge.dicom.association import set_no_delay
 from ecgbridge.dicom.status import Status, status_for_error
 from ecgbridge.errors import ConfigError, InputError
 from ecgbridge.jobs.spool import Spool
@@ -137,15 +138,6 @@ _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 def is_valid_uid(uid: str) -> bool:
     """A DICOM UID: digits and dots, at most 64 characters (it names archive folders)."""
     return len(uid) <= 64 and _UID.match(uid) is not None
-
-
-def set_no_delay(event: Event) -> None:
-    """EVT_CONN_OPEN handler: disable Nagle's algorithm on the association's socket. A DIMSE
-    response is several small PDUs; with Nagle and the peer's delayed ACK each can wait
-    ~40 ms, which would dominate the acknowledgement latency."""
-    transport = event.assoc.dul.socket
-    if transport is not None and transport.socket is not None:
-        transport.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class StorageScp:

@@ -29,7 +29,7 @@ def status_for_error(error: BaseException) -> Status:
     Resource problems are retryable by the sender (0xA700); objects we can never use are
     refused as not understood (0xC000); anything unexpected is a processing failure.
     """
-    if isinstance(error, OutOfResourcesError) or isinstance(error, OSError):
+    if isinstance(error, (OutOfResourcesError, OSError)):
         return Status.OUT_OF_RESOURCES
     if isinstance(error, UnsupportedObjectError):
         return Status.DATASET_DOES_NOT_MATCH_SOP_CLASS
