@@ -17,7 +17,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -32,10 +31,11 @@ from pipeline.synth.render import render_page
 from pipeline.synth.spec import RenderSpec
 from tests.integration.bridge import Bridge, bridge_config, running_bridge
 from tests.integration.orthanc import Modality, OrthancServer
+from tests.paths import SHARED_PTBXL
 
 pytestmark = pytest.mark.integration
 
-PTBXL = Path("/work/shared/data/ptbxl")
+PTBXL = SHARED_PTBXL
 WAVEFORM_12_LEAD = "1.2.840.10008.5.1.4.1.1.9.1.1"
 N_ECG = 3
 

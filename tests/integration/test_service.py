@@ -25,8 +25,9 @@ from pipeline.synth.spec import RenderSpec
 from tests.integration.bridge import Bridge, TcpGate, bridge_config, running_bridge
 from tests.integration.orthanc import OrthancServer
 from tests.integration.sc_images import make_sc, not_an_ecg, write_raw_payload
+from tests.paths import SHARED_PTBXL
 
-PTBXL = Path("/work/shared/data/ptbxl")
+PTBXL = SHARED_PTBXL
 #: One record kept in the repository, used when the shared PTB-XL copy is not there (CI).
 FIXTURE_RECORDS = Path(__file__).parents[1] / "fixtures" / "ptbxl"
 STORESCU = "/usr/bin/storescu"

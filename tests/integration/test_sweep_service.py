@@ -26,10 +26,11 @@ from pipeline.synth.render import render_page
 from pipeline.synth.spec import RenderSpec
 from tests.integration.bridge import Bridge, bridge_config, running_bridge
 from tests.integration.orthanc import OrthancServer
+from tests.paths import SHARED_PTBXL
 
 pytestmark = pytest.mark.integration
 
-PTBXL = Path("/work/shared/data/ptbxl")
+PTBXL = SHARED_PTBXL
 WAVEFORM_12_LEAD = "1.2.840.10008.5.1.4.1.1.9.1.1"
 
 

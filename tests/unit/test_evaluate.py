@@ -13,10 +13,9 @@ from pipeline.signal_io import load_record
 from pipeline.synth import RenderSpec, render_page
 from pipeline.synth.dataset import write_page
 from pipeline.types import LEADS
+from tests.paths import ptbxl_record
 
-_SHARED = Path("/work/shared/data/ptbxl/00009_hr")
-_FIXTURE = Path(__file__).parents[1] / "fixtures" / "ptbxl" / "00009_hr"
-RECORD = _SHARED if _SHARED.with_suffix(".hea").exists() else _FIXTURE
+RECORD = ptbxl_record("00009_hr")
 FS = 500.0
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from pipeline.synth.__main__ import main
 from pipeline.synth.splits import split_of
+from tests.paths import FIXTURE_PTBXL, ptbxl_dir
 
-_SHARED = Path("/work/shared/data/ptbxl")
-_FIXTURE = Path(__file__).parents[1] / "fixtures" / "ptbxl"
-RECORDS = _SHARED if (_SHARED / "00009_hr.hea").exists() else _FIXTURE
+_FIXTURE = FIXTURE_PTBXL
+RECORDS = ptbxl_dir()
 
 
 def _make(out: Path, split: str, preset: str = "mixed") -> list[str]:

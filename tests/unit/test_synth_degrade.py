@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,10 +9,9 @@ import pytest
 
 from pipeline.synth import RenderSpec, load_record, render_page, sample_spec
 from pipeline.types import LEADS
+from tests.paths import ptbxl_record
 
-_SHARED = Path("/work/shared/data/ptbxl/00009_hr")
-_FIXTURE = Path(__file__).parents[1] / "fixtures" / "ptbxl" / "00009_hr"
-RECORD = _SHARED if _SHARED.with_suffix(".hea").exists() else _FIXTURE
+RECORD = ptbxl_record("00009_hr")
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,15 @@
 """Renderer: shapes, classes, truth placement, and that masks match the drawn signal."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from pipeline.synth import RenderSpec, load_record, render_page, sample_spec
 from pipeline.synth.splits import split_of
 from pipeline.types import LEADS
+from tests.paths import ptbxl_record
 
-_SHARED = Path("/work/shared/data/ptbxl/00009_hr")
-_FIXTURE = Path(__file__).parents[1] / "fixtures" / "ptbxl" / "00009_hr"
-RECORD = _SHARED if _SHARED.with_suffix(".hea").exists() else _FIXTURE
+RECORD = ptbxl_record("00009_hr")
 
 
 @pytest.fixture(scope="module")
