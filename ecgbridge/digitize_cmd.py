@@ -55,6 +55,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=4, help="pages per segmentation batch")
     p.add_argument("--layout", default="auto", choices=("auto", *TEMPLATES),
                    help="force a layout template instead of detecting it")
+    p.add_argument("--segmenter", default="auto", choices=("auto", "classic"),
+                   help="auto: the shipped network (colour rule when no weights are shipped); "
+                        "classic: the colour rule only")
 
 
 def iter_inputs(paths: Sequence[Path]) -> Iterator[Path]:
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     options = DigitizeOptions(fs_hz=args.fs, device=args.device, batch_size=args.batch,
                               layout=args.layout)
-    digitizer = Digitizer(options)
+    digitizer = Digitizer(options, segmenter="classic" if args.segmenter == "classic" else None)
     failures = 0
     done = 0
     for path in iter_inputs(args.inputs):

@@ -40,7 +40,8 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def test_folder_with_good_and_bad_inputs(inputs: Path, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     out_dir = tmp_path / "out"
-    code, _out, err = run([str(inputs), "--out", str(out_dir), "--fs", "250"], capsys)
+    code, _, err = run([str(inputs), "--out", str(out_dir), "--fs", "250",
+                        "--segmenter", "classic"], capsys)
     assert code == 1
     failed = [line for line in err.splitlines() if line.startswith("FAILED")]
     assert len(failed) == 4, err
@@ -66,7 +67,7 @@ def test_all_good_exits_zero_and_forced_layout(inputs: Path, tmp_path: Path,
                         "3x4+1"], capsys)
     assert code == 0 and "ok" in out
     code, _, err = run([str(inputs / "page one.png"), "--out", str(tmp_path / "x"),
-                        "--layout", "12x1"], capsys)
+                        "--layout", "12x1", "--segmenter", "classic"], capsys)
     assert code == 1 and "layout_not_found" in err
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
 
