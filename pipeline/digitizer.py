@@ -230,6 +230,9 @@ class Digitizer:
         t = time.perf_counter()
         region = signal_region(trace_r, ppm_guess)
         rows = find_rows(trace_r * region, ppm_guess)
+        if grid is not None:
+            grid = _check_grid_harmonic(grid, rows)
+            ppm_guess = grid.px_per_mm
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -366,6 +369,22 @@ def _upsample(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if prob.shape == shape:
         return prob
     return cv2.resize(prob, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
+    """Guard against a grid period read at 2-5 mm instead of 1 mm (dotted or faint minor
+    lines): rows of printed ECGs are 180-320 mm long (10 s at 25 mm/s, or 5 s at 50 mm/s);
+    a page whose longest row would be under 110 mm is rescaled when a whole factor fixes it.
+    """
+    longest_mm = max(r.x1_px - r.x0_px for r in rows) / grid.px_per_mm
+    if longest_mm >= 110.0:
+        return grid
+    for k in (2, 3, 4, 5):
+        if 180.0 <= longest_mm * k <= 320.0:
+            return GridScale(px_per_mm=grid.px_per_mm / k, px_per_mm_x=grid.px_per_mm_x / k,
+                             px_per_mm_y=grid.px_per_mm_y / k, strength=grid.strength,
+                             minor_visible=grid.minor_visible)
+    return grid
 
 
 def _polarity_skew(traces: list[RowTrace], baselines: list[float]) -> float:
