@@ -16,8 +16,6 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -27,17 +25,9 @@ from pipeline.synth.oracle import coverage_edges, digitize_from_coverage, digiti
 from pipeline.synth.raster import window_ranges
 from pipeline.synth.truth_check import PanelCurve, free_moves, panel_curves, same_ink_alternative
 from pipeline.types import LEADS
+from tests.paths import ptbxl_record
 
-_SHARED = Path("/work/shared/data/ptbxl")
-_FIXTURE = Path(__file__).parents[1] / "fixtures" / "ptbxl"
-
-
-def record_path(name: str) -> Path:
-    """The shared PTB-XL copy of `name` when present, else the test fixture."""
-    return _SHARED / name if (_SHARED / f"{name}.hea").exists() else _FIXTURE / name
-
-
-RECORD = record_path("00009_hr")
+RECORD = ptbxl_record("00009_hr")
 COVERAGE_RECORDS = ("00009_hr", "00038_hr", "00040_hr")
 
 
@@ -98,7 +88,7 @@ def test_mask_reading_snr(page_300dpi: RenderedPage, reader: str, floor_db: floa
 
 
 def _clean_300dpi(name: str, with_coverage: bool) -> RenderedPage:
-    signals, fs = load_record(record_path(name))
+    signals, fs = load_record(ptbxl_record(name))
     spec = RenderSpec(layout="3x4+1", dpi=300.0, trace_width_mm=0.1)
     return render_page(signals, fs, spec, np.random.default_rng(0), with_coverage=with_coverage)
 
