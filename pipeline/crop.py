@@ -39,3 +39,78 @@ def signal_region(trace_prob: np.ndarray, px_per_mm: float) -> np.ndarray:
     region = np.zeros(trace_prob.shape, dtype=np.float32)
     region[y0:y1, x0:x1] = 1.0
     return region
+
+
+def paper_outline(image: np.ndarray, max_cover: float = 0.92) -> np.ndarray | None:
+    """Corners of the sheet of paper in a photo: (4, 2) float64 px (top-left, top-right,
+    bottom-right, bottom-left), or None when the paper fills the image (scans, digital
+    pages: more than max_cover of it) or no four-cornered bright region is found.
+
+    image: (H, W, 3) uint8 RGB. The paper is the largest bright region (Otsu threshold on
+    brightness at reduced resolution), reduced to a quadrilateral.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    f = min(1.0, 600.0 / max(h, w))
+    small = cv2.resize(image, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
+    v = small.max(axis=2)
+    _, bright = cv2.threshold(v, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    k = max(3, round(0.03 * max(small.shape[:2])))
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    c = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(c) / (small.shape[0] * small.shape[1])
+    if area > max_cover or area < 0.2:
+        return None
+    hull = cv2.convexHull(c)
+    quad = None
+    for eps in (0.01, 0.02, 0.03, 0.05):
+        approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
+        if len(approx) == 4:
+            quad = approx.reshape(4, 2).astype(np.float64)
+            break
+    if quad is None:
+        return None
+    quad = _refine_quad(quad, c.reshape(-1, 2).astype(np.float64))
+    sh, sw = small.shape[:2]
+    edge = 0.01 * max(sh, sw)
+    if (quad[:, 0].min() < edge or quad[:, 1].min() < edge or quad[:, 0].max() > sw - 1 - edge
+            or quad[:, 1].max() > sh - 1 - edge):
+        return None  # the sheet runs out of the picture: its corners are not all seen
+    pts = quad / f
+    s, d = pts.sum(axis=1), pts[:, 0] - pts[:, 1]
+    ordered = np.array([pts[np.argmin(s)], pts[np.argmax(d)], pts[np.argmax(s)], pts[np.argmin(d)]])
+    if len({tuple(p) for p in ordered.round(3)}) != 4:
+        return None
+    return ordered
+
+
+def _refine_quad(quad: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """Corners (4, 2) refined as intersections of lines fitted to the outline points near
+    each edge (the polygon approximation's corners are only roughly placed)."""
+    import cv2
+
+    lines = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        ab = b - a
+        length = float(np.linalg.norm(ab)) or 1.0
+        t = ((outline - a) @ ab) / length**2
+        dist = np.abs(np.cross(ab, outline - a)) / length
+        near = outline[(t > 0.1) & (t < 0.9) & (dist < 0.03 * length)]
+        if len(near) < 5:
+            return quad
+        vx, vy, x0, y0 = cv2.fitLine(near.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        lines.append((np.array([x0, y0]), np.array([vx, vy])))
+    out = np.zeros_like(quad)
+    for i in range(4):
+        (p1, d1), (p2, d2) = lines[i - 1], lines[i]
+        m = np.array([d1, -d2]).T
+        if abs(np.linalg.det(m)) < 1e-6:
+            return quad
+        s1, _ = np.linalg.solve(m, p2 - p1)
+        out[i] = p1 + s1 * d1
+    return out

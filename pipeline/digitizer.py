@@ -18,13 +18,20 @@ import numpy as np
 import pipeline
 from pipeline.calibration import Pulse, Scales, find_pulse, page_scales
 from pipeline.classic_segment import SegMaps, classic_segment, paper_normalised
-from pipeline.crop import signal_region
+from pipeline.crop import paper_outline, signal_region
 from pipeline.errors import DigitizerError, NoGridFoundError, NoTraceFoundError
 from pipeline.extract import RowTrace, extract_row
 from pipeline.grid import GridScale, measure_grid
 from pipeline.layout import LayoutTemplate, TraceRow, choose_template, find_rows, long_trace_mask
 from pipeline.leads import assemble_signals, limb_relation_residual
-from pipeline.rectify import Rectification, compose, rectify_from_map, rotate_180, warp
+from pipeline.rectify import (
+    Rectification,
+    compose,
+    rectify_from_map,
+    rotate_180,
+    unwarp_quad,
+    warp,
+)
 from pipeline.result import PageGeometry, PageResult, PanelPlacement
 from pipeline.signals import isoelectric_level
 from pipeline.types import DigitizationResult, DigitizeOptions
@@ -155,6 +162,7 @@ class Digitizer:
         timings["upsample"] = time.perf_counter() - t
 
         fallback = False
+        work_image = image
         gate: np.ndarray | None = None
         if not self.classic:
             t = time.perf_counter()
@@ -173,6 +181,20 @@ class Digitizer:
             if gate is not None:
                 trace_p = trace_p * gate
             timings["segment"] += time.perf_counter() - t
+        pre: Rectification | None = None
+        corners = paper_outline(image)
+        if corners is not None:
+            # A photo of a sheet: take the sheet out of its background and undo the
+            # perspective, then read it like a scan.
+            t = time.perf_counter()
+            pre = unwarp_quad(corners)
+            image = np.ascontiguousarray(warp(image, pre, fill=(255, 255, 255)))
+            again = classic_segment(image)
+            trace_p, grid_p = again.probs[TRACE], again.probs[GRID]
+            if gate is not None:
+                gate = warp(gate, pre, fill=0, nearest=True)
+                trace_p = trace_p * gate
+            timings["segment"] += time.perf_counter() - t
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
             raise NoTraceFoundError(
@@ -182,13 +204,11 @@ class Digitizer:
         line_map = grid_p if float(grid_p.mean()) > 0.02 else trace_p
         rect = rectify_from_map(line_map)
         timings["rectify"] = time.perf_counter() - t
-        pre: Rectification | None = None
-        work_image = image
         if rect.angle_deg != 0.0:
             # The colour rule separates straight grid lines from traces better on a
             # straightened page: segment again after turning it.
             t = time.perf_counter()
-            pre = rect
+            pre = rect if pre is None else compose(pre, rect)
             image = np.ascontiguousarray(warp(image, rect, fill=(255, 255, 255)))
             again = classic_segment(image)
             trace_p, grid_p = again.probs[TRACE], again.probs[GRID]

@@ -117,3 +117,15 @@ def compose(first: Rectification, then: Rectification) -> Rectification:
     if angle > 180.0:
         angle -= 360.0
     return Rectification(angle, then.matrix @ first.matrix, then.shape)
+
+
+def unwarp_quad(corners: np.ndarray) -> Rectification:
+    """Homography taking a photographed quadrilateral (4, 2) px (top-left, top-right,
+    bottom-right, bottom-left) onto an upright rectangle whose sides are the longer of each
+    pair of opposite edges (landscape if the quadrilateral is wider than tall)."""
+    tl, tr, br, bl = corners
+    width = max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))
+    height = max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))
+    dst = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    m = cv2.getPerspectiveTransform(corners.astype(np.float32), dst.astype(np.float32))
+    return Rectification(0.0, m.astype(np.float64), (round(height), round(width)))
