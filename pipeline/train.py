@@ -29,7 +29,7 @@ from pipeline.segment.data import CropSampler, Page, class_frequencies, load_pag
 from pipeline.segment.loss import class_weights_from_frequencies, confusion, dice_ce_loss, iou_dice
 from pipeline.segment.model import UNet, UNetConfig, parameter_count
 from pipeline.segment.preprocess import WORKING_LONG_SIDE_PX, pad_to_multiple, to_tensor
-from pipeline.segment.weights import save_weights
+from pipeline.segment.weights import load_weights, save_weights
 from pipeline.types import SEGMENTATION_CLASSES
 
 log = logging.getLogger("pipeline.train")
@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stop-after", type=int, default=None,
                    help="end this invocation at this step (the schedule still spans --steps); "
                         "rerun the command to continue")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these weights (a checked .pt with its sha256 sidecar) "
+                        "instead of random ones: a second, fine-tuning stage")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     args = p.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or args.crop < 16:
@@ -148,6 +151,17 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     val_subset = val_pages[:: max(1, len(val_pages) // args.val_pages)][: args.val_pages]
 
     model = UNet(UNetConfig(widths=widths))
+    init_info: dict[str, Any] | None = None
+    if args.init is not None:
+        loaded = load_weights(args.init)
+        if loaded.model.config != model.config or loaded.working_long_side_px != args.long_side:
+            raise ValueError(f"--init {args.init}: expected widths {widths} and long side "
+                             f"{args.long_side}, found {loaded.model.config.widths} and "
+                             f"{loaded.working_long_side_px}")
+        model.load_state_dict(loaded.model.state_dict())
+        init_info = {"path": str(args.init), "sha256": loaded.sha256, "version": loaded.version,
+                     "steps": loaded.meta.get("steps"), "command": loaded.meta.get("command")}
+        log.info("initialised from %s (%s)", args.init, loaded.version)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sampler = CropSampler(train_pages, args.crop)
     weights = torch.tensor(cw, dtype=torch.float32)
@@ -164,6 +178,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     log.info("UNet widths %s: %d parameters", widths, parameter_count(model))
 
     version_base = f"unet{'-'.join(map(str, widths))}-s{args.long_side}-seed{args.seed}"
+    if init_info is not None:
+        version_base += f"-ft{init_info['sha256'][:8]}"
     start_wall = time.perf_counter()
     chunk = math.gcd(args.ckpt_every, args.val_every)
     recent: list[float] = []
@@ -200,7 +216,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "train_pages": len(train_pages), "val_pages": len(val_pages),
         "class_frequencies": np.round(freq, 5).tolist(), "class_weights": np.round(cw, 4).tolist(),
         "train_seconds": round(elapsed, 1), "parameters": parameter_count(model),
-        "val": final, "history": history,
+        "val": final, "history": history, "init": init_info,
     }
     digest = save_weights(model, args.out, f"{version_base}-step{step}", args.long_side, meta)
     meta["sha256"] = digest

@@ -21,7 +21,7 @@ from pipeline.segment.loss import (
 )
 from pipeline.segment.model import UNet, UNetConfig
 from pipeline.segment.preprocess import BACKGROUND, GRID, TEXT, TRACE, to_tensor
-from pipeline.segment.weights import load_weights
+from pipeline.segment.weights import load_weights, sha256_of
 from pipeline.synth.splits import split_of
 from pipeline.train import lr_at, main, parse_args, train
 
@@ -162,6 +162,12 @@ def test_train_command_writes_loadable_weights_and_resumes(tmp_path: Path, capsy
     after = Segmenter(out, device="cpu")._model.state_dict()
     for k in before:
         torch.testing.assert_close(before[k], after[k])
+    # a fine-tuning stage starts from those weights and records where it came from
+    init_sha = sha256_of(out)
+    tuned = train(parse_args(argv[:2] + ["--out", str(tmp_path / "ft.pt"), "--run-dir",
+                                         str(tmp_path / "run_ft"), "--init", str(out)] + argv[6:]))
+    assert tuned["init"]["sha256"] == init_sha and tuned["steps"] == 4
+    assert "-ft" in Segmenter(tmp_path / "ft.pt", device="cpu").version
 
 
 def test_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
