@@ -19,7 +19,12 @@ import pipeline
 from pipeline.calibration import Pulse, Scales, find_pulse, page_scales
 from pipeline.classic_segment import SegMaps, classic_segment, paper_normalised
 from pipeline.crop import paper_outline, signal_region
-from pipeline.errors import DigitizerError, NoGridFoundError, NoTraceFoundError
+from pipeline.errors import (
+    DigitizerError,
+    ImageTooSmallError,
+    NoGridFoundError,
+    NoTraceFoundError,
+)
 from pipeline.extract import RowTrace, extract_row
 from pipeline.grid import GridScale, measure_grid
 from pipeline.layout import LayoutTemplate, TraceRow, choose_template, find_rows, long_trace_mask
@@ -372,7 +377,6 @@ def _working_image(image: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8:
         raise DigitizerError(f"image must be uint8 RGB; found dtype {image.dtype}")
     if min(image.shape[:2]) < 64:
-        from pipeline.errors import ImageTooSmallError
         raise ImageTooSmallError(f"image is {image.shape[1]} x {image.shape[0]} px; at least "
                                  "64 px per side are needed")
     h, w = image.shape[:2]

@@ -173,7 +173,8 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     lo = maximum_filter1d(ero, 2 * r + 1, mode="nearest")
     hi = minimum_filter1d(dil, 2 * r + 1, mode="nearest")
     ok = has & np.isfinite(lo) & np.isfinite(hi) & (lo <= hi)
-    mid = np.where(ok, 0.5 * (lo + hi), y)
+    with np.errstate(invalid="ignore"):  # inf bounds where a column has no run
+        mid = np.where(ok, 0.5 * (lo + hi), y)
     y = mid.copy()
     # Where the bounds stay apart, the line went out and back within the pen's window: a
     # spike. Its apex (the bound away from the surrounding line) goes to the column of the
@@ -220,8 +221,8 @@ def _resolve_spikes(y: np.ndarray, amb: np.ndarray, lo: np.ndarray, hi: np.ndarr
         if not np.isfinite(outside):
             continue
         up_apex, down_apex = float(np.min(lo[g])), float(np.max(hi[g]))
-        up_at = int(round(float(np.mean(g[top_edge[g] <= top_edge[g].min() + 0.5]))))
-        down_at = int(round(float(np.mean(g[bot_edge[g] >= bot_edge[g].max() - 0.5]))))
+        up_at = round(float(np.mean(g[top_edge[g] <= top_edge[g].min() + 0.5])))
+        down_at = round(float(np.mean(g[bot_edge[g] >= bot_edge[g].max() - 0.5])))
         rise, fall = outside - up_apex, down_apex - outside  # px, both > 0 when biphasic
         apexes: list[tuple[int, float]]
         if min(rise, fall) > max(3.0, 0.25 * max(rise, fall)) and up_at != down_at:
