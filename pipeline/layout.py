@@ -173,10 +173,10 @@ def _fill_lattice(rows_y: list[int], long_ink: np.ndarray, extent: float) -> lis
     out = [rows_y[0]]
     for y in rows_y[1:]:
         gap = y - out[-1]
-        k = int(round(gap / d))
+        k = round(gap / d)
         if k in (2, 3) and abs(gap / k - d) < 0.2 * d:
             for j in range(1, k):
-                yy = int(round(out[-1] + j * gap / k))
+                yy = round(out[-1] + j * gap / k)
                 band = long_ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]
                 if band.any(axis=0).sum() >= 0.18 * extent:
                     out.append(yy)
