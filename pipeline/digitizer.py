@@ -328,7 +328,7 @@ class Digitizer:
             if agreement is not None:
                 cost += 0.5 * (1.0 - agreement)
             if template.name.startswith("cabrera"):
-                cost += 0.1  # much less common than the standard order
+                cost += 0.2  # much less common than the standard order
             if best is None or cost < best[0]:
                 best = (cost, template, signals, placements)
         assert best is not None  # choose_template never returns an empty list
