@@ -22,53 +22,13 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
-from pipeline.types import LEADS
+from pipeline.layouts import LAYOUTS, LayoutTemplate
 
-
-@dataclass(frozen=True)
-class LayoutTemplate:
-    """A layout: `cells[row][col]` lead names (optionally "-" prefixed), rhythm strip leads."""
-
-    name: str
-    cells: tuple[tuple[str, ...], ...]
-    rhythm: tuple[str, ...] = ()
-
-    @property
-    def n_cols(self) -> int:
-        """Number of time columns in the main grid."""
-        return len(self.cells[0])
-
-    @property
-    def n_rows(self) -> int:
-        """Number of drawn rows, rhythm strips included."""
-        return len(self.cells) + len(self.rhythm)
-
-    def row_cols(self, row: int) -> int:
-        """Number of time columns of drawn row `row` (1 for a rhythm strip)."""
-        return self.n_cols if row < len(self.cells) else 1
-
-
-_STD_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
-_CAB_3X4 = (("aVL", "II", "V1", "V4"), ("I", "aVF", "V2", "V5"), ("-aVR", "III", "V3", "V6"))
-_STD_6X2 = (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"))
-
-#: Known templates; the first of equal-cost candidates wins, so common layouts come first.
-TEMPLATES: dict[str, LayoutTemplate] = {
-    t.name: t
-    for t in (
-        LayoutTemplate("3x4+1", _STD_3X4, ("II",)),
-        LayoutTemplate("3x4", _STD_3X4),
-        LayoutTemplate("3x4+2", _STD_3X4, ("II", "V1")),
-        LayoutTemplate("3x4+3", _STD_3X4, ("II", "V1", "V5")),
-        LayoutTemplate("6x2", _STD_6X2),
-        LayoutTemplate("6x2+1", _STD_6X2, ("II",)),
-        LayoutTemplate("12x1", tuple((lead,) for lead in LEADS)),
-        LayoutTemplate("cabrera-3x4+1", _CAB_3X4, ("II",)),
-        LayoutTemplate("cabrera-3x4", _CAB_3X4),
-        LayoutTemplate("limb-6x1", tuple((lead,) for lead in LEADS[:6])),
-        LayoutTemplate("precordial-6x1", tuple((lead,) for lead in LEADS[6:])),
-    )
-}
+#: Known templates in the order candidates are tried: the first of equal-cost candidates
+#: wins, so common layouts come first.
+_PREFERENCE = ("3x4+1", "3x4", "3x4+2", "3x4+3", "6x2", "6x2+1", "12x1", "cabrera-3x4+1",
+               "cabrera-3x4", "limb-6x1", "precordial-6x1")
+TEMPLATES: dict[str, LayoutTemplate] = {name: LAYOUTS[name] for name in _PREFERENCE}
 
 
 def get_template(name: str) -> LayoutTemplate:
@@ -76,11 +36,6 @@ def get_template(name: str) -> LayoutTemplate:
     if name not in TEMPLATES:
         raise LayoutNotFoundError(f"unknown layout {name!r}; expected one of {sorted(TEMPLATES)}")
     return TEMPLATES[name]
-
-
-def parse_lead(token: str) -> tuple[str, int]:
-    """Split a cell token into (lead name, polarity): "-aVR" -> ("aVR", -1)."""
-    return (token[1:], -1) if token.startswith("-") else (token, 1)
 
 
 @dataclass(frozen=True)

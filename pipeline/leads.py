@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline.calibration import Scales
 from pipeline.extract import RowTrace
-from pipeline.layout import LayoutTemplate, parse_lead
+from pipeline.layouts import LayoutTemplate, parse_lead
 from pipeline.result import PanelPlacement
 from pipeline.signals import isoelectric_level, window_to_samples
 from pipeline.types import LEADS

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
-from pipeline.layout import TEMPLATES, choose_template, find_rows, get_template, parse_lead
+from pipeline.layout import TEMPLATES, choose_template, find_rows, get_template
+from pipeline.layouts import parse_lead
 from pipeline.leads import NEUTRAL_RESIDUAL, limb_relation_residual
 from pipeline.types import LEADS
 
