@@ -28,7 +28,15 @@ from pipeline.synth.splits import records_in_split
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RECORDS = Path("/work/shared/data/ptbxl")
+def _default_records() -> Path:
+    """PTB-XL records: $ECGBRIDGE_PTBXL_DIR, else ../shared/data/ptbxl beside the checkout."""
+    override = os.environ.get("ECGBRIDGE_PTBXL_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "ptbxl"
+
+
+DEFAULT_RECORDS = _default_records()
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from pipeline.evaluate import score_record
 from pipeline.qa import render_qa
 from pipeline.synth import load_record, render_page, sample_spec
 from pipeline.types import LEADS, DigitizationResult
+from tests.paths import ptbxl_record
 
-RECORD = Path("/work/shared/data/ptbxl/00009_hr")
+RECORD = ptbxl_record("00009_hr")
 needs_data = pytest.mark.skipif(not RECORD.with_suffix(".hea").exists(),
                                 reason="PTB-XL sample records not available")
 
