@@ -6,9 +6,12 @@ runs; a jump through paper is expensive), staying near the row's baseline when i
 This keeps a row on its own line where it touches or crosses a neighbouring row's trace.
 
 The value read from a run is not its centroid (which flattens the peaks of thick lines):
-with sub-pixel run edges from the ink coverage, a column that holds a local extreme takes
-the run's outer edge moved inwards by half the line width; other columns take the middle of
-the run; a long run that only a crossing line explains is replaced by its neighbours' mean.
+with sub-pixel run edges from the ink coverage, the pen's erosion and dilation give an
+opening and a closing that bound the line; a column takes their mean, except the apex of a
+wave (the most extreme ink edge within the pen's window), which takes the exact bound (the
+outer edge moved inwards by half the line width). Steep QRS flanks are read as drawn, not
+replaced by straight lines. A long run that only a crossing line explains is replaced by
+its neighbours' mean.
 """
 from __future__ import annotations
 
@@ -175,12 +178,7 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     ok = has & np.isfinite(lo) & np.isfinite(hi) & (lo <= hi)
     with np.errstate(invalid="ignore"):  # inf bounds where a column has no run
         mid = np.where(ok, 0.5 * (lo + hi), y)
-    y = mid.copy()
-    # Where the bounds stay apart, the line went out and back within the pen's window: a
-    # spike. Its apex (the bound away from the surrounding line) goes to the column of the
-    # most extreme edge; the spike's other columns lie on straight flanks.
-    amb = ok & (hi - lo > max(2.0, width))
-    y = _resolve_spikes(y, amb, lo, hi, top_edge, bot_edge, tight=max(1.0, 0.5 * width))
+    y = _apexes(mid, ok, lo, hi, top_edge, bot_edge, r)
     # A long run between two short ones that it contains: a crossing line; interpolate.
     short = has & (length <= 1.6 * width)
     prev_short = np.r_[False, short[:-1]]
@@ -197,56 +195,29 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
                     confident=confident)
 
 
-def _resolve_spikes(y: np.ndarray, amb: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    top_edge: np.ndarray, bot_edge: np.ndarray, tight: float = 2.0
-                    ) -> np.ndarray:
-    """Replace runs of ambiguous columns by straight flanks to the spike's apex (or, for a
-    biphasic complex, to its up and down extremes in drawing order).
+def _apexes(mid: np.ndarray, ok: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+            top_edge: np.ndarray, bot_edge: np.ndarray, r: int) -> np.ndarray:
+    """Line position per column with peaks kept: the bounds' mean, except at the apex of a
+    wave, where one bound is exact (the opening `lo` at a peak up, the closing `hi` at a
+    peak down) and the mean would flatten the peak by half the bounds' gap.
 
-    y: (w,) current line estimate; amb: (w,) bool ambiguous columns; lo, hi: (w,) bounds of
-    the line (image y; lo is up); top_edge, bot_edge: (w,) ink edges; tight: bounds closer
-    than this (px) read the line exactly. Returns new y.
+    mid: (w,) mean of the bounds; ok: (w,) bool columns with valid bounds; lo, hi: (w,)
+    bounds (px, image y); top_edge, bot_edge: (w,) ink edges (px); r: half window, columns.
+    An apex is a column whose ink edge is the most extreme within +-r columns.
     """
-    out = y.copy()
-    n = y.size
-    idx = np.flatnonzero(amb)
-    if idx.size == 0:
-        return out
-    groups = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-    for g in groups:
-        a, b = int(g[0]), int(g[-1])
-        left = y[a - 1] if a > 0 and not amb[a - 1] and np.isfinite(y[a - 1]) else np.nan
-        right = y[b + 1] if b + 1 < n and not amb[b + 1] and np.isfinite(y[b + 1]) else np.nan
-        outside = np.nanmean([left, right]) if np.isfinite([left, right]).any() else np.nan
-        if not np.isfinite(outside):
-            continue
-        up_apex, down_apex = float(np.min(lo[g])), float(np.max(hi[g]))
-        up_at = round(float(np.mean(g[top_edge[g] <= top_edge[g].min() + 0.5])))
-        down_at = round(float(np.mean(g[bot_edge[g] >= bot_edge[g].max() - 0.5])))
-        rise, fall = outside - up_apex, down_apex - outside  # px, both > 0 when biphasic
-        apexes: list[tuple[int, float]]
-        if min(rise, fall) > max(3.0, 0.25 * max(rise, fall)) and up_at != down_at:
-            # Biphasic (R then S, or Q then R): both extremes, in the order they are drawn.
-            apexes = sorted([(up_at, up_apex), (down_at, down_apex)])
-        elif fall < rise:
-            apexes = [(up_at, up_apex)]  # the line sits low: a spike up
-        else:
-            apexes = [(down_at, down_apex)]
-        # Anchors: the apexes, the outside, and columns inside the group whose bounds agree
-        # (monotone flanks, read exactly); the rest is interpolated between anchors.
-        anchor = {int(c): float(y[c]) for c in g if hi[c] - lo[c] <= tight}
-        if np.isfinite(left):
-            anchor[a - 1] = float(left)
-        if np.isfinite(right):
-            anchor[b + 1] = float(right)
-        for at, val in apexes:
-            anchor[at] = val
-        xs = sorted(anchor)
-        vs = [anchor[x] for x in xs]
-        if len(xs) < 2:
-            continue
-        out[a:b + 1] = np.interp(np.arange(a, b + 1), xs, vs)
-    return out
+    y = mid.copy()
+    size = 2 * r + 1
+    top = np.where(ok, top_edge, np.inf)
+    bot = np.where(ok, bot_edge, -np.inf)
+    up = ok & (top <= minimum_filter1d(top, size, mode="nearest")) & (hi - lo > 0.5)
+    down = ok & (bot >= maximum_filter1d(bot, size, mode="nearest")) & (hi - lo > 0.5)
+    # A column that is both (a narrow spike within the window): the apex farther from mid.
+    both = up & down
+    around = 0.5 * (np.r_[mid[size:], mid[-size:]] + np.r_[mid[:size], mid[:-size]])
+    up_wins = (around - lo) >= (hi - around)
+    y[up & ~(both & ~up_wins)] = lo[up & ~(both & ~up_wins)]
+    y[down & ~(both & up_wins)] = hi[down & ~(both & up_wins)]
+    return y
 
 
 def _fill_short_gaps(y: np.ndarray, max_gap: int) -> np.ndarray:
