@@ -170,7 +170,7 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     # window of 1 + w columns: top + w/2 is an erosion of g, bottom - w/2 a dilation. Their
     # opening and closing bound g (opening <= g <= closing in image y); the opening is exact
     # at peaks (y minima), the closing at troughs, both on monotone stretches.
-    r = max(1, round(half + 0.5))
+    r = max(1, int(np.floor(half + 0.5)))  # columns within the pen's reach 0.5 + w/2
     ero = np.where(has, top_edge + half, -np.inf)
     dil = np.where(has, bot_edge - half, np.inf)
     lo = maximum_filter1d(ero, 2 * r + 1, mode="nearest")
