@@ -129,6 +129,37 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
     return choice
 
 
+def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
+                 min_jump_px: float = 12.0, max_len: int = 40) -> np.ndarray:
+    """Unpick short stretches of runs that the path reached and left only by jumping
+    through paper: the line is continuous, so such an island (text or a neighbour's wave
+    seen through a break in our own line) is not ours when it also lies away from the
+    line on both sides.
+
+    choice: (w,) from `choose_runs`; top, bottom: (w, K) from `column_runs`. A jump is a
+    paper gap of more than min_jump_px between consecutive chosen runs; islands are at
+    most max_len columns long. Returns a new (w,) choice with islands set to -1.
+    """
+    out = choice.copy()
+    cols = np.flatnonzero(choice >= 0)
+    if cols.size < 3:
+        return out
+    t = top[cols, choice[cols]]
+    b = bottom[cols, choice[cols]]
+    gap = np.maximum(t[1:] - b[:-1], t[:-1] - b[1:]) - 1  # paper between neighbours, px
+    jumps = np.flatnonzero(gap > min_jump_px)  # a jump between cols[j] and cols[j + 1]
+    for j0, j1 in zip(jumps[:-1], jumps[1:]):
+        if cols[j1] - cols[j0 + 1] + 1 > max_len:
+            continue
+        before = 0.5 * (t[j0] + b[j0])
+        after = 0.5 * (t[j1 + 1] + b[j1 + 1])
+        lo, hi = t[j0 + 1:j1 + 1].min(), b[j0 + 1:j1 + 1].max()
+        outside = lo > max(before, after) + min_jump_px or hi < min(before, after) - min_jump_px
+        if outside and abs(before - after) <= min_jump_px:
+            out[cols[j0 + 1:j1 + 1]] = -1
+    return out
+
+
 def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_px: int,
                 x0_px: int, x1_px: int, baseline_px: float, max_gap_px: int = 3) -> RowTrace:
     """Read the line of one row of a rectified page.
@@ -143,6 +174,7 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     base = baseline_px - top_px
     top, bottom, valid = column_runs(band_m, base)
     choice = choose_runs(top, bottom, valid, base, 0.5 * h)
+    choice = drop_islands(choice, top, bottom)
     has = choice >= 0
     idx = np.where(has, choice, 0)
     cols = np.arange(w)

@@ -66,3 +66,24 @@ def test_gaps_stay_nan() -> None:
     tr = read(mask, 50)
     assert np.isnan(tr.y_px[110:130]).all()
     assert np.isfinite(tr.y_px[20:90]).all()
+
+
+def test_text_seen_through_a_break_is_not_read() -> None:
+    y = np.full(300, 60.0)
+    mask = draw(y, 260, 2)
+    mask[:, 148:153] = False  # a break in our line (faint ink, a removed grid line)
+    mask[200:212, 146:156] = True  # a glyph of the footer text, far below the line
+    tr = read(mask, 60)
+    assert np.nanmax(np.abs(tr.y_px - 60.0)) < 1.0  # never reads the glyph
+    assert np.isfinite(tr.y_px[:146]).all() and np.isfinite(tr.y_px[156:]).all()
+
+
+def test_drop_islands_keeps_a_connected_spike() -> None:
+    from pipeline.extract import column_runs, choose_runs, drop_islands
+
+    y = np.full(200, 150.0)
+    y[100:103] = [100.0, 60.0, 100.0]  # a tall narrow wave, drawn continuously
+    mask = draw(y, 260, 2)
+    top, bottom, valid = column_runs(mask, 150)
+    choice = choose_runs(top, bottom, valid, 150, 130)
+    assert np.array_equal(drop_islands(choice, top, bottom), choice)
