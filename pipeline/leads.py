@@ -22,6 +22,9 @@ LIMB_BASIS: dict[str, tuple[float, float]] = {
     "I": (1.0, 0.0), "II": (0.0, 1.0), "III": (-1.0, 1.0),
     "aVR": (-0.5, -0.5), "aVL": (1.0, -0.5), "aVF": (-0.5, 1.0),
 }
+#: Where two lead windows of a row meet, the line jumps from one lead to the other (and a
+#: separator tick may be drawn): this much of each side of such a join is left unread, s.
+EDGE_TRIM_S = 0.01
 #: Residual reported when a template has no simultaneous limb leads to check.
 NEUTRAL_RESIDUAL = 0.3
 
@@ -64,6 +67,7 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
                 tr.x_px, tr.y_px, baseline_px=base, px_per_mv=scales.px_per_mv,
                 x_start_px=x_start, px_per_s=scales.px_per_s, t0_s=t0, t1_s=t1,
                 fs_hz=fs_hz, n_samples=n_samples, polarity=pol)
+            _trim_joins(sig, c > 0, c < n - 1, EDGE_TRIM_S * fs_hz)
             i = LEADS.index(lead)
             fill = np.isnan(signals[i])
             both = ~fill & np.isfinite(sig)
@@ -75,6 +79,19 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
             placements.append(PanelPlacement(lead, pol, r, x_start, scales.px_per_s, base,
                                              scales.px_per_mv, t0, t1))
     return signals, placements, (float(np.mean(agreement)) if agreement else None)
+
+
+def _trim_joins(sig: np.ndarray, start: bool, end: bool, n_trim: float) -> None:
+    """Set NaN (in place) the first / last n_trim samples of the finite stretch of sig
+    ((T,) uV) at the sides that meet another lead's window in the same row."""
+    k = int(round(n_trim))
+    finite = np.flatnonzero(np.isfinite(sig))
+    if k <= 0 or finite.size <= 4 * k:
+        return
+    if start:
+        sig[finite[0]:finite[0] + k] = np.nan
+    if end:
+        sig[finite[-1] - k + 1:finite[-1] + 1] = np.nan
 
 
 def limb_relation_residual(template: LayoutTemplate, signals: np.ndarray, fs_hz: float,

@@ -90,3 +90,14 @@ def test_limb_relations_tell_standard_from_cabrera() -> None:
     cab[LEADS.index("III"), :2500] = -truth["aVR"][:2500]
     assert limb_relation_residual(std, cab, 500.0) > 0.1
     assert limb_relation_residual(std, np.full((12, 5000), np.nan), 500.0) == NEUTRAL_RESIDUAL
+
+
+def test_trim_joins_leaves_the_lead_change_unread() -> None:
+    from pipeline.leads import _trim_joins
+
+    sig = np.full(100, np.nan)
+    sig[20:80] = 1.0
+    _trim_joins(sig, True, False, 5)
+    assert np.isnan(sig[:25]).all() and np.isfinite(sig[25:80]).all()
+    _trim_joins(sig, False, True, 5)
+    assert np.isnan(sig[75:]).all() and np.isfinite(sig[25:75]).all()
