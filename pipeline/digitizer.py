@@ -164,6 +164,7 @@ class Digitizer:
         t = time.perf_counter()
         trace_p = _upsample(maps.probs[TRACE], (h, w))
         grid_p = _upsample(maps.probs[GRID], (h, w))
+        ink_p = trace_p  # all trace-coloured ink, ungated: calibration pulses are looked for here
         timings["upsample"] = time.perf_counter() - t
 
         fallback = False
@@ -183,6 +184,7 @@ class Digitizer:
                 gate = cv2.dilate((trace_p > 0.3).astype(np.uint8), np.ones((k, k), np.uint8))
             fine = classic_segment(image)
             trace_p, grid_p = fine.probs[TRACE], fine.probs[GRID]
+            ink_p = trace_p
             if gate is not None:
                 trace_p = trace_p * gate
             timings["segment"] += time.perf_counter() - t
@@ -196,6 +198,7 @@ class Digitizer:
             image = np.ascontiguousarray(warp(image, pre, fill=(255, 255, 255)))
             again = classic_segment(image)
             trace_p, grid_p = again.probs[TRACE], again.probs[GRID]
+            ink_p = trace_p
             if gate is not None:
                 gate = warp(gate, pre, fill=0, nearest=True)
                 trace_p = trace_p * gate
@@ -217,25 +220,30 @@ class Digitizer:
             image = np.ascontiguousarray(warp(image, rect, fill=(255, 255, 255)))
             again = classic_segment(image)
             trace_p, grid_p = again.probs[TRACE], again.probs[GRID]
+            ink_p = trace_p
             if gate is not None:
                 trace_p = trace_p * warp(gate, rect, fill=0, nearest=True)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
-        page = self._read_page(image, trace_p, grid_p, rect, timings)
+        page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p)
         page.fallback = fallback
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
-            page = self._read_page(image, trace_p, grid_p, flipped, timings)
+            page = self._read_page(image, trace_p, grid_p, flipped, timings, ink_p)
             page.fallback = fallback
         if pre is not None:
             page.rect = compose(pre, page.rect)
         return self._finish(page, work_image, input_shape, timings)
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
-                   rect: Rectification, timings: dict[str, float]) -> _Page:
+                   rect: Rectification, timings: dict[str, float],
+                   ink_p: np.ndarray | None = None) -> _Page:
+        """Read a page; trace_p is the (gated) trace map, ink_p the ungated one in which the
+        calibration pulses are looked for (the network may call a pulse text)."""
         t = time.perf_counter()
         img_r = warp(image, rect, fill=(255, 255, 255))
         trace_r = warp(trace_p, rect, fill=0.0)
+        ink_r = trace_r if ink_p is None or ink_p is trace_p else warp(ink_p, rect, fill=0.0)
         grid_r = warp(grid_p, rect, fill=0.0)
         timings["rectify"] = timings.get("rectify", 0.0) + time.perf_counter() - t
 
@@ -275,7 +283,7 @@ class Digitizer:
         timings["extract"] += time.perf_counter() - t
 
         t = time.perf_counter()
-        faint = mask | (trace_r > 0.2)  # thin pulse strokes are faint
+        faint = mask | (ink_r > 0.2)  # thin pulse strokes are faint
         start = [find_pulse(faint, r, ppm_guess, "start") for r in rows]
         end = [find_pulse(faint, r, ppm_guess, "end") for r in rows]
         found = [p for p in start + end if p is not None]
