@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from itertools import pairwise
 
 import numpy as np
-
 from accuracy import BASE, CONDITIONS, test_records  # bench/ is on sys.path when run
+
 from pipeline.digitizer import Digitizer
 from pipeline.errors import DigitizerError
 from pipeline.evaluate import _shifted, score_lead
@@ -47,7 +48,7 @@ def lead_row(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
     idx = np.flatnonzero(ok)
     breaks = np.r_[0, np.flatnonzero(np.diff(idx) > 1) + 1, idx.size]
     edge = np.zeros(idx.size, dtype=bool)
-    for a, b in zip(breaks[:-1], breaks[1:]):
+    for a, b in pairwise(breaks):
         edge[a:a + EDGE_SAMPLES] = True
         edge[max(a, b - EDGE_SAMPLES):b] = True
     out["edges"] = float(np.sum(res[edge] ** 2) / total)

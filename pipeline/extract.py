@@ -16,6 +16,7 @@ its neighbours' mean.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
@@ -148,7 +149,7 @@ def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
     b = bottom[cols, choice[cols]]
     gap = np.maximum(t[1:] - b[:-1], t[:-1] - b[1:]) - 1  # paper between neighbours, px
     jumps = np.flatnonzero(gap > min_jump_px)  # a jump between cols[j] and cols[j + 1]
-    for j0, j1 in zip(jumps[:-1], jumps[1:]):
+    for j0, j1 in pairwise(jumps):
         if cols[j1] - cols[j0 + 1] + 1 > max_len:
             continue
         before = 0.5 * (t[j0] + b[j0])

@@ -84,7 +84,7 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
 def _trim_joins(sig: np.ndarray, start: bool, end: bool, n_trim: float) -> None:
     """Set NaN (in place) the first / last n_trim samples of the finite stretch of sig
     ((T,) uV) at the sides that meet another lead's window in the same row."""
-    k = int(round(n_trim))
+    k = round(n_trim)
     finite = np.flatnonzero(np.isfinite(sig))
     if k <= 0 or finite.size <= 4 * k:
         return

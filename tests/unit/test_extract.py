@@ -79,7 +79,7 @@ def test_text_seen_through_a_break_is_not_read() -> None:
 
 
 def test_drop_islands_keeps_a_connected_spike() -> None:
-    from pipeline.extract import column_runs, choose_runs, drop_islands
+    from pipeline.extract import choose_runs, column_runs, drop_islands
 
     y = np.full(200, 150.0)
     y[100:103] = [100.0, 60.0, 100.0]  # a tall narrow wave, drawn continuously
