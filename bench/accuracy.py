@@ -23,10 +23,11 @@ from pipeline.digitizer import Digitizer
 from pipeline.errors import DigitizerError
 from pipeline.evaluate import score_record
 from pipeline.synth import load_record, render_page, sample_spec
+from pipeline.synth.dataset import DEFAULT_RECORDS
 from pipeline.synth.splits import split_of
 from pipeline.types import DigitizeOptions
 
-PTBXL = Path("/work/shared/data/ptbxl")
+PTBXL = DEFAULT_RECORDS
 BASE: dict[str, Any] = {"layout": "3x4+1", "dpi": 200.0, "mm_per_s": 25.0, "mm_per_mv": 10.0}
 
 #: name -> (preset, spec overrides, turn the image upside down)

@@ -34,11 +34,12 @@ from ecgbridge.logging import configure_logging
 from ecgbridge.service import Service
 from ecgbridge.sweeps.submit import StoreSink
 from pipeline.signal_io import load_record
+from pipeline.synth.dataset import DEFAULT_RECORDS
 from pipeline.synth.render import render_page
 from pipeline.synth.spec import RenderSpec
 from tests.integration.orthanc import Modality, start_orthanc
 
-PTBXL = Path("/work/shared/data/ptbxl")
+PTBXL = DEFAULT_RECORDS
 
 
 class TimedGet(GetRetriever):

@@ -13,16 +13,16 @@ import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from pipeline.digitizer import Digitizer
 from pipeline.synth import load_record, render_page, sample_spec
+from pipeline.synth.dataset import DEFAULT_RECORDS
 from pipeline.types import DigitizeOptions
 
-PTBXL = Path("/work/shared/data/ptbxl")
+PTBXL = DEFAULT_RECORDS
 
 
 def pages(n: int) -> list[np.ndarray]:

@@ -36,12 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecgbridge.dicom.association import set_no_delay
+from pipeline.synth.dataset import DEFAULT_RECORDS
 from tests.integration.bridge import bridge_config, running_bridge
 from tests.integration.sc_images import make_sc
 
 STORESCP = "/usr/bin/storescp"
 STORESCU = "/usr/bin/storescu"
-PTBXL = Path("/work/shared/data/ptbxl")
+PTBXL = DEFAULT_RECORDS
 
 
 def free_port() -> int:

@@ -51,7 +51,7 @@ def bench_page(signals: np.ndarray, fs: float, spec: RenderSpec,
     return statistics.median(walls), statistics.median(cpus)
 
 
-REAL_IMAGES = Path("/work/shared/data/real-images")
+REAL_IMAGES = DEFAULT_RECORDS.parent / "real-images"
 
 
 def _tile(image_rgb: np.ndarray, size: tuple[int, int], caption: str) -> np.ndarray:

@@ -22,8 +22,9 @@ import torch
 
 from pipeline.segment import Segmenter
 from pipeline.synth import RenderSpec, load_record, render_page
+from pipeline.synth.dataset import DEFAULT_RECORDS
 
-_RECORD_CANDIDATES = (Path("/work/shared/data/ptbxl/00009_hr"),
+_RECORD_CANDIDATES = (DEFAULT_RECORDS / "00009_hr",
                       Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ptbxl" / "00009_hr")
 
 

@@ -9,8 +9,9 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from pipeline.types import LEADS, DigitizationResult
+from tests.paths import SHARED_PTBXL
 
-PTBXL_DIR = Path("/work/shared/data/ptbxl")
+PTBXL_DIR = SHARED_PTBXL
 #: A record checked in as a golden fixture, used when the shared data folder is absent.
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "ptbxl"
 

@@ -12,8 +12,9 @@ from pipeline.segment.preprocess import TRACE, labels_at_shape
 from pipeline.segment.weights import DEFAULT_WEIGHTS_PATH
 from pipeline.synth import RenderSpec, load_record, render_page
 from pipeline.synth.splits import split_of
+from tests.paths import SHARED_PTBXL
 
-_SHARED = Path("/work/shared/data/ptbxl")
+_SHARED = SHARED_PTBXL
 _FIXTURE = Path(__file__).parents[1] / "fixtures" / "ptbxl" / "00009_hr"
 
 #: IoU measured on this page with the shipped weights, minus a margin (see weights/MODEL_CARD.md).
