@@ -23,4 +23,9 @@ fi
 if [ "$(id -u)" = 0 ] && command -v service >/dev/null; then service orthanc stop >/dev/null 2>&1 || true; fi
 
 python3 -m pip install -q -e '.[test]'
+# In CI the style and type checks gate too (STYLE.md: mypy on the packages).
+if [ "${CI:-}" = true ]; then
+    python3 -m ruff check pipeline ecgbridge bench tests
+    python3 -m mypy pipeline ecgbridge
+fi
 exec python3 -m pytest "$@"
