@@ -11,8 +11,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from ecgbridge.command import run_reporting_errors
 from ecgbridge.config import Settings, load_settings
-from ecgbridge.errors import ConfigError, EcgBridgeError
 from ecgbridge.jobs.store import STATES, JobStore
 from ecgbridge.logging import configure_logging
 
@@ -116,13 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        print(f"ecgbridge: {exc}", file=sys.stderr)
-        return 2
-    except EcgBridgeError as exc:
-        print(f"ecgbridge: {exc.reason}: {exc}", file=sys.stderr)
-        return 1
+        return run_reporting_errors("ecgbridge", args.func, args)
     except OSError as exc:  # e.g. a port already in use, a state folder not writable
         print(f"ecgbridge: {exc}", file=sys.stderr)
         return 1

@@ -26,8 +26,9 @@ from ecgbridge.backfill.query import PacsPeer, find_candidates
 from ecgbridge.backfill.retrieve import GetRetriever, MoveRetriever, Retriever
 from ecgbridge.backfill.runner import BackfillRunner, plan
 from ecgbridge.backfill.selection import Selection
+from ecgbridge.command import module_main
 from ecgbridge.config import Settings, load_settings
-from ecgbridge.errors import ConfigError, EcgBridgeError
+from ecgbridge.errors import ConfigError
 from ecgbridge.jobs.spool import Spool
 from ecgbridge.jobs.store import JobStore
 from ecgbridge.logging import configure_logging, get_logger
@@ -179,15 +180,4 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ecgbridge.backfill ...` (same as `ecgbridge backfill ...`)."""
-    parser = argparse.ArgumentParser(prog="ecgbridge backfill", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except ConfigError as exc:
-        print(f"ecgbridge backfill: {exc}", file=sys.stderr)
-        return 2
-    except EcgBridgeError as exc:
-        print(f"ecgbridge backfill: {exc.reason}: {exc.message}", file=sys.stderr)
-        return 1
+    return module_main("ecgbridge backfill", __doc__, add_arguments, run, argv)

@@ -21,6 +21,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from ecgbridge.command import module_main
 from ecgbridge.config import Settings, load_settings
 from ecgbridge.errors import ConfigError, EcgBridgeError
 from ecgbridge.jobs.spool import Spool
@@ -137,15 +138,4 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ecgbridge.sweeps ...` (same as `ecgbridge sweep ...`)."""
-    parser = argparse.ArgumentParser(prog="ecgbridge sweep", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except ConfigError as exc:
-        print(f"ecgbridge sweep: {exc}", file=sys.stderr)
-        return 2
-    except EcgBridgeError as exc:
-        print(f"ecgbridge sweep: {exc.reason}: {exc.message}", file=sys.stderr)
-        return 1
+    return module_main("ecgbridge sweep", __doc__, add_arguments, run, argv)
