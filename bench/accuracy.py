@@ -22,7 +22,7 @@ import numpy as np
 from pipeline.digitizer import Digitizer
 from pipeline.errors import DigitizerError
 from pipeline.evaluate import score_record
-from pipeline.synth import load_record, render_page, sample_spec
+from pipeline.synth import RenderedPage, load_record, render_page, sample_spec
 from pipeline.synth.dataset import DEFAULT_RECORDS
 from pipeline.synth.splits import split_of
 from pipeline.types import DigitizeOptions
@@ -54,18 +54,26 @@ def test_records() -> list[Path]:
             if split_of(p.stem) == "test"]
 
 
-def run_condition(dz: Digitizer, name: str, n: int, records: list[Path]) -> dict[str, Any]:
+def condition_page(name: str, i: int, records: list[Path]) -> tuple[Path, RenderedPage,
+                                                                    np.ndarray]:
+    """Page `i` of condition `name`: (record, rendered page, the (H, W, 3) image to digitize,
+    turned 180 degrees for the upside-down condition). The same for every caller."""
     preset, overrides, flip = CONDITIONS[name]
+    rec = records[(i * 7 + len(name)) % len(records)]
+    rng = np.random.default_rng(1000 + i)
+    signals, fs = load_record(str(rec))
+    spec = sample_spec(rng, preset, **{**BASE, "trace_width_mm": float(rng.uniform(0.1, 0.3)),
+                                      **overrides})
+    page = render_page(signals, fs, spec, rng)
+    image = np.ascontiguousarray(page.image[::-1, ::-1]) if flip else page.image
+    return rec, page, image
+
+
+def run_condition(dz: Digitizer, name: str, n: int, records: list[Path]) -> dict[str, Any]:
     scores, rs, layout_ok, gain_err, speed_err, refused = [], [], 0, [], [], 0
     t0 = time.perf_counter()
     for i in range(n):
-        rec = records[(i * 7 + len(name)) % len(records)]
-        rng = np.random.default_rng(1000 + i)
-        signals, fs = load_record(str(rec))
-        spec = sample_spec(rng, preset, **{**BASE, "trace_width_mm": float(rng.uniform(0.1, 0.3)),
-                                          **overrides})
-        page = render_page(signals, fs, spec, rng)
-        image = np.ascontiguousarray(page.image[::-1, ::-1]) if flip else page.image
+        _, page, image = condition_page(name, i, records)
         try:
             res = dz.digitize(image)
             est = res.signals_uv

@@ -18,12 +18,11 @@ import sys
 from itertools import pairwise
 
 import numpy as np
-from accuracy import BASE, CONDITIONS, test_records  # bench/ is on sys.path when run
+from accuracy import CONDITIONS, condition_page, test_records  # bench/ is on sys.path when run
 
 from pipeline.digitizer import Digitizer
 from pipeline.errors import DigitizerError
 from pipeline.evaluate import _shifted, score_lead
-from pipeline.synth import load_record, render_page, sample_spec
 from pipeline.synth.oracle import digitize_from_masks
 from pipeline.types import LEADS, DigitizeOptions
 
@@ -61,19 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pages", type=int, default=3)
     ap.add_argument("--segmenter", choices=("auto", "classic"), default="classic")
     args = ap.parse_args(argv)
-    preset, overrides, flip = CONDITIONS[args.condition]
+    flip = CONDITIONS[args.condition][2]
     dz = Digitizer(DigitizeOptions(device="cpu"),
                    segmenter="classic" if args.segmenter == "classic" else None)
     records = test_records()
     name = args.condition
     for i in range(args.pages):
-        rec = records[(i * 7 + len(name)) % len(records)]
-        rng = np.random.default_rng(1000 + i)
-        signals, fs = load_record(str(rec))
-        spec = sample_spec(rng, preset, **{**BASE, "trace_width_mm": float(rng.uniform(0.1, 0.3)),
-                                          **overrides})
-        page = render_page(signals, fs, spec, rng)
-        image = np.ascontiguousarray(page.image[::-1, ::-1]) if flip else page.image
+        rec, page, image = condition_page(name, i, records)
         try:
             res = dz.digitize(image)
         except DigitizerError as exc:
