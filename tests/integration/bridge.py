@@ -75,6 +75,15 @@ class Bridge:
         return self.process.wait(timeout=deadline_s)
 
 
+#: Review settings that send every result: these tests check delivery, not the review hold.
+SEND_ALL_REVIEW: dict[str, Any] = {"min_quality": 0.0, "hold_when_layout_unknown": False}
+
+
+def pacs_destination(ae_title: str, port: int) -> dict[str, Any]:
+    """`destinations` with one entry "pacs": the test's Orthanc on loopback."""
+    return {"pacs": {"ae_title": ae_title, "host": "127.0.0.1", "port": port}}
+
+
 def bridge_config(state_dir: Path, **sections: Any) -> dict[str, Any]:
     """A config for tests: loopback, ports 0, JSON logs, fast polling; `sections` override."""
     config: dict[str, Any] = {

@@ -29,7 +29,13 @@ from ecgbridge.inputs.wrap import secondary_capture, to_bytes
 from pipeline.signal_io import load_record
 from pipeline.synth.render import render_page
 from pipeline.synth.spec import RenderSpec
-from tests.integration.bridge import Bridge, bridge_config, running_bridge
+from tests.integration.bridge import (
+    SEND_ALL_REVIEW,
+    Bridge,
+    bridge_config,
+    pacs_destination,
+    running_bridge,
+)
 from tests.integration.orthanc import Modality, OrthancServer
 from tests.paths import SHARED_PTBXL
 
@@ -110,9 +116,8 @@ def bridge(orthanc: OrthancServer, tmp_path_factory: pytest.TempPathFactory) -> 
     work = tmp_path_factory.mktemp("backfill-bridge")
     config = bridge_config(
         work / "var",
-        destinations={"pacs": {"ae_title": orthanc.aet, "host": "127.0.0.1",
-                               "port": orthanc.dicom_port}},
-        review={"min_quality": 0.0, "hold_when_layout_unknown": False},
+        destinations=pacs_destination(orthanc.aet, orthanc.dicom_port),
+        review=SEND_ALL_REVIEW,
     )
     with running_bridge(work, config) as running:
         yield running

@@ -22,7 +22,14 @@ from ecgbridge.jobs.store import Job
 from pipeline.signal_io import load_record
 from pipeline.synth.render import render_page
 from pipeline.synth.spec import RenderSpec
-from tests.integration.bridge import Bridge, TcpGate, bridge_config, running_bridge
+from tests.integration.bridge import (
+    SEND_ALL_REVIEW,
+    Bridge,
+    TcpGate,
+    bridge_config,
+    pacs_destination,
+    running_bridge,
+)
 from tests.integration.orthanc import OrthancServer
 from tests.integration.sc_images import make_sc, not_an_ecg, write_raw_payload
 from tests.paths import SHARED_PTBXL
@@ -83,10 +90,9 @@ def bridge(orthanc: OrthancServer, tmp_path_factory: pytest.TempPathFactory) -> 
     config = bridge_config(
         work / "var",
         scp={"host": "127.0.0.1", "port": 0, "allowed_calling_aes": ["MOD1", "MOD2"]},
-        destinations={"pacs": {"ae_title": orthanc.aet, "host": "127.0.0.1",
-                               "port": orthanc.dicom_port}},
+        destinations=pacs_destination(orthanc.aet, orthanc.dicom_port),
         routing={"default": "pacs"},
-        review={"min_quality": 0.0, "hold_when_layout_unknown": False},
+        review=SEND_ALL_REVIEW,
     )
     with running_bridge(work, config) as running:
         yield running
@@ -216,7 +222,7 @@ def test_destination_down_then_up_delivers_once(
         tmp_path / "var",
         destinations={"pacs": {"ae_title": orthanc.aet, "host": "127.0.0.1", "port": gate.port}},
         routing={"default": "pacs"},
-        review={"min_quality": 0.0, "hold_when_layout_unknown": False},
+        review=SEND_ALL_REVIEW,
     )
     path = tmp_path / "p.dcm"
     make_sc(_page(1)).save_as(path, enforce_file_format=True)
@@ -244,11 +250,10 @@ def test_kill9_during_a_batch_loses_nothing_and_duplicates_nothing(
     orthanc.clear()
     config = bridge_config(
         tmp_path / "var",
-        destinations={"pacs": {"ae_title": orthanc.aet, "host": "127.0.0.1",
-                               "port": orthanc.dicom_port}},
+        destinations=pacs_destination(orthanc.aet, orthanc.dicom_port),
         routing={"default": "pacs"},
         workers={"batch_size": 2, "poll_interval_s": 0.1, "device": "cpu", "nice": 0},
-        review={"min_quality": 0.0, "hold_when_layout_unknown": False},
+        review=SEND_ALL_REVIEW,
     )
     files = []
     for i in range(4):

@@ -24,7 +24,13 @@ from ecgbridge.sweeps.sweep import FolderSweeper
 from pipeline.signal_io import load_record
 from pipeline.synth.render import render_page
 from pipeline.synth.spec import RenderSpec
-from tests.integration.bridge import Bridge, bridge_config, running_bridge
+from tests.integration.bridge import (
+    SEND_ALL_REVIEW,
+    Bridge,
+    bridge_config,
+    pacs_destination,
+    running_bridge,
+)
 from tests.integration.orthanc import OrthancServer
 from tests.paths import SHARED_PTBXL
 
@@ -48,10 +54,9 @@ def bridge(orthanc: OrthancServer, tmp_path_factory: pytest.TempPathFactory) -> 
     work = tmp_path_factory.mktemp("sweep-bridge")
     config = bridge_config(
         work / "var",
-        destinations={"pacs": {"ae_title": orthanc.aet, "host": "127.0.0.1",
-                               "port": orthanc.dicom_port}},
+        destinations=pacs_destination(orthanc.aet, orthanc.dicom_port),
         routing={"default": "pacs"},
-        review={"min_quality": 0.0, "hold_when_layout_unknown": False},
+        review=SEND_ALL_REVIEW,
     )
     with running_bridge(work, config) as running:
         yield running
@@ -104,7 +109,7 @@ def test_serve_runs_the_configured_sweeps(tmp_path: Path) -> None:
     inbox.mkdir()
     config = bridge_config(
         tmp_path / "var",
-        review={"min_quality": 0.0, "hold_when_layout_unknown": False},
+        review=SEND_ALL_REVIEW,
         sweeps={"folders": [{"name": "drop", "path": str(inbox), "interval_s": 0.5,
                              "stable_s": 0.2}]},
     )
