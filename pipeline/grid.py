@@ -82,7 +82,7 @@ def best_period(
     """Fundamental period shared by 1-D profiles (grid squares are square), px.
 
     profiles: (N,) projections of a grid map (rows and columns). Periods are searched in
-    [min_period, max_period] px, coarse (1% steps) then fine (0.02% steps). Multiples of the
+    [min_period, max_period] px, coarse (0.5% steps) then fine (0.05% steps). Multiples of the
     fundamental score about as high as it does, so the smallest period whose contrast is at
     least half the best is taken. Returns (period_px, strength).
     """
@@ -101,9 +101,13 @@ def best_period(
     is_peak = np.r_[False, (scores[1:-1] >= scores[:-2]) & (scores[1:-1] >= scores[2:]), False]
     is_peak[int(np.argmax(scores))] = True
     refined: list[tuple[float, float]] = []
-    for i in np.flatnonzero(is_peak & (scores >= 0.4 * best))[:12]:
-        # Fine: all multiples (sharp peak, precise period) within +-1.5% of the coarse one.
-        fine = np.linspace(cands[i] * 0.985, cands[i] * 1.015, 61)
+    strong = np.flatnonzero(is_peak & (scores >= 0.4 * best))
+    # The 12 strongest peaks, smallest period first: a fine grid's many weak local maxima
+    # must not crowd out its fundamental (dotted 1 mm lines at 100 dpi).
+    for i in np.sort(strong[np.argsort(scores[strong])[::-1][:12]]):
+        # Fine: all multiples (sharp peak, precise period) within +-3% of the coarse one
+        # (the coarse comb's few multiples can put its peak 2% off the true period).
+        fine = np.linspace(cands[i] * 0.97, cands[i] * 1.03, 121)
         fscores = _scores(acs, fine)
         j = int(np.argmax(fscores))
         refined.append((float(fine[j]), float(fscores[j])))

@@ -47,3 +47,19 @@ def test_no_grid_raises() -> None:
 def test_bad_shape() -> None:
     with pytest.raises(ValueError, match="found shape"):
         measure_grid(np.zeros((3, 4, 5)))
+
+
+def test_faint_dotted_minor_grid_at_100_dpi() -> None:
+    """Faint 1 mm dots between 5 mm lines (green, 100 dpi): the coarse comb peaks 2% off the
+    1 mm period, which the fine search must still reach (it once returned the 3 mm one)."""
+    from pipeline.classic_segment import classic_segment
+    from pipeline.synth.render import render_page
+    from pipeline.synth.spec import GRID_PALETTES, RenderSpec
+
+    grid_rgb, paper_rgb = GRID_PALETTES["green"]
+    spec = RenderSpec(dpi=100.0, grid="green", grid_rgb=grid_rgb, paper_rgb=paper_rgb,
+                      grid_style="dots", grid_minor_alpha=0.25, grid_major_alpha=0.98,
+                      grid_minor_width_mm=0.12, grid_major_width_mm=0.12, footer=False)
+    page = render_page(np.zeros((12, 5000)), 500.0, spec, np.random.default_rng(0))
+    g = measure_grid(classic_segment(page.image).probs[1])
+    assert g.px_per_mm == pytest.approx(page.px_per_mm, rel=0.005)
