@@ -27,8 +27,16 @@ from pipeline.errors import (
 )
 from pipeline.extract import RowTrace, extract_row
 from pipeline.grid import GridScale, measure_grid
-from pipeline.layout import LayoutTemplate, TraceRow, choose_template, find_rows, long_trace_mask
+from pipeline.layout import (
+    LayoutTemplate,
+    TraceRow,
+    choose_template,
+    consensus,
+    find_rows,
+    long_trace_mask,
+)
 from pipeline.leads import assemble_signals, limb_relation_residual
+from pipeline.perspective import grid_rectification
 from pipeline.rectify import (
     Rectification,
     compose,
@@ -188,13 +196,13 @@ class Digitizer:
             if gate is not None:
                 trace_p = trace_p * gate
             timings["segment"] += time.perf_counter() - t
-        pre: Rectification | None = None
-        corners = paper_outline(image)
+        pre, corners = self._perspective(image, trace_p, grid_p, timings)
         if corners is not None:
-            # A photo of a sheet: take the sheet out of its background and undo the
-            # perspective, then read it like a scan.
+            image = _blank_outside(image, corners)
+        if pre is not None:
+            # A photo of a sheet: undo the perspective (from the grid's line families, or
+            # the sheet's corners), then read it like a scan.
             t = time.perf_counter()
-            pre = unwarp_quad(corners)
             image = np.ascontiguousarray(warp(image, pre, fill=(255, 255, 255)))
             again = classic_segment(image)
             trace_p, grid_p = again.probs[TRACE], again.probs[GRID]
@@ -234,6 +242,32 @@ class Digitizer:
         if pre is not None:
             page.rect = compose(pre, page.rect)
         return self._finish(page, work_image, input_shape, timings)
+
+    @staticmethod
+    def _perspective(image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
+                     timings: dict[str, float]
+                     ) -> tuple[Rectification | None, np.ndarray | None]:
+        """Homography undoing a camera's perspective (None for a page seen square-on), and
+        the sheet's corners (4, 2) px when it lies on a background (else None).
+
+        The homography comes from the grid's two line families when the page has a grid
+        (which works when the sheet's corners are not in the picture), else from the
+        sheet's four corners. trace_p, grid_p: (H, W) maps of `image` (H, W, 3).
+        """
+        t = time.perf_counter()
+        rect: Rectification | None = None
+        corners = paper_outline(image)
+        if float(grid_p.mean()) > 0.02:
+            if corners is not None:
+                region = np.zeros(grid_p.shape, np.uint8)
+                cv2.fillConvexPoly(region, corners.round().astype(np.int32), 1)
+            else:
+                region = (grid_p > 0.5) | (trace_p > 0.5)
+            rect = grid_rectification(grid_p, region > 0)
+        if rect is None and corners is not None:
+            rect = unwarp_quad(corners)
+        timings["perspective"] = time.perf_counter() - t
+        return rect, corners
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                    rect: Rectification, timings: dict[str, float],
@@ -395,6 +429,21 @@ def _working_image(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def _blank_outside(image: np.ndarray, corners: np.ndarray, inset: float = 0.005
+                   ) -> np.ndarray:
+    """The image (H, W, 3) with everything outside the sheet (corners (4, 2) px, drawn
+    `inset` of the image's longer side inwards, so the sheet's edge goes too) made white."""
+    centre = corners.mean(axis=0)
+    d = corners - centre
+    step = inset * max(image.shape[:2])
+    shrunk = corners - d / np.linalg.norm(d, axis=1, keepdims=True) * step
+    sheet = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(sheet, shrunk.round().astype(np.int32), 1)
+    out = image.copy()
+    out[sheet == 0] = 255
+    return out
+
+
 def _upsample(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(h, w) probability map resized (bilinear) to shape (H, W), float32."""
     prob = np.asarray(prob, dtype=np.float32)
@@ -434,27 +483,72 @@ def _polarity_skew(traces: list[RowTrace], baselines: list[float]) -> float:
 def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
     """Where each row's signal starts and ends (px), calibration pulses left out."""
     starts, ends = [], []
-    for tr, ps, pe in zip(page.traces, page.start_pulses, page.end_pulses):
-        finite = np.flatnonzero(np.isfinite(tr.y_px))
+    ppm = page.ppm_guess if page.grid is None else page.grid.px_per_mm
+    for tr, ps, pe, row in zip(page.traces, page.start_pulses, page.end_pulses, page.rows):
+        finite = _line_samples(tr, ppm)
         x0 = float(tr.x_px[finite[0]]) if finite.size else float(tr.x_px[0])
         x1 = float(tr.x_px[finite[-1]]) if finite.size else float(tr.x_px[-1])
         if ps is not None:
             after = tr.x_px[finite][tr.x_px[finite] > ps.x1_px + tr.line_width_px]
             x0 = float(ps.x1_px + tr.line_width_px) if after.size == 0 else float(after[0])
             x0 = max(x0, float(ps.x1_px) + tr.line_width_px)
+            x0 = _after_break(page.mask, row, x0, 4.0 * ppm, +1)
         if pe is not None:
             x1 = min(x1, float(pe.x0_px) - tr.line_width_px)
+            x1 = _after_break(page.mask, row, x1, 4.0 * ppm, -1)
         starts.append(x0)
         ends.append(x1)
     # Rows of one page start and end together; an outlier (a label or an unrecognised
-    # pulse read as trace) takes the consensus.
-    tol = 1.5 * page.ppm_guess if page.grid is None else 1.5 * page.grid.px_per_mm
+    # pulse read as trace, a line that begins with a break) takes the value most rows
+    # agree on.
+    tol = 1.5 * ppm
     for values in (starts, ends):
-        med = float(np.median(values))
+        agreed = consensus(values, tol)
         for i, v in enumerate(values):
-            if abs(v - med) > tol:
-                values[i] = med
+            if abs(v - agreed) > tol:
+                values[i] = agreed
     return starts, ends
+
+
+def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
+                 direction: int) -> float:
+    """Where the signal begins (direction +1; ends: -1) next to a calibration pulse.
+
+    A pulse is drawn with a flat run after (before) it, then often a break, then the
+    signal: when the row's band holds an ink-free column within reach_px of x, the signal
+    starts at the first inked column past that break. mask: (H, W) bool; x: px.
+    """
+    w = mask.shape[1]
+    a = int(np.clip(round(x), 0, w - 1))
+    b = int(np.clip(round(x + direction * reach_px), 0, w - 1))
+    lo, hi = min(a, b), max(a, b)
+    inked = mask[row.top_px:row.bottom_px, lo:hi + 1].any(axis=0)
+    if direction < 0:
+        inked = inked[::-1]
+    empty = np.flatnonzero(~inked)
+    if empty.size == 0:
+        return x
+    past = np.flatnonzero(inked[empty[0]:])
+    if past.size == 0:
+        return x
+    k = int(empty[0] + past[0])
+    return float(a + direction * k)
+
+
+def _line_samples(tr: RowTrace, px_per_mm: float) -> np.ndarray:
+    """Indices of tr's finite samples, without stray pieces at either end: a stretch under
+    1 mm long, apart from the rest by a break over 1 mm (a speck or a grid-line crossing
+    read before the line starts or after it ends)."""
+    finite = np.flatnonzero(np.isfinite(tr.y_px))
+    if finite.size < 2:
+        return finite
+    x = tr.x_px[finite]
+    breaks = np.flatnonzero(np.diff(x) > px_per_mm) + 1
+    pieces = np.split(np.arange(finite.size), breaks)
+    long_enough = [p for p in pieces if x[p[-1]] - x[p[0]] >= px_per_mm]
+    if not long_enough:
+        return finite
+    return finite[long_enough[0][0]:long_enough[-1][-1] + 1]
 
 
 def _quality(signals: np.ndarray, placements: list[PanelPlacement], traces: list[RowTrace],

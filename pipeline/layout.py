@@ -107,16 +107,96 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     if not rows_y:
         raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
     rows_y = _fill_lattice(rows_y, long_ink, extent)
+    rows_y = snap_to_lattice(rows_y)
+    ink = trace_prob > 0.5
+    spans = [_row_span(ink, long_ink, rows_y, i, px_per_mm) for i in range(len(rows_y))]
+    # Rows of a page start (and end) together: a row whose line begins with a break
+    # (a QRS stroke lost on a grid line) is read from where the other rows start.
+    start = consensus([float(a) for a, _ in spans], 1.5 * px_per_mm)
+    end = consensus([float(b) for _, b in spans], 1.5 * px_per_mm)
     rows: list[TraceRow] = []
     for i, y in enumerate(rows_y):
-        top = (rows_y[i - 1] + y) // 2 if i > 0 else max(0, y - int(1.2 * (rows_y[1] - y))
+        top = (rows_y[i - 1] + y) // 2 if i > 0 else max(0, y - int(0.8 * (rows_y[1] - y))
                                                           if len(rows_y) > 1 else 0)
         bottom = ((y + rows_y[i + 1]) // 2 if i + 1 < len(rows_y)
-                  else min(h, y + int(1.2 * (y - rows_y[i - 1])) if i > 0 else h))
-        band = long_ink[max(0, y - int(3 * px_per_mm)): y + int(3 * px_per_mm) + 1]
-        xs = np.flatnonzero(band.any(axis=0))
-        rows.append(TraceRow(float(y), int(xs[0]), int(xs[-1]), int(top), int(bottom)))
+                  else min(h, y + int(0.8 * (y - rows_y[i - 1])) if i > 0 else h))
+        x0, x1 = spans[i]
+        rows.append(TraceRow(float(y), int(min(x0, round(start))), int(max(x1, round(end))),
+                             int(top), int(bottom)))
     return rows
+
+
+def snap_to_lattice(rows_y: list[int]) -> list[int]:
+    """Rows of a layout are equally spaced: when the found rows fit a lattice (every row
+    within 0.3 spacings of it, three in four within 0.12), return the lattice positions (a
+    busy row's projection peak can sit far from its baseline); else rows_y unchanged.
+
+    rows_y: row positions top to bottom, px (at least 3 for a lattice to be checked).
+    """
+    if len(rows_y) < 3:
+        return rows_y
+    y = np.asarray(rows_y, dtype=np.float64)
+    d = float(np.median(np.diff(y)))
+    if d <= 0:
+        return rows_y
+    k = np.arange(y.size)
+    # Robust line fit: spacing from pairwise slopes (Theil-Sen), offset from the median.
+    i, j = np.triu_indices(y.size, 1)
+    d = float(np.median((y[j] - y[i]) / (j - i)))
+    a = float(np.median(y - k * d))
+    resid = np.abs(y - (a + k * d))
+    if resid.max() > 0.3 * d or np.mean(resid <= 0.12 * d) < 0.75:
+        return rows_y
+    return [round(a + kk * d) for kk in k]
+
+
+def _row_span(ink: np.ndarray, long_ink: np.ndarray, rows_y: list[int], i: int,
+              px_per_mm: float) -> tuple[int, int]:
+    """First and last column of row i's line, px.
+
+    The core is the long-trace ink within 3 mm of the baseline; it is extended over any
+    trace ink near the baseline (within 0.3 row spacings, at least 3 mm) that follows on
+    with breaks under 2 mm: a line broken by a lost grid-line crossing is still one line.
+    ink, long_ink: (H, W) bool.
+    """
+    y = rows_y[i]
+    spacing = float(np.median(np.diff(rows_y))) if len(rows_y) > 1 else 40.0 * px_per_mm
+    core = long_ink[max(0, y - int(3 * px_per_mm)): y + int(3 * px_per_mm) + 1].any(axis=0)
+    xs = np.flatnonzero(core)
+    reach = int(max(3.0 * px_per_mm, 0.3 * spacing))
+    strip = ink[max(0, y - reach): y + reach + 1].astype(np.uint8)
+    # Specks (grid-line crossings, noise) do not extend a line: only pieces at least 1 mm
+    # wide or tall do.
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(strip, connectivity=8)
+    size = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    keep = size >= max(2.0, px_per_mm)
+    keep[0] = False
+    near = keep[labels].any(axis=0)
+    near[xs[0]:xs[-1] + 1] = True
+    gap = max(2, int(2.0 * px_per_mm))
+    # Close breaks of up to `gap` columns, then take the run holding the core.
+    closed = cv2.morphologyEx(near.astype(np.uint8)[None, :], cv2.MORPH_CLOSE,
+                              np.ones((1, gap + 1), np.uint8))[0].astype(bool)
+    closed[xs[0]:xs[-1] + 1] = True
+    x0 = int(xs[0])
+    while x0 > 0 and closed[x0 - 1]:
+        x0 -= 1
+    x1 = int(xs[-1])
+    while x1 + 1 < closed.size and closed[x1 + 1]:
+        x1 += 1
+    # The closing may pad the run's ends: end on ink.
+    inked = np.flatnonzero(near[x0:x1 + 1])
+    return x0 + int(inked[0]), x0 + int(inked[-1])
+
+
+def consensus(values: list[float], tol: float) -> float:
+    """The value most rows agree on: the median of the largest cluster (values within tol
+    of one value; ties go to the earlier value). values: per row, px."""
+    v = np.asarray(values, dtype=np.float64)
+    support = (np.abs(v[:, None] - v[None, :]) <= tol).sum(axis=1)
+    best = support == support.max()
+    centre = float(v[best].min())
+    return float(np.median(v[np.abs(v - centre) <= tol]))
 
 
 def _fill_lattice(rows_y: list[int], long_ink: np.ndarray, extent: float) -> list[int]:

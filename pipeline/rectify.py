@@ -2,9 +2,9 @@
 
 Rotation: the angle at which the row and column projections of the line map are sharpest
 (sum of squared differences), searched coarse to fine on a reduced map. With a grid, both
-line families vote; with no grid, the trace baselines do. Perspective is NOT corrected yet
-(a `Rectification` holds a full homography so it can be added: measure the angle per region
-and fit the keystone); photos with strong perspective are refused or read poorly.
+line families vote; with no grid, the trace baselines do. Perspective (photos) is undone
+before this by `pipeline.perspective` (from the grid's vanishing points) or, on a page with
+no grid, from the sheet's corners (`unwarp_quad`); a `Rectification` holds the homography.
 Upside-down pages are turned by the digitizer once rows and calibration pulses are known
 (`pipeline.calibration.pulses_on_right`); `rotate_180` is the helper it uses.
 """

@@ -1,0 +1,356 @@
+"""Perspective from the grid itself: a homography that makes the grid's two line families
+parallel, axis-aligned and equally spaced, with square cells.
+
+A photographed sheet is a plane seen through a pinhole: each family of parallel grid lines
+(and the trace baselines, which run along the horizontal family) converges to a vanishing
+point. The local direction of each family is measured in overlapping tiles (the shear that
+makes the tile's row or column projection sharpest); each family's vanishing point is the
+point all its local directions aim at (weighted least squares, homogeneous so that a point
+at infinity, parallel lines, is an ordinary answer). Sending both vanishing points to
+infinity (the vanishing line to the line at infinity) leaves an affine map; mapping the two
+directions onto the axes removes rotation and shear; the grid's period along each axis then
+gives the aspect (grid cells are square). This works when the sheet's corners are not seen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.grid import best_period
+from pipeline.rectify import Rectification, estimate_angle
+
+#: Long side of the reduced map directions are measured on, px.
+WORK_SIDE_PX = 1200
+#: Tiles per side (overlapping by half), and the steepest local direction searched, deg.
+TILES = 4
+MAX_TILT_DEG = 15.0
+#: Side of the shrunk tile the coarse direction search runs on, px.
+COARSE_SIDE_PX = 250
+#: Below this relative change of scale across the sheet, perspective is not corrected.
+MIN_KEYSTONE = 0.02
+#: Largest page rotation looked for before the local directions, deg.
+MAX_TURN_DEG = 25.0
+#: Directions that agree this well across the page mean no perspective, deg.
+SQUARE_ON_SPREAD_DEG = 0.3
+#: Largest accepted output side relative to the input's longer side.
+MAX_GROWTH = 1.6
+
+
+@dataclass(frozen=True)
+class LocalDirection:
+    """Direction of one line family in one tile.
+
+    x, y: where it was measured (weighted centre of the tile's line mass), px of the map.
+    angle_deg: the family's angle from its axis, degrees: the horizontal family runs along
+    (cos a, sin a), the vertical one along (sin a, cos a) (x right, y down).
+    weight: how much sharper the projection is at that angle than at the median angle
+    searched (relative gain, >= 0; about 0 where the tile shows no such lines).
+    """
+
+    x: float
+    y: float
+    angle_deg: float
+    weight: float
+
+
+def _profile_sharpness(tile: np.ndarray, slope: float) -> float:
+    """Sharpness (sum of squared differences) of the row projection of `tile` (h, w)
+    float32 along lines of the given slope (dy/dx, tile px), taken about the tile's centre."""
+    h, w = tile.shape
+    # Shear y' = y - slope * (x - cx): lines of that slope become rows.
+    pad = int(np.ceil(abs(slope) * w / 2)) + 1
+    m = np.array([[1.0, 0.0, 0.0], [-slope, 1.0, slope * w / 2 + pad]], dtype=np.float32)
+    sheared = cv2.warpAffine(tile, m, (w, h + 2 * pad), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    prof = cv2.reduce(sheared, 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel()
+    return float(np.square(np.diff(prof)).sum())
+
+
+def _search(tile: np.ndarray, angles: np.ndarray, squeeze: tuple[int, int]) -> np.ndarray:
+    """Sharpness of the horizontal family of `tile` (h, w) at each angle (deg), measured on
+    the tile reduced by squeeze = (along x, along y): shrinking along the lines costs
+    little precision and most of the time."""
+    h, w = tile.shape
+    sx, sy = squeeze
+    small = cv2.resize(tile, (max(8, w // sx), max(8, h // sy)), interpolation=cv2.INTER_AREA)
+    ratio = (w / small.shape[1]) / (h / small.shape[0])
+    return np.array([_profile_sharpness(small, np.tan(np.radians(a)) * ratio) for a in angles])
+
+
+def _tile_direction(tile: np.ndarray, vertical: bool, max_tilt: float, around: float = 0.0
+                    ) -> tuple[float, float]:
+    """Best angle (deg, within around +- max_tilt) of one family in a tile (h, w) float32,
+    and the sharpness gain of that angle over the median angle's (0 when the tile shows no
+    family).
+
+    Coarse on the tile shrunk to about COARSE_SIDE_PX (a narrower tile's peak is wider, so
+    0.5 degree steps cannot step over it; shrinking both axes alike keeps the lattice of
+    grid crossings from aliasing), then finer on the tile squeezed along the lines.
+    """
+    if vertical:
+        tile = np.ascontiguousarray(tile.T)
+    # Taper across the lines: the tile's own straight top and bottom edges must not make
+    # the unsheared projection look sharp.
+    tile = tile * np.hanning(tile.shape[0] + 2)[1:-1, None].astype(np.float32)
+    shrink = max(1, round(max(tile.shape) / COARSE_SIDE_PX))
+    cand = around + np.arange(-max_tilt, max_tilt + 1e-9, 0.5)
+    scores = _search(tile, cand, (shrink, shrink))
+    best = float(cand[int(np.argmax(scores))])
+    floor = float(np.median(scores))
+    gain = float(scores.max()) / floor - 1.0 if floor > 0 else 0.0
+    for fine_step in (0.25, 0.08, 0.025):
+        fine = best + np.arange(-2, 3) * fine_step
+        squeeze = (1, 1) if abs(best) > 8.0 else (4, 1)
+        best = float(fine[int(np.argmax(_search(tile, fine, squeeze)))])
+    return best, max(0.0, gain)
+
+
+def local_directions(line_map: np.ndarray, tiles: int = TILES, max_tilt: float = MAX_TILT_DEG,
+                     around: tuple[float, float] = (0.0, 0.0)
+                     ) -> tuple[list[LocalDirection], list[LocalDirection]]:
+    """Directions of the horizontal and vertical line families in overlapping tiles.
+
+    line_map: (H, W) float, high on grid lines (or traces). Tiles are 2/(tiles+1) of each
+    side, overlapping by half; angles within around[k] +- max_tilt deg are searched for the
+    horizontal (k = 0) and vertical (k = 1) family. Returns (horizontal, vertical) lists
+    in line_map px.
+    """
+    h, w = line_map.shape
+    th, tw = 2 * h // (tiles + 1), 2 * w // (tiles + 1)
+    total = float(line_map.sum())
+    horiz: list[LocalDirection] = []
+    vert: list[LocalDirection] = []
+    if th < 16 or tw < 16 or total <= 0:
+        return horiz, vert
+    ys, xs = np.mgrid[0:th, 0:tw].astype(np.float32)
+    for i in range(tiles):
+        for j in range(tiles):
+            y0, x0 = i * th // 2, j * tw // 2
+            tile = np.ascontiguousarray(line_map[y0:y0 + th, x0:x0 + tw], dtype=np.float32)
+            mass = float(tile.sum())
+            if mass < 0.01 * total:
+                continue
+            # Where the tapered tile's lines are (the direction is measured there).
+            th_, tw_ = tile.shape
+            weighted = tile * np.outer(np.hanning(th_ + 2)[1:-1], np.hanning(tw_ + 2)[1:-1])
+            wmass = float(weighted.sum()) or 1.0
+            cx = x0 + float((weighted * xs[:th_, :tw_]).sum()) / wmass
+            cy = y0 + float((weighted * ys[:th_, :tw_]).sum()) / wmass
+            for vertical, out in ((False, horiz), (True, vert)):
+                angle, gain = _tile_direction(tile, vertical, max_tilt, around[int(vertical)])
+                out.append(LocalDirection(cx, cy, angle, gain))
+    return horiz, vert
+
+
+def vanishing_point(dirs: list[LocalDirection], vertical: bool, norm: np.ndarray
+                    ) -> np.ndarray | None:
+    """Homogeneous vanishing point (3,) of one family, in the normalised coordinates given by
+    `norm` (3, 3: px -> roughly [-1, 1]), or None with fewer than 3 usable tiles.
+
+    Each tile's line (through its centre along its direction) should pass through the point;
+    weighted least squares on unit-normal lines, then once more without outliers.
+    """
+    good = [d for d in dirs if d.weight > 0.05]
+    if len(good) < 3:
+        return None
+    lines, weights = [], []
+    for d in good:
+        a = np.radians(d.angle_deg)
+        step = np.array([np.sin(a), np.cos(a)]) if vertical else np.array(
+            [np.cos(a), np.sin(a)])
+        p = norm @ np.array([d.x, d.y, 1.0])
+        q = norm @ np.array([d.x + 50.0 * step[0], d.y + 50.0 * step[1], 1.0])
+        line = np.cross(p, q)
+        line /= np.hypot(line[0], line[1]) or 1.0
+        lines.append(line)
+        weights.append(min(d.weight, 10.0))
+    lmat, wts = np.array(lines), np.sqrt(np.array(weights))
+    keep = np.ones(len(lines), dtype=bool)
+    vp = None
+    for _ in range(2):
+        _, _, vt = np.linalg.svd(lmat[keep] * wts[keep, None])
+        vp = vt[-1]
+        res = np.abs(lmat @ vp)
+        limit = max(3.0 * float(np.median(res[keep])), 1e-4)
+        if (res <= limit).sum() < 3:
+            break
+        keep = res <= limit
+    return vp
+
+
+def _normaliser(shape: tuple[int, int]) -> np.ndarray:
+    """(3, 3) px -> coordinates centred on the map, its half longer side = 1."""
+    h, w = shape
+    s = 2.0 / max(h, w)
+    return np.array([[s, 0.0, -s * w / 2], [0.0, s, -s * h / 2], [0.0, 0.0, 1.0]])
+
+
+def rectifying_homography(v_h: np.ndarray, v_v: np.ndarray) -> np.ndarray | None:
+    """(3, 3) homography in normalised coordinates sending the horizontal family's vanishing
+    point to +x at infinity and the vertical family's to +y at infinity (keeps the origin).
+    None when the two points coincide or the vanishing line passes through the centre."""
+    horizon = np.cross(v_h, v_v)
+    if abs(horizon[2]) < 1e-9 or not np.isfinite(horizon).all():
+        return None
+    proj = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0],
+                     [horizon[0] / horizon[2], horizon[1] / horizon[2], 1.0]])
+    d_h, d_v = v_h[:2].copy(), v_v[:2].copy()
+    if d_h[0] < 0:
+        d_h = -d_h
+    if d_v[1] < 0:
+        d_v = -d_v
+    basis = np.array([d_h / np.linalg.norm(d_h), d_v / np.linalg.norm(d_v)]).T
+    if abs(np.linalg.det(basis)) < 0.2:  # families closer than ~12 degrees: not a grid
+        return None
+    affine = np.eye(3)
+    affine[:2, :2] = np.linalg.inv(basis)
+    return affine @ proj
+
+
+def _aspect(warped_map: np.ndarray) -> float:
+    """y/x ratio of the grid period in a rectified map (H, W); 1.0 when not measurable.
+    Multiply x by this to make the grid's cells square."""
+    cols, rows = warped_map.sum(axis=0), warped_map.sum(axis=1)
+    period, strength = best_period([cols, rows], 2.0, min(warped_map.shape) / 8)
+    if not np.isfinite(period) or strength < 0.1:
+        return 1.0
+    px, sx = best_period([cols], 0.8 * period, 1.25 * period)
+    py, sy = best_period([rows], 0.8 * period, 1.25 * period)
+    if not (np.isfinite(px) and np.isfinite(py)) or min(sx, sy) < 0.1:
+        return 1.0
+    return py / px
+
+
+def _step(current: np.ndarray, max_tilt: float, tiles: int,
+          around: tuple[float, float] = (0.0, 0.0)) -> np.ndarray | None:
+    """Homography (3, 3, px of `current` -> px) straightening the line families of the map
+    `current` (h, w) float32; None when they are not found."""
+    horiz, vert = local_directions(current, tiles, max_tilt, around)
+    norm = _normaliser(current.shape)
+    v_h, v_v = vanishing_point(horiz, False, norm), vanishing_point(vert, True, norm)
+    if v_h is None or v_v is None:
+        return None
+    hom_n = rectifying_homography(v_h, v_v)
+    return None if hom_n is None else np.linalg.inv(norm) @ hom_n @ norm
+
+
+def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
+                       *, min_keystone: float = MIN_KEYSTONE) -> Rectification | None:
+    """Rectification undoing perspective, rotation and shear from the line families.
+
+    line_map: (H, W) float, high on grid lines (or traces when there is no grid).
+    region: (H, W) bool or None, where the sheet is (the output canvas covers it; default:
+    where line_map has mass). Returns None when fewer than 3 tiles per family show lines,
+    the families are not a grid, or the scale changes across the sheet by less than
+    `min_keystone` (relative; a plain rotation does then). The first estimate is refined
+    once on the map it straightened (a tile's lines converge less there). The output keeps
+    the scale at the sheet's centre, with square grid cells.
+    """
+    if line_map.ndim != 2:
+        raise ValueError(f"line_map must be (H, W); found shape {line_map.shape}")
+    h, w = line_map.shape
+    f = min(1.0, WORK_SIDE_PX / max(h, w))
+    small = cv2.resize(line_map.astype(np.float32), (max(16, round(w * f)), max(16, round(h * f))),
+                       interpolation=cv2.INTER_AREA)
+    if region is None:
+        sel = small > 0.5 * float(small.max())
+    else:
+        sel = cv2.resize(region.astype(np.uint8), (small.shape[1], small.shape[0]),
+                         interpolation=cv2.INTER_NEAREST) > 0
+    ys, xs = np.nonzero(sel)
+    if ys.size < 4:
+        return None
+    pts = np.stack([xs, ys], axis=1).astype(np.float32)
+    hull = cv2.convexHull(pts).reshape(-1, 2).astype(np.float64)
+    centre = pts.mean(axis=0).astype(np.float64)
+    longest = max(small.shape)
+    turn = estimate_angle(small, MAX_TURN_DEG)
+    around = (turn, -turn)  # the families' angles on a page turned by `turn`, no keystone
+    if _square_on(small, around):
+        return None  # a scan or a digital page: a rotation does
+    hom = np.eye(3)
+    current = small
+    for tiles, max_tilt in ((TILES - 1, MAX_TILT_DEG), (TILES, 4.0)):
+        step = _step(current, max_tilt, tiles, around)
+        around = (0.0, 0.0)  # the second pass measures what the first left
+        if step is None:
+            return None
+        hom = step @ hom
+        if max_tilt == MAX_TILT_DEG and _keystone(hom, hull) < 0.5 * min_keystone:
+            return None
+        jac = _jacobian(hom, centre)
+        fitted = _fit_canvas(np.diag([1.0 / np.sqrt(abs(np.linalg.det(jac)))] * 2 + [1.0])
+                             @ hom, hull, longest)
+        if fitted is None:
+            return None
+        hom = fitted
+        shape = _canvas_shape(hom, hull)
+        current = cv2.warpPerspective(small, hom, (shape[1], shape[0]), flags=cv2.INTER_LINEAR)
+    if _keystone(hom, hull) < min_keystone:
+        return None
+    aspect = _aspect(current)
+    fitted = _fit_canvas(np.diag([np.sqrt(aspect), 1.0 / np.sqrt(aspect), 1.0]) @ hom, hull,
+                         longest)
+    if fitted is None:
+        return None
+    hom = fitted
+    # Back to full-resolution px.
+    full = np.diag([1.0 / f, 1.0 / f, 1.0]) @ hom @ np.diag([f, f, 1.0])
+    angle = float(np.degrees(np.arctan2(-full[1, 0], full[0, 0])))
+    return Rectification(angle, full, _canvas_shape(full, hull / f))
+
+
+def _square_on(small: np.ndarray, around: tuple[float, float]) -> bool:
+    """Whether a map (h, w) looks square-on: in its four corner quarters each family's
+    direction (searched within +-2 degrees of `around`) is the same within
+    SQUARE_ON_SPREAD_DEG (a keystone of 2% turns lines by about 1 degree there)."""
+    h, w = small.shape
+    th, tw = h // 2, w // 2
+    found: tuple[list[float], list[float]] = ([], [])
+    for y0, x0 in ((0, 0), (0, w - tw), (h - th, 0), (h - th, w - tw)):
+        tile = np.ascontiguousarray(small[y0:y0 + th, x0:x0 + tw], dtype=np.float32)
+        if float(tile.sum()) <= 0:
+            continue
+        for k in (0, 1):
+            angle, gain = _tile_direction(tile, bool(k), 2.0, around[k])
+            if gain > 0.05:
+                found[k].append(angle)
+    return all(len(a) >= 3 and max(a) - min(a) <= SQUARE_ON_SPREAD_DEG for a in found)
+
+
+def _keystone(hom: np.ndarray, hull: np.ndarray) -> float:
+    """Relative change of linear scale across the hull's points under `hom` (0 for affine)."""
+    dets = [abs(np.linalg.det(_jacobian(hom, p))) for p in hull]
+    return float(np.sqrt(max(dets) / max(min(dets), 1e-12)) - 1.0)
+
+
+def _jacobian(hom: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """(2, 2) derivative of the homography `hom` at point p (2,) px."""
+    x = hom @ np.array([p[0], p[1], 1.0])
+    jac = np.zeros((2, 2))
+    for k in range(2):
+        jac[:, k] = (hom[:2, k] * x[2] - x[:2] * hom[2, k]) / x[2] ** 2
+    return jac
+
+
+def _fit_canvas(hom: np.ndarray, hull: np.ndarray, longest: int) -> np.ndarray | None:
+    """Translate `hom` so the warped hull starts at (0, 0) (the canvas is the sheet, or
+    what has lines, and no more); None when the hull crosses the vanishing line or the
+    canvas would exceed MAX_GROWTH x the input side."""
+    pts = np.c_[hull, np.ones(len(hull))] @ hom.T
+    if (pts[:, 2] <= 0).any():
+        return None
+    xy = pts[:, :2] / pts[:, 2:3]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    if (hi - lo).max() > MAX_GROWTH * longest:
+        return None
+    shift = np.array([[1.0, 0.0, -lo[0]], [0.0, 1.0, -lo[1]], [0.0, 0.0, 1.0]])
+    return shift @ hom
+
+
+def _canvas_shape(hom: np.ndarray, hull: np.ndarray) -> tuple[int, int]:
+    """(H, W) px holding the warped hull (hom from `_fit_canvas`)."""
+    hi = cv2.perspectiveTransform(hull[None].astype(np.float64), hom)[0].max(axis=0)
+    return int(np.ceil(hi[1])) + 1, int(np.ceil(hi[0])) + 1
