@@ -259,11 +259,12 @@ class Digitizer:
         corners = paper_outline(image)
         if float(grid_p.mean()) > 0.02:
             if corners is not None:
-                region = np.zeros(grid_p.shape, np.uint8)
-                cv2.fillConvexPoly(region, corners.round().astype(np.int32), 1)
+                sheet = np.zeros(grid_p.shape, np.uint8)
+                cv2.fillConvexPoly(sheet, corners.round().astype(np.int32), 1)
+                region = sheet > 0
             else:
                 region = (grid_p > 0.5) | (trace_p > 0.5)
-            rect = grid_rectification(grid_p, region > 0)
+            rect = grid_rectification(grid_p, region)
         if rect is None and corners is not None:
             rect = unwarp_quad(corners)
         timings["perspective"] = time.perf_counter() - t
