@@ -34,6 +34,14 @@ MIN_KEYSTONE = 0.02
 MAX_TURN_DEG = 25.0
 #: Directions that agree this well across the page mean no perspective, deg.
 SQUARE_ON_SPREAD_DEG = 0.3
+#: Median disagreement of the tiles' directions with their vanishing point above which a
+#: family is not a grid's, deg.
+MAX_DIRECTION_SCATTER_DEG = 0.35
+#: Least median sharpening (LocalDirection.weight) of a grid's tiles in the check pass:
+#: grids measured 1.4-26, pages without a grid 0.6-0.9 (photo renders).
+MIN_GRID_GAIN = 1.0
+#: Least comb contrast (pipeline.grid.best_period) of a grid along each axis.
+MIN_GRID_STRENGTH = 0.1
 #: Largest accepted output side relative to the input's longer side.
 MAX_GROWTH = 1.6
 
@@ -144,13 +152,15 @@ def local_directions(line_map: np.ndarray, tiles: int = TILES, max_tilt: float =
     return horiz, vert
 
 
-def vanishing_point(dirs: list[LocalDirection], vertical: bool, norm: np.ndarray
-                    ) -> np.ndarray | None:
+def vanishing_point(dirs: list[LocalDirection], vertical: bool, norm: np.ndarray,
+                    max_scatter_deg: float | None = None) -> np.ndarray | None:
     """Homogeneous vanishing point (3,) of one family, in the normalised coordinates given by
     `norm` (3, 3: px -> roughly [-1, 1]), or None with fewer than 3 usable tiles.
 
     Each tile's line (through its centre along its direction) should pass through the point;
-    weighted least squares on unit-normal lines, then once more without outliers.
+    weighted least squares on unit-normal lines, then once more without outliers. With
+    max_scatter_deg, None also when the median tile's direction misses the point by more
+    (a grid's tiles agree on one point; paper texture or a page without grid do not).
     """
     good = [d for d in dirs if d.weight > 0.05]
     if len(good) < 3:
@@ -168,7 +178,7 @@ def vanishing_point(dirs: list[LocalDirection], vertical: bool, norm: np.ndarray
         weights.append(min(d.weight, 10.0))
     lmat, wts = np.array(lines), np.sqrt(np.array(weights))
     keep = np.ones(len(lines), dtype=bool)
-    vp = None
+    vp = np.zeros(3)
     for _ in range(2):
         _, _, vt = np.linalg.svd(lmat[keep] * wts[keep, None])
         vp = vt[-1]
@@ -177,7 +187,25 @@ def vanishing_point(dirs: list[LocalDirection], vertical: bool, norm: np.ndarray
         if (res <= limit).sum() < 3:
             break
         keep = res <= limit
+    if max_scatter_deg is not None and float(
+            np.median(_angle_off(good, vp, vertical, norm)[keep])) > max_scatter_deg:
+        return None
     return vp
+
+
+def _angle_off(dirs: list[LocalDirection], vp: np.ndarray, vertical: bool, norm: np.ndarray
+               ) -> np.ndarray:
+    """Angle (deg, (N,)) between each tile's direction and the line from it to the
+    vanishing point vp (homogeneous, normalised coordinates)."""
+    out = []
+    for d in dirs:
+        p = norm @ np.array([d.x, d.y, 1.0])
+        to_vp = vp[:2] * p[2] - p[:2] * vp[2]  # direction towards vp (at infinity too)
+        a = np.radians(d.angle_deg)
+        step = np.array([np.sin(a), np.cos(a)]) if vertical else np.array([np.cos(a), np.sin(a)])
+        cos = abs(float(step @ to_vp)) / (float(np.linalg.norm(to_vp)) or 1.0)
+        out.append(float(np.degrees(np.arccos(min(1.0, cos)))))
+    return np.array(out)
 
 
 def _normaliser(shape: tuple[int, int]) -> np.ndarray:
@@ -209,27 +237,35 @@ def rectifying_homography(v_h: np.ndarray, v_v: np.ndarray) -> np.ndarray | None
     return affine @ proj
 
 
-def _aspect(warped_map: np.ndarray) -> float:
-    """y/x ratio of the grid period in a rectified map (H, W); 1.0 when not measurable.
-    Multiply x by this to make the grid's cells square."""
+def _aspect(warped_map: np.ndarray) -> float | None:
+    """y/x ratio of the grid period in a rectified map (H, W): multiply x by it to make the
+    grid's cells square. None when the map shows no periodic grid along both axes."""
     cols, rows = warped_map.sum(axis=0), warped_map.sum(axis=1)
     period, strength = best_period([cols, rows], 2.0, min(warped_map.shape) / 8)
-    if not np.isfinite(period) or strength < 0.1:
-        return 1.0
+    if not np.isfinite(period) or strength < MIN_GRID_STRENGTH:
+        return None
     px, sx = best_period([cols], 0.8 * period, 1.25 * period)
     py, sy = best_period([rows], 0.8 * period, 1.25 * period)
-    if not (np.isfinite(px) and np.isfinite(py)) or min(sx, sy) < 0.1:
-        return 1.0
+    if not (np.isfinite(px) and np.isfinite(py)) or min(sx, sy) < MIN_GRID_STRENGTH:
+        return None
     return py / px
 
 
 def _step(current: np.ndarray, max_tilt: float, tiles: int,
-          around: tuple[float, float] = (0.0, 0.0)) -> np.ndarray | None:
+          around: tuple[float, float] = (0.0, 0.0), max_scatter_deg: float | None = None
+          ) -> np.ndarray | None:
     """Homography (3, 3, px of `current` -> px) straightening the line families of the map
-    `current` (h, w) float32; None when they are not found."""
+    `current` (h, w) float32; None when they are not found. With max_scatter_deg (the
+    check pass), also None when the median tile of a family sharpens its projection by
+    less than MIN_GRID_GAIN or the tiles disagree on the vanishing point."""
     horiz, vert = local_directions(current, tiles, max_tilt, around)
+    if max_scatter_deg is not None and min(
+            float(np.median([d.weight for d in dirs])) if dirs else 0.0
+            for dirs in (horiz, vert)) < MIN_GRID_GAIN:
+        return None  # the tiles' lines are too faint to be a grid's (traces, texture)
     norm = _normaliser(current.shape)
-    v_h, v_v = vanishing_point(horiz, False, norm), vanishing_point(vert, True, norm)
+    v_h = vanishing_point(horiz, False, norm, max_scatter_deg)
+    v_v = vanishing_point(vert, True, norm, max_scatter_deg)
     if v_h is None or v_v is None:
         return None
     hom_n = rectifying_homography(v_h, v_v)
@@ -272,8 +308,10 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
         return None  # a scan or a digital page: a rotation does
     hom = np.eye(3)
     current = small
-    for tiles, max_tilt in ((TILES - 1, MAX_TILT_DEG), (TILES, 4.0)):
-        step = _step(current, max_tilt, tiles, around)
+    # The second pass, on a nearly straight map, must find a grid (small tiles agreeing).
+    for tiles, max_tilt, scatter in ((TILES - 1, MAX_TILT_DEG, None),
+                                     (TILES, 4.0, MAX_DIRECTION_SCATTER_DEG)):
+        step = _step(current, max_tilt, tiles, around, scatter)
         around = (0.0, 0.0)  # the second pass measures what the first left
         if step is None:
             return None
@@ -291,6 +329,8 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
     if _keystone(hom, hull) < min_keystone:
         return None
     aspect = _aspect(current)
+    if aspect is None:
+        aspect = 1.0  # lines but no measurable period (traces only, faint grid)
     fitted = _fit_canvas(np.diag([np.sqrt(aspect), 1.0 / np.sqrt(aspect), 1.0]) @ hom, hull,
                          longest)
     if fitted is None:

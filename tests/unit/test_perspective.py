@@ -88,6 +88,17 @@ def test_no_lines_gives_none() -> None:
     assert grid_rectification(np.zeros((600, 800), np.float32)) is None
 
 
+def test_one_line_family_is_no_grid() -> None:
+    # Trace-like horizontal lines under a keystone, no vertical family: no grid to trust.
+    page = np.zeros((1000, 1500), np.float32)
+    page[100:900:40, 100:1400] = 1.0
+    src = np.float32([[0, 0], [1500, 0], [1500, 1000], [0, 1000]])
+    dst = np.float32([[200, 150], [1600, 60], [1550, 1270], [120, 1140]])
+    hom = cv2.getPerspectiveTransform(src, dst)
+    photo = cv2.GaussianBlur(cv2.warpPerspective(page, hom, (1900, 1400)), (0, 0), 0.7)
+    assert grid_rectification(photo) is None
+
+
 def test_local_directions_follow_a_rotation() -> None:
     g = grid_map(900, 1200, 6.0)
     m = cv2.getRotationMatrix2D((600, 450), -4.0, 1.0)  # lines turn +4 deg (y down)
