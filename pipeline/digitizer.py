@@ -523,7 +523,8 @@ def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
     a = int(np.clip(round(x), 0, w - 1))
     b = int(np.clip(round(x + direction * reach_px), 0, w - 1))
     lo, hi = min(a, b), max(a, b)
-    inked = mask[row.top_px:row.bottom_px, lo:hi + 1].any(axis=0)
+    top, bottom = row.own_band
+    inked = mask[top:bottom, lo:hi + 1].any(axis=0)
     if direction < 0:
         inked = inked[::-1]
     empty = np.flatnonzero(~inked)

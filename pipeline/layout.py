@@ -24,6 +24,9 @@ from scipy.signal import find_peaks
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
 from pipeline.layouts import LAYOUTS, LayoutTemplate
 
+#: Extraction reaches at least this far from a row's baseline, mm: closely spaced rows
+#: (12x1, 6x2) cross, and a 2 mV wave at 10 mm/mV must still be read whole.
+READ_REACH_MM = 20.0
 #: Known templates in the order candidates are tried: the first of equal-cost candidates
 #: wins, so common layouts come first.
 _PREFERENCE = ("3x4+1", "3x4", "3x4+2", "3x4+3", "6x2", "6x2+1", "12x1", "cabrera-3x4+1",
@@ -44,7 +47,9 @@ class TraceRow:
 
     y_px: baseline estimate (row of the projection peak), px.
     x0_px, x1_px: first and last column holding this row's ink, px.
-    top_px, bottom_px: band the row's extraction may use (half-way to its neighbours), px.
+    top_px, bottom_px: band the row's extraction may use, px: half-way to its neighbours,
+    or READ_REACH_MM from the baseline where that is further (closely spaced rows cross).
+    own_top_px, own_bottom_px: the half-way band alone, px (None: top_px, bottom_px).
     """
 
     y_px: float
@@ -52,6 +57,15 @@ class TraceRow:
     x1_px: int
     top_px: int
     bottom_px: int
+    own_top_px: int | None = None
+    own_bottom_px: int | None = None
+
+    @property
+    def own_band(self) -> tuple[int, int]:
+        """(top, bottom) px of the rows between this row's neighbours' half-way lines."""
+        top = self.top_px if self.own_top_px is None else self.own_top_px
+        bottom = self.bottom_px if self.own_bottom_px is None else self.own_bottom_px
+        return top, bottom
 
 
 def long_trace_mask(trace_prob: np.ndarray, min_width_px: float, threshold: float = 0.5,
@@ -121,7 +135,9 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
         bottom = ((y + rows_y[i + 1]) // 2 if i + 1 < len(rows_y)
                   else min(h, y + int(0.8 * (y - rows_y[i - 1])) if i > 0 else h))
         x0, x1 = spans[i]
+        reach = READ_REACH_MM * px_per_mm
         rows.append(TraceRow(float(y), int(min(x0, round(start))), int(max(x1, round(end))),
+                             int(min(top, max(0, y - reach))), int(max(bottom, min(h, y + reach))),
                              int(top), int(bottom)))
     return rows
 
@@ -231,7 +247,8 @@ def break_evidence(ink: np.ndarray, long_ink: np.ndarray, row: TraceRow, x: floa
     x0, x1 = max(row.x0_px, int(x) - half), min(row.x1_px, int(x) + half + 1)
     if x1 <= x0:
         return 1.0
-    band = long_ink[row.top_px:row.bottom_px, x0:x1]
+    top, bottom = row.own_band
+    band = long_ink[top:bottom, x0:x1]
     if band.size == 0 or not band.any(axis=0).all():
         return 1.0
     reach = int(3.0 * px_per_mm)

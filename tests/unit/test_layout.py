@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
-from pipeline.layout import TEMPLATES, choose_template, find_rows, get_template
+from pipeline.layout import (
+    READ_REACH_MM,
+    TEMPLATES,
+    choose_template,
+    consensus,
+    find_rows,
+    get_template,
+    snap_to_lattice,
+)
 from pipeline.layouts import parse_lead
 from pipeline.leads import NEUTRAL_RESIDUAL, limb_relation_residual
 from pipeline.types import LEADS
@@ -101,3 +109,48 @@ def test_trim_joins_leaves_the_lead_change_unread() -> None:
     assert np.isnan(sig[:25]).all() and np.isfinite(sig[25:80]).all()
     _trim_joins(sig, False, True, 5)
     assert np.isnan(sig[75:]).all() and np.isfinite(sig[25:75]).all()
+
+
+def test_rows_snap_to_their_lattice() -> None:
+    # A busy row's projection peak can sit far off its baseline: equally spaced rows win.
+    assert snap_to_lattice([100, 212, 300, 400]) == [100, 200, 300, 400]
+    # Rows that do not fit one spacing (a rhythm strip set apart) are left as found.
+    assert snap_to_lattice([100, 200, 300, 480]) == [100, 200, 300, 480]
+    assert snap_to_lattice([100, 180]) == [100, 180]
+
+
+def test_consensus_takes_the_largest_cluster() -> None:
+    assert consensus([55.0, 61.0, 61.5, 62.0, 130.0], 5.0) == pytest.approx(61.5)
+    # Half the rows start late (a break at their start): the earlier cluster wins the tie.
+    assert consensus([61.0, 133.0, 61.0, 133.0], 10.0) == pytest.approx(61.0)
+
+
+def test_row_starts_where_its_line_starts_despite_a_break() -> None:
+    """A line whose first 10 mm are cut off by a break (a QRS stroke lost on a black grid
+    line) still starts at its first ink, as the other rows do."""
+    page = rows_page(4)
+    x_break = int(20 * PPM)
+    page[int(50 * PPM):int(90 * PPM), x_break - 3:x_break + 3] = 0.0  # row 1 only
+    rows = find_rows(page, PPM)
+    assert len(rows) == 4
+    for row in rows:
+        assert row.x0_px == pytest.approx(10 * PPM, abs=2)
+        assert row.x1_px == pytest.approx(250 * PPM, abs=2)
+
+
+def test_closely_spaced_rows_are_read_beyond_the_half_way_line() -> None:
+    """12 rows 14 mm apart: each row is read at least READ_REACH_MM from its baseline (tall
+    waves cross the neighbours), while the half-way band stays for the layout's evidence."""
+    ppm, pitch = 6.0, 14.0
+    h, w = int((12 * pitch + 30) * ppm), int(260 * ppm)
+    img = np.zeros((h, w), np.uint8)
+    for r in range(12):
+        y = int((20 + pitch * r) * ppm)
+        img[y:y + 2, int(10 * ppm):int(250 * ppm)] = 255
+    rows = find_rows(img.astype(np.float32) / 255.0, ppm)
+    assert len(rows) == 12
+    for row in rows[1:-1]:
+        own_top, own_bottom = row.own_band
+        assert own_bottom - own_top == pytest.approx(pitch * ppm, abs=2)
+        assert row.top_px <= row.y_px - READ_REACH_MM * ppm + 1
+        assert row.bottom_px >= row.y_px + READ_REACH_MM * ppm - 1
