@@ -18,7 +18,7 @@ import numpy as np
 import pipeline
 from pipeline.calibration import Pulse, Scales, find_pulse, page_scales
 from pipeline.classic_segment import SegMaps, classic_segment, paper_normalised
-from pipeline.crop import paper_outline, signal_region
+from pipeline.crop import paper_outline, signal_region, upright_sheet_box
 from pipeline.errors import (
     DigitizerError,
     ImageTooSmallError,
@@ -36,7 +36,7 @@ from pipeline.layout import (
     long_trace_mask,
 )
 from pipeline.leads import assemble_signals, limb_relation_residual
-from pipeline.perspective import grid_rectification
+from pipeline.perspective import grid_rectification, maps_to_rectangle
 from pipeline.rectify import (
     Rectification,
     compose,
@@ -258,13 +258,19 @@ class Digitizer:
         rect: Rectification | None = None
         corners = paper_outline(image)
         if float(grid_p.mean()) > 0.02:
+            content = (grid_p > 0.5) | (trace_p > 0.5)
             if corners is not None:
+                # The canvas is the sheet; unless the grid says the outline is no sheet.
                 sheet = np.zeros(grid_p.shape, np.uint8)
                 cv2.fillConvexPoly(sheet, corners.round().astype(np.int32), 1)
-                region = sheet > 0
+                rect = grid_rectification(grid_p, sheet > 0)
+                if rect is not None and not maps_to_rectangle(rect, corners):
+                    corners = None
+                    rect = grid_rectification(grid_p, content)
             else:
-                region = (grid_p > 0.5) | (trace_p > 0.5)
-            rect = grid_rectification(grid_p, region)
+                rect = grid_rectification(grid_p, content)
+            if rect is not None and corners is None:
+                rect, corners = _sheet_after(image, rect, trace_p > 0.5)
         if rect is None and corners is not None:
             rect = unwarp_quad(corners)
         timings["perspective"] = time.perf_counter() - t
@@ -428,6 +434,31 @@ def _working_image(image: np.ndarray) -> np.ndarray:
         return cv2.resize(image, (round(w * f), round(h * f)),
                           interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(image)
+
+
+def _sheet_after(image: np.ndarray, rect: Rectification, traces: np.ndarray
+                 ) -> tuple[Rectification, np.ndarray | None]:
+    """Look for the sheet again once the grid has straightened the picture (H, W, 3): its
+    sides are then upright, and found where the outline was not (a shadow over a corner,
+    a busy background). traces: (H, W) bool, trace ink, which the sheet must hold (98%).
+    Returns the rectification cropped to the sheet and the sheet's corners (4, 2) in
+    `image` px, or `rect` unchanged and None."""
+    straight = cv2.warpPerspective(image, rect.matrix, (rect.shape[1], rect.shape[0]),
+                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    box = upright_sheet_box(straight)
+    if box is None:
+        return rect, None
+    x0, y0, x1, y1 = box
+    if min((x1 - x0) / rect.shape[1], (y1 - y0) / rect.shape[0]) < 0.3:
+        return rect, None  # not a sheet holding the grid
+    ink = warp(traces.astype(np.uint8), rect, fill=0, nearest=True)
+    if ink[y0:y1, x0:x1].sum() < 0.98 * ink.sum():
+        return rect, None  # an edge inside the sheet (a shadow's, a fold's)
+    crop = Rectification(0.0, np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]),
+                         (y1 - y0, x1 - x0))
+    corners = np.array([[x0, y0], [x1 - 1, y0], [x1 - 1, y1 - 1], [x0, y1 - 1]], np.float64)
+    back = cv2.perspectiveTransform(corners[None], np.linalg.inv(rect.matrix))[0]
+    return compose(rect, crop), back
 
 
 def _blank_outside(image: np.ndarray, corners: np.ndarray, inset: float = 0.005

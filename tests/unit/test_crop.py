@@ -1,0 +1,52 @@
+"""pipeline.crop: the sheet in a photo (outline, and sides once straightened)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipeline.crop import paper_outline, upright_sheet_box
+
+
+def _desk(h: int = 900, w: int = 1300) -> np.ndarray:
+    """A grey-blue desk with mild noise, (h, w, 3) uint8 (seeded)."""
+    rng = np.random.default_rng(5)
+    desk = np.empty((h, w, 3), np.float32)
+    desk[:] = (70, 85, 110)
+    desk += rng.normal(0, 4, desk.shape)
+    return np.clip(desk, 0, 255).astype(np.uint8)
+
+
+def _sheet_on_desk(box: tuple[int, int, int, int], shadow: float) -> np.ndarray:
+    """An upright white sheet with grid lines at `box` (x0, y0, x1, y1) on a desk; its
+    top-left quarter darkened by `shadow` (0..1), the desk too."""
+    img = _desk().astype(np.float32)
+    x0, y0, x1, y1 = box
+    img[y0:y1, x0:x1] = (250, 245, 240)
+    img[y0:y1:12, x0:x1] = (240, 160, 170)
+    img[y0:y1, x0:x1:12] = (240, 160, 170)
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    dim = 1.0 - shadow * np.clip(1.0 - (xx / (0.6 * w) + yy / (0.6 * h)), 0, 1)
+    return np.clip(img * dim[..., None], 0, 255).astype(np.uint8)
+
+
+def test_upright_sheet_found_under_a_shadow() -> None:
+    box = (210, 130, 1120, 780)
+    got = upright_sheet_box(_sheet_on_desk(box, shadow=0.55))
+    assert got is not None
+    np.testing.assert_allclose(got, box, atol=4)
+
+
+def test_sheet_filling_the_picture_has_no_box() -> None:
+    page = np.full((700, 1000, 3), 250, np.uint8)
+    page[::10] = (240, 150, 150)
+    assert upright_sheet_box(page) is None
+
+
+def test_outline_of_a_tilted_sheet() -> None:
+    img = _desk()
+    quad = np.array([[260, 150], [1100, 90], [1180, 760], [200, 820]], np.float64)
+    cv2.fillConvexPoly(img, quad.astype(np.int32), (250, 248, 245))
+    got = paper_outline(img)
+    assert got is not None
+    np.testing.assert_allclose(got, quad, atol=6)
