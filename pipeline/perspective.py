@@ -360,6 +360,19 @@ def _square_on(small: np.ndarray, around: tuple[float, float]) -> bool:
     return all(len(a) >= 3 and max(a) - min(a) <= SQUARE_ON_SPREAD_DEG for a in found)
 
 
+def maps_to_rectangle(rect: Rectification, corners: np.ndarray, tol_deg: float = 2.0) -> bool:
+    """Whether `rect` turns a quadrilateral's corners (4, 2) px (tl, tr, br, bl) into a
+    rectangle (every corner within tol_deg of 90 degrees). A sheet's outline that a good
+    grid rectification does not square up is not the sheet (a shadow or a fold cut it)."""
+    pts = cv2.perspectiveTransform(corners[None].astype(np.float64), rect.matrix)[0]
+    for i in range(4):
+        a, b = pts[i - 1] - pts[i], pts[(i + 1) % 4] - pts[i]
+        cos = float(a @ b) / (float(np.linalg.norm(a) * np.linalg.norm(b)) or 1.0)
+        if abs(90.0 - float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))) > tol_deg:
+            return False
+    return True
+
+
 def _keystone(hom: np.ndarray, hull: np.ndarray) -> float:
     """Relative change of linear scale across the hull's points under `hom` (0 for affine)."""
     dets = [abs(np.linalg.det(_jacobian(hom, p))) for p in hull]
