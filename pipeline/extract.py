@@ -15,12 +15,23 @@ its neighbours' mean.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from itertools import pairwise
 
+import cv2
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
+from pipeline.ink_fit import FIT_SCHEDULE, fit_samples
+
+#: Spacing of the fitted line's samples, px (about a 500 Hz sample at 200 dpi, 25 mm/s).
+SAMPLE_STEP_PX = 0.4
+#: Fit stage for page ink: one soft stage (0.1 px, curvature weight 1e-2), 6 Gauss-Newton
+#: steps. The sharper stages that make the exact-ink oracle exact only fit pixel noise on
+#: real pages: same scores on clean and scanned pages at a third of the time.
+LINE_FIT_SCHEDULE = FIT_SCHEDULE[:1]
+LINE_FIT_STEPS = 6
 #: Most runs per column kept for the dynamic program (nearest the baseline first).
 MAX_RUNS = 8
 
@@ -29,8 +40,9 @@ MAX_RUNS = 8
 class RowTrace:
     """The line of one row, sampled at every pixel column.
 
-    x_px: (N,) int column indices. y_px: (N,) float line position (px, sub-pixel), NaN where
-    the column holds no ink of this row. line_width_px: estimated pen width, px.
+    x_px: (N,) increasing column positions (px; whole columns, or every SAMPLE_STEP_PX when
+    fitted). y_px: (N,) float line position (px, sub-pixel), NaN where the row's line was
+    not read. line_width_px: estimated pen width, px.
     confident: (N,) bool, columns read from an unambiguous run.
     """
 
@@ -38,6 +50,17 @@ class RowTrace:
     y_px: np.ndarray
     line_width_px: float
     confident: np.ndarray
+
+    def at(self, x: np.ndarray) -> np.ndarray:
+        """(M,) line position (px) at x ((M,) px), linear between neighbouring samples; NaN
+        outside the row or next to an unread sample."""
+        x = np.asarray(x, dtype=np.float64)
+        i = np.clip(np.searchsorted(self.x_px, x, side="right") - 1, 0, self.x_px.size - 2)
+        x0, x1 = self.x_px[i], self.x_px[i + 1]
+        w = np.clip((x - x0) / np.where(x1 > x0, x1 - x0, 1.0), 0.0, 1.0)
+        y = self.y_px[i] * (1.0 - w) + self.y_px[i + 1] * w
+        inside = (x >= self.x_px[0]) & (x <= self.x_px[-1])
+        return np.where(inside, y, np.nan)
 
 
 def column_runs(mask: np.ndarray, baseline: float, max_runs: int = MAX_RUNS
@@ -162,7 +185,8 @@ def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
 
 
 def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_px: int,
-                x0_px: int, x1_px: int, baseline_px: float, max_gap_px: int = 3) -> RowTrace:
+                x0_px: int, x1_px: int, baseline_px: float, max_gap_px: int = 3,
+                fit: bool = True) -> RowTrace:
     """Read the line of one row of a rectified page.
 
     mask: (H, W) bool trace pixels; coverage: (H, W) float in [0, 1], ink fraction per pixel
@@ -188,13 +212,22 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     b_in = band_c[b, cols]
     top_edge = t + 0.5 - t_in - above
     bot_edge = b - 0.5 + b_in + below
+    # A one-pixel run holds ink t_in (not 1 + partial ends): centre it in its pixel.
+    single = t == b
+    top_edge = np.where(single, t - 0.5 * t_in - above, top_edge)
+    bot_edge = np.where(single, t + 0.5 * t_in + below, bot_edge)
     length = bot_edge - top_edge
     # Pen width: vertical thickness where the line is flat (the centre barely moves).
     centre = np.where(has, 0.5 * (t + b), np.nan)
     still = has & (np.abs(np.r_[np.nan, np.diff(centre)]) <= 0.5) & (
         np.abs(np.r_[np.diff(centre), np.nan]) <= 0.5)
     flat = still if still.sum() >= 10 else has
-    width = float(np.percentile(length[flat], 30)) if flat.any() else 1.0
+    # The ink of a flat stretch still spans the line's own wiggle over the pen's window:
+    # a low percentile finds the pen itself.
+    if fit:
+        width = _pen_width(top_edge, bot_edge, flat)
+    else:
+        width = float(np.percentile(length[flat], 30)) if flat.any() else 1.0
     width = max(width, 0.5)
     half = 0.5 * width
     y = 0.5 * (top_edge + bot_edge)
@@ -224,8 +257,103 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     confident &= ~crossing
     y = np.where(has, y, np.nan)
     y = _fill_short_gaps(y, max_gap_px)
-    return RowTrace(x_px=np.arange(x0_px, x0_px + w), y_px=y + top_px, line_width_px=width,
-                    confident=confident)
+    if not fit:
+        return RowTrace(x_px=np.arange(x0_px, x0_px + w), y_px=y + top_px,
+                        line_width_px=width, confident=confident)
+    # Ink per column of the chosen run (px of fully inked height): a line's first and last
+    # columns are only partly inked, which places its ends to a fraction of a pixel.
+    cum = np.vstack([np.zeros((1, w)), np.cumsum(band_c, axis=0)])
+    lo_row, hi_row = np.clip(t - 1, 0, h), np.clip(b + 2, 0, h)
+    ink = np.where(has, cum[hi_row, cols] - cum[lo_row, cols], 0.0)
+    top_ok, bot_ok = _edges_clear(band_m, has, t, b, r)
+    usable = has & ~crossing & (top_ok | bot_ok)
+    xs, ys, conf = fit_line(top_edge, bot_edge, usable, half, max_gap_px, ink, top_ok, bot_ok)
+    return RowTrace(x_px=xs + x0_px, y_px=ys + top_px, line_width_px=width, confident=conf)
+
+
+def _pen_width(top_edge: np.ndarray, bot_edge: np.ndarray, flat: np.ndarray) -> float:
+    """Pen width, px: a flat column's ink spans the pen plus the line's own motion over the
+    pen's window (about +-1 column); the median over flat columns of the ink length minus
+    that motion. top_edge, bot_edge: (w,) px; flat: (w,) bool columns to use."""
+    if not flat.any():
+        return 1.0
+    length = bot_edge - top_edge
+    centre = 0.5 * (top_edge + bot_edge)
+    c = np.where(flat, centre, np.nan)
+    window = np.stack([np.r_[np.nan, c[:-1]], c, np.r_[c[1:], np.nan]])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows at gaps
+        motion = np.nanmax(window, axis=0) - np.nanmin(window, axis=0)
+    own = (length - motion)[flat & np.isfinite(motion)]
+    return float(np.median(own)) if own.size else float(np.median(length[flat]))
+
+
+def _edges_clear(band: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray, reach: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Which ends of each column's chosen run are the line's own edge.
+
+    band: (h, w) bool ink; has: (w,) columns with a chosen run [t, b] (rows, inclusive).
+    Ink that is not chosen but lies beside a run's end within `reach` + 2 columns (a lead
+    label's letter, another row's wave) means the run may have merged with it there: that
+    end is not trusted. Returns (top_ok, bottom_ok), (w,) bool.
+    """
+    h, w = band.shape
+    rows = np.arange(h)[:, None]
+    chosen = has[None, :] & (rows >= t[None, :]) & (rows <= b[None, :])
+    other = (band & ~chosen).astype(np.uint8)
+    k = 2 * (reach + 2) + 1
+    near = cv2.dilate(other, np.ones((3, k), np.uint8)) > 0
+    cols = np.arange(w)
+    top_ok = ~near[np.clip(t, 0, h - 1), cols]
+    bot_ok = ~near[np.clip(b, 0, h - 1), cols]
+    return top_ok, bot_ok
+
+
+def fit_line(top_edge: np.ndarray, bot_edge: np.ndarray, usable: np.ndarray, half_pen: float,
+             max_gap_px: int, ink: np.ndarray, top_ok: np.ndarray | None = None,
+             bot_ok: np.ndarray | None = None, step_px: float = SAMPLE_STEP_PX
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The line's samples every step_px from each column's ink edges (`ink_fit`).
+
+    top_edge, bot_edge: (w,) ink edges, px; usable: (w,) bool columns whose edges belong to
+    this line alone; ink: (w,) ink per column (sum of coverage, px). Stretches of usable
+    columns separated by at most max_gap_px columns are fitted as one curve, from where its
+    line starts to where it ends: the pen's cap reaches half its width beyond the line, and
+    the end columns are inked over the fraction of their width the cap covers. Returns
+    (x, y, confident): (N,) float column positions (band px), line positions (px; NaN
+    between stretches), bool read from ink.
+    """
+    cols = np.flatnonzero(usable)
+    if cols.size == 0:
+        w = usable.size
+        return np.arange(w, dtype=np.float64), np.full(w, np.nan), np.zeros(w, dtype=bool)
+    breaks = np.flatnonzero(np.diff(cols) > max_gap_px + 1)
+    xs_all, ys_all, conf_all = [], [], []
+    for seg in np.split(cols, breaks + 1):
+        a, b = int(seg[0]), int(seg[-1])
+        start, end = float(a), float(b)
+        if seg.size >= 8:
+            full = float(np.median(ink[seg[1:-1]]))
+            if full > 0:
+                start = max(a - 0.5, a + 0.5 - min(1.0, ink[a] / full) + half_pen)
+                end = min(b + 0.5, b - 0.5 + min(1.0, ink[b] / full) - half_pen)
+        if end - start < 2 * step_px:
+            start, end = float(a), float(b)
+        n = max(3, int(np.floor((end - start) / step_px)) + 1)
+        xs = np.linspace(start, end, n)
+        if seg.size >= 2:
+            ys = fit_samples(xs, seg.astype(np.float64), top_edge[seg], bot_edge[seg], half_pen,
+                             schedule=LINE_FIT_SCHEDULE, steps=LINE_FIT_STEPS,
+                             top_ok=None if top_ok is None else top_ok[seg],
+                             bottom_ok=None if bot_ok is None else bot_ok[seg])
+        else:
+            ys = np.full(n, 0.5 * (top_edge[a] + bot_edge[a]))
+        xs_all += [xs, np.array([xs[-1] + 0.5 * step_px])]
+        ys_all += [ys, np.array([np.nan])]
+        near = usable[np.clip(np.rint(xs).astype(np.int64), 0, usable.size - 1)]
+        conf_all += [near, np.zeros(1, dtype=bool)]
+    return (np.concatenate(xs_all)[:-1], np.concatenate(ys_all)[:-1],
+            np.concatenate(conf_all)[:-1].astype(bool))
 
 
 def _apexes(mid: np.ndarray, ok: np.ndarray, lo: np.ndarray, hi: np.ndarray,

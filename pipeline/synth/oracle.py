@@ -31,9 +31,8 @@ docs/renderer.md for how much of the remaining error that is).
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import spsolve
 
+from pipeline.ink_fit import fit_samples
 from pipeline.synth.render import RenderedPage
 from pipeline.types import LEADS
 
@@ -122,12 +121,6 @@ def digitize_from_masks(page: RenderedPage, reader: str = "envelope") -> np.ndar
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-#: Fit schedule of the coverage reader: (soft-extreme temperature px, weight of the
-#: second-difference penalty) per stage, and Gauss-Newton steps per stage.
-FIT_SCHEDULE = ((0.1, 1e-2), (0.01, 1e-3), (1e-3, 1e-4), (1e-4, 1e-5))
-STEPS_PER_STAGE = 10
-
-
 def coverage_edges(rows: np.ndarray, cols: np.ndarray, coverage: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact ink edges per column from one panel's sparse coverage ((K,) rows, cols, cov).
@@ -153,120 +146,6 @@ def coverage_edges(rows: np.ndarray, cols: np.ndarray, coverage: np.ndarray
     ok = (last >= 0) & (last > first)
     columns = np.arange(n_cols)[ok] + c0
     return columns, (first + 0.5 - cov_first)[ok], (last - 0.5 + cov_last)[ok]
-
-
-def _window_terms(xs: np.ndarray, columns: np.ndarray, reach: float
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidates for each column window's extremes: the interpolated window ends and the
-    vertices inside. Candidate k of column j is y[J] (1 - W) + y[J + 1] W; (C, K) arrays
-    J (int), W (float) and valid (bool). xs: (N,) evenly spaced vertex x, px."""
-    n = xs.size
-    dx = (xs[-1] - xs[0]) / (n - 1)
-    ta = (np.maximum(columns - reach, xs[0]) - xs[0]) / dx
-    tb = (np.minimum(columns + reach, xs[-1]) - xs[0]) / dx
-    ja = np.clip(np.floor(ta).astype(np.int64), 0, n - 2)
-    jb = np.clip(np.floor(tb).astype(np.int64), 0, n - 2)
-    i0 = np.ceil(ta - 1e-9).astype(np.int64)
-    i1 = np.floor(tb + 1e-9).astype(np.int64)
-    width = max(int((i1 - i0).max()) + 1, 1)
-    inside = i0[:, None] + np.arange(width)[None, :]
-    in_ok = inside <= i1[:, None]
-    j_in = np.where(in_ok, np.minimum(inside, n - 2), 0)
-    w_in = np.where(in_ok & (inside > n - 2), 1.0, 0.0)
-    J = np.concatenate([ja[:, None], jb[:, None], j_in], axis=1)
-    W = np.concatenate([(ta - ja)[:, None], (tb - jb)[:, None], w_in], axis=1)
-    valid = np.concatenate([np.ones((columns.size, 2), dtype=bool), in_ok], axis=1)
-    return J, W, valid
-
-
-def _soft_residuals(y: np.ndarray, J: np.ndarray, W: np.ndarray, valid: np.ndarray,
-                    low: np.ndarray, high: np.ndarray, temperature: float
-                    ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(2C,) soft window min - low and soft max - high (px), and the (C, K) softmax weights
-    of each (the residuals' derivatives with respect to the candidates)."""
-    values = y[J] * (1.0 - W) + y[J + 1] * W
-    residuals, weights = [], []
-    for sign, target in ((-1.0, low), (1.0, high)):
-        z = np.where(valid, sign * values / temperature, -np.inf)
-        top = z.max(axis=1, keepdims=True)
-        e = np.exp(z - top)
-        total = e.sum(axis=1, keepdims=True)
-        residuals.append(sign * temperature * (np.log(total[:, 0]) + top[:, 0]) - target)
-        weights.append(e / total)
-    return np.concatenate(residuals), weights
-
-
-def _jacobian(J: np.ndarray, W: np.ndarray, weights: list[np.ndarray], n: int) -> sp.csr_matrix:
-    """(2C, N) derivatives of the soft residuals with respect to the samples."""
-    n_cols, k = J.shape
-    rows, cols, vals = [], [], []
-    for g, p in enumerate(weights):
-        r = np.repeat(np.arange(n_cols) + g * n_cols, k)
-        rows += [r, r]
-        cols += [J.ravel(), J.ravel() + 1]
-        vals += [(p * (1.0 - W)).ravel(), (p * W).ravel()]
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(2 * n_cols, n))
-
-
-def _envelope_start(xs: np.ndarray, columns: np.ndarray, low: np.ndarray, high: np.ndarray,
-                    reach: float) -> np.ndarray:
-    """(N,) start rows (px): the mean of the tightest bounds the windows holding each x give
-    (the largest window minimum and the smallest window maximum); column midranges where
-    no window holds x."""
-    lower = np.full(xs.size, -np.inf)
-    upper = np.full(xs.size, np.inf)
-    pos = np.searchsorted(columns, xs)
-    k = int(np.ceil(reach)) + 1
-    for off in range(-k, k + 1):
-        idx = np.clip(pos + off, 0, columns.size - 1)
-        ok = np.abs(xs - columns[idx]) <= reach
-        lower = np.where(ok, np.maximum(lower, low[idx]), lower)
-        upper = np.where(ok, np.minimum(upper, high[idx]), upper)
-    start = np.interp(xs, columns, 0.5 * (low + high))
-    held = np.isfinite(lower) & np.isfinite(upper)
-    start[held] = 0.5 * (lower[held] + upper[held])
-    return start
-
-
-def _cost(residuals: np.ndarray, curvature: np.ndarray, smoothness: float) -> float:
-    """Squared edge misfit (px^2) plus the weighted squared second differences."""
-    return float(residuals @ residuals + smoothness * (curvature @ curvature))
-
-
-def fit_samples(xs: np.ndarray, columns: np.ndarray, top: np.ndarray, bottom: np.ndarray,
-                half_pen: float, schedule: tuple[tuple[float, float], ...] = FIT_SCHEDULE,
-                steps: int = STEPS_PER_STAGE) -> np.ndarray:
-    """(N,) rows (px) of the polyline at xs ((N,) evenly spaced, px) whose window minima and
-    maxima reproduce the ink edges top/bottom ((C,) px) of `columns` (see module doc)."""
-    n = xs.size
-    if n < 3 or columns.size < 2:
-        raise ValueError(f"need >= 3 samples and >= 2 columns; found {n} and {columns.size}")
-    low, high = top + half_pen, bottom - half_pen
-    J, W, valid = _window_terms(xs, columns, 0.5 + half_pen)
-    y = _envelope_start(xs, columns, low, high, 0.5 + half_pen)
-    d2 = sp.diags([np.ones(n - 2), -2.0 * np.ones(n - 2), np.ones(n - 2)], [0, 1, 2],
-                  shape=(n - 2, n)).tocsr()
-    curvature = (d2.T @ d2).tocsc()
-    eye = sp.identity(n, format="csc")
-    for temperature, smoothness in schedule:
-        penalty = curvature * smoothness
-        damping = 1e-3
-        res, weights = _soft_residuals(y, J, W, valid, low, high, temperature)
-        current = _cost(res, d2 @ y, smoothness)
-        for _ in range(steps):
-            a = _jacobian(J, W, weights, n)
-            step = spsolve((a.T @ a + penalty + damping * eye).tocsc(),
-                           -(a.T @ res) - penalty @ y)
-            res_new, weights_new = _soft_residuals(y + step, J, W, valid, low, high,
-                                                   temperature)
-            trial = _cost(res_new, d2 @ (y + step), smoothness)
-            if trial < current:
-                y, res, weights, current = y + step, res_new, weights_new, trial
-                damping = max(damping / 3.0, 1e-12)
-            else:
-                damping *= 4.0
-    return y
 
 
 def digitize_from_coverage(page: RenderedPage) -> np.ndarray:

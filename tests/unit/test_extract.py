@@ -28,7 +28,7 @@ def test_smooth_line_is_read_within_a_pixel() -> None:
     x = np.arange(600)
     y = 100 + 30 * np.sin(x / 40.0)
     tr = read(draw(y, 200, 3), 100)
-    err = np.abs(tr.y_px - y)[5:-5]
+    err = np.abs(tr.at(x) - y)[5:-5]
     assert np.nanmax(err) < 1.0
     flat = draw(np.full(50, 20.0), 40, 3)[:, 25].sum()
     assert tr.line_width_px == pytest.approx(flat, abs=1.0)
@@ -54,9 +54,10 @@ def test_neighbour_crossing_does_not_capture_the_row() -> None:
     mask = draw(own, 260, 2) | draw(other, 260, 2)
     tr = read(mask, 100)
     away = np.r_[20:195, 212:380]
-    assert np.nanmax(np.abs(tr.y_px[away] - 100.0)) < 1.0  # the row never jumps to its neighbour
+    cols = tr.at(np.arange(400))
+    assert np.nanmax(np.abs(cols[away] - 100.0)) < 1.0  # the row never jumps to its neighbour
     # where the other line crosses, at most a column or two are misread (known limit)
-    assert int(np.sum(np.abs(tr.y_px[195:212] - 100.0) > 3.0)) <= 2
+    assert int(np.sum(np.abs(cols[195:212] - 100.0) > 3.0)) <= 2
 
 
 def test_gaps_stay_nan() -> None:
@@ -64,8 +65,9 @@ def test_gaps_stay_nan() -> None:
     mask = draw(y, 100, 2)
     mask[:, 100:140] = False
     tr = read(mask, 50)
-    assert np.isnan(tr.y_px[110:130]).all()
-    assert np.isfinite(tr.y_px[20:90]).all()
+    cols = tr.at(np.arange(300))
+    assert np.isnan(cols[110:130]).all()
+    assert np.isfinite(cols[20:90]).all()
 
 
 def test_text_seen_through_a_break_is_not_read() -> None:
@@ -74,8 +76,9 @@ def test_text_seen_through_a_break_is_not_read() -> None:
     mask[:, 148:153] = False  # a break in our line (faint ink, a removed grid line)
     mask[200:212, 146:156] = True  # a glyph of the footer text, far below the line
     tr = read(mask, 60)
-    assert np.nanmax(np.abs(tr.y_px - 60.0)) < 1.0  # never reads the glyph
-    assert np.isfinite(tr.y_px[:146]).all() and np.isfinite(tr.y_px[156:]).all()
+    cols = tr.at(np.arange(300))
+    assert np.nanmax(np.abs(cols - 60.0)) < 1.0  # never reads the glyph
+    assert np.isfinite(cols[2:146]).all() and np.isfinite(cols[156:-2]).all()
 
 
 def test_drop_islands_keeps_a_connected_spike() -> None:
