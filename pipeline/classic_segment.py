@@ -81,6 +81,11 @@ def classic_segment(image: np.ndarray) -> SegMaps:
     grid = _sigmoid((dark_m - 0.10) / 0.03) * (1.0 - trace)
     long_lines = _long_straight_lines(trace > 0.15)
     if long_lines.any():
+        # Ink clearly darker than the lines themselves (a black trace crossing a grey grid
+        # line, or running along it at a QRS) stays trace.
+        line_dark = float(np.percentile(dark_v[long_lines > 0], 90))  # core, not fringe
+        if line_dark < 0.8 * level:
+            long_lines = long_lines * (dark_v < 0.5 * (line_dark + level))
         moved = trace * long_lines
         trace = trace - moved
         grid = np.maximum(grid, moved)

@@ -38,3 +38,15 @@ def test_black_grid_lines_are_not_trace() -> None:
 def test_bad_input() -> None:
     with pytest.raises(ValueError, match="uint8"):
         classic_segment(np.zeros((10, 10), np.float32))
+
+
+def test_black_spike_along_a_grey_grid_line_stays_trace() -> None:
+    img = np.full((300, 400, 3), 255, np.uint8)
+    for x in range(0, 400, 40):
+        img[:, x:x + 2] = 120  # grey major lines, as dark as a trace threshold
+    pts = np.stack([np.arange(400), 150 + 10 * np.sin(np.arange(400) / 12)], 1)
+    cv2.polylines(img, [pts.astype(np.int32)], False, (0, 0, 0), 2)  # a black trace ...
+    img[90:150, 200:202] = 0  # ... with a spike running exactly along the line at x=200
+    m = classic_segment(img)
+    assert m.probs[3, 100, 200] > 0.5  # the spike is trace
+    assert m.probs[3, 10, 200] < 0.5 and m.probs[1, 10, 200] > 0.5  # the line above it is grid
