@@ -52,7 +52,7 @@ from pipeline.types import DigitizationResult, DigitizeOptions
 log = logging.getLogger(__name__)
 
 #: Pages with a longer side than this are reduced first (px); 600-dpi scans gain nothing.
-MAX_WORK_SIDE_PX = 3400
+MAX_WORK_SIDE_PX = 3600
 TRACE, GRID = 3, 1
 #: Pages whose trace map covers more than this fraction are not ECG printouts.
 MAX_INK_FRACTION = 0.15
@@ -486,16 +486,20 @@ def _upsample(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
     """Guard against a grid period read at 2-5 mm instead of 1 mm (dotted or faint minor
-    lines): rows of printed ECGs are 180-320 mm long (10 s at 25 mm/s, or 5 s at 50 mm/s);
-    a page whose longest row would be under 110 mm is rescaled when a whole factor fixes it.
+    lines), or at half a mm: rows of printed ECGs are 180-320 mm long (10 s at 25 mm/s, or
+    5 s at 50 mm/s); a page whose longest row would be under 110 mm or over 340 mm is
+    rescaled when a whole factor fixes it.
     """
     longest_mm = max(r.x1_px - r.x0_px for r in rows) / grid.px_per_mm
-    if longest_mm >= 110.0:
+    if 110.0 <= longest_mm <= 340.0:
         return grid
-    for k in (2, 3, 4, 5):
-        if 180.0 <= longest_mm * k <= 320.0:
-            return GridScale(px_per_mm=grid.px_per_mm / k, px_per_mm_x=grid.px_per_mm_x / k,
-                             px_per_mm_y=grid.px_per_mm_y / k, strength=grid.strength,
+    # Too short: a 2-5 mm period read as 1 mm; too long: a half-mm harmonic (the dots'
+    # or minor lines' double frequency) read as 1 mm.
+    for k in (2.0, 3.0, 4.0, 5.0):
+        f = k if longest_mm < 110.0 else 1.0 / k
+        if 180.0 <= longest_mm * f <= 320.0:
+            return GridScale(px_per_mm=grid.px_per_mm / f, px_per_mm_x=grid.px_per_mm_x / f,
+                             px_per_mm_y=grid.px_per_mm_y / f, strength=grid.strength,
                              minor_visible=grid.minor_visible)
     return grid
 

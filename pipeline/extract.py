@@ -273,15 +273,16 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
 
 def _pen_width(top_edge: np.ndarray, bot_edge: np.ndarray, flat: np.ndarray) -> float:
     """Pen width, px: a flat column's ink spans the pen plus the line's own motion over the
-    pen's window (about +-1 column); the median over flat columns of the ink length minus
-    that motion. top_edge, bot_edge: (w,) px; flat: (w,) bool columns to use."""
+    pen's window (+-(0.5 + w/2) columns); the median over flat columns of the ink length
+    minus that motion. top_edge, bot_edge: (w,) px; flat: (w,) bool columns to use."""
     if not flat.any():
         return 1.0
     length = bot_edge - top_edge
-    centre = 0.5 * (top_edge + bot_edge)
-    c = np.where(flat, centre, np.nan)
-    window = np.stack([np.r_[np.nan, c[:-1]], c, np.r_[c[1:], np.nan]])
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    k = max(1, round(0.5 + 0.5 * float(np.median(length[flat]))))
+    c = np.where(flat, 0.5 * (top_edge + bot_edge), np.nan)
+    padded = np.r_[np.full(k, np.nan), c, np.full(k, np.nan)]
+    window = np.stack([padded[i:i + c.size] for i in range(2 * k + 1)])
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows at gaps
         motion = np.nanmax(window, axis=0) - np.nanmin(window, axis=0)
     own = (length - motion)[flat & np.isfinite(motion)]

@@ -124,3 +124,17 @@ def test_untrained_network_falls_back_to_classic(page, tmp_path: Path) -> None:
     res = dz.digitize(page.image)
     assert "segmentation_classic_fallback" in res.assumed
     assert res.layout == "3x4+1"
+
+
+@pytest.mark.parametrize(("read_ppm", "expected"), [(7.87, 7.87), (23.61, 7.87),
+                                                    (3.935, 7.87), (2.62, 7.86)])
+def test_grid_period_harmonics_are_undone_by_the_row_length(read_ppm: float,
+                                                             expected: float) -> None:
+    from pipeline.digitizer import _check_grid_harmonic
+    from pipeline.grid import GridScale
+    from pipeline.layout import TraceRow
+
+    row = TraceRow(y_px=500.0, x0_px=100, x1_px=100 + 1968, top_px=400, bottom_px=600)
+    grid = GridScale(px_per_mm=read_ppm, px_per_mm_x=read_ppm, px_per_mm_y=read_ppm,
+                     strength=0.5, minor_visible=True)
+    assert _check_grid_harmonic(grid, [row]).px_per_mm == pytest.approx(expected, rel=0.01)
