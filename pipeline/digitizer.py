@@ -528,10 +528,10 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
             after = tr.x_px[finite][tr.x_px[finite] > ps.x1_px + tr.line_width_px]
             x0 = float(ps.x1_px + tr.line_width_px) if after.size == 0 else float(after[0])
             x0 = max(x0, float(ps.x1_px) + tr.line_width_px)
-            x0 = _after_break(page.mask, row, x0, 4.0 * ppm, +1)
+            x0 = _after_break(page.mask, row, x0, 4.0 * ppm, +1, ppm)
         if pe is not None:
             x1 = min(x1, float(pe.x0_px) - tr.line_width_px)
-            x1 = _after_break(page.mask, row, x1, 4.0 * ppm, -1)
+            x1 = _after_break(page.mask, row, x1, 4.0 * ppm, -1, ppm)
         starts.append(x0)
         ends.append(x1)
     # Rows of one page start and end together; an outlier (a label or an unrecognised
@@ -547,29 +547,32 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
 
 
 def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
-                 direction: int) -> float:
+                 direction: int, px_per_mm: float) -> float:
     """Where the signal begins (direction +1; ends: -1) next to a calibration pulse.
 
     A pulse is drawn with a flat run after (before) it, then often a break, then the
-    signal: when the row's band holds an ink-free column within reach_px of x, the signal
-    starts at the first inked column past that break. mask: (H, W) bool; x: px.
+    signal: when the row's band is ink-free over at least 0.3 mm within reach_px of x and
+    the ink past that break runs on for 1 mm, the signal starts at the first inked column
+    past the break. Shorter dropouts (a thin antialiased line) are not breaks.
+    mask: (H, W) bool; x: px.
     """
     w = mask.shape[1]
     a = int(np.clip(round(x), 0, w - 1))
-    b = int(np.clip(round(x + direction * reach_px), 0, w - 1))
+    b = int(np.clip(round(x + direction * (reach_px + 2.0 * px_per_mm)), 0, w - 1))
     lo, hi = min(a, b), max(a, b)
     top, bottom = row.own_band
     inked = mask[top:bottom, lo:hi + 1].any(axis=0)
     if direction < 0:
         inked = inked[::-1]
-    empty = np.flatnonzero(~inked)
-    if empty.size == 0:
-        return x
-    past = np.flatnonzero(inked[empty[0]:])
-    if past.size == 0:
-        return x
-    k = int(empty[0] + past[0])
-    return float(a + direction * k)
+    edges = np.diff(np.r_[1, inked.astype(np.int8), 1])
+    gaps = zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1), strict=True)
+    min_gap, min_run = max(2, round(0.3 * px_per_mm)), max(2, round(px_per_mm))
+    for g0, g1 in gaps:  # ink-free columns [g0, g1)
+        if g0 > reach_px:
+            break
+        if g1 - g0 >= min_gap and g1 + min_run <= inked.size and inked[g1:g1 + min_run].all():
+            return float(a + direction * int(g1))
+    return x
 
 
 def _line_samples(tr: RowTrace, px_per_mm: float) -> np.ndarray:

@@ -23,6 +23,9 @@ MIN_STRENGTH = 0.12
 MIN_GRID_FRACTION = 0.01
 #: Plausible length of the image's longer side, mm.
 MIN_PAGE_MM, MAX_PAGE_MM = 40.0, 800.0
+#: Comb contrast each axis must show at the grid period when the 1 mm period is not
+#: resolved on both axes (else the pattern is rows of traces, not a grid).
+MIN_AXIS_STRENGTH = 0.03
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,15 @@ def measure_grid(grid_prob: np.ndarray, *, min_strength: float = MIN_STRENGTH) -
             f"{extent_mm:.0f} mm long; expected {MIN_PAGE_MM:.0f}-{MAX_PAGE_MM:.0f} mm")
     px_x, px_y = _refine(acs[0], ppm), _refine(acs[1], ppm)
     both = [v for v in (px_x, px_y) if np.isfinite(v)]
+    if len(both) < 2:
+        # A grid's lines repeat along both axes; rows of traces on a page without a grid
+        # (or their antialiased fringes) repeat along one only, at the row spacing.
+        across = min(float(_scores([ac], np.array([period]))[0]) for ac in acs)
+        if across < MIN_AXIS_STRENGTH:
+            raise NoGridFoundError(
+                f"no ECG grid found: a pattern repeats along one axis only (period "
+                f"{period:.1f} px, comb contrast {across:.3f} across it, expected at least "
+                f"{MIN_AXIS_STRENGTH})")
     return GridScale(
         px_per_mm=float(np.mean(both)) if both else float(ppm),
         px_per_mm_x=px_x, px_per_mm_y=px_y, strength=float(strength), minor_visible=minor,

@@ -14,6 +14,7 @@ extraction by `pipeline.digitizer`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -27,6 +28,10 @@ from pipeline.layouts import LAYOUTS, LayoutTemplate
 #: Extraction reaches at least this far from a row's baseline, mm: closely spaced rows
 #: (12x1, 6x2) cross, and a 2 mV wave at 10 mm/mV must still be read whole.
 READ_REACH_MM = 20.0
+#: Lines thinner than this (median flat run, px) are read within the half-way band only.
+MIN_WIDE_LINE_PX = 1.5
+#: Trace-probability thresholds tried in turn until at least three rows of long lines show.
+INK_THRESHOLDS = (0.5, 0.3, 0.2)
 #: Known templates in the order candidates are tried: the first of equal-cost candidates
 #: wins, so common layouts come first.
 _PREFERENCE = ("3x4+1", "3x4", "3x4+2", "3x4+3", "6x2", "6x2+1", "12x1", "cabrera-3x4+1",
@@ -96,12 +101,69 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     Returns rows top to bottom. Raises NoTraceFoundError when no long trace exists.
     """
     h, _w = trace_prob.shape
-    long_ink = long_trace_mask(trace_prob, min_width_px=max(8.0, 12.0 * px_per_mm))
+    rows_y: list[int] = []
+    best: tuple[float, np.ndarray] | None = None
+    long_ink = np.zeros(trace_prob.shape, dtype=bool)
+    for threshold in INK_THRESHOLDS:
+        # Faint thin lines (grey antialiased traces of low-resolution pages) break into
+        # short pieces at the usual threshold: look again lower when too few rows show.
+        long_ink = long_trace_mask(trace_prob, max(8.0, 12.0 * px_per_mm), threshold)
+        found = _row_positions(long_ink, trace_prob > threshold, px_per_mm)
+        if len(found) > len(rows_y):
+            rows_y, best = found, (threshold, long_ink)
+        if len(rows_y) >= 3:
+            break
+    if best is None:
+        if not long_ink.any():
+            raise NoTraceFoundError(
+                "no ECG trace found: no ink line is longer than 12 mm "
+                f"({12.0 * px_per_mm:.0f} px at {px_per_mm:.2f} px/mm)")
+        raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
+    threshold, long_ink = best
+    ink = trace_prob > threshold
+    # Thin lines break into pieces the line follower cannot tell from a neighbour's across
+    # a wide band: only lines drawn solid are read beyond the half-way line.
+    reach = READ_REACH_MM * px_per_mm if line_thickness(long_ink) >= MIN_WIDE_LINE_PX else 0.0
+    spans = [_row_span(ink, long_ink, rows_y, i, px_per_mm) for i in range(len(rows_y))]
+    # Rows of a page start (and end) together: a row whose line begins with a break
+    # (a QRS stroke lost on a grid line) is read from where the other rows start.
+    start = consensus([float(a) for a, _ in spans], 1.5 * px_per_mm)
+    end = consensus([float(b) for _, b in spans], 1.5 * px_per_mm)
+    rows: list[TraceRow] = []
+    for i, y in enumerate(rows_y):
+        top = (rows_y[i - 1] + y) // 2 if i > 0 else max(0, y - int(0.8 * (rows_y[1] - y))
+                                                          if len(rows_y) > 1 else 0)
+        bottom = ((y + rows_y[i + 1]) // 2 if i + 1 < len(rows_y)
+                  else min(h, y + int(0.8 * (y - rows_y[i - 1])) if i > 0 else h))
+        x0, x1 = spans[i]
+        rows.append(TraceRow(float(y), int(min(x0, round(start))), int(max(x1, round(end))),
+                             int(min(top, max(0, y - reach))), int(max(bottom, min(h, y + reach))),
+                             int(top), int(bottom)))
+    return rows
+
+
+def line_thickness(ink: np.ndarray) -> float:
+    """Median vertical thickness of the ink (H, W) bool where it runs flat, px (0 if none):
+    runs whose top is at the same height in the next column."""
+    d = np.diff(np.pad(ink.astype(np.int8), ((1, 1), (0, 0))), axis=0)
+    # Run starts and ends, both in column-major order (the k-th end closes the k-th start).
+    s_col, s_row = np.nonzero(d.T == 1)
+    _e_col, e_row = np.nonzero(d.T == -1)
+    if s_row.size == 0:
+        return 0.0
+    length = e_row - s_row
+    key = s_col.astype(np.int64) * (ink.shape[0] + 2) + s_row
+    flat = np.isin(key + ink.shape[0] + 2, key)
+    return float(np.median(length[flat] if flat.any() else length))
+
+
+def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> list[int]:
+    """Baselines of the rows of long trace ink (H, W) bool, px, top to bottom: peaks of the
+    horizontal projection of its flat stretches that span a good part of the page width,
+    snapped to their lattice, with rows the peaks missed added where `ink` (H, W) bool
+    (all trace ink: a faint row's line may be broken) spans the page at a lattice place."""
     if not long_ink.any():
-        raise NoTraceFoundError(
-            "no ECG trace found: no ink line is longer than 12 mm "
-            f"({12.0 * px_per_mm:.0f} px at {px_per_mm:.2f} px/mm)"
-        )
+        return []
     cols_with_ink = long_ink.any(axis=0)
     # Baselines show as long horizontal stretches of line; text and QRS strokes do not.
     k = max(3, round(2.5 * px_per_mm))
@@ -119,51 +181,88 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
         if band.any(axis=0).sum() >= 0.18 * extent:
             rows_y.append(int(p))
     if not rows_y:
-        raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
-    rows_y = _fill_lattice(rows_y, long_ink, extent)
-    rows_y = snap_to_lattice(rows_y)
-    ink = trace_prob > 0.5
-    spans = [_row_span(ink, long_ink, rows_y, i, px_per_mm) for i in range(len(rows_y))]
-    # Rows of a page start (and end) together: a row whose line begins with a break
-    # (a QRS stroke lost on a grid line) is read from where the other rows start.
-    start = consensus([float(a) for a, _ in spans], 1.5 * px_per_mm)
-    end = consensus([float(b) for _, b in spans], 1.5 * px_per_mm)
-    rows: list[TraceRow] = []
-    for i, y in enumerate(rows_y):
-        top = (rows_y[i - 1] + y) // 2 if i > 0 else max(0, y - int(0.8 * (rows_y[1] - y))
-                                                          if len(rows_y) > 1 else 0)
-        bottom = ((y + rows_y[i + 1]) // 2 if i + 1 < len(rows_y)
-                  else min(h, y + int(0.8 * (y - rows_y[i - 1])) if i > 0 else h))
-        x0, x1 = spans[i]
-        reach = READ_REACH_MM * px_per_mm
-        rows.append(TraceRow(float(y), int(min(x0, round(start))), int(max(x1, round(end))),
-                             int(min(top, max(0, y - reach))), int(max(bottom, min(h, y + reach))),
-                             int(top), int(bottom)))
-    return rows
+        return []
+
+    def holds_row(yy: int, d: float) -> bool:
+        band = ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]
+        return bool(band.any(axis=0).sum() >= 0.18 * extent)
+
+    return snap_to_lattice(rows_y, holds_row)
 
 
-def snap_to_lattice(rows_y: list[int]) -> list[int]:
-    """Rows of a layout are equally spaced: when the found rows fit a lattice (every row
-    within 0.3 spacings of it, three in four within 0.12), return the lattice positions (a
-    busy row's projection peak can sit far from its baseline); else rows_y unchanged.
+def _lattice_hypothesis(y: np.ndarray) -> tuple[float, float] | None:
+    """(spacing d, offset a) px of the lattice most found rows y (N,) px lie on (within
+    0.15 d): each pair of rows and whole number of spacings between them is a hypothesis;
+    the most rows win, then the larger spacing (every lattice also fits its halves)."""
+    best: tuple[int, float, float, float] | None = None
+    med = float(np.median(np.diff(y)))
+    for i in range(y.size):
+        for j in range(i + 1, y.size):
+            span = y[j] - y[i]
+            for m in range(1, int(span / (0.4 * med)) + 1):
+                d = span / m
+                if d < 0.4 * med:
+                    break
+                resid = np.abs((y - y[i]) / d - np.round((y - y[i]) / d))
+                n = int((resid <= 0.15).sum())
+                key = (n, d, -float(resid[resid <= 0.15].sum()))
+                if best is None or key > best[:3]:
+                    best = (n, d, key[2], float(y[i]))
+    if best is None or best[0] < 3:
+        return None
+    return best[1], best[3]
 
-    rows_y: row positions top to bottom, px (at least 3 for a lattice to be checked).
+
+def snap_to_lattice(rows_y: list[int],
+                    holds_row: Callable[[int, float], bool] | None = None) -> list[int]:
+    """Rows of a layout are equally spaced: fit a lattice y = a + k d to the found rows and,
+    when it holds (three in four rows within 0.15 d), move each row within 0.45 d of a
+    lattice place onto it (a busy row's projection peak can sit far off its baseline) and
+    add the places between the first and last row that were missed, where
+    holds_row(y, d) says ink is there. Rows far off the lattice (a rhythm strip set apart)
+    stay as found. Returns rows_y unchanged when fewer than 3 rows or no lattice.
+
+    rows_y: row positions top to bottom, px.
     """
     if len(rows_y) < 3:
         return rows_y
     y = np.asarray(rows_y, dtype=np.float64)
-    d = float(np.median(np.diff(y)))
-    if d <= 0:
+    fit = _lattice_hypothesis(y)
+    if fit is None:
         return rows_y
-    k = np.arange(y.size)
-    # Robust line fit: spacing from pairwise slopes (Theil-Sen), offset from the median.
-    i, j = np.triu_indices(y.size, 1)
-    d = float(np.median((y[j] - y[i]) / (j - i)))
-    a = float(np.median(y - k * d))
+    d, a = fit
+    for _ in range(2):
+        # Robust refit over the rows near the lattice (Theil-Sen: a busy row cannot pull).
+        k = np.round((y - a) / d)
+        near = np.abs(y - (a + k * d)) <= 0.2 * d
+        kn, yn = k[near], y[near]
+        i, j = np.triu_indices(kn.size, 1)
+        apart = kn[j] != kn[i]
+        if not apart.any():
+            return rows_y
+        d = float(np.median((yn[j] - yn[i])[apart] / (kn[j] - kn[i])[apart]))
+        if d <= 0:
+            return rows_y
+        a = float(np.median(yn - kn * d))
+    k = np.round((y - a) / d)
     resid = np.abs(y - (a + k * d))
-    if resid.max() > 0.3 * d or np.mean(resid <= 0.12 * d) < 0.75:
+    if np.mean(resid <= 0.15 * d) < 0.75:
         return rows_y
-    return [round(a + kk * d) for kk in k]
+    on = resid <= 0.45 * d
+    for kk in np.unique(k[on]):
+        # Two rows on one lattice place: the nearer is the row, the other stays as found.
+        same = np.flatnonzero(on & (k == kk))
+        on[same[np.argsort(resid[same])[1:]]] = False
+    out = {int(kk): round(a + kk * d) for kk in k[on]}
+    off = [int(v) for v in y[~on]]
+    if holds_row is not None:
+        for kk in range(int(k[on].min()), int(k[on].max()) + 1):
+            place = a + kk * d
+            if kk in out or any(abs(v - place) < 0.5 * d for v in off):
+                continue
+            if holds_row(round(place), d):
+                out[kk] = round(place)
+    return sorted(set(out.values()) | set(off))
 
 
 def _row_span(ink: np.ndarray, long_ink: np.ndarray, rows_y: list[int], i: int,
@@ -182,8 +281,9 @@ def _row_span(ink: np.ndarray, long_ink: np.ndarray, rows_y: list[int], i: int,
     reach = int(max(3.0 * px_per_mm, 0.3 * spacing))
     strip = ink[max(0, y - reach): y + reach + 1].astype(np.uint8)
     # Specks (grid-line crossings, noise) do not extend a line: only pieces at least 1 mm
-    # wide or tall do.
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(strip, connectivity=8)
+    # wide or tall do, once 1-2 px dropouts of a thin antialiased line are bridged.
+    bridged = cv2.morphologyEx(strip, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(bridged, connectivity=8)
     size = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
     keep = size >= max(2.0, px_per_mm)
     keep[0] = False
@@ -213,26 +313,6 @@ def consensus(values: list[float], tol: float) -> float:
     best = support == support.max()
     centre = float(v[best].min())
     return float(np.median(v[np.abs(v - centre) <= tol]))
-
-
-def _fill_lattice(rows_y: list[int], long_ink: np.ndarray, extent: float) -> list[int]:
-    """Rows of a page are equally spaced: where two found rows are k (2 or 3) spacings apart
-    and the rows between hold ink, add the missed rows (busy rows give weak baselines)."""
-    if len(rows_y) < 3:
-        return rows_y
-    d = float(np.median(np.diff(rows_y)))
-    out = [rows_y[0]]
-    for y in rows_y[1:]:
-        gap = y - out[-1]
-        k = round(gap / d)
-        if k in (2, 3) and abs(gap / k - d) < 0.2 * d:
-            for j in range(1, k):
-                yy = round(out[-1] + j * gap / k)
-                band = long_ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]
-                if band.any(axis=0).sum() >= 0.18 * extent:
-                    out.append(yy)
-        out.append(y)
-    return sorted(set(out))
 
 
 def break_evidence(ink: np.ndarray, long_ink: np.ndarray, row: TraceRow, x: float,

@@ -21,12 +21,12 @@ def pulse_row(gap_px: int) -> tuple[np.ndarray, TraceRow]:
 
 def test_signal_starts_past_the_pulse_tail_and_its_break() -> None:
     mask, row = pulse_row(gap_px=5)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1) == pytest.approx(118.0)
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) == pytest.approx(118.0)
 
 
 def test_no_break_after_the_pulse_keeps_the_start() -> None:
     mask, row = pulse_row(gap_px=0)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1) == pytest.approx(101.0)
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) == pytest.approx(101.0)
 
 
 def test_signal_ends_before_the_break_of_an_end_pulse() -> None:
@@ -34,7 +34,13 @@ def test_signal_ends_before_the_break_of_an_end_pulse() -> None:
     mask[40, 50:300] = True
     mask[40, 305:320] = True  # the end pulse's flat lead-in
     row = TraceRow(40.0, 50, 390, 10, 70)
-    assert _after_break(mask, row, 318.0, 4 * PPM, -1) == pytest.approx(299.0)
+    assert _after_break(mask, row, 318.0, 4 * PPM, -1, PPM) == pytest.approx(299.0)
+
+
+def test_dropouts_of_a_thin_line_are_not_a_break() -> None:
+    mask, row = pulse_row(gap_px=0)
+    mask[40:42, 116:390:6] = False  # 1-px dropouts every 6 px (a faint 1-px line)
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) == pytest.approx(101.0)
 
 
 def test_stray_pieces_at_the_ends_are_not_the_line() -> None:

@@ -63,3 +63,18 @@ def test_faint_dotted_minor_grid_at_100_dpi() -> None:
     page = render_page(np.zeros((12, 5000)), 500.0, spec, np.random.default_rng(0))
     g = measure_grid(classic_segment(page.image).probs[1])
     assert g.px_per_mm == pytest.approx(page.px_per_mm, rel=0.005)
+
+
+def test_rows_of_traces_without_a_grid_are_no_grid() -> None:
+    """Twelve wavy rows 99 px apart on blank paper repeat along y only: not a grid (they
+    were once read as a 5 mm grid, making every later scale wrong)."""
+    h, w = 1654, 2339
+    img = np.zeros((h, w), np.float32)
+    x = np.arange(100, 2100)
+    rng = np.random.default_rng(0)
+    for r in range(12):
+        y = 300 + 99 * r + np.round(6 * np.sin(x / (20 + 3 * r)) + rng.normal(0, 1, x.size))
+        for dy in range(-2, 3):
+            img[y.astype(int) + dy, x] = 1.0 - 0.2 * abs(dy)
+    with pytest.raises(NoGridFoundError, match="one axis only"):
+        measure_grid(img)
