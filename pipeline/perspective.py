@@ -290,6 +290,13 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
     f = min(1.0, WORK_SIDE_PX / max(h, w))
     small = cv2.resize(line_map.astype(np.float32), (max(16, round(w * f)), max(16, round(h * f))),
                        interpolation=cv2.INTER_AREA)
+    # The page's turn, roughly (the square-on check searches +-2 degrees around it).
+    half = cv2.resize(small, (max(8, small.shape[1] // 2), max(8, small.shape[0] // 2)),
+                      interpolation=cv2.INTER_AREA)
+    turn = estimate_angle(half, MAX_TURN_DEG)
+    around = (turn, -turn)  # the families' angles on a page turned by `turn`, no keystone
+    if _square_on(small, around):
+        return None  # a scan or a digital page: a rotation does
     if region is None:
         sel = small > 0.5 * float(small.max())
     else:
@@ -302,10 +309,6 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
     hull = cv2.convexHull(pts).reshape(-1, 2).astype(np.float64)
     centre = pts.mean(axis=0).astype(np.float64)
     longest = max(small.shape)
-    turn = estimate_angle(small, MAX_TURN_DEG)
-    around = (turn, -turn)  # the families' angles on a page turned by `turn`, no keystone
-    if _square_on(small, around):
-        return None  # a scan or a digital page: a rotation does
     hom = np.eye(3)
     current = small
     # The second pass, on a nearly straight map, must find a grid (small tiles agreeing).
