@@ -124,11 +124,15 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     # Thin lines break into pieces the line follower cannot tell from a neighbour's across
     # a wide band: only lines drawn solid are read beyond the half-way line.
     reach = READ_REACH_MM * px_per_mm if line_thickness(long_ink) >= MIN_WIDE_LINE_PX else 0.0
-    spans = [_row_span(ink, long_ink, rows_y, i, px_per_mm) for i in range(len(rows_y))]
+    measured = [_row_span(ink, long_ink, rows_y, i, px_per_mm) for i in range(len(rows_y))]
+    known = [sp for sp in measured if sp is not None]
+    if not known:
+        raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
     # Rows of a page start (and end) together: a row whose line begins with a break
     # (a QRS stroke lost on a grid line) is read from where the other rows start.
-    start = consensus([float(a) for a, _ in spans], 1.5 * px_per_mm)
-    end = consensus([float(b) for _, b in spans], 1.5 * px_per_mm)
+    start = consensus([float(a) for a, _ in known], 1.5 * px_per_mm)
+    end = consensus([float(b) for _, b in known], 1.5 * px_per_mm)
+    spans = [sp if sp is not None else (round(start), round(end)) for sp in measured]
     rows: list[TraceRow] = []
     for i, y in enumerate(rows_y):
         top = (rows_y[i - 1] + y) // 2 if i > 0 else max(0, y - int(0.8 * (rows_y[1] - y))
@@ -167,7 +171,9 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     cols_with_ink = long_ink.any(axis=0)
     # Baselines show as long horizontal stretches of line; text and QRS strokes do not.
     k = max(3, round(2.5 * px_per_mm))
-    flat = cv2.morphologyEx(long_ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, k), np.uint8))
+    # A noisy baseline wiggles by a pixel: thicken the ink by one pixel up and down first.
+    thick = cv2.dilate(long_ink.astype(np.uint8), np.ones((3, 1), np.uint8))
+    flat = cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones((1, k), np.uint8))
     if not flat.any():
         flat = long_ink.astype(np.uint8)
     profile = gaussian_filter1d(flat.sum(axis=1).astype(np.float64), max(1.0, 0.7 * px_per_mm))
@@ -187,30 +193,35 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
         band = ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]
         return bool(band.any(axis=0).sum() >= 0.18 * extent)
 
-    return snap_to_lattice(rows_y, holds_row)
+    # Known layouts have so many rows: of the completed lattice, the lattice alone and the
+    # peaks as found, the first with a known count of rows wins.
+    counts = {t.n_rows for t in TEMPLATES.values()}
+    options = [snap_to_lattice(rows_y, holds_row), snap_to_lattice(rows_y), rows_y]
+    return next((o for o in options if len(o) in counts), options[0])
 
 
 def _lattice_hypothesis(y: np.ndarray) -> tuple[float, float] | None:
     """(spacing d, offset a) px of the lattice most found rows y (N,) px lie on (within
     0.15 d): each pair of rows and whole number of spacings between them is a hypothesis;
-    the most rows win, then the larger spacing (every lattice also fits its halves)."""
+    the most rows win, then the smaller residual; spacings under 0.7 of the median gap
+    are not tried (every lattice also fits its halves)."""
     best: tuple[int, float, float, float] | None = None
     med = float(np.median(np.diff(y)))
     for i in range(y.size):
         for j in range(i + 1, y.size):
             span = y[j] - y[i]
-            for m in range(1, int(span / (0.4 * med)) + 1):
+            for m in range(1, int(span / (0.7 * med)) + 1):
                 d = span / m
-                if d < 0.4 * med:
+                if d < 0.7 * med:  # half the spacing fits every row too: not that
                     break
                 resid = np.abs((y - y[i]) / d - np.round((y - y[i]) / d))
                 n = int((resid <= 0.15).sum())
-                key = (n, d, -float(resid[resid <= 0.15].sum()))
+                key = (n, -float(resid[resid <= 0.15].sum()), d)
                 if best is None or key > best[:3]:
-                    best = (n, d, key[2], float(y[i]))
+                    best = (n, key[1], d, float(y[i]))
     if best is None or best[0] < 3:
         return None
-    return best[1], best[3]
+    return best[2], best[3]
 
 
 def snap_to_lattice(rows_y: list[int],
@@ -219,8 +230,9 @@ def snap_to_lattice(rows_y: list[int],
     when it holds (three in four rows within 0.15 d), move each row within 0.45 d of a
     lattice place onto it (a busy row's projection peak can sit far off its baseline) and
     add the places between the first and last row that were missed, where
-    holds_row(y, d) says ink is there. Rows far off the lattice (a rhythm strip set apart)
-    stay as found. Returns rows_y unchanged when fewer than 3 rows or no lattice.
+    holds_row(y, d) says ink is there. Rows far off the lattice stay as found beyond its
+    ends (a rhythm strip set apart) and are dropped between them (a busy row's second
+    projection peak). Returns rows_y unchanged when fewer than 3 rows or no lattice.
 
     rows_y: row positions top to bottom, px.
     """
@@ -254,7 +266,10 @@ def snap_to_lattice(rows_y: list[int],
         same = np.flatnonzero(on & (k == kk))
         on[same[np.argsort(resid[same])[1:]]] = False
     out = {int(kk): round(a + kk * d) for kk in k[on]}
-    off = [int(v) for v in y[~on]]
+    # Off-lattice peaks between the lattice's first and last row are a busy row's second
+    # peak; beyond them they may be a rhythm strip set apart, and stay.
+    lo, hi = a + k[on].min() * d, a + k[on].max() * d
+    off = [int(v) for v in y[~on] if not lo < v < hi]
     if holds_row is not None:
         for kk in range(int(k[on].min()), int(k[on].max()) + 1):
             place = a + kk * d
@@ -266,8 +281,8 @@ def snap_to_lattice(rows_y: list[int],
 
 
 def _row_span(ink: np.ndarray, long_ink: np.ndarray, rows_y: list[int], i: int,
-              px_per_mm: float) -> tuple[int, int]:
-    """First and last column of row i's line, px.
+              px_per_mm: float) -> tuple[int, int] | None:
+    """First and last column of row i's line, px (None when no ink is near its baseline).
 
     The core is the long-trace ink within 3 mm of the baseline; it is extended over any
     trace ink near the baseline (within 0.3 row spacings, at least 3 mm) that follows on
@@ -277,7 +292,11 @@ def _row_span(ink: np.ndarray, long_ink: np.ndarray, rows_y: list[int], i: int,
     y = rows_y[i]
     spacing = float(np.median(np.diff(rows_y))) if len(rows_y) > 1 else 40.0 * px_per_mm
     core = long_ink[max(0, y - int(3 * px_per_mm)): y + int(3 * px_per_mm) + 1].any(axis=0)
+    if not core.any():  # a row added at its lattice place: its line may be broken
+        core = ink[max(0, y - int(3 * px_per_mm)): y + int(3 * px_per_mm) + 1].any(axis=0)
     xs = np.flatnonzero(core)
+    if xs.size == 0:
+        return None
     reach = int(max(3.0 * px_per_mm, 0.3 * spacing))
     strip = ink[max(0, y - reach): y + reach + 1].astype(np.uint8)
     # Specks (grid-line crossings, noise) do not extend a line: only pieces at least 1 mm

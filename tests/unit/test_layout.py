@@ -173,3 +173,12 @@ def test_faint_rows_are_found_below_the_usual_threshold() -> None:
     faint = rows_page(4) * 0.4
     rows = find_rows(faint, PPM)
     assert len(rows) == 4
+
+
+def test_half_the_row_spacing_is_not_the_lattice() -> None:
+    """A second projection peak in a busy row sits half-way between lattice places: it is
+    dropped, not taken for a lattice of half the spacing (measured on a 12x1 page)."""
+    found = [448, 542, 630, 723, 820, 912, 1004, 1095, 1240, 1385, 1470]
+    rows = snap_to_lattice(found, lambda y, d: True)
+    assert len(rows) == 12
+    assert np.abs(np.diff(rows) - 93).max() <= 3
