@@ -334,10 +334,12 @@ def fit_line(top_edge: np.ndarray, bot_edge: np.ndarray, usable: np.ndarray, hal
         a, b = int(seg[0]), int(seg[-1])
         start, end = float(a), float(b)
         if seg.size >= 8:
-            full = float(np.median(ink[seg[1:-1]]))
-            if full > 0:
-                start = max(a - 0.5, a + 0.5 - min(1.0, ink[a] / full) + half_pen)
-                end = min(b + 0.5, b - 0.5 + min(1.0, ink[b] / full) - half_pen)
+            # A column's full ink is its neighbours' (the line barely moves in a column).
+            full_a, full_b = float(np.median(ink[seg[1:4]])), float(np.median(ink[seg[-4:-1]]))
+            if full_a > 0:
+                start = max(a - 0.5, a + 0.5 - min(1.0, ink[a] / full_a) + half_pen)
+            if full_b > 0:
+                end = min(b + 0.5, b - 0.5 + min(1.0, ink[b] / full_b) - half_pen)
         if end - start < 2 * step_px:
             start, end = float(a), float(b)
         n = max(3, int(np.floor((end - start) / step_px)) + 1)

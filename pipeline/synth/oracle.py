@@ -125,7 +125,8 @@ def coverage_edges(rows: np.ndarray, cols: np.ndarray, coverage: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact ink edges per column from one panel's sparse coverage ((K,) rows, cols, cov).
 
-    Returns (columns, top, bottom): (C,) int columns whose ink spans >= 2 rows, and the
+    Returns (columns, top, bottom): (C,) int columns whose ink spans >= 2 rows (the panel's
+    first and last column left out: the pen's caps ink only part of their width), and the
     ink's top and bottom edges there, px (top = first row + 0.5 - its coverage).
     """
     r = rows.astype(np.int64)
@@ -144,6 +145,7 @@ def coverage_edges(rows: np.ndarray, cols: np.ndarray, coverage: np.ndarray
     cov_first[c[at_first] - c0] = cov[at_first]
     cov_last[c[at_last] - c0] = cov[at_last]
     ok = (last >= 0) & (last > first)
+    ok[[0, -1]] = False  # the pen's caps cover only part of the end columns' width
     columns = np.arange(n_cols)[ok] + c0
     return columns, (first + 0.5 - cov_first)[ok], (last - 0.5 + cov_last)[ok]
 

@@ -72,7 +72,8 @@ def stroke_patch(x: np.ndarray, y: np.ndarray, width_px: float, antialias: bool 
     x, y: (N,) float vertex coordinates in px. width_px: pen width in px (any value > 0,
     sub-pixel included). The ink is the Minkowski sum of the polyline with a square of side
     `width_px`: in column c it is the curve's exact range over [c - 0.5 - h, c + 0.5 + h]
-    widened by h = width_px / 2, so coverage is exact vertically.
+    widened by h = width_px / 2, so coverage is exact vertically; the first and last columns
+    are covered over the part of their width the pen's square caps reach.
     Without antialiasing, coverage is 1 on mask pixels and 0 elsewhere.
     """
     if x.ndim != 1 or x.shape != y.shape or x.size < 2:
@@ -96,6 +97,11 @@ def stroke_patch(x: np.ndarray, y: np.ndarray, width_px: float, antialias: bool 
     coverage = np.clip(np.minimum(hi, rows + 0.5) - np.maximum(lo, rows - 0.5), 0.0, 1.0)
     centre = (rows + 0.5 > lo_c) & (rows - 0.5 <= hi_c)
     mask = (coverage >= 0.5) | centre
+    # The pen's caps cover only part of the first and last columns' width (the mask keeps
+    # every column the pen reaches).
+    across = np.clip(np.minimum(cols + 0.5, x[-1] + half) - np.maximum(cols - 0.5, x[0] - half),
+                     0.0, 1.0)
+    coverage = coverage * across[None, :]
     if not antialias:
         coverage = mask.astype(np.float32)
     return Patch(r_lo, c_lo, coverage.astype(np.float32), mask)

@@ -112,9 +112,11 @@ def test_coverage_changes_nothing_else_and_covers_the_instance_mask() -> None:
 
 def test_coverage_edges_are_exact_for_a_known_interval() -> None:
     # Column 5 holds ink from y = 2.3 to y = 4.6: rows 2 (0.2), 3 and 4 (1.0), 5 (0.1).
-    rows = np.array([2, 3, 4, 5], dtype=np.int32)
-    cols = np.full(4, 5, dtype=np.int32)
-    cov = np.array([0.2, 1.0, 1.0, 0.1], dtype=np.float32)
+    # Columns 4 and 6, the panel's ends, are only partly inked across and are left out.
+    rows = np.tile(np.array([2, 3, 4, 5], dtype=np.int32), 3)
+    cols = np.repeat(np.array([4, 5, 6], dtype=np.int32), 4)
+    cov = np.tile(np.array([0.2, 1.0, 1.0, 0.1], dtype=np.float32), 3)
+    cov[cols != 5] *= 0.5
     columns, top, bottom = coverage_edges(rows, cols, cov)
     assert columns.tolist() == [5]
     assert top[0] == pytest.approx(2.3, abs=1e-6) and bottom[0] == pytest.approx(4.6, abs=1e-6)
