@@ -495,13 +495,15 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
         return grid
     # Too short: a 2-5 mm period read as 1 mm; too long: a half-mm harmonic (the dots'
     # or minor lines' double frequency) read as 1 mm.
-    for k in (2.0, 3.0, 4.0, 5.0):
-        f = k if longest_mm < 110.0 else 1.0 / k
-        if 180.0 <= longest_mm * f <= 320.0:
-            return GridScale(px_per_mm=grid.px_per_mm / f, px_per_mm_x=grid.px_per_mm_x / f,
-                             px_per_mm_y=grid.px_per_mm_y / f, strength=grid.strength,
-                             minor_visible=grid.minor_visible)
-    return grid
+    # Of the whole factors that fit, the one nearest the usual 250 mm (10 s at 25 mm/s).
+    factors = [k if longest_mm < 110.0 else 1.0 / k for k in (2.0, 3.0, 4.0, 5.0)]
+    fits = [f for f in factors if 180.0 <= longest_mm * f <= 320.0]
+    if not fits:
+        return grid
+    f = min(fits, key=lambda f: abs(longest_mm * f - 250.0))
+    return GridScale(px_per_mm=grid.px_per_mm / f, px_per_mm_x=grid.px_per_mm_x / f,
+                     px_per_mm_y=grid.px_per_mm_y / f, strength=grid.strength,
+                     minor_visible=grid.minor_visible)
 
 
 def _polarity_skew(traces: list[RowTrace], baselines: list[float]) -> float:

@@ -260,11 +260,11 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     if not fit:
         return RowTrace(x_px=np.arange(x0_px, x0_px + w), y_px=y + top_px,
                         line_width_px=width, confident=confident)
-    # Ink per column of the chosen run (px of fully inked height): a line's first and last
-    # columns are only partly inked, which places its ends to a fraction of a pixel.
-    cum = np.vstack([np.zeros((1, w)), np.cumsum(band_c, axis=0)])
-    lo_row, hi_row = np.clip(t - 1, 0, h), np.clip(b + 2, 0, h)
-    ink = np.where(has, cum[hi_row, cols] - cum[lo_row, cols], 0.0)
+    # Darkest ink of each column's chosen run: a line's first and last columns are inked
+    # over only part of their width, which places its ends to a fraction of a pixel.
+    rows = np.arange(h)[:, None]
+    in_run = has[None, :] & (rows >= t[None, :] - 1) & (rows <= b[None, :] + 1)
+    ink = np.where(in_run, band_c, 0.0).max(axis=0)
     top_ok, bot_ok = _edges_clear(band_m, has, t, b, r)
     usable = has & ~crossing & (top_ok | bot_ok)
     xs, ys, conf = fit_line(top_edge, bot_edge, usable, half, max_gap_px, ink, top_ok, bot_ok)
@@ -317,7 +317,7 @@ def fit_line(top_edge: np.ndarray, bot_edge: np.ndarray, usable: np.ndarray, hal
     """The line's samples every step_px from each column's ink edges (`ink_fit`).
 
     top_edge, bot_edge: (w,) ink edges, px; usable: (w,) bool columns whose edges belong to
-    this line alone; ink: (w,) ink per column (sum of coverage, px). Stretches of usable
+    this line alone; ink: (w,) darkest coverage of each column's run (0-1). Stretches of usable
     columns separated by at most max_gap_px columns are fitted as one curve, from where its
     line starts to where it ends: the pen's cap reaches half its width beyond the line, and
     the end columns are inked over the fraction of their width the cap covers. Returns
@@ -334,7 +334,7 @@ def fit_line(top_edge: np.ndarray, bot_edge: np.ndarray, usable: np.ndarray, hal
         a, b = int(seg[0]), int(seg[-1])
         start, end = float(a), float(b)
         if seg.size >= 8:
-            # A column's full ink is its neighbours' (the line barely moves in a column).
+            # A fully inked column is as dark as its neighbours.
             full_a, full_b = float(np.median(ink[seg[1:4]])), float(np.median(ink[seg[-4:-1]]))
             if full_a > 0:
                 start = max(a - 0.5, a + 0.5 - min(1.0, ink[a] / full_a) + half_pen)

@@ -127,7 +127,8 @@ def test_untrained_network_falls_back_to_classic(page, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("read_ppm", "expected"), [(7.87, 7.87), (23.61, 7.87),
-                                                    (3.935, 7.87), (2.62, 7.86)])
+                                                    (3.935, 7.87), (2.62, 7.86),
+                                                    (7.87 * 5, 7.87)])
 def test_grid_period_harmonics_are_undone_by_the_row_length(read_ppm: float,
                                                              expected: float) -> None:
     from pipeline.digitizer import _check_grid_harmonic
