@@ -60,12 +60,20 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                         "classic: the colour rule only")
 
 
+#: Suffixes of files that sit beside ECG pictures in folders (notes, metadata, our own
+#: WFDB output) and are skipped when a folder is walked; a file named on the command line is
+#: always tried. DICOM files often have no suffix at all, so nothing else is skipped.
+SIDECAR_SUFFIXES = frozenset({".txt", ".tsv", ".csv", ".json", ".md", ".xml", ".html", ".htm",
+                              ".yaml", ".yml", ".ini", ".log", ".hea", ".dat"})
+
+
 def iter_inputs(paths: Sequence[Path]) -> Iterator[Path]:
-    """The files named, folders walked (sorted, hidden files skipped)."""
+    """The files named, folders walked (sorted; hidden files and SIDECAR_SUFFIXES skipped)."""
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and not child.name.startswith("."):
+                if (child.is_file() and not child.name.startswith(".")
+                        and child.suffix.lower() not in SIDECAR_SUFFIXES):
                     yield child
         else:
             yield path

@@ -194,10 +194,12 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
         return bool(band.any(axis=0).sum() >= 0.18 * extent)
 
     # Known layouts have so many rows: of the completed lattice, the lattice alone and the
-    # peaks as found, the first with a known count of rows wins.
+    # peaks as found, the first with a known count of rows wins; when the peaks already
+    # count as a known layout, the first that keeps their count.
     counts = {t.n_rows for t in TEMPLATES.values()}
     options = [snap_to_lattice(rows_y, holds_row), snap_to_lattice(rows_y), rows_y]
-    return next((o for o in options if len(o) in counts), options[0])
+    wanted = {len(rows_y)} if len(rows_y) in counts else counts
+    return next((o for o in options if len(o) in wanted), options[0])
 
 
 def _lattice_hypothesis(y: np.ndarray) -> tuple[float, float] | None:
@@ -227,7 +229,7 @@ def _lattice_hypothesis(y: np.ndarray) -> tuple[float, float] | None:
 def snap_to_lattice(rows_y: list[int],
                     holds_row: Callable[[int, float], bool] | None = None) -> list[int]:
     """Rows of a layout are equally spaced: fit a lattice y = a + k d to the found rows and,
-    when it holds (three in four rows within 0.15 d), move each row within 0.45 d of a
+    when it holds (three in four rows within 0.15 d), move each row 0.07-0.45 d from a
     lattice place onto it (a busy row's projection peak can sit far off its baseline) and
     add the places between the first and last row that were missed, where
     holds_row(y, d) says ink is there. Rows far off the lattice stay as found beyond its
@@ -265,7 +267,9 @@ def snap_to_lattice(rows_y: list[int],
         # Two rows on one lattice place: the nearer is the row, the other stays as found.
         same = np.flatnonzero(on & (k == kk))
         on[same[np.argsort(resid[same])[1:]]] = False
-    out = {int(kk): round(a + kk * d) for kk in k[on]}
+    # Rows near their place keep their own (measured) position; the far ones are moved.
+    out = {int(kk): int(yy) if r <= 0.07 * d else round(a + kk * d)
+           for kk, yy, r in zip(k[on], y[on], resid[on], strict=True)}
     # Off-lattice peaks between the lattice's first and last row are a busy row's second
     # peak; beyond them they may be a rhythm strip set apart, and stay.
     lo, hi = a + k[on].min() * d, a + k[on].max() * d

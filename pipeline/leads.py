@@ -25,8 +25,11 @@ LIMB_BASIS: dict[str, tuple[float, float]] = {
 #: Where two lead windows of a row meet, the line jumps from one lead to the other (and a
 #: separator tick may be drawn): this much of each side of such a join is left unread, s.
 EDGE_TRIM_S = 0.01
-#: Residual reported when a template has no simultaneous limb leads to check.
-NEUTRAL_RESIDUAL = 0.3
+#: Residual reported when a template has no simultaneous limb leads to check. Noisy reads
+#: of the right template reach 0.4-0.7 (thin or faint lines); at 0.3, 6-row pages were
+#: often called precordial-6x1 (renders, 6 pages each: limb-6x1 4/6 right at 0.3, 5/6 at
+#: 0.5; 6x2 page 4 right only at 0.5; precordial-6x1 6/6 at both).
+NEUTRAL_RESIDUAL = 0.5
 
 
 def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
