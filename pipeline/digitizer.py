@@ -563,7 +563,7 @@ def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
     b = int(np.clip(round(x + direction * (reach_px + 2.0 * px_per_mm)), 0, w - 1))
     lo, hi = min(a, b), max(a, b)
     top, bottom = row.own_band
-    inked = mask[top:bottom, lo:hi + 1].any(axis=0)
+    inked: np.ndarray = np.asarray(mask[top:bottom, lo:hi + 1].any(axis=0), dtype=bool)
     if direction < 0:
         inked = inked[::-1]
     edges = np.diff(np.r_[1, inked.astype(np.int8), 1])
