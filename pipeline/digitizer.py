@@ -319,7 +319,9 @@ class Digitizer:
         level = float(np.percentile(dark_v[mask], 70))
         coverage = np.clip(dark_v / max(level, 0.05), 0.0, 1.0) * (trace_r > 0.15)
         traces = [extract_row(mask, coverage, top_px=r.top_px, bottom_px=r.bottom_px,
-                              x0_px=r.x0_px, x1_px=r.x1_px, baseline_px=r.y_px) for r in rows]
+                              x0_px=r.x0_px, x1_px=r.x1_px, baseline_px=r.y_px,
+                              prior_half_px=0.5 * (r.own_band[1] - r.own_band[0]))
+                  for r in rows]
         baselines = [isoelectric_level(tr.y_px) for tr in traces]
         timings["extract"] += time.perf_counter() - t
 

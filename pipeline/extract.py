@@ -186,19 +186,23 @@ def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
 
 def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_px: int,
                 x0_px: int, x1_px: int, baseline_px: float, max_gap_px: int = 3,
-                fit: bool = True) -> RowTrace:
+                fit: bool = True, prior_half_px: float | None = None) -> RowTrace:
     """Read the line of one row of a rectified page.
 
     mask: (H, W) bool trace pixels; coverage: (H, W) float in [0, 1], ink fraction per pixel
     (sub-pixel edges). The row's band is rows [top_px, bottom_px), columns [x0_px, x1_px].
     Gaps of at most max_gap_px columns are interpolated; longer ones stay NaN.
+    prior_half_px: distance from the baseline (px) at which the pull towards it has grown
+    to its full cost (default half the band): the row's own share of the page, when the
+    band reaches further so that tall waves can be followed.
     """
     band_m = mask[top_px:bottom_px, x0_px:x1_px + 1]
     band_c = coverage[top_px:bottom_px, x0_px:x1_px + 1]
     h, w = band_m.shape
     base = baseline_px - top_px
     top, bottom, valid = column_runs(band_m, base)
-    choice = choose_runs(top, bottom, valid, base, 0.5 * h)
+    choice = choose_runs(top, bottom, valid, base,
+                         0.5 * h if prior_half_px is None else prior_half_px)
     choice = drop_islands(choice, top, bottom)
     has = choice >= 0
     idx = np.where(has, choice, 0)
