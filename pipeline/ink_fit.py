@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import solveh_banded
 from scipy.sparse.linalg import spsolve
 
 #: Fit schedule: (soft-extreme temperature px, weight of the
@@ -101,6 +102,20 @@ def _envelope_start(xs: np.ndarray, columns: np.ndarray, low: np.ndarray, high: 
     return start
 
 
+def _solve_banded_spd(matrix: sp.spmatrix, rhs: np.ndarray) -> np.ndarray:
+    """Solve matrix @ x = rhs for a symmetric positive definite banded (N, N) sparse matrix
+    (each window ties only nearby samples) by banded Cholesky; sparse LU if that fails."""
+    coo = matrix.tocoo()
+    lower = coo.row >= coo.col
+    rows, cols, vals = coo.row[lower], coo.col[lower], coo.data[lower]
+    band = np.zeros((int((rows - cols).max()) + 1, matrix.shape[0]))
+    band[rows - cols, cols] = vals  # a summed sparse matrix holds each entry once
+    try:
+        return solveh_banded(band, rhs, lower=True)
+    except np.linalg.LinAlgError:
+        return spsolve(matrix.tocsc(), rhs)
+
+
 def _cost(residuals: np.ndarray, curvature: np.ndarray, smoothness: float) -> float:
     """Squared edge misfit (px^2) plus the weighted squared second differences."""
     return float(residuals @ residuals + smoothness * (curvature @ curvature))
@@ -140,8 +155,8 @@ def fit_samples(xs: np.ndarray, columns: np.ndarray, top: np.ndarray, bottom: np
         current = _cost(res, d2 @ y, smoothness)
         for _ in range(steps):
             a = row_weight @ _jacobian(J, W, weights, n)
-            step = spsolve((a.T @ a + penalty + damping * eye).tocsc(),
-                           -(a.T @ res) - penalty @ y)
+            step = _solve_banded_spd(a.T @ a + penalty + damping * eye,
+                                     -(a.T @ res) - penalty @ y)
             res_new, weights_new = _soft_residuals(y + step, J, W, valid, low, high,
                                                    temperature)
             res_new = res_new * weight
