@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 #: Pages with a longer side than this are reduced first (px); 600-dpi scans gain nothing.
 MAX_WORK_SIDE_PX = 3600
 TRACE, GRID = 3, 1
+#: Trace-map thresholds for reading lines, tried in turn (faint thin lines need the lower).
+READ_THRESHOLDS = (0.5, 0.3, 0.2)
+#: Share of a row's columns that must hold ink at a threshold for it to be used.
+MIN_INKED_SHARE = 0.95
 #: Pages whose trace map covers more than this fraction are not ECG printouts.
 MAX_INK_FRACTION = 0.15
 #: Below this fraction of confident trace pixels the network's map is not used for a page.
@@ -310,10 +314,7 @@ class Digitizer:
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        mask = trace_r > 0.5
-        # Close 1-2 px vertical breaks (removed grid lines, faint antialiasing).
-        mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE,
-                                np.ones((3, 1), np.uint8)).astype(bool)
+        mask = _line_mask(trace_r, rows)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = float(np.percentile(dark_v[mask], 70))
@@ -417,6 +418,26 @@ class _Page:
         self.grid, self.ppm_guess, self.long_ink, self.flip_votes = (
             grid, ppm_guess, long_ink, flip_votes)
         self.fallback = False
+
+
+def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
+    """(H, W) bool trace pixels to read the rows' lines from: the trace map above the
+    highest of READ_THRESHOLDS at which the rows' lines are inked along nearly their whole
+    length (thin faint lines fall apart at 0.5), 1-2 px vertical breaks closed (removed grid
+    lines, faint antialiasing). trace_r: (H, W) float trace map of the rectified page."""
+    best: tuple[float, np.ndarray] | None = None
+    for threshold in READ_THRESHOLDS:
+        mask = cv2.morphologyEx((trace_r > threshold).astype(np.uint8), cv2.MORPH_CLOSE,
+                                np.ones((3, 1), np.uint8)).astype(bool)
+        inked = [float(mask[r.top_px:r.bottom_px, r.x0_px:r.x1_px + 1].any(axis=0).mean())
+                 for r in rows if r.x1_px > r.x0_px]
+        share = float(np.median(inked)) if inked else 0.0
+        if share >= MIN_INKED_SHARE:
+            return mask
+        if best is None or share > best[0] + 0.05:
+            best = (share, mask)
+    assert best is not None  # READ_THRESHOLDS is not empty
+    return best[1]
 
 
 def _working_image(image: np.ndarray) -> np.ndarray:

@@ -139,3 +139,17 @@ def test_grid_period_harmonics_are_undone_by_the_row_length(read_ppm: float,
     grid = GridScale(px_per_mm=read_ppm, px_per_mm_x=read_ppm, px_per_mm_y=read_ppm,
                      strength=0.5, minor_visible=True)
     assert _check_grid_harmonic(grid, [row]).px_per_mm == pytest.approx(expected, rel=0.01)
+
+
+def test_faint_lines_are_read_at_a_lower_threshold() -> None:
+    from pipeline.digitizer import _line_mask
+    from pipeline.layout import TraceRow
+
+    trace = np.zeros((200, 400), np.float32)
+    trace[50:52, 20:380] = 0.9  # a solid line
+    trace[150:152, 20:380] = 0.35  # a faint thin line, under 0.5 all along
+    rows = [TraceRow(y_px=51.0, x0_px=20, x1_px=379, top_px=0, bottom_px=100),
+            TraceRow(y_px=151.0, x0_px=20, x1_px=379, top_px=100, bottom_px=200)]
+    mask = _line_mask(trace, rows)
+    assert mask[150, 20:380].all() and mask[50, 20:380].all()
+    assert not _line_mask(trace, rows[:1])[150].any()  # solid rows alone: 0.5 is kept
