@@ -1,17 +1,15 @@
-"""Reading one row of traces at full resolution: y position of the line per pixel column.
+"""Reading one row of traces at full resolution: the row's line, sampled every 0.5 px.
 
 Per column, the trace mask splits into vertical runs of ink. A dynamic program picks one run
 per column so that consecutive runs touch (a steep QRS is a chain of long, overlapping
 runs; a jump through paper is expensive), staying near the row's baseline when in doubt.
 This keeps a row on its own line where it touches or crosses a neighbouring row's trace.
 
-The value read from a run is not its centroid (which flattens the peaks of thick lines):
-with sub-pixel run edges from the ink coverage, the pen's erosion and dilation give an
-opening and a closing that bound the line; a column takes their mean, except the apex of a
-wave (the most extreme ink edge within the pen's window), which takes the exact bound (the
-outer edge moved inwards by half the line width). Steep QRS flanks are read as drawn, not
-replaced by straight lines. A long run that only a crossing line explains is replaced by
-its neighbours' mean.
+The line is not read as one value per column (a centroid flattens the peaks of thick lines):
+the chosen runs' sub-pixel top and bottom edges (from the ink coverage) are fitted by a
+polyline whose pen stroke draws them (`pipeline.ink_fit`). Columns where a crossing line
+lengthens the run, and run ends that other ink touches (a label's letter), are left out of
+the fit; the line's ends are placed from the partial ink of its first and last columns.
 """
 from __future__ import annotations
 
@@ -39,12 +37,11 @@ MAX_RUNS = 8
 
 @dataclass(frozen=True)
 class RowTrace:
-    """The line of one row, sampled at every pixel column.
+    """The line of one row, sampled every SAMPLE_STEP_PX along it.
 
-    x_px: (N,) increasing column positions (px; whole columns, or every SAMPLE_STEP_PX when
-    fitted). y_px: (N,) float line position (px, sub-pixel), NaN where the row's line was
-    not read. line_width_px: estimated pen width, px.
-    confident: (N,) bool, columns read from an unambiguous run.
+    x_px: (N,) increasing column positions (px). y_px: (N,) float line position (px,
+    sub-pixel), NaN where the row's line was not read. line_width_px: estimated pen width, px.
+    confident: (N,) bool, samples over columns whose ink is the line's alone.
     """
 
     x_px: np.ndarray
@@ -187,12 +184,12 @@ def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
 
 def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_px: int,
                 x0_px: int, x1_px: int, baseline_px: float, max_gap_px: int = 3,
-                fit: bool = True, prior_half_px: float | None = None) -> RowTrace:
+                prior_half_px: float | None = None) -> RowTrace:
     """Read the line of one row of a rectified page.
 
     mask: (H, W) bool trace pixels; coverage: (H, W) float in [0, 1], ink fraction per pixel
     (sub-pixel edges). The row's band is rows [top_px, bottom_px), columns [x0_px, x1_px].
-    Gaps of at most max_gap_px columns are interpolated; longer ones stay NaN.
+    Gaps of at most max_gap_px columns are bridged by the fit; longer ones stay NaN.
     prior_half_px: distance from the baseline (px) at which the pull towards it has grown
     to its full cost (default half the band): the row's own share of the page, when the
     band reaches further so that tall waves can be followed.
@@ -227,16 +224,9 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     still = has & (np.abs(np.r_[np.nan, np.diff(centre)]) <= 0.5) & (
         np.abs(np.r_[np.diff(centre), np.nan]) <= 0.5)
     flat = still if still.sum() >= 10 else has
-    # The ink of a flat stretch still spans the line's own wiggle over the pen's window:
-    # a low percentile finds the pen itself.
-    if fit:
-        width = _pen_width(top_edge, bot_edge, flat)
-    else:
-        width = float(np.percentile(length[flat], 30)) if flat.any() else 1.0
-    width = max(width, 0.5)
+    width = max(_pen_width(top_edge, bot_edge, flat), 0.5)
     half = 0.5 * width
-    y = 0.5 * (top_edge + bot_edge)
-    confident = has.copy()
+    # A per-column reading, only to tell a crossing line from the row's own steep wave.
     # The pen (width w) turns the line g(x) into ink from min g - w/2 to max g + w/2 over a
     # window of 1 + w columns: top + w/2 is an erosion of g, bottom - w/2 a dilation. Their
     # opening and closing bound g (opening <= g <= closing in image y); the opening is exact
@@ -248,9 +238,9 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     hi = minimum_filter1d(dil, 2 * r + 1, mode="nearest")
     ok = has & np.isfinite(lo) & np.isfinite(hi) & (lo <= hi)
     with np.errstate(invalid="ignore"):  # inf bounds where a column has no run
-        mid = np.where(ok, 0.5 * (lo + hi), y)
+        mid = np.where(ok, 0.5 * (lo + hi), 0.5 * (top_edge + bot_edge))
     y = _apexes(mid, ok, lo, hi, top_edge, bot_edge, r)
-    # A long run between two short ones that it contains: a crossing line; interpolate.
+    # A long run between two short ones that it contains: a crossing line; not fitted.
     short = has & (length <= 1.6 * width)
     prev_short = np.r_[False, short[:-1]]
     next_short = np.r_[short[1:], False]
@@ -258,13 +248,6 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     next_y = np.r_[y[1:], np.nan]
     crossing = (has & (length > 3 * width) & prev_short & next_short
                 & (np.abs(prev_y - next_y) < 2 * width))
-    y = np.where(crossing, 0.5 * (prev_y + next_y), y)
-    confident &= ~crossing
-    y = np.where(has, y, np.nan)
-    y = _fill_short_gaps(y, max_gap_px)
-    if not fit:
-        return RowTrace(x_px=np.arange(x0_px, x0_px + w), y_px=y + top_px,
-                        line_width_px=width, confident=confident)
     # Darkest ink of each column's chosen run: a line's first and last columns are inked
     # over only part of their width, which places its ends to a fraction of a pixel.
     rows = np.arange(h)[:, None]
@@ -387,21 +370,3 @@ def _apexes(mid: np.ndarray, ok: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     y[up & ~(both & ~up_wins)] = lo[up & ~(both & ~up_wins)]
     y[down & ~(both & up_wins)] = hi[down & ~(both & up_wins)]
     return y
-
-
-def _fill_short_gaps(y: np.ndarray, max_gap: int) -> np.ndarray:
-    """Linearly interpolate NaN runs of at most max_gap samples between finite values."""
-    finite = np.isfinite(y)
-    if finite.all() or not finite.any():
-        return y
-    out = y.copy()
-    idx = np.arange(y.size)
-    filled = np.interp(idx, idx[finite], y[finite])
-    # Length of each NaN run.
-    nan = ~finite
-    starts = np.flatnonzero(nan & ~np.r_[False, nan[:-1]])
-    ends = np.flatnonzero(nan & ~np.r_[nan[1:], False])
-    for s, e in zip(starts, ends):
-        if e - s + 1 <= max_gap and s > 0 and e < y.size - 1:
-            out[s:e + 1] = filled[s:e + 1]
-    return out
