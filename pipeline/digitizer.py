@@ -28,6 +28,7 @@ from pipeline.errors import (
 from pipeline.extract import RowTrace, extract_row
 from pipeline.grid import GridScale, measure_grid
 from pipeline.layout import (
+    INK_THRESHOLDS,
     LayoutTemplate,
     TraceRow,
     choose_template,
@@ -54,8 +55,6 @@ log = logging.getLogger(__name__)
 #: Pages with a longer side than this are reduced first (px); 600-dpi scans gain nothing.
 MAX_WORK_SIDE_PX = 3600
 TRACE, GRID = 3, 1
-#: Trace-map thresholds for reading lines, tried in turn (faint thin lines need the lower).
-READ_THRESHOLDS = (0.5, 0.3, 0.2)
 #: Share of a row's columns that must hold ink at a threshold for it to be used.
 MIN_INKED_SHARE = 0.95
 #: Pages whose trace map covers more than this fraction are not ECG printouts.
@@ -194,11 +193,7 @@ class Digitizer:
                 # exactly where their ink is.
                 k = max(3, round(0.01 * max(h, w)) | 1)
                 gate = cv2.dilate((trace_p > 0.3).astype(np.uint8), np.ones((k, k), np.uint8))
-            fine = classic_segment(image)
-            trace_p, grid_p = fine.probs[TRACE], fine.probs[GRID]
-            ink_p = trace_p
-            if gate is not None:
-                trace_p = trace_p * gate
+            trace_p, grid_p, ink_p = _colour_maps(image, gate)
             timings["segment"] += time.perf_counter() - t
         pre, corners = self._perspective(image, trace_p, grid_p, timings)
         if corners is not None:
@@ -208,12 +203,8 @@ class Digitizer:
             # the sheet's corners), then read it like a scan.
             t = time.perf_counter()
             image = np.ascontiguousarray(warp(image, pre, fill=(255, 255, 255)))
-            again = classic_segment(image)
-            trace_p, grid_p = again.probs[TRACE], again.probs[GRID]
-            ink_p = trace_p
-            if gate is not None:
-                gate = warp(gate, pre, fill=0, nearest=True)
-                trace_p = trace_p * gate
+            gate = None if gate is None else warp(gate, pre, fill=0, nearest=True)
+            trace_p, grid_p, ink_p = _colour_maps(image, gate)
             timings["segment"] += time.perf_counter() - t
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
@@ -230,11 +221,8 @@ class Digitizer:
             t = time.perf_counter()
             pre = rect if pre is None else compose(pre, rect)
             image = np.ascontiguousarray(warp(image, rect, fill=(255, 255, 255)))
-            again = classic_segment(image)
-            trace_p, grid_p = again.probs[TRACE], again.probs[GRID]
-            ink_p = trace_p
-            if gate is not None:
-                trace_p = trace_p * warp(gate, rect, fill=0, nearest=True)
+            gate = None if gate is None else warp(gate, rect, fill=0, nearest=True)
+            trace_p, grid_p, ink_p = _colour_maps(image, gate)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
         page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p)
@@ -420,13 +408,23 @@ class _Page:
         self.fallback = False
 
 
+def _colour_maps(image: np.ndarray, gate: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink), each (H, W) float;
+    trace is the ink kept to where the network's `gate` ((H, W) 0/1, None: everywhere)
+    saw traces, ink is all trace-coloured ink (calibration pulses are looked for there)."""
+    maps = classic_segment(image)
+    ink = maps.probs[TRACE]
+    return (ink if gate is None else ink * gate), maps.probs[GRID], ink
+
+
 def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
     """(H, W) bool trace pixels to read the rows' lines from: the trace map above the
-    highest of READ_THRESHOLDS at which the rows' lines are inked along nearly their whole
+    highest of the row finder's INK_THRESHOLDS at which the rows' lines are inked along nearly their whole
     length (thin faint lines fall apart at 0.5), 1-2 px vertical breaks closed (removed grid
     lines, faint antialiasing). trace_r: (H, W) float trace map of the rectified page."""
     best: tuple[float, np.ndarray] | None = None
-    for threshold in READ_THRESHOLDS:
+    for threshold in INK_THRESHOLDS:
         mask = cv2.morphologyEx((trace_r > threshold).astype(np.uint8), cv2.MORPH_CLOSE,
                                 np.ones((3, 1), np.uint8)).astype(bool)
         inked = [float(mask[r.top_px:r.bottom_px, r.x0_px:r.x1_px + 1].any(axis=0).mean())
@@ -436,7 +434,7 @@ def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
             return mask
         if best is None or share > best[0] + 0.05:
             best = (share, mask)
-    assert best is not None  # READ_THRESHOLDS is not empty
+    assert best is not None  # INK_THRESHOLDS is not empty
     return best[1]
 
 
