@@ -113,6 +113,25 @@ def test_wrong_called_ae_is_rejected_and_retryable(scp: Callable[[int], DicomNod
     assert info.value.retryable and info.value.status is None
 
 
+def _recording_scp(ae_title: str, ssl_context: ssl.SSLContext | None = None
+                   ) -> tuple[ThreadedAssociationServer, list[str]]:
+    """A pynetdicom Storage SCP on a free loopback port accepting 12-lead ECG objects:
+    (server, SOP Instance UIDs stored, in arrival order)."""
+    stored: list[str] = []
+    ae = AE(ae_title=ae_title)
+    ae.add_supported_context(TWELVE_LEAD_ECG_STORAGE, [ExplicitVRLittleEndian])
+
+    def on_store(event: evt.Event) -> int:
+        stored.append(str(event.request.AffectedSOPInstanceUID))  # type: ignore[union-attr]
+        return 0
+
+    server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=ssl_context,
+                             evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    if server is None:  # block=False always returns the running server
+        raise RuntimeError("pynetdicom started no server")
+    return server, stored
+
+
 def test_nothing_to_send_opens_no_association() -> None:
     send_datasets(DicomNode("X", "127.0.0.1", 1), [])
 
@@ -120,16 +139,7 @@ def test_nothing_to_send_opens_no_association() -> None:
 def test_many_datasets_over_one_association_all_arrive() -> None:
     """Back-to-back C-STOREs on one association (guarded against pynetdicom's reactor race):
     each is answered and stored once."""
-    stored: list[str] = []
-    ae = AE(ae_title="COUNTSCP")
-    ae.add_supported_context(TWELVE_LEAD_ECG_STORAGE, [ExplicitVRLittleEndian])
-
-    def on_store(event: evt.Event) -> int:
-        stored.append(str(event.request.AffectedSOPInstanceUID))  # type: ignore[union-attr]
-        return 0
-
-    server = ae.start_server(("127.0.0.1", 0), block=False,
-                             evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    server, stored = _recording_scp("COUNTSCP")
     try:
         waves = [build_ecg_waveform(source_image(), page_3x4_result(), digitizer_version=f"v{i}",
                                     weights_sha256=None) for i in range(12)]
@@ -150,16 +160,7 @@ def test_tls_verify_hostname(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     # the client certificate (CN=client, no SAN) serves as the peer's: it names no host
     peer_tls = TlsConfig(cert=pki.client.cert, key=pki.client.key)
-    stored: list[str] = []
-    ae = AE(ae_title="TLSSCP")
-    ae.add_supported_context(TWELVE_LEAD_ECG_STORAGE, [ExplicitVRLittleEndian])
-
-    def on_store(event: evt.Event) -> int:
-        stored.append(str(event.request.AffectedSOPInstanceUID))  # type: ignore[union-attr]
-        return 0
-
-    server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=server_ssl_context(peer_tls),
-                             evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    server, stored = _recording_scp("TLSSCP", server_ssl_context(peer_tls))
     fast = Timeouts(connection_s=5, acse_s=5, dimse_s=5, network_s=5)
     port = server.server_address[1]
     try:
