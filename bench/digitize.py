@@ -2,31 +2,42 @@
 
 Prints: median seconds per page (3x4+1, letter landscape, 200 dpi = 2200 x 1700 px) on this
 CPU, per stage; peak resident memory of the process; and, when CUDA is available, batched
-pages per second on the GPU ("no GPU here" otherwise).
+pages per second on the GPU, whole pipeline (network on the GPU, the later stages in
+`--workers` page-reading processes), for each worker count given, plus the network alone
+("no GPU here" otherwise).
 
     python bench/digitize.py [--pages 5] [--segmenter auto|classic] [--threads 2]
+    python bench/digitize.py --save-pages DIR --pages 16     # write the pages as PNG, stop
+    python bench/digitize.py --images DIR --gpu-only --gpu-workers 1,8,16 [--gpu-out F.npz]
+
+`--images` reads PNG pages instead of rendering them (for machines without the PTB-XL records
+or wfdb); `--gpu-out` saves the GPU run's signals (one (12, T) array per page, in file order)
+so they can be compared with a CPU run of the same pages.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from pipeline.digitizer import Digitizer
-from pipeline.synth import load_record, render_page, sample_spec
-from pipeline.synth.dataset import DEFAULT_RECORDS
-from pipeline.types import DigitizeOptions
-
-PTBXL = DEFAULT_RECORDS
+from pipeline.types import DigitizationResult, DigitizeOptions
 
 
-def pages(n: int) -> list[np.ndarray]:
-    records = sorted(PTBXL.glob("*.hea"))[:n]
+def rendered_pages(n: int) -> list[np.ndarray]:
+    """The first `n` PTB-XL records drawn as clean 3x4+1 letter pages at 200 dpi (seed = index)."""
+    from pipeline.synth import load_record, render_page, sample_spec
+    from pipeline.synth.dataset import DEFAULT_RECORDS
+
+    records = sorted(DEFAULT_RECORDS.glob("*.hea"))[:n]
     out = []
     for i, hea in enumerate(records):
         rng = np.random.default_rng(i)
@@ -37,17 +48,21 @@ def pages(n: int) -> list[np.ndarray]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--pages", type=int, default=5)
-    ap.add_argument("--segmenter", choices=("auto", "classic"), default="auto")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    images = pages(args.pages)
-    print(f"{len(images)} pages of {images[0].shape[1]} x {images[0].shape[0]} px")
-    dz = Digitizer(DigitizeOptions(device="cpu", batch_size=1),
-                   segmenter="classic" if args.segmenter == "classic" else None)
+#: Kept for scripts that import it.
+pages = rendered_pages
+
+
+def png_pages(folder: Path, n: int) -> list[np.ndarray]:
+    """Up to `n` PNG pages of `folder`, sorted by name, as (H, W, 3) uint8 RGB."""
+    files = sorted(folder.glob("*.png"))[:n]
+    if not files:
+        raise SystemExit(f"no PNG pages in {folder}")
+    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+
+
+def cpu_run(images: list[np.ndarray], segmenter: str | None, threads: int) -> None:
+    """Median s/page on this CPU, stage medians, peak RSS."""
+    dz = Digitizer(DigitizeOptions(device="cpu", batch_size=1), segmenter=segmenter)
     print(f"digitizer {dz.version}")
     dz.digitize(images[0])  # warm-up
     times, stages = [], {}
@@ -58,22 +73,100 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in res.timings_s.items():
             stages.setdefault(k, []).append(v)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"CPU ({args.threads} threads): median {statistics.median(times):.2f} s per page "
+    print(f"CPU ({threads} threads): median {statistics.median(times):.2f} s per page "
           f"(target <= 2.0 s); min {min(times):.2f} s, max {max(times):.2f} s")
     print("  stages (median s): " + ", ".join(
         f"{k} {statistics.median(v):.3f}" for k, v in stages.items()))
     print(f"peak resident memory {peak_mb:.0f} MB (whole process, rendering included; "
           f"target <= 2500 MB)")
-    if torch.cuda.is_available():
-        gz = Digitizer(DigitizeOptions(device="cuda", batch_size=16),
-                       segmenter="classic" if args.segmenter == "classic" else None)
-        batch = (images * (32 // len(images) + 1))[:32]
-        gz.digitize_batch(batch[:4])
-        t = time.perf_counter()
-        gz.digitize_batch(batch)
-        dt = time.perf_counter() - t
-        print(f"GPU {torch.cuda.get_device_name(0)}: {len(batch) / dt:.1f} pages/s "
-              f"(batch 16, whole pipeline; target >= 20)")
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def gpu_run(images: list[np.ndarray], segmenter: str | None, worker_counts: list[int],
+            batch: int, out: Path | None, device: str = "cuda") -> None:
+    """Pages/s of the whole pipeline on the GPU for each worker count, and of the network.
+
+    device "cpu" runs the same batched path on the CPU (a dry run of this function)."""
+    name = torch.cuda.get_device_name(0) if device == "cuda" else "none (dry run on the CPU)"
+    print(f"GPU {name}; {os.cpu_count()} CPU cores; batch {batch}")
+    for workers in worker_counts:
+        n = max(2 * batch, 8 * workers)
+        work = (images * (n // len(images) + 1))[:n]
+        with Digitizer(DigitizeOptions(device=device, batch_size=batch, workers=workers),
+                       segmenter=segmenter) as gz:
+            gz.digitize_batch(work[:max(2, workers)])  # CUDA context, worker start-up
+            _sync(device)
+            t = time.perf_counter()
+            results = gz.digitize_batch(work)
+            dt = time.perf_counter() - t
+        failed = sum(not isinstance(r, DigitizationResult) for r in results)
+        print(f"  whole pipeline, {workers:2d} page-reading processes: {n / dt:6.1f} pages/s "
+              f"({n} pages in {dt:.1f} s; {failed} failed; target >= 20)", flush=True)
+        done = [r for r in results if isinstance(r, DigitizationResult)]
+        if done:
+            print("    stages per page (median s): " + ", ".join(
+                f"{k} {statistics.median(r.timings_s.get(k, 0.0) for r in done):.3f}"
+                for k in done[0].timings_s), flush=True)
+        if out is not None and workers == worker_counts[-1]:
+            signals = [r.signals_uv if isinstance(r, DigitizationResult) else
+                       np.full((12, 1), np.nan, np.float32) for r in results[:len(images)]]
+            np.savez_compressed(out, *signals)
+    from pipeline.segment.infer import Segmenter
+
+    seg = Segmenter(device=device, batch_size=batch)
+    n = 8 * batch
+    work = (images * (n // len(images) + 1))[:n]
+    seg.segment(work[:batch])
+    _sync(device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for start in range(0, n, batch):
+        seg.segment(work[start:start + batch])
+    _sync(device)
+    dt = time.perf_counter() - t
+    memory = (f"; peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+              if device == "cuda" else "")
+    print(f"  network alone (resize, forward, softmax, copy back): {n / dt:.1f} pages/s{memory}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", type=int, default=5)
+    ap.add_argument("--segmenter", choices=("auto", "classic"), default="auto")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--images", type=Path, help="read PNG pages from here instead of rendering")
+    ap.add_argument("--save-pages", type=Path, help="write the rendered pages here and stop")
+    ap.add_argument("--gpu-only", action="store_true", help="skip the CPU measurement")
+    ap.add_argument("--gpu-workers", default=str(os.cpu_count() or 1),
+                    help="comma-separated page-reading process counts for the GPU run")
+    ap.add_argument("--gpu-batch", type=int, default=16)
+    ap.add_argument("--gpu-out", type=Path, help="save the GPU run's signals (.npz)")
+    ap.add_argument("--dry-run-batched", action="store_true",
+                    help="run the batched measurement on the CPU (checks this script)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    images = png_pages(args.images, args.pages) if args.images else rendered_pages(args.pages)
+    if args.save_pages is not None:
+        args.save_pages.mkdir(parents=True, exist_ok=True)
+        for i, im in enumerate(images):
+            Image.fromarray(im).save(args.save_pages / f"page{i:03d}.png")
+        print(f"wrote {len(images)} pages to {args.save_pages}")
+        return 0
+    print(f"{len(images)} pages of {images[0].shape[1]} x {images[0].shape[0]} px")
+    segmenter = "classic" if args.segmenter == "classic" else None
+    if not args.gpu_only:
+        cpu_run(images, segmenter, args.threads)
+    workers = [int(w) for w in args.gpu_workers.split(",")]
+    if args.dry_run_batched:
+        gpu_run(images, segmenter, workers, args.gpu_batch, args.gpu_out, device="cpu")
+    elif torch.cuda.is_available():
+        gpu_run(images, segmenter, workers, args.gpu_batch, args.gpu_out)
     else:
         print("GPU: no GPU here (torch.cuda.is_available() is False); not measured")
     return 0

@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -53,6 +54,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fs", type=float, default=500.0, help="output sampling rate, Hz")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--batch", type=int, default=4, help="pages per segmentation batch")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes that read segmented pages side by side (worth raising "
+                        "with a GPU, up to the number of CPU cores)")
     p.add_argument("--layout", default="auto", choices=("auto", *TEMPLATES),
                    help="force a layout template instead of detecting it")
     p.add_argument("--segmenter", default="auto", choices=("auto", "classic"),
@@ -137,50 +141,86 @@ def write_outputs(result: DigitizationResult, page: np.ndarray, out: Path, name:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@dataclass
+class _Tally:
+    done: int = 0
+    failed: int = 0
+
+    def fail(self, path: Path, reason: str, message: object) -> None:
+        self.failed += 1
+        print(f"FAILED {path}: {reason}: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Digitize every input; 0 when all succeeded, 1 otherwise."""
-    if args.batch < 1 or args.fs <= 0:
-        print(f"ecgbridge digitize: --batch must be >= 1 and --fs > 0; found {args.batch}, "
-              f"{args.fs}", file=sys.stderr)
+    """Digitize every input; 0 when all succeeded, 1 otherwise.
+
+    Pages of several inputs share a network batch (`--batch`) and the page-reading worker
+    processes (`--workers`); outputs and messages stay per input.
+    """
+    if args.batch < 1 or args.fs <= 0 or args.workers < 1:
+        print(f"ecgbridge digitize: --batch and --workers must be >= 1 and --fs > 0; found "
+              f"{args.batch}, {args.workers}, {args.fs}", file=sys.stderr)
         return 2
     options = DigitizeOptions(fs_hz=args.fs, device=args.device, batch_size=args.batch,
-                              layout=args.layout)
-    digitizer = Digitizer(options, segmenter="classic" if args.segmenter == "classic" else None)
-    failures = 0
-    done = 0
-    for path in iter_inputs(args.inputs):
+                              layout=args.layout, workers=args.workers)
+    group_pages = max(args.batch, 2 * args.workers)
+    tally = _Tally()
+    with Digitizer(options, segmenter="classic" if args.segmenter == "classic" else None
+                   ) as digitizer:
+        group: list[tuple[Path, list[np.ndarray]]] = []
+        for path in iter_inputs(args.inputs):
+            try:
+                group.append((path, load_pages(path)))
+            except (DigitizerError, EcgBridgeError) as exc:
+                tally.fail(path, getattr(exc, "reason", "error"), exc)
+                continue
+            except (OSError, ValueError) as exc:
+                tally.fail(path, "input_error", exc)
+                continue
+            if sum(len(pages) for _, pages in group) >= group_pages:
+                _digitize_group(digitizer, group, args.out, tally)
+                group = []
+        _digitize_group(digitizer, group, args.out, tally)
+    if tally.done + tally.failed == 0:
+        print("ecgbridge digitize: no input files found", file=sys.stderr)
+        return 1
+    return 0 if tally.failed == 0 else 1
+
+
+def _digitize_group(digitizer: Digitizer, group: list[tuple[Path, list[np.ndarray]]],
+                    out: Path, tally: _Tally) -> None:
+    """Digitize the pages of several inputs in one batch, then write each input's outputs
+    (all its frames or none)."""
+    if not group:
+        return
+    results = digitizer.digitize_batch([page for _, pages in group for page in pages])
+    first = 0
+    for path, pages in group:
+        mine = results[first:first + len(pages)]
+        first += len(pages)
         try:
-            pages = load_pages(path)
-            results = digitizer.digitize_batch(pages)
-            for res in results:
+            for res in mine:
                 if isinstance(res, DigitizerError):
                     raise res
             names = _record_names(path.stem, len(pages))
             written: list[Path] = []
             try:
-                for k, (page, res) in enumerate(zip(pages, results)):
+                for k, (page, res) in enumerate(zip(pages, mine)):
                     if not isinstance(res, DigitizationResult):
                         raise DigitizerError(f"unexpected result {res!r}")
-                    written += write_outputs(res, page, args.out, names[k], {
+                    written += write_outputs(res, page, out, names[k], {
                         "source_file": str(path), "frame": k + 1,
                         "digitizer_version": digitizer.version})
             except BaseException:
                 for f in written:  # all frames or none
                     f.unlink(missing_ok=True)
                 raise
-            done += 1
+            tally.done += 1
             print(f"ok {path} -> {', '.join(names)}")
         except (DigitizerError, EcgBridgeError) as exc:
-            failures += 1
-            reason = getattr(exc, "reason", "error")
-            print(f"FAILED {path}: {reason}: {exc}", file=sys.stderr)
+            tally.fail(path, getattr(exc, "reason", "error"), exc)
         except (OSError, ValueError) as exc:
-            failures += 1
-            print(f"FAILED {path}: output_error: {exc}", file=sys.stderr)
-    if done + failures == 0:
-        print("ecgbridge digitize: no input files found", file=sys.stderr)
-        return 1
-    return 0 if failures == 0 else 1
+            tally.fail(path, "output_error", exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -99,7 +99,8 @@ def _refine_quad(quad: np.ndarray, outline: np.ndarray) -> np.ndarray:
         ab = b - a
         length = float(np.linalg.norm(ab)) or 1.0
         t = ((outline - a) @ ab) / length**2
-        dist = np.abs(np.cross(ab, outline - a)) / length
+        rel = outline - a
+        dist = np.abs(ab[0] * rel[:, 1] - ab[1] * rel[:, 0]) / length  # 2-D cross product
         near = outline[(t > 0.1) & (t < 0.9) & (dist < 0.03 * length)]
         if len(near) < 5:
             return quad

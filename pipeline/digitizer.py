@@ -8,9 +8,12 @@ One bad image in a batch never affects the others: each gets its result or its e
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol, Self
 
 import cv2
 import numpy as np
@@ -80,6 +83,35 @@ class ClassicSegmenter:
         return [classic_segment(im) for im in images]
 
 
+class _NoSegmenter:
+    """Stands in for the network in page-reading worker processes, which never segment."""
+
+    version = "reader"
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[Any]:
+        raise RuntimeError("page-reading worker processes do not segment")
+
+
+#: The digitizer of a page-reading worker process (set by `_init_reader`).
+_READER: Digitizer | None = None
+
+
+def _init_reader(options: DigitizeOptions, classic: bool) -> None:
+    """Worker process start: one digitizer that reads pages segmented by the parent."""
+    global _READER
+    cv2.setNumThreads(1)  # the parallelism is the processes; threads would oversubscribe
+    _READER = Digitizer(options, ClassicSegmenter() if classic else _NoSegmenter())
+    _READER.classic = classic
+
+
+def _read_in_worker(image: np.ndarray, input_shape: tuple[int, int], maps: Any,
+                    seg_time: float, index: int) -> DigitizationResult | DigitizerError:
+    """Read one segmented page in a worker process (see `Digitizer._read_guarded`)."""
+    if _READER is None:
+        raise RuntimeError("worker process was not initialised")
+    return _READER._read_guarded(image, input_shape, maps, seg_time, index)
+
+
 def _load_default_segmenter(options: DigitizeOptions) -> tuple[SegmenterLike, str, bool]:
     """The shipped U-Net, or the classic segmenter when no weights file is shipped.
 
@@ -113,6 +145,8 @@ class Digitizer:
         if options.fs_hz <= 0 or options.duration_s <= 0:
             raise ValueError(f"fs_hz and duration_s must be > 0; found {options.fs_hz}, "
                              f"{options.duration_s}")
+        if options.workers < 1:
+            raise ValueError(f"workers must be >= 1; found {options.workers}")
         self.options = options
         if segmenter is None:
             self._segmenter, tag, self.classic = _load_default_segmenter(options)
@@ -127,6 +161,7 @@ class Digitizer:
             tag = f"seg-{sha[:12]}" if sha else str(getattr(segmenter, "version", "custom"))
             self.classic = isinstance(segmenter, ClassicSegmenter)
         self.version = f"pipeline-{pipeline.__version__}+{tag}"
+        self._pool: ProcessPoolExecutor | None = None
 
     # ------------------------------------------------------------------ public API
     def digitize(self, image: np.ndarray) -> DigitizationResult:
@@ -138,7 +173,11 @@ class Digitizer:
 
     def digitize_batch(self, images: Sequence[np.ndarray]
                        ) -> list[DigitizationResult | DigitizerError]:
-        """Digitize pages; one result or error per image, in order."""
+        """Digitize pages; one result or error per image, in order.
+
+        Pages go through the network `options.batch_size` at a time; with `options.workers`
+        > 1 each segmented page is read in a worker process while the next batch is segmented.
+        """
         results: list[DigitizationResult | DigitizerError | None] = [None] * len(images)
         work: list[np.ndarray] = []
         where: list[int] = []
@@ -148,24 +187,68 @@ class Digitizer:
                 where.append(i)
             except DigitizerError as exc:
                 results[i] = exc
-        seg_times: list[float] = []
-        maps: list[Any] = []
-        for start in range(0, len(work), max(1, self.options.batch_size)):
-            chunk = work[start:start + max(1, self.options.batch_size)]
+        pool = self._reader_pool() if len(work) > 1 else None
+        futures: list[tuple[int, Future[DigitizationResult | DigitizerError]]] = []
+        batch = max(1, self.options.batch_size)
+        for start in range(0, len(work), batch):
+            chunk = work[start:start + batch]
             t = time.perf_counter()
-            maps.extend(self._segmenter.segment(chunk))
-            seg_times.extend([(time.perf_counter() - t) / len(chunk)] * len(chunk))
-        for k, i in enumerate(where):
+            maps = self._segmenter.segment(chunk)
+            seg_time = (time.perf_counter() - t) / len(chunk)
+            for k in range(start, start + len(chunk)):
+                i = where[k]
+                args = (work[k], images[i].shape[:2], maps[k - start], seg_time, i)
+                if pool is None:
+                    results[i] = self._read_guarded(*args)
+                else:
+                    futures.append((i, pool.submit(_read_in_worker, *args)))
+        for i, future in futures:
             try:
-                results[i] = self._digitize_one(work[k], images[i].shape[:2], maps[k],
-                                                seg_times[k])
-            except DigitizerError as exc:
-                results[i] = exc
-            except (ValueError, IndexError, ZeroDivisionError, cv2.error,
-                    np.linalg.LinAlgError) as exc:
-                log.exception("internal error digitizing image %d", i)
-                results[i] = DigitizerError(f"internal error while digitizing: {exc!r}")
+                results[i] = future.result()
+            except BrokenProcessPool as exc:
+                log.error("a page-reading worker process died on image %d: %r", i, exc)
+                self._pool = None
+                results[i] = DigitizerError(f"page-reading worker process died: {exc!r}")
         return [r if r is not None else DigitizerError("not processed") for r in results]
+
+    def close(self) -> None:
+        """Stop the page-reading worker processes, if any were started."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _reader_pool(self) -> ProcessPoolExecutor | None:
+        """The worker processes that read segmented pages (None when options.workers <= 1).
+
+        Started once, on first use, with "spawn": the parent may hold a CUDA context and
+        torch's threads, neither of which survives a fork.
+        """
+        if self.options.workers <= 1:
+            return None
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.options.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_reader, initargs=(self.options, self.classic))
+        return self._pool
+
+    def _read_guarded(self, image: np.ndarray, input_shape: tuple[int, int], maps: Any,
+                      seg_time: float, index: int) -> DigitizationResult | DigitizerError:
+        """`_digitize_one`, with any failure turned into the page's DigitizerError."""
+        try:
+            return self._digitize_one(image, input_shape, maps, seg_time)
+        except DigitizerError as exc:
+            return exc
+        except (ValueError, IndexError, ZeroDivisionError, cv2.error,
+                np.linalg.LinAlgError) as exc:
+            log.exception("internal error digitizing image %d", index)
+            return DigitizerError(f"internal error while digitizing: {exc!r}")
 
     # ------------------------------------------------------------------ one page
     def _digitize_one(self, image: np.ndarray, input_shape: tuple[int, int], maps: Any,

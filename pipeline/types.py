@@ -26,6 +26,9 @@ class DigitizeOptions:
     batch_size: images per network forward pass.
     layout: "auto" or a layout template name (see `pipeline.layout`).
     duration_s: length of the output time axis in seconds.
+    workers: processes that read segmented pages (every stage after the network) side by
+        side; 1 reads them in the calling process. Worth raising with a GPU, where the
+        network is no longer the slow part.
     """
 
     fs_hz: float = 500.0
@@ -33,6 +36,7 @@ class DigitizeOptions:
     batch_size: int = 4
     layout: str = "auto"
     duration_s: float = 10.0
+    workers: int = 1
 
 
 @dataclass(frozen=True)

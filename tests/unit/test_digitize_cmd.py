@@ -60,6 +60,28 @@ def test_folder_with_good_and_bad_inputs(inputs: Path, tmp_path: Path,
 
 
 @needs_data
+def test_worker_processes_share_batches_across_inputs(inputs: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    good = inputs / "page one.png"
+    second = tmp_path / "second.png"
+    second.write_bytes(good.read_bytes())
+    out_dir = tmp_path / "out"
+    code, out, err = run([str(good), str(inputs / "blank.jpg"), str(second), "--out",
+                          str(out_dir), "--workers", "2", "--batch", "3",
+                          "--segmenter", "classic"], capsys)
+    assert code == 1
+    assert [line.rsplit(" -> ", 1)[0] for line in out.splitlines()] == [f"ok {good}",
+                                                                         f"ok {second}"]
+    assert [line.split(":")[0] for line in err.splitlines() if line.startswith("FAILED")] == [
+        f"FAILED {inputs / 'blank.jpg'}"]
+    one = wfdb.rdrecord(str(out_dir / "page_one")).p_signal
+    two = wfdb.rdrecord(str(out_dir / "second")).p_signal
+    np.testing.assert_array_equal(one, two)
+    assert sorted(p.suffix for p in out_dir.iterdir()) == [".dat", ".dat", ".hea", ".hea",
+                                                           ".json", ".json", ".png", ".png"]
+
+
+@needs_data
 def test_all_good_exits_zero_and_forced_layout(inputs: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([str(inputs / "page one.png"), "--out", str(tmp_path), "--layout",

@@ -11,7 +11,7 @@ from pipeline.errors import DigitizerError, NoTraceFoundError
 from pipeline.evaluate import score_record
 from pipeline.qa import render_qa
 from pipeline.synth import load_record, render_page, sample_spec
-from pipeline.types import LEADS, DigitizationResult
+from pipeline.types import LEADS, DigitizationResult, DigitizeOptions
 from tests.paths import ptbxl_record
 
 RECORD = ptbxl_record("00009_hr")
@@ -86,6 +86,29 @@ def test_batch_isolates_bad_images(digitizer: Digitizer, page) -> None:
     assert isinstance(results[3], DigitizerError)
     one = digitizer.digitize(page.image)
     np.testing.assert_array_equal(one.signals_uv, results[1].signals_uv)
+
+
+@needs_data
+def test_worker_processes_give_the_same_results_in_order(digitizer: Digitizer, page) -> None:
+    blank = np.full((600, 800, 3), 255, np.uint8)
+    upside_down = np.ascontiguousarray(page.image[::-1, ::-1])
+    batch = [blank, page.image, np.zeros((5, 5, 3), np.uint8), upside_down]
+    alone = digitizer.digitize_batch(batch)
+    with Digitizer(DigitizeOptions(batch_size=2, workers=2), segmenter="classic") as pooled:
+        side_by_side = pooled.digitize_batch(batch)
+        again = pooled.digitize_batch(batch[1:2])  # the pool outlives one batch
+    assert [type(r) for r in side_by_side] == [type(r) for r in alone]
+    assert isinstance(side_by_side[0], NoTraceFoundError)
+    for k in (1, 3):
+        assert isinstance(side_by_side[k], DigitizationResult)
+        np.testing.assert_array_equal(side_by_side[k].signals_uv, alone[k].signals_uv)
+    np.testing.assert_array_equal(again[0].signals_uv, alone[1].signals_uv)
+    assert pooled._pool is None  # closed on leaving the block
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        Digitizer(DigitizeOptions(workers=0), segmenter="classic")
 
 
 def test_blank_page_raises(digitizer: Digitizer) -> None:
