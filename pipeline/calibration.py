@@ -135,6 +135,25 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     return min(found, key=lambda fp: fp[0])[1]  # the one standing on this row's baseline
 
 
+def agreeing_pulses(pulses: list[Pulse], tolerance: float = 0.1) -> list[Pulse]:
+    """The largest set of pulses that agree on height and width (within `tolerance`,
+    relative, of one of them); ties go to the set with more start pulses.
+
+    Every row of a page is drawn at the same gain and speed, so one row's odd "pulse" (a
+    serif label such as "III", a notch in a trace) is outvoted by the pulses of the others.
+    """
+    best: list[Pulse] = []
+    best_key = (0, 0)
+    for ref in pulses:
+        group = [p for p in pulses
+                 if abs(p.height_px / ref.height_px - 1) <= tolerance
+                 and abs(p.width_px / ref.width_px - 1) <= tolerance]
+        key = (len(group), sum(p.side == "start" for p in group))
+        if key > best_key:
+            best, best_key = group, key
+    return best
+
+
 @dataclass(frozen=True)
 class Scales:
     """Amplitude and time scale of a page.

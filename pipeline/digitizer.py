@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 import pipeline
-from pipeline.calibration import Pulse, Scales, find_pulse, page_scales
+from pipeline.calibration import Pulse, Scales, agreeing_pulses, find_pulse, page_scales
 from pipeline.classic_segment import SegMaps, classic_segment, paper_normalised
 from pipeline.crop import paper_outline, signal_region, upright_sheet_box
 from pipeline.errors import (
@@ -423,8 +423,11 @@ class Digitizer:
                 timings: dict[str, float]) -> DigitizationResult:
         t = time.perf_counter()
         opts = self.options
-        pulses = [p for p in page.start_pulses if p is not None] or [
-            p for p in page.end_pulses if p is not None]
+        pulses = agreeing_pulses([p for p in page.start_pulses + page.end_pulses
+                                  if p is not None])
+        kept = {id(p) for p in pulses}
+        page.start_pulses = [p if id(p) in kept else None for p in page.start_pulses]
+        page.end_pulses = [p if id(p) in kept else None for p in page.end_pulses]
         scales = page_scales(pulses, page.grid.px_per_mm if page.grid else page.ppm_guess,
                              page.grid is not None)
         if page.grid is None and not pulses:

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.calibration import find_pulse, page_scales, snap
+from pipeline.calibration import Pulse, agreeing_pulses, find_pulse, page_scales, snap
 from pipeline.layout import TraceRow
 
 PPM = 8.0
@@ -51,3 +51,14 @@ def test_no_pulse_assumes_defaults() -> None:
 def test_snap() -> None:
     assert snap(9.6, (5.0, 10.0, 20.0), 0.1) == (10.0, True)
     assert snap(14.0, (5.0, 10.0, 20.0), 0.1) == (14.0, False)
+
+
+def test_pulses_of_most_rows_outvote_an_odd_one() -> None:
+    label = Pulse(212, 232, height_px=32.0, width_px=16.0, side="start")  # a serif "III"
+    ends = [Pulse(2102, 2144, height_px=39.0 + 0.5 * (k == 0), width_px=39.5, side="end")
+            for k in range(4)]
+    assert agreeing_pulses([label, *ends]) == ends
+    starts = [Pulse(10, 50, 39.0, 39.5, "start"), Pulse(10, 50, 39.0, 39.5, "start")]
+    assert agreeing_pulses([ends[1], *starts, ends[2]]) == [ends[1], *starts, ends[2]]
+    assert agreeing_pulses([label, ends[0]]) == [label]  # a tie: the start pulse
+    assert agreeing_pulses([]) == []

@@ -75,6 +75,28 @@ def test_gain_read_from_pulse(digitizer: Digitizer) -> None:
 
 
 @needs_data
+@pytest.mark.parametrize("mm_per_mv", [5.0, 20.0])
+def test_scales_read_from_pulses_at_the_rows_ends(digitizer: Digitizer, mm_per_mv: float) -> None:
+    page = render(mm_per_mv=mm_per_mv, calibration="end")
+    res = digitizer.digitize(page.image)
+    assert (res.mm_per_mv, res.mm_per_s) == (mm_per_mv, 25.0)
+    assert not {"mm_per_mv", "mm_per_s"} & set(res.assumed)
+
+
+@needs_data
+def test_a_serif_label_is_not_taken_for_a_pulse(digitizer: Digitizer) -> None:
+    # Pulses at the rows' ends, and a serif "III" at the start of row 3 that looks like a
+    # pulse (two strokes joined at the top); the end pulses of four rows outvote it.
+    rng = np.random.default_rng(0)
+    signals, fs = load_record(str(RECORD))
+    spec = sample_spec(rng, "clean", layout="3x4+1", dpi=200.0, paper="letter",
+                       orientation="landscape")
+    assert (spec.calibration, spec.mm_per_mv) == ("end", 5.0)
+    res = digitizer.digitize(render_page(signals, fs, spec, rng).image)
+    assert (res.mm_per_mv, res.mm_per_s) == (5.0, 25.0)
+
+
+@needs_data
 def test_batch_isolates_bad_images(digitizer: Digitizer, page) -> None:
     blank = np.full((600, 800, 3), 255, np.uint8)
     rng = np.random.default_rng(0)
