@@ -50,6 +50,7 @@ from pipeline.rectify import (
     warp,
 )
 from pipeline.result import PageGeometry, PageResult, PanelPlacement
+from pipeline.rhythm import match_rhythm_leads
 from pipeline.signals import isoelectric_level
 from pipeline.types import DigitizationResult, DigitizeOptions
 
@@ -447,6 +448,8 @@ class Digitizer:
         best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
         n_samples = round(opts.duration_s * opts.fs_hz)
         for template, geo_cost in candidates[:5]:
+            template = match_rhythm_leads(template, page.traces, page.baselines, starts, ends,
+                                          scales, opts.fs_hz, n_samples)
             signals, placements, agreement = assemble_signals(
                 template, page.traces, page.baselines, starts, ends, scales, opts.fs_hz,
                 n_samples)
@@ -643,12 +646,16 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
             x1 = _after_break(page.mask, row, x1, 4.0 * ppm, -1, ppm)
         starts.append(x0)
         ends.append(x1)
-    # Rows of one page start and end together; an outlier (a label or an unrecognised
-    # pulse read as trace, a line that begins with a break) takes the value most rows
-    # agree on.
+    # Rows of one page start and end together: every row takes the value most rows agree
+    # on, which also overrules an outlier (a label or an unrecognised pulse read as trace,
+    # a line that begins with a break). One row's start is often a few px off (a label
+    # touching the line, a pulse's foot), and a few px are tens of ms.
+    # When a pulse was found on some rows only (faint strokes), those rows know where the
+    # signal starts: the others take their value.
     tol = 1.5 * ppm
-    for values in (starts, ends):
-        agreed = consensus(values, tol)
+    for values, pulses in ((starts, page.start_pulses), (ends, page.end_pulses)):
+        known = [v for v, p in zip(values, pulses) if p is not None]
+        agreed = consensus(known if known else values, tol)
         for i, v in enumerate(values):
             if abs(v - agreed) > tol:
                 values[i] = agreed

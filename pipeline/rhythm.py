@@ -1,0 +1,100 @@
+"""Which lead each rhythm strip shows: the grid panel it matches.
+
+Vendors put different leads in the rhythm strips under a 3x4 grid (II; V1, II, V5; II, V1,
+V5; ...), usually labelled only by printed text. A rhythm strip shows 10 s of one lead, and
+the grid shows 2.5 s of the same lead at the same time, so the strip is matched against
+every grid panel over their common time: the panel it follows best names it.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from pipeline.calibration import Scales
+from pipeline.extract import RowTrace
+from pipeline.layouts import LayoutTemplate
+from pipeline.leads import assemble_signals
+from pipeline.types import LEADS
+
+#: A strip is renamed only when it follows another panel at least this well (Pearson r) ...
+MIN_MATCH_R = 0.8
+#: ... and the template's own lead at most this well: leads I and II, or V4 and V5, often
+#: correlate at 0.9, so a strip that follows its own panel passably keeps its name.
+MAX_OWN_R = 0.6
+#: Common time a strip and a panel need to be compared, s.
+MIN_OVERLAP_S = 0.5
+#: Largest time shift tried between a strip and a panel, s.
+MAX_SHIFT_S = 0.06
+
+
+def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
+                       starts: list[float], ends: list[float], scales: Scales, fs_hz: float,
+                       n_samples: int) -> LayoutTemplate:
+    """`template` with each rhythm strip's lead set to the grid panel it matches best.
+
+    traces, baselines, starts, ends: per drawn row, rhythm strips last (px), as for
+    `assemble_signals`. A strip keeps the template's lead unless that panel follows it with
+    r <= MAX_OWN_R and another with r >= MIN_MATCH_R.
+    """
+    n_grid = len(template.cells)
+    if not template.rhythm or len(traces) != template.n_rows:
+        return template
+    grid_only = LayoutTemplate(template.name, template.cells)
+    panels, _, _ = assemble_signals(grid_only, traces[:n_grid], baselines[:n_grid],
+                                    starts[:n_grid], ends[:n_grid], scales, fs_hz, n_samples)
+    leads = list(template.rhythm)
+    for k, lead in enumerate(template.rhythm):
+        r = n_grid + k
+        strip_template = LayoutTemplate("strip", ((lead,),))
+        strip, _, _ = assemble_signals(strip_template, [traces[r]], [baselines[r]],
+                                       [starts[r]], [ends[r]], scales, fs_hz, n_samples)
+        scores = _panel_correlations(strip[LEADS.index(lead)], panels, fs_hz)
+        if not scores:
+            continue
+        best = max(scores, key=lambda name: scores[name])
+        if best == lead or scores[best] < MIN_MATCH_R or scores.get(lead, -1.0) > MAX_OWN_R:
+            continue
+        # A row read a few px early or late must not lose its name: try small shifts.
+        if _shifted_correlation(strip[LEADS.index(lead)], panels[LEADS.index(lead)],
+                                fs_hz) <= MAX_OWN_R:
+            leads[k] = best
+    return dataclasses.replace(template, rhythm=tuple(leads))
+
+
+def _panel_correlations(strip: np.ndarray, panels: np.ndarray, fs_hz: float
+                        ) -> dict[str, float]:
+    """Pearson r of a strip ((T,) uV) with each lead of `panels` ((12, T) uV) over their
+    common finite samples; leads with under MIN_OVERLAP_S in common are left out."""
+    out: dict[str, float] = {}
+    for i, name in enumerate(LEADS):
+        r = _correlation(strip, panels[i], fs_hz)
+        if r is not None:
+            out[name] = r
+    return out
+
+
+def _correlation(a: np.ndarray, b: np.ndarray, fs_hz: float) -> float | None:
+    """Pearson r of (T,) a and b over their common finite samples (None under
+    MIN_OVERLAP_S in common or when one is constant)."""
+    both = np.isfinite(a) & np.isfinite(b)
+    if both.sum() < MIN_OVERLAP_S * fs_hz:
+        return None
+    x, y = a[both], b[both]
+    if x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _shifted_correlation(strip: np.ndarray, panel: np.ndarray, fs_hz: float) -> float:
+    """The best Pearson r of strip and panel ((T,) uV) over time shifts within
+    +-MAX_SHIFT_S (-1 when they never overlap enough)."""
+    best = -1.0
+    max_lag = round(MAX_SHIFT_S * fs_hz)
+    for lag in range(-max_lag, max_lag + 1):
+        a = strip[max(0, lag):strip.size + min(0, lag)]
+        b = panel[max(0, -lag):panel.size + min(0, -lag)]
+        r = _correlation(a, b, fs_hz)
+        if r is not None:
+            best = max(best, r)
+    return best

@@ -1,0 +1,79 @@
+"""pipeline.rhythm: rhythm strips named by the grid panel they follow."""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.calibration import Scales
+from pipeline.extract import RowTrace
+from pipeline.layouts import LAYOUTS
+from pipeline.rhythm import match_rhythm_leads
+from pipeline.types import LEADS
+
+PPM = 5.0  # px/mm
+SCALES = Scales(px_per_mv=10 * PPM, px_per_s=25 * PPM, px_per_mm=PPM, mm_per_mv=10.0,
+                mm_per_s=25.0, assumed=())
+X0, X1 = 100.0, 100.0 + 10.0 * 25 * PPM  # the rows' first and last column, px
+
+
+def lead_signals(seed: int) -> dict[str, np.ndarray]:
+    """12 distinct smooth signals, uV, as functions of time t (s)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for lead in LEADS:
+        freqs, phases = rng.uniform(0.5, 6.0, 6), rng.uniform(0, 2 * np.pi, 6)
+        out[lead] = lambda t, f=freqs, p=phases: 300 * np.sin(
+            2 * np.pi * f[:, None] * t[None, :] + p[:, None]).sum(axis=0)
+    return out
+
+
+def page_rows(cells: tuple[tuple[str, ...], ...], strips: tuple[str, ...],
+              sig: dict | None = None) -> list[RowTrace]:
+    """Row traces of a 3x4 grid drawn as `cells` plus rhythm strips `strips`, px."""
+    sig = sig or lead_signals(3)
+    x = np.arange(X0, X1 + 0.5, 0.5)
+    t = (x - X0) / SCALES.px_per_s
+    rows = []
+    for r, row in enumerate([*cells, *((s,) for s in strips)]):
+        n = len(row)
+        col = np.minimum((t / (10.0 / n)).astype(int), n - 1)
+        uv = np.choose(col, [sig[lead](t) for lead in row])
+        y = 200.0 * (r + 1) - uv / 1000.0 * SCALES.px_per_mv
+        rows.append(RowTrace(x, y, 2.0, np.ones(x.size, bool)))
+    return rows
+
+
+def match(strips: tuple[str, ...], template_name: str, sig: dict | None = None,
+          late_row: int | None = None) -> tuple[str, ...]:
+    template = LAYOUTS[template_name]
+    traces = page_rows(template.cells, strips, sig)
+    if late_row is not None:  # that row's line read 8 px (64 ms) late
+        tr = traces[late_row]
+        traces[late_row] = RowTrace(tr.x_px + 8.0, tr.y_px, tr.line_width_px, tr.confident)
+    n = len(traces)
+    baselines = [200.0 * (r + 1) for r in range(n)]
+    out = match_rhythm_leads(template, traces, baselines, [X0] * n, [X1] * n, SCALES, 500.0,
+                             5000)
+    assert out.cells == template.cells and out.name == template.name
+    return out.rhythm
+
+
+def test_strips_are_named_by_the_panels_they_follow() -> None:
+    assert match(("V1", "II", "V5"), "3x4+3") == ("V1", "II", "V5")  # GE's order
+    assert match(("II", "V1", "V5"), "3x4+3") == ("II", "V1", "V5")  # the template's
+    assert match(("V5",), "3x4+1") == ("V5",)
+    assert match(("II",), "3x4+1") == ("II",)
+
+
+def test_a_strip_keeps_its_name_when_its_panel_is_read_a_little_late() -> None:
+    sig = lead_signals(4)
+    # Lead I nearly equal to II (a common axis), and the II panel's row read late: the
+    # strip follows I better at zero shift, but II once shifted.
+    sig["I"] = lambda t, f=sig["II"]: 0.9 * f(t) + 20 * np.sin(40 * t)
+    assert match(("II",), "3x4+1", sig, late_row=1) == ("II",)
+
+
+def test_templates_without_strips_are_unchanged() -> None:
+    template = LAYOUTS["6x2"]
+    traces = page_rows(template.cells, ())
+    assert match_rhythm_leads(template, traces, [0.0] * 6, [X0] * 6, [X1] * 6, SCALES,
+                              500.0, 5000) is template
