@@ -4,7 +4,9 @@ Contents (schema version 1): layout, px_per_mm (px/mm), mm_per_mv (mm/mV), mm_pe
 fs_hz (Hz), n_samples, rotation_deg, quality per lead name in [0, 1], the fraction of each
 lead's samples that were drawn (not NaN), what was assumed rather than measured, stage
 timings (s), the package versions, and the caller's `extra` mapping (e.g. UIDs, digitizer
-version, weights hash; never patient data).
+version, weights hash; never patient data). When the digitizer says where each lead window
+was read, `panels` lists them: lead, drawn row (0 = top), start_s and end_s on the time
+axis, inverted (rhythm strips show which lead each strip was found to be).
 """
 from __future__ import annotations
 
@@ -53,6 +55,12 @@ def sidecar_content(
         "timings_s": {str(k): _number(v) for k, v in result.timings_s.items()},
         "version": {"ecgbridge": ecgbridge_version, "pipeline": pipeline_version},
     }
+    geometry = getattr(result, "geometry", None)
+    if geometry is not None:
+        content["panels"] = [
+            {"lead": p.lead, "row": int(p.row), "start_s": _number(p.t0_s),
+             "end_s": _number(p.t1_s), "inverted": p.polarity < 0}
+            for p in geometry.panels]
     for key, value in (extra or {}).items():
         if key in content:
             raise ValueError(

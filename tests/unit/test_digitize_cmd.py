@@ -57,6 +57,10 @@ def test_folder_with_good_and_bad_inputs(inputs: Path, tmp_path: Path,
     meta = json.loads((out_dir / "page_one.json").read_text())
     assert meta["layout"] == "3x4+1" and meta["source_file"].endswith("page one.png")
     assert "segment" in meta["timings_s"]
+    assert len(meta["panels"]) == 13  # 3 x 4 windows and the rhythm strip
+    strip = [p for p in meta["panels"] if p["row"] == 3]
+    assert [(p["lead"], p["start_s"], p["inverted"]) for p in strip] == [("II", 0.0, False)]
+    assert strip[0]["end_s"] == pytest.approx(9.68, abs=0.05)  # the page shows 4 x 2.42 s
 
 
 @needs_data
