@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -131,6 +132,33 @@ def test_worker_processes_give_the_same_results_in_order(digitizer: Digitizer, p
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers"):
         Digitizer(DigitizeOptions(workers=0), segmenter="classic")
+
+
+def chest_xray_like(h: int = 900, w: int = 800) -> np.ndarray:
+    """(H, W, 3) uint8: a radiograph-like picture (bright body, dark lungs, rib arcs, spine)."""
+    img = np.zeros((h, w), np.float32)
+    cv2.ellipse(img, (w // 2, h // 2), (int(w * 0.45), int(h * 0.48)), 0, 0, 360, 0.75, -1)
+    for side in (-1, 1):
+        cv2.ellipse(img, (w // 2 + side * int(w * 0.2), int(h * 0.45)),
+                    (int(w * 0.15), int(h * 0.3)), 0, 0, 360, 0.25, -1)
+    for k in range(10):
+        y = int(h * 0.2 + k * h * 0.055)
+        cv2.ellipse(img, (w // 2, y), (int(w * 0.38), int(h * 0.08)), 0, 200, 340, 0.6, 10)
+        cv2.ellipse(img, (w // 2, y), (int(w * 0.38), int(h * 0.08)), 0, -20, 160, 0.6, 10)
+    cv2.rectangle(img, (w // 2 - w // 30, 0), (w // 2 + w // 30, h), 0.9, -1)
+    img = cv2.GaussianBlur(img, (0, 0), w / 150)
+    img += np.random.default_rng(0).normal(0, 0.02, img.shape).astype(np.float32)
+    grey = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+    return np.dstack([grey, grey, grey])
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_chest_xray_like_picture_is_refused(digitizer: Digitizer, negative: bool) -> None:
+    picture = chest_xray_like()
+    with pytest.raises(DigitizerError) as refused:
+        digitizer.digitize(np.ascontiguousarray(255 - picture) if negative else picture)
+    assert refused.value.reason in {"no_ecg_trace_found", "no_ecg_grid_found",
+                                    "layout_not_found"}
 
 
 def test_blank_page_raises(digitizer: Digitizer) -> None:
