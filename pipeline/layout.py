@@ -146,6 +146,28 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     return rows
 
 
+def _drop_squeezed(rows_y: list[int]) -> list[int]:
+    """Row positions (px, top to bottom) without those squeezed between two rows that are
+    one row spacing apart: handwriting or a stamp's line under a row is no layout's row.
+
+    The spacing is the one most gaps agree on (within 10%); a row is squeezed when both its
+    gaps are under 3/4 of it and its neighbours are within 15% of it apart."""
+    if len(rows_y) < 4:
+        return rows_y
+    gaps = np.diff(rows_y).astype(np.float64)
+    spacing = consensus(gaps.tolist(), 0.1 * float(np.median(gaps)))
+    keep = list(rows_y)
+    i = 1
+    while i < len(keep) - 1:
+        before, after = keep[i] - keep[i - 1], keep[i + 1] - keep[i]
+        if (max(before, after) < 0.75 * spacing
+                and abs(keep[i + 1] - keep[i - 1] - spacing) <= 0.15 * spacing):
+            del keep[i]
+        else:
+            i += 1
+    return keep
+
+
 def line_thickness(ink: np.ndarray) -> float:
     """Median vertical thickness of the ink (H, W) bool where it runs flat, px (0 if none):
     runs whose top is at the same height in the next column."""
@@ -188,6 +210,8 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
             rows_y.append(int(p))
     if not rows_y:
         return []
+
+    rows_y = _drop_squeezed(rows_y)
 
     def holds_row(yy: int, d: float) -> bool:
         band = ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]

@@ -17,8 +17,12 @@ from pipeline.layouts import LayoutTemplate
 from pipeline.leads import assemble_signals
 from pipeline.types import LEADS
 
-#: A strip is renamed only when it follows another panel at least this well (Pearson r) ...
-MIN_MATCH_R = 0.8
+#: A strip is renamed only when it follows another panel at least this well (Pearson r;
+#: a strip and its own panel are the same ink, 0.99 when read well; a poorly read page's
+#: strip follows many panels at 0.6-0.85 through shared baseline wander) ...
+MIN_MATCH_R = 0.9
+#: ... better than any third panel by this margin ...
+MIN_MARGIN_R = 0.05
 #: ... and the template's own lead at most this well: leads I and II, or V4 and V5, often
 #: correlate at 0.9, so a strip that follows its own panel passably keeps its name.
 MAX_OWN_R = 0.6
@@ -35,7 +39,8 @@ def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselin
 
     traces, baselines, starts, ends: per drawn row, rhythm strips last (px), as for
     `assemble_signals`. A strip keeps the template's lead unless that panel follows it with
-    r <= MAX_OWN_R and another with r >= MIN_MATCH_R.
+    r <= MAX_OWN_R (even shifted a little) and another with r >= MIN_MATCH_R, by
+    MIN_MARGIN_R more than any other.
     """
     n_grid = len(template.cells)
     if not template.rhythm or len(traces) != template.n_rows:
@@ -52,8 +57,11 @@ def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselin
         scores = _panel_correlations(strip[LEADS.index(lead)], panels, fs_hz)
         if not scores:
             continue
-        best = max(scores, key=lambda name: scores[name])
-        if best == lead or scores[best] < MIN_MATCH_R or scores.get(lead, -1.0) > MAX_OWN_R:
+        ranked = sorted(scores, key=lambda name: scores[name], reverse=True)
+        best = ranked[0]
+        runner_up = scores[ranked[1]] if len(ranked) > 1 else -1.0
+        if (best == lead or scores[best] < MIN_MATCH_R or scores.get(lead, -1.0) > MAX_OWN_R
+                or scores[best] - runner_up < MIN_MARGIN_R):
             continue
         # A row read a few px early or late must not lose its name: try small shifts.
         if _shifted_correlation(strip[LEADS.index(lead)], panels[LEADS.index(lead)],

@@ -45,6 +45,17 @@ def test_rows_found_at_their_baselines() -> None:
         assert row.top_px < row.y_px < row.bottom_px
 
 
+def test_a_line_squeezed_between_two_rows_is_no_row() -> None:
+    page = rows_page(4)
+    # Handwriting-like: a long wavy line 45% of the way from row 3 to row 4.
+    x = np.arange(int(40 * PPM), int(200 * PPM))
+    y = (30 + 40 * 2 + 18) * PPM + 2 * PPM * np.sin(x / (4 * PPM))
+    img = (page * 255).astype(np.uint8)
+    cv2.polylines(img, [np.stack([x, y], 1).astype(np.int32)], False, 255, 2)
+    rows = find_rows(img.astype(np.float32) / 255.0, PPM)
+    assert [round(r.y_px / PPM) for r in rows] == [30, 70, 110, 150]
+
+
 def test_empty_page() -> None:
     with pytest.raises(NoTraceFoundError, match="no ECG trace"):
         find_rows(np.zeros((300, 400), np.float32), PPM)
