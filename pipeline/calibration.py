@@ -109,8 +109,10 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         pen = max(1, round(0.3 * px_per_mm))
         top_stroke = between[max(0, y_top - 1):y_top + pen + 1].any(axis=0).mean()
         bot_stroke = between[max(0, y_bot - pen):y_bot + 2].any(axis=0).mean()
-        inside = between[y_top + 2 * pen + 1:y_bot - 2 * pen].mean() if (
-            y_bot - 2 * pen > y_top + 2 * pen + 1) else 0.0
+        # Inside: a pen's width in from every side (a stroke's own broken columns, read as
+        # separate strokes, are no ink inside the pulse).
+        core = between[y_top + 2 * pen + 1:y_bot - 2 * pen, pen:between.shape[1] - pen]
+        inside = float(core.mean()) if core.size else 0.0
         if max(top_stroke, bot_stroke) < 0.9 or inside > 0.05:
             continue
         if min(top_stroke, bot_stroke) > 0.5:

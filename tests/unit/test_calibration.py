@@ -33,6 +33,24 @@ def test_pulse_height_and_width(gain: float) -> None:
     assert s.mm_per_mv == gain and s.mm_per_s == 25.0 and s.assumed == ()
 
 
+def test_pulse_with_broken_stroke_edges() -> None:
+    # A 72-dpi photo (4 px/mm): the pulse's 2-px sides have a broken inner column, read as
+    # strokes of their own beside the sides; they are no ink inside the pulse.
+    ppm, base = 4.0, 150
+    mask = np.zeros((300, 600), bool)
+    mask[base, 10:40] = True
+    mask[base - 40:base + 1, 40] = True  # left side, 10 mm tall
+    mask[base - 25:base - 5, 41] = True  # its broken inner column
+    mask[base - 40, 40:61] = True  # the top, 5 mm wide
+    mask[base - 40:base + 1, 60] = True  # right side
+    mask[base - 30:base - 2, 59] = True
+    mask[base, 60:580] = True
+    row = TraceRow(y_px=float(base), x0_px=10, x1_px=580, top_px=75, bottom_px=225)
+    p = find_pulse(mask, row, ppm, "start")
+    assert p is not None and not p.inverted
+    assert p.height_px / ppm == pytest.approx(10.0, rel=0.05)
+
+
 def test_inverted_pulse_is_flagged() -> None:
     mask, row = page_with_pulse(10.0, inverted=True)
     p = find_pulse(mask, row, PPM, "start")

@@ -109,6 +109,18 @@ def test_local_directions_follow_a_rotation() -> None:
     assert np.median([d.angle_deg for d in vert]) == pytest.approx(-4.0, abs=0.2)
 
 
+@pytest.mark.parametrize("angle", [0.15, -0.3])
+def test_local_directions_measure_small_turns(angle: float) -> None:
+    # What the second pass measures on a nearly straightened photo: a turn of a few
+    # tenths of a degree (a keystone's remainder), not rounded to zero.
+    g = grid_map(900, 1200, 6.0)
+    m = cv2.getRotationMatrix2D((600, 450), -angle, 1.0)
+    turned = cv2.GaussianBlur(cv2.warpAffine(g, m, (1200, 900)), (0, 0), 0.7)
+    horiz, vert = local_directions(turned, tiles=3, max_tilt=4.0)
+    assert np.median([d.angle_deg for d in horiz]) == pytest.approx(angle, abs=0.04)
+    assert np.median([d.angle_deg for d in vert]) == pytest.approx(-angle, abs=0.04)
+
+
 def test_vanishing_point_of_converging_lines() -> None:
     # Lines through (2000, 300) px seen from points on a page of 800 x 600 px.
     from pipeline.perspective import LocalDirection
