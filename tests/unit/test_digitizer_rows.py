@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.digitizer import _after_break, _line_samples
+from pipeline.digitizer import _after_break, _line_cap, _line_samples
 from pipeline.extract import RowTrace
 from pipeline.layout import TraceRow
 
@@ -26,7 +26,13 @@ def test_signal_starts_past_the_pulse_tail_and_its_break() -> None:
 
 def test_no_break_after_the_pulse_keeps_the_start() -> None:
     mask, row = pulse_row(gap_px=0)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) == pytest.approx(101.0)
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) is None
+
+
+def test_a_two_column_gap_is_a_break_at_any_scale() -> None:
+    # 0.3 mm at 12 px/mm (300 dpi) is 3.6 px; a 2-px printed gap is still a break.
+    mask, row = pulse_row(gap_px=2)
+    assert _after_break(mask, row, 101.0, 4 * 12.0, +1, 12.0) == 115
 
 
 def test_signal_ends_before_the_break_of_an_end_pulse() -> None:
@@ -40,7 +46,17 @@ def test_signal_ends_before_the_break_of_an_end_pulse() -> None:
 def test_dropouts_of_a_thin_line_are_not_a_break() -> None:
     mask, row = pulse_row(gap_px=0)
     mask[40:42, 116:390:6] = False  # 1-px dropouts every 6 px (a faint 1-px line)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) == pytest.approx(101.0)
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) is None
+
+
+def test_a_line_begins_half_a_pen_inside_its_first_inked_column() -> None:
+    x = np.arange(100, 200, dtype=np.float64)
+    tr = RowTrace(x_px=x, y_px=np.full(x.size, 40.0), line_width_px=2.0,
+                  confident=np.ones(x.size, dtype=bool))
+    # Ink from about 99.5 (the middle of the columns that put 100 first in the mask), the
+    # cap 1 px: the line starts at 100.5; an end mirrors it.
+    assert _line_cap(tr, 100, +1) == pytest.approx(100.5)
+    assert _line_cap(tr, 199, -1) == pytest.approx(198.5)
 
 
 def test_stray_pieces_at_the_ends_are_not_the_line() -> None:
