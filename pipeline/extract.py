@@ -153,7 +153,7 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
 
 def window_consistent(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray,
                       valid: np.ndarray, baseline: float, half_band: float, *,
-                      tol_px: float = 1.0, cost_per_px: float = 0.03, gap_cost: float = 1.0,
+                      tol_px: float = 1.0, cost_per_px: float = 0.1, gap_cost: float = 1.0,
                       move_cost: float = 0.02, prior_cost: float = 0.5) -> np.ndarray:
     """Choose again where a column holds several runs, so that the runs can be one pen's ink.
 
