@@ -63,6 +63,8 @@ MAX_INK_FRACTION = 0.15
 MIN_NET_TRACE_FRACTION = 0.001
 #: Ink-free columns that make a break between a calibration pulse's tail and the signal.
 MIN_BREAK_PX = 2
+#: Longest piece of a stroke the gate may be grown over, as a share of the longer side.
+MAX_GROWTH = 0.02
 
 
 class SegmenterLike(Protocol):
@@ -417,7 +419,41 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None
     saw traces, ink is all trace-coloured ink (calibration pulses are looked for there)."""
     maps = classic_segment(image)
     ink = maps.probs[TRACE]
-    return (ink if gate is None else ink * gate), maps.probs[GRID], ink
+    return (ink if gate is None else ink * _grow_gate(ink, gate)), maps.probs[GRID], ink
+
+
+def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """The network's gate ((H, W) 0/1) grown over the column runs of ink it cuts on one side.
+
+    The network works at a coarse resolution where a QRS spike is under a pixel wide, and
+    it takes a spike beside a lead label for text: the gate then cuts the spike's tip off.
+    A vertical run of ink (`ink` (H, W) float > 0.3) that the gate holds in part and that
+    leaves it on one side only (up or down) is the rest of a stroke the gate holds: kept
+    whole, with its faint fringe, when the part outside is at most MAX_GROWTH of the
+    image's longer side (a tip, not a shadow's edge or a fold). A run leaving on both
+    sides (a separator tick crossing the line) keeps only its gated part. Returns (H, W)
+    uint8 0/1.
+    """
+    on = ink > 0.3
+    inside = gate > 0
+    h, w = on.shape
+    first = on & ~np.vstack([np.zeros((1, w), bool), on[:-1]])
+    last = on & ~np.vstack([on[1:], np.zeros((1, w), bool)])
+    run = np.cumsum(first, axis=0, dtype=np.int32) + np.arange(w, dtype=np.int32) * (h + 1)
+    n = w * (h + 1) + 1
+    held = np.zeros(n, bool)
+    held[run[on & inside]] = True
+    top_out = np.zeros(n, bool)
+    top_out[run[first]] = ~inside[first]
+    bottom_out = np.zeros(n, bool)
+    bottom_out[run[last]] = ~inside[last]
+    outside = np.bincount(run[on & ~inside], minlength=n)
+    grow = held & (top_out ^ bottom_out) & (outside <= MAX_GROWTH * max(h, w))
+    grown = on & ~inside & grow[run]
+    if not grown.any():
+        return gate
+    grown_u8 = cv2.dilate(grown.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return np.maximum(gate.astype(np.uint8), grown_u8)
 
 
 def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:

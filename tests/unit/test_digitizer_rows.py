@@ -67,3 +67,19 @@ def test_stray_pieces_at_the_ends_are_not_the_line() -> None:
     tr = RowTrace(x_px=x, y_px=y, line_width_px=1.5, confident=np.isfinite(y))
     idx = _line_samples(tr, PPM)
     assert (x[idx[0]], x[idx[-1]]) == (20.0, 289.0)
+
+
+def test_the_gate_grows_over_a_spike_tip_but_not_a_crossing_tick() -> None:
+    from pipeline.digitizer import _grow_gate
+
+    ink = np.zeros((200, 2000), dtype=np.float32)  # 2% of the longer side: 40 px
+    ink[100:102, :] = 1.0  # the line
+    ink[60:102, 30:32] = 1.0  # a spike whose tip the network missed (rows 60-79)
+    ink[50:150, 70:72] = 1.0  # a separator tick crossing the line
+    ink[5:102, 50:52] = 1.0  # a long dark edge touching the line (a shadow's, a fold's)
+    gate = np.zeros((200, 2000), dtype=np.uint8)
+    gate[80:120, :] = 1
+    grown = _grow_gate(ink, gate)
+    assert grown[60:80, 30:32].all()  # the tip is read
+    assert not grown[50:78, 70:72].any() and not grown[123:150, 70:72].any()
+    assert not grown[5:78, 50:52].any()  # 75 px outside: not grown
