@@ -65,6 +65,10 @@ MIN_INKED_SHARE = 0.95
 MAX_INK_FRACTION = 0.15
 #: Below this fraction of confident trace pixels the network's map is not used for a page.
 MIN_NET_TRACE_FRACTION = 0.001
+#: Ink-free columns that make a break between a calibration pulse's tail and the signal.
+MIN_BREAK_PX = 2
+#: Longest piece of a stroke the gate may be grown over, as a share of the longer side.
+MAX_GROWTH = 0.02
 
 
 class SegmenterLike(Protocol):
@@ -504,7 +508,41 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None
     saw traces, ink is all trace-coloured ink (calibration pulses are looked for there)."""
     maps = classic_segment(image)
     ink = maps.probs[TRACE]
-    return (ink if gate is None else ink * gate), maps.probs[GRID], ink
+    return (ink if gate is None else ink * _grow_gate(ink, gate)), maps.probs[GRID], ink
+
+
+def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """The network's gate ((H, W) 0/1) grown over the column runs of ink it cuts on one side.
+
+    The network works at a coarse resolution where a QRS spike is under a pixel wide, and
+    it takes a spike beside a lead label for text: the gate then cuts the spike's tip off.
+    A vertical run of ink (`ink` (H, W) float > 0.3) that the gate holds in part and that
+    leaves it on one side only (up or down) is the rest of a stroke the gate holds: kept
+    whole, with its faint fringe, when the part outside is at most MAX_GROWTH of the
+    image's longer side (a tip, not a shadow's edge or a fold). A run leaving on both
+    sides (a separator tick crossing the line) keeps only its gated part. Returns (H, W)
+    uint8 0/1.
+    """
+    on = ink > 0.3
+    inside = gate > 0
+    h, w = on.shape
+    first = on & ~np.vstack([np.zeros((1, w), bool), on[:-1]])
+    last = on & ~np.vstack([on[1:], np.zeros((1, w), bool)])
+    run = np.cumsum(first, axis=0, dtype=np.int32) + np.arange(w, dtype=np.int32) * (h + 1)
+    n = w * (h + 1) + 1
+    held = np.zeros(n, bool)
+    held[run[on & inside]] = True
+    top_out = np.zeros(n, bool)
+    top_out[run[first]] = ~inside[first]
+    bottom_out = np.zeros(n, bool)
+    bottom_out[run[last]] = ~inside[last]
+    outside = np.bincount(run[on & ~inside], minlength=n)
+    grow = held & (top_out ^ bottom_out) & (outside <= MAX_GROWTH * max(h, w))
+    grown = on & ~inside & grow[run]
+    if not grown.any():
+        return gate
+    grown_u8 = cv2.dilate(grown.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return np.maximum(gate.astype(np.uint8), grown_u8)
 
 
 def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
@@ -640,10 +678,14 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
             after = tr.x_px[finite][tr.x_px[finite] > ps.x1_px + tr.line_width_px]
             x0 = float(ps.x1_px + tr.line_width_px) if after.size == 0 else float(after[0])
             x0 = max(x0, float(ps.x1_px) + tr.line_width_px)
-            x0 = _after_break(page.mask, row, x0, 4.0 * ppm, +1, ppm)
+            col = _after_break(page.mask, row, x0, 4.0 * ppm, +1, ppm)
+            if col is not None:
+                x0 = _line_cap(tr, col, +1)
         if pe is not None:
             x1 = min(x1, float(pe.x0_px) - tr.line_width_px)
-            x1 = _after_break(page.mask, row, x1, 4.0 * ppm, -1, ppm)
+            col = _after_break(page.mask, row, x1, 4.0 * ppm, -1, ppm)
+            if col is not None:
+                x1 = _line_cap(tr, col, -1)
         starts.append(x0)
         ends.append(x1)
     # Rows of one page start and end together: every row takes the value most rows agree
@@ -663,13 +705,17 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
 
 
 def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
-                 direction: int, px_per_mm: float) -> float:
-    """Where the signal begins (direction +1; ends: -1) next to a calibration pulse.
+                 direction: int, px_per_mm: float) -> int | None:
+    """The column where the signal begins (direction +1; ends: -1) next to a calibration
+    pulse, None when no break parts them.
 
     A pulse is drawn with a flat run after (before) it, then often a break, then the
-    signal: when the row's band is ink-free over at least 0.3 mm within reach_px of x and
-    the ink past that break runs on for 1 mm, the signal starts at the first inked column
-    past the break. Shorter dropouts (a thin antialiased line) are not breaks.
+    signal: when the row's band is ink-free over at least MIN_BREAK_PX columns within
+    reach_px of x and the ink past that break runs on for 1 mm, the signal starts at the
+    first inked column past the break (its sub-pixel start: `_line_cap`). One-column
+    dropouts (a thin antialiased line) are not breaks; a printed gap is one at any
+    resolution (a gap counted as 0.3 mm, 4 px at 300 dpi, missed 0.3-0.5 mm gaps there and
+    read the pulse's flat tail as signal: 14 px, 48 ms late on every lead).
     mask: (H, W) bool; x: px.
     """
     w = mask.shape[1]
@@ -682,13 +728,23 @@ def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
         inked = inked[::-1]
     edges = np.diff(np.r_[1, inked.astype(np.int8), 1])
     gaps = zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1), strict=True)
-    min_gap, min_run = max(2, round(0.3 * px_per_mm)), max(2, round(px_per_mm))
+    min_gap, min_run = MIN_BREAK_PX, max(2, round(px_per_mm))
     for g0, g1 in gaps:  # ink-free columns [g0, g1)
         if g0 > reach_px:
             break
         if g1 - g0 >= min_gap and g1 + min_run <= inked.size and inked[g1:g1 + min_run].all():
-            return float(a + direction * int(g1))
-    return x
+            return a + direction * int(g1)
+    return None
+
+
+def _line_cap(tr: RowTrace, col: int, direction: int) -> float:
+    """Where a line whose first inked mask column (direction +1; last: -1) is `col` begins,
+    px: a column is in the mask once the pen's cap inks about half of it, so the ink begins
+    in (col - 1, col] (col - 0.5 on average), and the cap reaches half the pen width
+    beyond the line's first sample (mirrored for an end). Counting the whole column as the
+    line's start read lines 0.4-0.9 px (up to 1.6 samples at 300 dpi) early. tr: the
+    row's line (its pen width, px)."""
+    return float(col) + direction * (0.5 * tr.line_width_px - 0.5)
 
 
 def _line_samples(tr: RowTrace, px_per_mm: float) -> np.ndarray:

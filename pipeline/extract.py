@@ -151,6 +151,80 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
     return choice
 
 
+def window_consistent(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray,
+                      valid: np.ndarray, baseline: float, half_band: float, *,
+                      tol_px: float = 1.0, cost_per_px: float = 0.1, gap_cost: float = 1.0,
+                      move_cost: float = 0.02, prior_cost: float = 0.5) -> np.ndarray:
+    """Choose again where a column holds several runs, so that the runs can be one pen's ink.
+
+    A pen of width w >= 1 px inks in column c the curve's range over [c - r, c + r]
+    (r = 0.5 + w/2), and that window lies within its neighbours' windows together: a
+    column's top can be no higher than both its neighbours' tops, nor its bottom lower
+    than both their bottoms. A path that steps from a QRS stroke onto a lead label's letter
+    touching it (and back) breaks this where it leaves the stroke; `choose_runs` only sees
+    pairs of columns and cannot tell. Each stretch of columns with several runs (with two
+    chosen columns either side held fixed) is solved again by a second-order dynamic
+    program: the costs of `choose_runs` plus cost_per_px per px by which a column breaks
+    the rule beyond tol_px (pixel rounding). Use only for pens of at least 1 px (thinner
+    pens leave gaps between the windows of a column's neighbours).
+
+    choice: (w,) from `choose_runs`; top, bottom, valid: (w, K) from `column_runs`;
+    baseline, half_band: px in band coordinates. Returns a new (w,) choice.
+    """
+    out = choice.copy()
+    w = top.shape[0]
+    multi = valid.sum(axis=1) >= 2
+    edges = np.diff(np.r_[0, multi.astype(np.int8), 0])
+    centre = 0.5 * (top + bottom)
+    unary = prior_cost * np.square((centre - baseline) / max(half_band, 1.0))
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True):
+        lo, hi = int(a) - 2, int(b) + 2
+        if lo < 0 or hi >= w or np.any(choice[lo:hi + 1] < 0):
+            continue
+        cols = np.arange(lo, hi + 1)
+        allowed = valid[cols].copy()
+        for c in (0, 1, -2, -1):  # the fixed columns either side: their chosen run only
+            allowed[c] = False
+            allowed[c, choice[cols[c]]] = True
+        out[lo:hi + 1] = _second_order_path(top[cols], bottom[cols], centre[cols],
+                                            np.where(allowed, unary[cols], np.inf), tol_px,
+                                            cost_per_px, gap_cost, move_cost)
+    return out
+
+
+def _second_order_path(top: np.ndarray, bottom: np.ndarray, centre: np.ndarray,
+                       unary: np.ndarray, tol_px: float, cost_per_px: float,
+                       gap_cost: float, move_cost: float) -> np.ndarray:
+    """One run per column ((n, K) arrays; unary inf where a run is not allowed) minimising
+    the pairwise costs of `choose_runs` plus the window rule of `window_consistent` over
+    each three consecutive columns. Returns (n,) run indices."""
+    n, k = top.shape
+
+    def pair(i: int) -> np.ndarray:  # (K, K) cost of runs p at column i - 1, q at column i
+        gap = np.maximum(0, np.maximum(top[i][None, :] - bottom[i - 1][:, None],
+                                       top[i - 1][:, None] - bottom[i][None, :]) - 1)
+        return gap_cost * gap + move_cost * np.abs(centre[i - 1][:, None] - centre[i][None, :])
+
+    # cost[p, q]: best cost of a path ending with run p at column i - 1 and q at column i.
+    cost = unary[0][:, None] + pair(1) + unary[1][None, :]
+    back = np.zeros((n, k, k), dtype=np.int64)
+    for i in range(2, n):
+        t0, t1, t2 = top[i - 2][:, None, None], top[i - 1][None, :, None], top[i][None, None, :]
+        b0, b1, b2 = (bottom[i - 2][:, None, None], bottom[i - 1][None, :, None],
+                      bottom[i][None, None, :])
+        broken = (np.maximum(0, np.minimum(t0, t2) - t1 - tol_px)
+                  + np.maximum(0, b1 - np.maximum(b0, b2) - tol_px))  # (r, p, q)
+        total = cost[:, :, None] + cost_per_px * broken  # (r, p, q)
+        back[i] = np.argmin(total, axis=0)
+        cost = np.take_along_axis(total, back[i][None], axis=0)[0] + pair(i) + unary[i][None, :]
+    p, q = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    path = np.zeros(n, dtype=np.int64)
+    path[n - 1], path[n - 2] = q, p
+    for i in range(n - 1, 1, -1):
+        path[i - 2] = back[i][path[i - 1], path[i]]
+    return path
+
+
 def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
                  min_jump_px: float = 12.0, max_len: int = 40) -> np.ndarray:
     """Unpick short stretches of runs that the path reached and left only by jumping
@@ -199,8 +273,10 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     h, w = band_m.shape
     base = baseline_px - top_px
     top, bottom, valid = column_runs(band_m, base)
-    choice = choose_runs(top, bottom, valid, base,
-                         0.5 * h if prior_half_px is None else prior_half_px)
+    half_band = 0.5 * h if prior_half_px is None else prior_half_px
+    choice = choose_runs(top, bottom, valid, base, half_band)
+    if _run_pen_px(top, bottom, valid) >= 2:
+        choice = window_consistent(choice, top, bottom, valid, base, half_band)
     choice = drop_islands(choice, top, bottom)
     has = choice >= 0
     idx = np.where(has, choice, 0)
@@ -257,6 +333,15 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     usable = has & ~crossing & (top_ok | bot_ok)
     xs, ys, conf = fit_line(top_edge, bot_edge, usable, half, max_gap_px, ink, top_ok, bot_ok)
     return RowTrace(x_px=xs + x0_px, y_px=ys + top_px, line_width_px=width, confident=conf)
+
+
+def _run_pen_px(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray) -> float:
+    """Median length (px) of the runs of columns holding one run: about the pen width of
+    a line that is mostly flat. (w, K) arrays from `column_runs`; 0 when none."""
+    single = valid.sum(axis=1) == 1
+    if not single.any():
+        return 0.0
+    return float(np.median(bottom[single, 0] - top[single, 0] + 1))
 
 
 def _pen_width(top_edge: np.ndarray, bot_edge: np.ndarray, flat: np.ndarray) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.digitizer import _after_break, _line_samples
+from pipeline.digitizer import _after_break, _line_cap, _line_samples
 from pipeline.extract import RowTrace
 from pipeline.layout import TraceRow
 
@@ -26,7 +26,13 @@ def test_signal_starts_past_the_pulse_tail_and_its_break() -> None:
 
 def test_no_break_after_the_pulse_keeps_the_start() -> None:
     mask, row = pulse_row(gap_px=0)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) == pytest.approx(101.0)
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) is None
+
+
+def test_a_two_column_gap_is_a_break_at_any_scale() -> None:
+    # 0.3 mm at 12 px/mm (300 dpi) is 3.6 px; a 2-px printed gap is still a break.
+    mask, row = pulse_row(gap_px=2)
+    assert _after_break(mask, row, 101.0, 4 * 12.0, +1, 12.0) == 115
 
 
 def test_signal_ends_before_the_break_of_an_end_pulse() -> None:
@@ -40,7 +46,17 @@ def test_signal_ends_before_the_break_of_an_end_pulse() -> None:
 def test_dropouts_of_a_thin_line_are_not_a_break() -> None:
     mask, row = pulse_row(gap_px=0)
     mask[40:42, 116:390:6] = False  # 1-px dropouts every 6 px (a faint 1-px line)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) == pytest.approx(101.0)
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) is None
+
+
+def test_a_line_begins_half_a_pen_inside_its_first_inked_column() -> None:
+    x = np.arange(100, 200, dtype=np.float64)
+    tr = RowTrace(x_px=x, y_px=np.full(x.size, 40.0), line_width_px=2.0,
+                  confident=np.ones(x.size, dtype=bool))
+    # Ink from about 99.5 (the middle of the columns that put 100 first in the mask), the
+    # cap 1 px: the line starts at 100.5; an end mirrors it.
+    assert _line_cap(tr, 100, +1) == pytest.approx(100.5)
+    assert _line_cap(tr, 199, -1) == pytest.approx(198.5)
 
 
 def test_stray_pieces_at_the_ends_are_not_the_line() -> None:
@@ -51,3 +67,19 @@ def test_stray_pieces_at_the_ends_are_not_the_line() -> None:
     tr = RowTrace(x_px=x, y_px=y, line_width_px=1.5, confident=np.isfinite(y))
     idx = _line_samples(tr, PPM)
     assert (x[idx[0]], x[idx[-1]]) == (20.0, 289.0)
+
+
+def test_the_gate_grows_over_a_spike_tip_but_not_a_crossing_tick() -> None:
+    from pipeline.digitizer import _grow_gate
+
+    ink = np.zeros((200, 2000), dtype=np.float32)  # 2% of the longer side: 40 px
+    ink[100:102, :] = 1.0  # the line
+    ink[60:102, 30:32] = 1.0  # a spike whose tip the network missed (rows 60-79)
+    ink[50:150, 70:72] = 1.0  # a separator tick crossing the line
+    ink[5:102, 50:52] = 1.0  # a long dark edge touching the line (a shadow's, a fold's)
+    gate = np.zeros((200, 2000), dtype=np.uint8)
+    gate[80:120, :] = 1
+    grown = _grow_gate(ink, gate)
+    assert grown[60:80, 30:32].all()  # the tip is read
+    assert not grown[50:78, 70:72].any() and not grown[123:150, 70:72].any()
+    assert not grown[5:78, 50:52].any()  # 75 px outside: not grown

@@ -90,3 +90,30 @@ def test_drop_islands_keeps_a_connected_spike() -> None:
     top, bottom, valid = column_runs(mask, 150)
     choice = choose_runs(top, bottom, valid, 150, 130)
     assert np.array_equal(drop_islands(choice, top, bottom), choice)
+
+
+def test_a_label_touching_a_qrs_stroke_does_not_take_its_apex() -> None:
+    from pipeline.extract import choose_runs, window_consistent
+
+    # Runs (first, last row) of 18 columns of a 300-dpi page (pen 2 px): an R wave rising to
+    # row 1302 and a lead label's "V" whose left stroke touches it (rows 1400-1420). Going
+    # along the letter is cheaper pair by pair; it leaves the stroke's top at column 8
+    # (row 1340) higher than both its neighbours', which one pen's ink cannot do.
+    columns = [[(1445, 1451)], [(1445, 1457)], [(1447, 1457)], [(1449, 1457)],
+               [(1400, 1401), (1442, 1455)], [(1400, 1403), (1423, 1452)], [(1398, 1448)],
+               [(1372, 1436)], [(1340, 1414)], [(1310, 1390), (1400, 1413)],
+               [(1302, 1362), (1402, 1415)], [(1302, 1349), (1405, 1418)],
+               [(1302, 1394), (1407, 1420)], [(1318, 1428)], [(1365, 1444)], [(1407, 1454)],
+               [(1436, 1455)], [(1448, 1455)]]
+    w = len(columns)
+    top = np.zeros((w, 2), dtype=np.int64)
+    bottom = np.zeros((w, 2), dtype=np.int64)
+    valid = np.zeros((w, 2), dtype=bool)
+    for c, runs in enumerate(columns):
+        for j, (a, b) in enumerate(runs):
+            top[c, j], bottom[c, j], valid[c, j] = a, b, True
+    first = choose_runs(top, bottom, valid, 1437.0, 263.0)
+    assert top[9:13, :][np.arange(4), first[9:13]].min() >= 1400  # on the letter
+    choice = window_consistent(first, top, bottom, valid, 1437.0, 263.0)
+    assert list(top[9:13, :][np.arange(4), choice[9:13]]) == [1310, 1302, 1302, 1302]
+    assert np.array_equal(choice[:4], first[:4]) and np.array_equal(choice[-3:], first[-3:])
