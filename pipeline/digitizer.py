@@ -25,7 +25,7 @@ from pipeline.errors import (
     NoGridFoundError,
     NoTraceFoundError,
 )
-from pipeline.extract import RowTrace, extract_row
+from pipeline.extract import RowTrace, extract_rows
 from pipeline.grid import GridScale, measure_grid
 from pipeline.layout import (
     INK_THRESHOLDS,
@@ -61,6 +61,9 @@ MIN_INKED_SHARE = 0.95
 MAX_INK_FRACTION = 0.15
 #: Below this fraction of confident trace pixels the network's map is not used for a page.
 MIN_NET_TRACE_FRACTION = 0.001
+#: Two rows' lines share ink where they cross or their waves overlap, for at most this
+#: long (mm, a QRS complex's width at 50 mm/s); longer, both rows follow one line.
+MAX_SHARED_MM = 5.0
 
 
 class SegmenterLike(Protocol):
@@ -307,10 +310,10 @@ class Digitizer:
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = float(np.percentile(dark_v[mask], 70))
         coverage = np.clip(dark_v / max(level, 0.05), 0.0, 1.0) * (trace_r > 0.15)
-        traces = [extract_row(mask, coverage, top_px=r.top_px, bottom_px=r.bottom_px,
-                              x0_px=r.x0_px, x1_px=r.x1_px, baseline_px=r.y_px,
-                              prior_half_px=0.5 * (r.own_band[1] - r.own_band[0]))
-                  for r in rows]
+        traces = extract_rows(mask, coverage, [
+            (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
+             0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],
+            max_shared_px=MAX_SHARED_MM * ppm_guess)
         baselines = [isoelectric_level(tr.y_px) for tr in traces]
         timings["extract"] += time.perf_counter() - t
 
@@ -427,8 +430,8 @@ def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
     for threshold in INK_THRESHOLDS:
         mask = cv2.morphologyEx((trace_r > threshold).astype(np.uint8), cv2.MORPH_CLOSE,
                                 np.ones((3, 1), np.uint8)).astype(bool)
-        inked = [float(mask[r.top_px:r.bottom_px, r.x0_px:r.x1_px + 1].any(axis=0).mean())
-                 for r in rows if r.x1_px > r.x0_px]
+        inked = [float(mask[r.own_band[0]:r.own_band[1], r.x0_px:r.x1_px + 1].any(axis=0)
+                       .mean()) for r in rows if r.x1_px > r.x0_px]
         share = float(np.median(inked)) if inked else 0.0
         if share >= MIN_INKED_SHARE:
             return mask
