@@ -434,11 +434,22 @@ def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
                        .mean()) for r in rows if r.x1_px > r.x0_px]
         share = float(np.median(inked)) if inked else 0.0
         if share >= MIN_INKED_SHARE:
-            return mask
+            return _grown(mask, trace_r > INK_THRESHOLDS[-1])
         if best is None or share > best[0] + 0.05:
             best = (share, mask)
     assert best is not None  # INK_THRESHOLDS is not empty
-    return best[1]
+    return _grown(best[1], trace_r > INK_THRESHOLDS[-1])
+
+
+def _grown(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
+    """mask (H, W) bool with the faint ink (H, W) bool connected to it (hysteresis): a
+    thin line's steep strokes are inked over only part of each pixel and fall under the
+    threshold its flat stretches pass, but they touch them."""
+    n, labels = cv2.connectedComponents((faint | mask).astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, dtype=bool)
+    keep[np.unique(labels[mask])] = True
+    keep[0] = False
+    return keep[labels] | mask
 
 
 def _working_image(image: np.ndarray) -> np.ndarray:

@@ -222,7 +222,7 @@ def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int
     cols = np.arange(w)
     t = np.where(has, top[cols, idx], 0).astype(np.int64) + top_px
     b = np.where(has, bottom[cols, idx], 0).astype(np.int64) + top_px
-    t, b = _extend_runs(mask[:, x0_px:x1_px + 1], has, t, b, top_px, bottom_px)
+    has, t, b = _extend_runs(mask[:, x0_px:x1_px + 1], has, t, b, top_px, bottom_px)
     new_top = min(top_px, int(t[has].min())) if has.any() else top_px
     new_bottom = max(bottom_px, int(b[has].max()) + 1) if has.any() else bottom_px
     return RowRuns(top_px=new_top, bottom_px=new_bottom, x0_px=x0_px, has=has,
@@ -230,22 +230,56 @@ def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int
 
 
 def _extend_runs(mask: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray,
-                 top_px: int, bottom_px: int) -> tuple[np.ndarray, np.ndarray]:
+                 top_px: int, bottom_px: int, max_cols: int = 8
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chosen runs that the band's edge cut, continued through the ink beyond it.
 
     A tall wave's stroke leaves a narrow band (rows [top_px, bottom_px)) as a run of ink
-    that goes on past its edge: it is the same stroke, so its end is where that ink ends.
-    mask: (H, w) bool page ink of the band's columns; has, t, b: (w,) columns with a run
-    and its first and last row (page px). Returns the new (t, b).
+    that goes on past its edge: it is the same stroke, so its end is where that ink ends;
+    and the wave's apex, wholly outside the band in the columns between (at most max_cols
+    of them), is the ink there that touches those runs. mask: (H, w) bool page ink of the
+    band's columns; has, t, b: (w,) columns with a run and its first and last row (page
+    px). Returns the new (has, t, b).
     """
-    t, b = t.copy(), b.copy()
+    has, t, b = has.copy(), t.copy(), b.copy()
     for c in np.flatnonzero(has & (t == top_px) & (top_px > 0)):
         above = np.flatnonzero(~mask[:top_px, c])
         t[c] = int(above[-1]) + 1 if above.size else 0
     for c in np.flatnonzero(has & (b == bottom_px - 1) & (bottom_px < mask.shape[0])):
         below = np.flatnonzero(~mask[bottom_px:, c])
         b[c] = bottom_px + (int(below[0]) if below.size else mask.shape[0] - bottom_px) - 1
-    return t, b
+    outside = (t < top_px) | (b >= bottom_px)
+    for step in (1, -1):
+        for c in np.flatnonzero(has & outside):
+            n = c + step
+            while 0 <= n < has.size and not has[n] and abs(n - c) <= max_cols:
+                run = _touching_run(mask[:, n], int(t[n - step]), int(b[n - step]),
+                                    top_px, bottom_px)
+                if run is None:
+                    break
+                has[n], (t[n], b[n]) = True, run
+                n += step
+    return has, t, b
+
+
+def _touching_run(column: np.ndarray, t: int, b: int, top_px: int, bottom_px: int
+                  ) -> tuple[int, int] | None:
+    """The run of ink of column (H,) bool that touches rows [t - 1, b + 1] and lies wholly
+    outside the band [top_px, bottom_px) (first and last row, px), or None."""
+    lo, hi = max(0, t - 1), min(column.size - 1, b + 1)
+    inked = np.flatnonzero(column[lo:hi + 1]) + lo
+    inked = inked[(inked < top_px) | (inked >= bottom_px)]
+    if inked.size == 0:
+        return None
+    r = int(inked[0])
+    first, last = r, r
+    while first > 0 and column[first - 1]:
+        first -= 1
+    while last + 1 < column.size and column[last + 1]:
+        last += 1
+    if first < bottom_px and last >= top_px:
+        return None  # it reaches into the band: the band's own reading decided against it
+    return first, last
 
 
 def _spans(r: RowRuns) -> tuple[np.ndarray, np.ndarray]:
