@@ -425,9 +425,11 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None
 
 def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
     """(H, W) bool trace pixels to read the rows' lines from: the trace map above the
-    highest of the row finder's INK_THRESHOLDS at which the rows' lines are inked along nearly their whole
-    length (thin faint lines fall apart at 0.5), 1-2 px vertical breaks closed (removed grid
-    lines, faint antialiasing). trace_r: (H, W) float trace map of the rectified page."""
+    highest of the row finder's INK_THRESHOLDS at which the rows' lines are inked along
+    nearly their whole length within their own bands (thin faint lines fall apart at 0.5;
+    a wider reading band would also count the neighbours' ink), 1-2 px vertical breaks
+    closed (removed grid lines, faint antialiasing). trace_r: (H, W) float trace map of
+    the rectified page."""
     best: tuple[float, np.ndarray] | None = None
     for threshold in INK_THRESHOLDS:
         mask = cv2.morphologyEx((trace_r > threshold).astype(np.uint8), cv2.MORPH_CLOSE,
@@ -436,22 +438,11 @@ def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
                        .mean()) for r in rows if r.x1_px > r.x0_px]
         share = float(np.median(inked)) if inked else 0.0
         if share >= MIN_INKED_SHARE:
-            return _grown(mask, trace_r > INK_THRESHOLDS[-1])
+            return mask
         if best is None or share > best[0] + 0.05:
             best = (share, mask)
     assert best is not None  # INK_THRESHOLDS is not empty
-    return _grown(best[1], trace_r > INK_THRESHOLDS[-1])
-
-
-def _grown(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
-    """mask (H, W) bool with the faint ink (H, W) bool connected to it (hysteresis): a
-    thin line's steep strokes are inked over only part of each pixel and fall under the
-    threshold its flat stretches pass, but they touch them."""
-    n, labels = cv2.connectedComponents((faint | mask).astype(np.uint8), connectivity=8)
-    keep = np.zeros(n, dtype=bool)
-    keep[np.unique(labels[mask])] = True
-    keep[0] = False
-    return keep[labels] | mask
+    return best[1]
 
 
 def _working_image(image: np.ndarray) -> np.ndarray:

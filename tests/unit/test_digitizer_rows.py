@@ -52,15 +52,3 @@ def test_stray_pieces_at_the_ends_are_not_the_line() -> None:
     idx = _line_samples(tr, PPM)
     assert (x[idx[0]], x[idx[-1]]) == (20.0, 289.0)
 
-
-def test_faint_ink_touching_the_line_joins_the_mask() -> None:
-    from pipeline.digitizer import _grown
-
-    mask = np.zeros((40, 60), dtype=bool)
-    mask[20, 5:30] = True  # a flat stretch above the threshold
-    faint = np.zeros_like(mask)
-    faint[5:20, 30] = True  # a thin steep stroke, under it, that touches the line
-    faint[30:33, 50:52] = True  # a faint speck apart from any line
-    grown = _grown(mask, faint)
-    assert grown[5:20, 30].all() and grown[20, 5:30].all()
-    assert not grown[30:33, 50:52].any()
