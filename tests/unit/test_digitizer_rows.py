@@ -51,4 +51,3 @@ def test_stray_pieces_at_the_ends_are_not_the_line() -> None:
     tr = RowTrace(x_px=x, y_px=y, line_width_px=1.5, confident=np.isfinite(y))
     idx = _line_samples(tr, PPM)
     assert (x[idx[0]], x[idx[-1]]) == (20.0, 289.0)
-
