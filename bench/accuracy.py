@@ -3,7 +3,9 @@
 For each condition, renders N pages (pipeline.synth; each page its own seeded record and
 appearance), digitizes them, scores them with pipeline.evaluate.score_record (the shared
 metric), and prints a Markdown table for the README: mean / median score (dB) over (record,
-lead) pairs, Pearson r, the share of pages whose layout (hence lead identity) was right,
+lead) pairs, Pearson r, the share of pages whose layout was right, the share of drawn leads
+placed right (each of the lead's windows inside a cell where the page drew it, see
+`leads_right`; pages refused count as wrong),
 and the largest relative error of the amplitude and time scales (px/s against the
 render's; on warped pages, scans and photos, the paper speed mm/s alone).
 
@@ -18,15 +20,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from pipeline.digitizer import Digitizer
 from pipeline.errors import DigitizerError
 from pipeline.evaluate import score_record
+from pipeline.result import PageGeometry
 from pipeline.synth import RenderedPage, load_record, render_page, sample_spec
 from pipeline.synth.dataset import DEFAULT_RECORDS
 from pipeline.synth.splits import split_of
-from pipeline.types import DigitizeOptions
+from pipeline.types import DigitizationResult, DigitizeOptions
 
 PTBXL = DEFAULT_RECORDS
 BASE: dict[str, Any] = {"layout": "3x4+1", "dpi": 200.0, "mm_per_s": 25.0, "mm_per_mv": 10.0}
@@ -70,8 +74,51 @@ def condition_page(name: str, i: int, records: list[Path]) -> tuple[Path, Render
     return rec, page, image
 
 
+def _to_rectified(points: np.ndarray, page: RenderedPage, image: np.ndarray,
+                  geometry: PageGeometry) -> np.ndarray:
+    """(N, 2) page px -> the digitizer's rectified working px (image turned 180 degrees
+    when `image` is the page turned)."""
+    q = cv2.perspectiveTransform(points[None].astype(np.float64), page.homography)[0]
+    if image is not page.image:
+        q = np.array([image.shape[1] - 1, image.shape[0] - 1]) - q
+    q = q * geometry.work_scale
+    return cv2.perspectiveTransform(q[None], geometry.matrix)[0]
+
+
+def leads_right(page: RenderedPage, image: np.ndarray, res: DigitizationResult) -> int:
+    """How many of the page's drawn leads the digitizer placed right: at the middle of each
+    of the lead's windows, of the page's cells there (`page.panels`) the one whose baseline
+    is nearest the window's (isoelectric level) shows that lead, with that polarity."""
+    geometry = getattr(res, "geometry", None)
+    if geometry is None:
+        return 0
+    boxes = []
+    for c in page.panels:
+        x0, y0, x1, y1 = c.box_px
+        q = _to_rectified(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1],
+                                    [0.5 * (x0 + x1), c.baseline_y_px]], np.float64), page,
+                          image, geometry)
+        boxes.append((c, q[:4].min(axis=0), q[:4].max(axis=0), q[4, 1]))
+    right = 0
+    for lead in dict.fromkeys(p.lead for p in page.panels):
+        ours = [p for p in geometry.panels if p.lead == lead]
+        ok = bool(ours)
+        for pl in ours:
+            x = pl.x_start_px + 0.5 * (pl.t1_s - pl.t0_s) * pl.px_per_s
+            there = [(abs(base - pl.baseline_px), c) for c, lo, hi, base in boxes
+                     if lo[0] <= x <= hi[0]]
+            if not there:
+                ok = False
+                continue
+            cell = min(there, key=lambda dc: dc[0])[1]
+            ok &= cell.lead == lead and cell.polarity == pl.polarity
+        right += ok
+    return right
+
+
 def run_condition(dz: Digitizer, name: str, n: int, records: list[Path]) -> dict[str, Any]:
     scores, rs, layout_ok, gain_err, speed_err, refused = [], [], 0, [], [], 0
+    n_leads, n_right = 0, 0
     t0 = time.perf_counter()
     for i in range(n):
         _, page, image = condition_page(name, i, records)
@@ -79,6 +126,7 @@ def run_condition(dz: Digitizer, name: str, n: int, records: list[Path]) -> dict
             res = dz.digitize(image)
             est = res.signals_uv
             layout_ok += res.layout == page.layout
+            n_right += leads_right(page, image, res)
             gain_err.append(abs(res.mm_per_mv / page.mm_per_mv - 1))
             if np.allclose(page.homography, np.eye(3)):
                 speed_err.append(abs(res.mm_per_s * res.px_per_mm
@@ -87,6 +135,7 @@ def run_condition(dz: Digitizer, name: str, n: int, records: list[Path]) -> dict
                 speed_err.append(abs(res.mm_per_s / page.mm_per_s - 1))
         except DigitizerError:
             est, refused = None, refused + 1
+        n_leads += len({p.lead for p in page.panels})
         for lead_scores in score_record(page.truth_uv, est, 500.0).values():
             scores.append(lead_scores["score_db"])
             if np.isfinite(lead_scores.get("r", np.nan)):
@@ -94,7 +143,8 @@ def run_condition(dz: Digitizer, name: str, n: int, records: list[Path]) -> dict
     return {
         "condition": name, "pages": n, "mean_db": float(np.mean(scores)),
         "median_db": float(np.median(scores)), "r": float(np.mean(rs)) if rs else float("nan"),
-        "layout_ok": layout_ok / n, "refused": refused,
+        "layout_ok": layout_ok / n, "leads_ok": n_right / max(1, n_leads),
+        "refused": refused,
         "gain_err": max(gain_err) if gain_err else float("nan"),
         "time_err": max(speed_err) if speed_err else float("nan"),
         "s_per_page": (time.perf_counter() - t0) / n,
@@ -115,15 +165,16 @@ def main(argv: list[str] | None = None) -> int:
                    segmenter="classic" if args.segmenter == "classic" else None)
     records = test_records()
     print(f"digitizer {dz.version}; {len(records)} test records; {args.pages} pages/condition\n")
-    print("| condition | pages | mean dB | median dB | r | layout right | refused "
+    print("| condition | pages | mean dB | median dB | r | layout right | leads right | refused "
           "| max gain err | max time-scale err |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for name in names:
         row = run_condition(dz, name, args.pages, records)
         rows.append(row)
         print(f"| {name} | {row['pages']} | {row['mean_db']:.1f} | {row['median_db']:.1f} | "
-              f"{row['r']:.2f} | {row['layout_ok']:.0%} | {row['refused']} | "
+              f"{row['r']:.2f} | {row['layout_ok']:.0%} | {row['leads_ok']:.1%} | "
+              f"{row['refused']} | "
               f"{row['gain_err']:.1%} | {row['time_err']:.1%} |", flush=True)
     print(f"\nall conditions: mean {statistics.mean(r['mean_db'] for r in rows):.1f} dB")
     return 0

@@ -14,6 +14,7 @@ the fit; the line's ends are placed from the partial ink of its first and last c
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -33,6 +34,9 @@ LINE_FIT_SCHEDULE = FIT_SCHEDULE[:1]
 LINE_FIT_STEPS = 6
 #: Most runs per column kept for the dynamic program (nearest the baseline first).
 MAX_RUNS = 8
+
+#: One row's band: (top_px, bottom_px, x0_px, x1_px, baseline_px, prior_half_px).
+RowBand = tuple[int, int, int, int, float, float | None]
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,192 @@ def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
     return out
 
 
+@dataclass(frozen=True)
+class RowRuns:
+    """The ink run chosen for one row in each column of its band.
+
+    top_px, bottom_px: the band's rows [top_px, bottom_px) on the page, px; x0_px: its
+    first column. has: (w,) bool columns with a chosen run; t, b: (w,) int its first and
+    last ink row (inclusive, band rows).
+    """
+
+    top_px: int
+    bottom_px: int
+    x0_px: int
+    has: np.ndarray
+    t: np.ndarray
+    b: np.ndarray
+
+
+def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int, x1_px: int,
+                    baseline_px: float, prior_half_px: float | None = None) -> RowRuns:
+    """The run of each column of a row's band that its line passes through.
+
+    mask: (H, W) bool trace pixels; the band is rows [top_px, bottom_px), columns
+    [x0_px, x1_px]; baseline_px: the row's baseline, px. prior_half_px: see `extract_row`.
+    """
+    band_m = mask[top_px:bottom_px, x0_px:x1_px + 1]
+    h, w = band_m.shape
+    base = baseline_px - top_px
+    top, bottom, valid = column_runs(band_m, base)
+    half_band = 0.5 * h if prior_half_px is None else prior_half_px
+    choice = choose_runs(top, bottom, valid, base, half_band)
+    if _run_pen_px(top, bottom, valid) >= 2:
+        choice = window_consistent(choice, top, bottom, valid, base, half_band)
+    choice = drop_islands(choice, top, bottom)
+    has = choice >= 0
+    idx = np.where(has, choice, 0)
+    cols = np.arange(w)
+    t = np.where(has, top[cols, idx], 0).astype(np.int64) + top_px
+    b = np.where(has, bottom[cols, idx], 0).astype(np.int64) + top_px
+    has, t, b = _extend_runs(mask[:, x0_px:x1_px + 1], has, t, b, top_px, bottom_px)
+    new_top = min(top_px, int(t[has].min())) if has.any() else top_px
+    new_bottom = max(bottom_px, int(b[has].max()) + 1) if has.any() else bottom_px
+    return RowRuns(top_px=new_top, bottom_px=new_bottom, x0_px=x0_px, has=has,
+                   t=t - new_top, b=b - new_top)
+
+
+def _extend_runs(mask: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray,
+                 top_px: int, bottom_px: int, max_cols: int = 8
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chosen runs that the band's edge cut, continued through the ink beyond it.
+
+    A tall wave's stroke leaves a narrow band (rows [top_px, bottom_px)) as a run of ink
+    that goes on past its edge: it is the same stroke, so its end is where that ink ends;
+    and the wave's apex, wholly outside the band in the columns between (at most max_cols
+    of them), is the ink there that touches those runs. mask: (H, w) bool page ink of the
+    band's columns; has, t, b: (w,) columns with a run and its first and last row (page
+    px). Returns the new (has, t, b).
+    """
+    has, t, b = has.copy(), t.copy(), b.copy()
+    for c in np.flatnonzero(has & (t == top_px) & (top_px > 0)):
+        above = np.flatnonzero(~mask[:top_px, c])
+        t[c] = int(above[-1]) + 1 if above.size else 0
+    for c in np.flatnonzero(has & (b == bottom_px - 1) & (bottom_px < mask.shape[0])):
+        below = np.flatnonzero(~mask[bottom_px:, c])
+        b[c] = bottom_px + (int(below[0]) if below.size else mask.shape[0] - bottom_px) - 1
+    outside = (t < top_px) | (b >= bottom_px)
+    for step in (1, -1):
+        for c in np.flatnonzero(has & outside):
+            n = c + step
+            while 0 <= n < has.size and not has[n] and abs(n - c) <= max_cols:
+                run = _touching_run(mask[:, n], int(t[n - step]), int(b[n - step]),
+                                    top_px, bottom_px)
+                if run is None:
+                    break
+                has[n], (t[n], b[n]) = True, run
+                n += step
+    return has, t, b
+
+
+def _touching_run(column: np.ndarray, t: int, b: int, top_px: int, bottom_px: int
+                  ) -> tuple[int, int] | None:
+    """The run of ink of column (H,) bool that touches rows [t - 1, b + 1] and lies wholly
+    outside the band [top_px, bottom_px) (first and last row, px), or None."""
+    lo, hi = max(0, t - 1), min(column.size - 1, b + 1)
+    inked = np.flatnonzero(column[lo:hi + 1]) + lo
+    inked = inked[(inked < top_px) | (inked >= bottom_px)]
+    if inked.size == 0:
+        return None
+    r = int(inked[0])
+    first, last = r, r
+    while first > 0 and column[first - 1]:
+        first -= 1
+    while last + 1 < column.size and column[last + 1]:
+        last += 1
+    if first < bottom_px and last >= top_px:
+        return None  # it reaches into the band: the band's own reading decided against it
+    return first, last
+
+
+def _spans(r: RowRuns) -> tuple[np.ndarray, np.ndarray]:
+    """(w,) page rows of the first and last ink of each column's chosen run (first > last
+    where the column has none)."""
+    return np.where(r.has, r.t + r.top_px, 1), np.where(r.has, r.b + r.top_px, 0)
+
+
+def _overlap(a: RowRuns, b: RowRuns) -> tuple[slice, slice, np.ndarray] | None:
+    """Columns two rows' bands have in common, as slices of each, and where the two rows
+    chose the same run there ((n,) bool); None when the bands share no column."""
+    lo, hi = max(a.x0_px, b.x0_px), min(a.x0_px + a.has.size, b.x0_px + b.has.size) - 1
+    if hi < lo:
+        return None
+    sa = slice(lo - a.x0_px, hi - a.x0_px + 1)
+    sb = slice(lo - b.x0_px, hi - b.x0_px + 1)
+    ta, ba = _spans(a)
+    tb, bb = _spans(b)
+    return sa, sb, (ta[sa] <= bb[sb]) & (tb[sb] <= ba[sa])
+
+
+def exclusive_runs(runs: Sequence[RowRuns], baselines: Sequence[float], max_shared_px: float
+                   ) -> list[RowRuns]:
+    """Runs left to each row once a line two rows followed together is given to one.
+
+    Two lines share ink for a few columns where they cross or their waves overlap; a
+    longer stretch of the same runs chosen by two rows (more than max_shared_px columns)
+    is one line that both followed, usually because the other row's own line is broken or
+    faint there. It is given to the row whose baseline (px, page rows) is nearer the
+    stretch; the other row reads nothing there (a gap) rather than its neighbour's line.
+    """
+    has = [r.has.copy() for r in runs]
+    for k in range(len(runs)):
+        for j in range(k + 1, len(runs)):
+            ov = _overlap(runs[k], runs[j])
+            if ov is None:
+                continue
+            sk, sj, both = ov
+            edges = np.diff(np.r_[0, both.astype(np.int8), 0])
+            for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1),
+                            strict=True):
+                if b - a <= max_shared_px:
+                    continue
+                rk = runs[k]
+                cols = np.arange(sk.start + a, sk.start + b)
+                centre = float(np.median(0.5 * (rk.t[cols] + rk.b[cols]))) + rk.top_px
+                loser, sl = ((j, sj) if abs(centre - baselines[k]) <= abs(centre - baselines[j])
+                             else (k, sk))
+                has[loser][sl.start + a:sl.start + b] = False
+    return [RowRuns(r.top_px, r.bottom_px, r.x0_px, h, r.t, r.b)
+            for r, h in zip(runs, has, strict=True)]
+
+
+def shared_edges(runs: Sequence[RowRuns]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Which run ends each row shares with another row's chosen run, rows top to bottom.
+
+    Where two rows' waves overlap in a column their ink merges into one run that both rows
+    choose; its top end is then the upper row's line and its bottom end the lower row's,
+    so neither row may fit the end that lies on the other's side (else the line jumps
+    across both waves). Returns per row (top_shared, bottom_shared), each (w,) bool.
+    """
+    out = [(np.zeros(r.has.size, bool), np.zeros(r.has.size, bool)) for r in runs]
+    for k in range(len(runs)):
+        for j in range(k + 1, len(runs)):
+            ov = _overlap(runs[k], runs[j])
+            if ov is None:
+                continue
+            sk, sj, both = ov
+            out[k][1][sk] |= both  # k is the upper row: its run's bottom is j's
+            out[j][0][sj] |= both
+    return out
+
+
+def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand],
+                 max_shared_px: float = 16.0) -> list[RowTrace]:
+    """Read the lines of all rows of a page together (see `extract_row`).
+
+    rows: per row, top to bottom, (top_px, bottom_px, x0_px, x1_px, baseline_px,
+    prior_half_px). Each row's runs are chosen on its own; a line two rows followed for
+    more than max_shared_px columns goes to one of them (`exclusive_runs`); a run two rows
+    chose (their waves overlap) gives each only the end on its side (`shared_edges`).
+    """
+    runs = [choose_row_runs(mask, top_px=r[0], bottom_px=r[1], x0_px=r[2], x1_px=r[3],
+                            baseline_px=r[4], prior_half_px=r[5]) for r in rows]
+    runs = exclusive_runs(runs, [r[4] for r in rows], max_shared_px)
+    shared = shared_edges(runs)
+    return [read_row(mask, coverage, ru, top_shared=ts, bottom_shared=bs)
+            for ru, (ts, bs) in zip(runs, shared, strict=True)]
+
+
 def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_px: int,
                 x0_px: int, x1_px: int, baseline_px: float, max_gap_px: int = 3,
                 prior_half_px: float | None = None) -> RowTrace:
@@ -268,21 +458,25 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     to its full cost (default half the band): the row's own share of the page, when the
     band reaches further so that tall waves can be followed.
     """
-    band_m = mask[top_px:bottom_px, x0_px:x1_px + 1]
-    band_c = coverage[top_px:bottom_px, x0_px:x1_px + 1]
+    runs = choose_row_runs(mask, top_px=top_px, bottom_px=bottom_px, x0_px=x0_px,
+                           x1_px=x1_px, baseline_px=baseline_px, prior_half_px=prior_half_px)
+    return read_row(mask, coverage, runs, max_gap_px=max_gap_px)
+
+
+def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_px: int = 3,
+             top_shared: np.ndarray | None = None, bottom_shared: np.ndarray | None = None
+             ) -> RowTrace:
+    """Fit the line of one row to the ink edges of its chosen runs (`choose_row_runs`).
+
+    mask, coverage: as for `extract_row`. top_shared, bottom_shared: (w,) bool run ends
+    another row's line draws (not fitted).
+    """
+    top_px, x0_px, has, t, b = runs.top_px, runs.x0_px, runs.has, runs.t, runs.b
+    x1_px = x0_px + has.size - 1
+    band_m = mask[top_px:runs.bottom_px, x0_px:x1_px + 1]
+    band_c = coverage[top_px:runs.bottom_px, x0_px:x1_px + 1]
     h, w = band_m.shape
-    base = baseline_px - top_px
-    top, bottom, valid = column_runs(band_m, base)
-    half_band = 0.5 * h if prior_half_px is None else prior_half_px
-    choice = choose_runs(top, bottom, valid, base, half_band)
-    if _run_pen_px(top, bottom, valid) >= 2:
-        choice = window_consistent(choice, top, bottom, valid, base, half_band)
-    choice = drop_islands(choice, top, bottom)
-    has = choice >= 0
-    idx = np.where(has, choice, 0)
     cols = np.arange(w)
-    t = np.where(has, top[cols, idx], 0).astype(np.int64)
-    b = np.where(has, bottom[cols, idx], 0).astype(np.int64)
     # Sub-pixel edges: partial coverage just outside the run extends it.
     above = band_c[np.clip(t - 1, 0, h - 1), cols] * (t > 0)
     below = band_c[np.clip(b + 1, 0, h - 1), cols] * (b < h - 1)
@@ -330,6 +524,10 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
     in_run = has[None, :] & (rows >= t[None, :] - 1) & (rows <= b[None, :] + 1)
     ink = np.where(in_run, band_c, 0.0).max(axis=0)
     top_ok, bot_ok = _edges_clear(band_m, has, t, b, r)
+    if top_shared is not None:
+        top_ok = top_ok & ~top_shared
+    if bottom_shared is not None:
+        bot_ok = bot_ok & ~bottom_shared
     usable = has & ~crossing & (top_ok | bot_ok)
     xs, ys, conf = fit_line(top_edge, bot_edge, usable, half, max_gap_px, ink, top_ok, bot_ok)
     return RowTrace(x_px=xs + x0_px, y_px=ys + top_px, line_width_px=width, confident=conf)

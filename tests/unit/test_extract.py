@@ -117,3 +117,41 @@ def test_a_label_touching_a_qrs_stroke_does_not_take_its_apex() -> None:
     choice = window_consistent(first, top, bottom, valid, 1437.0, 263.0)
     assert list(top[9:13, :][np.arange(4), choice[9:13]]) == [1310, 1302, 1302, 1302]
     assert np.array_equal(choice[:4], first[:4]) and np.array_equal(choice[-3:], first[-3:])
+
+
+def test_a_run_two_rows_chose_gives_each_the_end_on_its_side() -> None:
+    from pipeline.extract import RowRuns, shared_edges
+
+    # Column 1: the upper row's down stroke and the lower row's up stroke merge into one
+    # run (page rows 100-160); column 0: each row has its own run.
+    upper = RowRuns(top_px=50, bottom_px=150, x0_px=10, has=np.array([True, True]),
+                    t=np.array([50, 50]), b=np.array([52, 110]))
+    lower = RowRuns(top_px=100, bottom_px=200, x0_px=10, has=np.array([True, True]),
+                    t=np.array([60, 0]), b=np.array([62, 60]))
+    (u_top, u_bottom), (l_top, l_bottom) = shared_edges([upper, lower])
+    assert u_bottom.tolist() == [False, True] and not u_top.any()
+    assert l_top.tolist() == [False, True] and not l_bottom.any()
+
+
+def test_a_line_two_rows_follow_goes_to_the_nearer_row() -> None:
+    from pipeline.extract import extract_rows
+
+    upper, lower = np.full(400, 100.0), np.full(400, 150.0)
+    mask = draw(upper, 260, 2) | draw(lower, 260, 2)
+    mask[140:160, 150:250] = False  # the lower row's line is not inked here
+    bands = [(0, 260, 0, 399, 100.0, 25.0), (0, 260, 0, 399, 150.0, 25.0)]
+    up, low = extract_rows(mask, mask.astype(np.float32), bands, max_shared_px=20)
+    x = np.arange(400)
+    assert np.nanmax(np.abs(up.at(x) - 100.0)[5:-5]) < 1.0
+    read = low.at(x)
+    assert np.isnan(read[170:230]).all()  # a gap, not the upper row's line
+    assert np.nanmax(np.abs(read - 150.0)[5:-5]) < 1.0
+
+
+def test_a_wave_cut_by_a_narrow_band_is_followed_beyond_it() -> None:
+    y = np.full(300, 150.0)
+    y[145:156] = [140, 120, 100, 80, 60, 40, 60, 80, 100, 120, 140]  # R wave to 40 px
+    mask = draw(y, 260, 2)
+    tr = extract_row(mask, mask.astype(np.float32), top_px=100, bottom_px=200, x0_px=0,
+                     x1_px=299, baseline_px=150.0)
+    assert float(np.nanmin(tr.y_px)) == pytest.approx(40.0, abs=5.0)  # 60 px above the band
