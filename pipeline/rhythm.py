@@ -67,7 +67,21 @@ def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselin
         if _shifted_correlation(strip[LEADS.index(lead)], panels[LEADS.index(lead)],
                                 fs_hz) <= MAX_OWN_R:
             leads[k] = best
-    return dataclasses.replace(template, rhythm=tuple(leads))
+    return dataclasses.replace(template, rhythm=_swapped(template.rhythm, leads))
+
+
+def _swapped(template_leads: tuple[str, ...], found: list[str]) -> tuple[str, ...]:
+    """Strip leads with the template's order permuted rather than duplicated: a strip whose
+    template lead another strip was found to show takes that strip's template lead (vendors
+    print the same strips in another order: GE's V1, II for II, V1)."""
+    leads = list(found)
+    for k, (was, now) in enumerate(zip(template_leads, found)):
+        if now == was:
+            continue
+        for j, lead in enumerate(leads):
+            if j != k and lead == now and template_leads[j] == now:
+                leads[j] = was
+    return tuple(leads)
 
 
 def _panel_correlations(strip: np.ndarray, panels: np.ndarray, fs_hz: float

@@ -60,6 +60,7 @@ def match(strips: tuple[str, ...], template_name: str, sig: dict | None = None,
 def test_strips_are_named_by_the_panels_they_follow() -> None:
     assert match(("V1", "II", "V5"), "3x4+3") == ("V1", "II", "V5")  # GE's order
     assert match(("II", "V1", "V5"), "3x4+3") == ("II", "V1", "V5")  # the template's
+    assert match(("V1", "II"), "3x4+2") == ("V1", "II")
     assert match(("V5",), "3x4+1") == ("V5",)
     assert match(("II",), "3x4+1") == ("II",)
 
@@ -70,6 +71,16 @@ def test_a_strip_keeps_its_name_when_its_panel_is_read_a_little_late() -> None:
     # strip follows I better at zero shift, but II once shifted.
     sig["I"] = lambda t, f=sig["II"]: 0.9 * f(t) + 20 * np.sin(40 * t)
     assert match(("II",), "3x4+1", sig, late_row=1) == ("II",)
+
+
+def test_strips_found_in_another_order_are_swapped_not_duplicated() -> None:
+    from pipeline.rhythm import _swapped
+
+    # The first strip (template II) was found to show V1; the second (template V1) was read
+    # too poorly to match anything: it takes the II the first one left.
+    assert _swapped(("II", "V1"), ["V1", "V1"]) == ("V1", "II")
+    assert _swapped(("II", "V1", "V5"), ["V1", "II", "V5"]) == ("V1", "II", "V5")
+    assert _swapped(("II",), ["V5"]) == ("V5",)
 
 
 def test_templates_without_strips_are_unchanged() -> None:
