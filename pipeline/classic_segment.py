@@ -96,7 +96,8 @@ def classic_segment(image: np.ndarray) -> SegMaps:
 
 
 def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
-    """Pixels on horizontal/vertical ink lines longer than 1/5 of the page (grid, frames),
+    """Pixels on horizontal ink lines longer than 1/5 of the page, and vertical ones longer
+    than 1/2 of it (grid, frames),
     except where other ink touches them across the line (a trace crossing or lying on it).
 
     ink: (H, W) bool. Returns (H, W) float32 in {0, 1}.
@@ -104,7 +105,9 @@ def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
     h, w = ink.shape
     u8 = ink.astype(np.uint8)
     horiz = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((1, max(3, w // 5)), np.uint8))
-    vert = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((max(3, h // 5), 1), np.uint8))
+    # Vertical lines must span half the page: on 12x1 pages the QRS strokes of several
+    # rows fall in the same columns and join into straight runs of a third of it.
+    vert = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((max(3, h // 2), 1), np.uint8))
     if not (horiz.any() or vert.any()):
         return np.zeros((h, w), dtype=np.float32)
     # The lines' antialiased fringes are line too; what remains is other ink.

@@ -50,3 +50,14 @@ def test_black_spike_along_a_grey_grid_line_stays_trace() -> None:
     m = classic_segment(img)
     assert m.probs[3, 100, 200] > 0.5  # the spike is trace
     assert m.probs[3, 10, 200] < 0.5 and m.probs[1, 10, 200] > 0.5  # the line above it is grid
+
+
+def test_strokes_stacked_across_rows_stay_trace() -> None:
+    # 12x1 pages: the QRS strokes of neighbouring rows fall in the same columns and join
+    # into one straight vertical run of a third of the page; grid lines span the page.
+    img = np.full((600, 800, 3), 255, np.uint8)
+    cv2.line(img, (400, 200), (400, 400), (0, 0, 0), 2)
+    cv2.line(img, (100, 0), (100, 599), (0, 0, 0), 1)  # a black grid line
+    maps = classic_segment(img)
+    assert maps.probs[3][220:380, 400].min() > 0.5
+    assert maps.probs[3][:, 100].max() < 0.5
