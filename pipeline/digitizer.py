@@ -531,19 +531,22 @@ def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
     on = ink > 0.3
     inside = gate > 0
     h, w = on.shape
-    first = on & ~np.vstack([np.zeros((1, w), bool), on[:-1]])
-    last = on & ~np.vstack([on[1:], np.zeros((1, w), bool)])
-    run = np.cumsum(first, axis=0, dtype=np.int32) + np.arange(w, dtype=np.int32) * (h + 1)
-    n = w * (h + 1) + 1
-    held = np.zeros(n, bool)
-    held[run[on & inside]] = True
-    top_out = np.zeros(n, bool)
-    top_out[run[first]] = ~inside[first]
-    bottom_out = np.zeros(n, bool)
-    bottom_out[run[last]] = ~inside[last]
-    outside = np.bincount(run[on & ~inside], minlength=n)
-    grow = held & (top_out ^ bottom_out) & (outside <= MAX_GROWTH * max(h, w))
-    grown = on & ~inside & grow[run]
+    # The ink pixels column by column (index c * h + r), runs numbered in that order.
+    flat = np.flatnonzero(on.T)
+    grown = np.zeros((h, w), bool)
+    if flat.size == 0:
+        return gate
+    rows, cols = flat % h, flat // h
+    starts = np.r_[True, (np.diff(flat) != 1) | (rows[1:] == 0)]
+    run = np.cumsum(starts) - 1
+    held_px = inside[rows, cols]
+    first = np.flatnonzero(starts)
+    last = np.r_[first[1:] - 1, flat.size - 1]
+    held = np.bincount(run, weights=held_px) > 0
+    outside = np.bincount(run, weights=~held_px)
+    grow = held & (~held_px[first] ^ ~held_px[last]) & (outside <= MAX_GROWTH * max(h, w))
+    pick = grow[run] & ~held_px
+    grown[rows[pick], cols[pick]] = True
     if not grown.any():
         return gate
     grown_u8 = cv2.dilate(grown.astype(np.uint8), np.ones((3, 3), np.uint8))
