@@ -21,6 +21,10 @@ def signal_box(trace_prob: np.ndarray, px_per_mm: float, margin_mm: float = 6.0
     """
     h, w = trace_prob.shape
     ink = long_trace_mask(trace_prob, min_width_px=max(8.0, 12.0 * px_per_mm))
+    # Thin faint lines (grey antialiased 0.1 mm pens at 100 dpi) break into short pieces at
+    # 0.5: whole columns of a page's traces went missing from the box. Their fainter ink
+    # still joins into long traces.
+    ink |= long_trace_mask(trace_prob, min_width_px=max(8.0, 12.0 * px_per_mm), threshold=0.3)
     ys, xs = np.nonzero(ink)
     if ys.size == 0:
         raise NoTraceFoundError(

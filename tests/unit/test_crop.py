@@ -50,3 +50,16 @@ def test_outline_of_a_tilted_sheet() -> None:
     got = paper_outline(img)
     assert got is not None
     np.testing.assert_allclose(got, quad, atol=6)
+
+
+def test_signal_box_keeps_faint_thin_lines() -> None:
+    from pipeline.crop import signal_box
+
+    # One row: a solid line to x=600, then a faint thin one (probability 0.4, broken every
+    # 30 px) to x=1000, as a 0.1 mm grey pen at 100 dpi comes out of the colour rule.
+    prob = np.zeros((400, 1200), np.float32)
+    prob[200:202, 100:600] = 0.9
+    for x in range(600, 1000, 32):
+        prob[200, x:x + 30] = 0.4
+    x0, _y0, x1, _y1 = signal_box(prob, px_per_mm=4.0)
+    assert x0 <= 100 and x1 >= 1000
