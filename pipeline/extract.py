@@ -14,7 +14,7 @@ the fit; the line's ends are placed from the partial ink of its first and last c
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -377,6 +377,17 @@ def _overlap(a: RowRuns, b: RowRuns) -> tuple[slice, slice, np.ndarray] | None:
     return sa, sb, (ta[sa] <= bb[sb]) & (tb[sb] <= ba[sa])
 
 
+def _overlapping_pairs(runs: Sequence[RowRuns]
+                       ) -> Iterator[tuple[int, int, slice, slice, np.ndarray]]:
+    """(k, j, columns of k, columns of j, overlap) for each pair of rows k < j (top to
+    bottom) whose chosen runs overlap in some column; see `_overlap`."""
+    for k in range(len(runs)):
+        for j in range(k + 1, len(runs)):
+            ov = _overlap(runs[k], runs[j])
+            if ov is not None:
+                yield (k, j, *ov)
+
+
 def exclusive_runs(runs: Sequence[RowRuns], baselines: Sequence[float], max_shared_px: float
                    ) -> list[RowRuns]:
     """Runs left to each row once a line two rows followed together is given to one.
@@ -388,23 +399,17 @@ def exclusive_runs(runs: Sequence[RowRuns], baselines: Sequence[float], max_shar
     stretch; the other row reads nothing there (a gap) rather than its neighbour's line.
     """
     has = [r.has.copy() for r in runs]
-    for k in range(len(runs)):
-        for j in range(k + 1, len(runs)):
-            ov = _overlap(runs[k], runs[j])
-            if ov is None:
+    for k, j, sk, sj, both in _overlapping_pairs(runs):
+        edges = np.diff(np.r_[0, both.astype(np.int8), 0])
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            if b - a <= max_shared_px:
                 continue
-            sk, sj, both = ov
-            edges = np.diff(np.r_[0, both.astype(np.int8), 0])
-            for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1),
-                            strict=True):
-                if b - a <= max_shared_px:
-                    continue
-                rk = runs[k]
-                cols = np.arange(sk.start + a, sk.start + b)
-                centre = float(np.median(0.5 * (rk.t[cols] + rk.b[cols]))) + rk.top_px
-                loser, sl = ((j, sj) if abs(centre - baselines[k]) <= abs(centre - baselines[j])
-                             else (k, sk))
-                has[loser][sl.start + a:sl.start + b] = False
+            rk = runs[k]
+            cols = np.arange(sk.start + a, sk.start + b)
+            centre = float(np.median(0.5 * (rk.t[cols] + rk.b[cols]))) + rk.top_px
+            loser, sl = ((j, sj) if abs(centre - baselines[k]) <= abs(centre - baselines[j])
+                         else (k, sk))
+            has[loser][sl.start + a:sl.start + b] = False
     return [RowRuns(r.top_px, r.bottom_px, r.x0_px, h, r.t, r.b)
             for r, h in zip(runs, has, strict=True)]
 
@@ -418,14 +423,9 @@ def shared_edges(runs: Sequence[RowRuns]) -> list[tuple[np.ndarray, np.ndarray]]
     across both waves). Returns per row (top_shared, bottom_shared), each (w,) bool.
     """
     out = [(np.zeros(r.has.size, bool), np.zeros(r.has.size, bool)) for r in runs]
-    for k in range(len(runs)):
-        for j in range(k + 1, len(runs)):
-            ov = _overlap(runs[k], runs[j])
-            if ov is None:
-                continue
-            sk, sj, both = ov
-            out[k][1][sk] |= both  # k is the upper row: its run's bottom is j's
-            out[j][0][sj] |= both
+    for k, j, sk, sj, both in _overlapping_pairs(runs):
+        out[k][1][sk] |= both  # k is the upper row: its run's bottom is j's
+        out[j][0][sj] |= both
     return out
 
 
