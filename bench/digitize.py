@@ -48,10 +48,6 @@ def rendered_pages(n: int) -> list[np.ndarray]:
     return out
 
 
-#: Kept for scripts that import it.
-pages = rendered_pages
-
-
 def png_pages(folder: Path, n: int) -> list[np.ndarray]:
     """Up to `n` PNG pages of `folder`, sorted by name, as (H, W, 3) uint8 RGB."""
     files = sorted(folder.glob("*.png"))[:n]

@@ -58,22 +58,12 @@ def _autocorr(profile: np.ndarray) -> np.ndarray:
     return ac / ac[0] if ac[0] > 0 else np.zeros(n)
 
 
-def _comb_score(ac: np.ndarray, period: float, max_lag: float, max_k: int = 10_000) -> float:
-    """Mean autocorrelation at multiples of `period` (at most max_k) minus at half multiples."""
-    k = np.arange(1, min(max_k, max(2, int(max_lag // period))) + 1)
-    k = k[k * period < max_lag]
-    if k.size == 0:
-        return -1.0
-    lags = np.arange(ac.size)
-    peaks = np.interp(k * period, lags, ac)
-    troughs = np.interp((k - 0.5) * period, lags, ac)
-    return float(peaks.mean() - troughs.mean())
-
-
 def _scores(acs: list[np.ndarray], periods: np.ndarray, max_k: int = 10_000) -> np.ndarray:
     """Mean comb contrast over the given autocorrelations for each period. -> (P,).
 
-    The same value as `_comb_score` per period, for all periods at once (the grid search
+    Comb contrast of one autocorrelation at one period: its mean at the multiples of the
+    period (at most max_k of them, below 0.6 of its length) minus its mean at the half
+    multiples; -1 when no multiple fits. All periods are scored at once (the grid search
     scores thousands of candidates per page)."""
     periods = np.asarray(periods, dtype=np.float64)
     out = np.zeros(periods.size)
