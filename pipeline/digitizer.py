@@ -111,7 +111,6 @@ def _init_reader(options: DigitizeOptions, classic: bool) -> None:
     global _READER
     cv2.setNumThreads(1)  # the parallelism is the processes; threads would oversubscribe
     _READER = Digitizer(options, ClassicSegmenter() if classic else _NoSegmenter())
-    _READER.classic = classic
 
 
 def _read_in_worker(image: np.ndarray, input_shape: tuple[int, int], maps: Any,
@@ -533,7 +532,6 @@ def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
     h, w = on.shape
     # The ink pixels column by column (index c * h + r), runs numbered in that order.
     flat = np.flatnonzero(on.T)
-    grown = np.zeros((h, w), bool)
     if flat.size == 0:
         return gate
     rows, cols = flat % h, flat // h
@@ -546,6 +544,7 @@ def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
     outside = np.bincount(run, weights=~held_px)
     grow = held & (~held_px[first] ^ ~held_px[last]) & (outside <= MAX_GROWTH * max(h, w))
     pick = grow[run] & ~held_px
+    grown = np.zeros((h, w), bool)
     grown[rows[pick], cols[pick]] = True
     if not grown.any():
         return gate
