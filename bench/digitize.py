@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 
 from pipeline.digitizer import Digitizer
+from pipeline.io import load_image
 from pipeline.types import DigitizationResult, DigitizeOptions
 
 
@@ -53,7 +54,7 @@ def png_pages(folder: Path, n: int) -> list[np.ndarray]:
     files = sorted(folder.glob("*.png"))[:n]
     if not files:
         raise SystemExit(f"no PNG pages in {folder}")
-    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    return [load_image(f) for f in files]
 
 
 def cpu_run(images: list[np.ndarray], segmenter: str | None, threads: int) -> None:
