@@ -105,6 +105,14 @@ def test_no_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1 and "no input files" in err
 
 
+@pytest.mark.parametrize("flag", ["--workers", "--batch"])
+def test_zero_workers_or_batch_is_refused(tmp_path: Path, flag: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([str(tmp_path), "--out", str(tmp_path / "o"), flag, "0"], capsys)
+    assert code == 2 and "must be >= 1" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_module_entry_point_help() -> None:
     proc = subprocess.run([sys.executable, "-m", "ecgbridge.digitize_cmd", "--help"],
                           capture_output=True, text=True, timeout=60, check=False)
