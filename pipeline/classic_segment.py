@@ -65,12 +65,25 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + cv2.exp(-x))
 
 
-def classic_segment(image: np.ndarray) -> SegMaps:
-    """Class probabilities of one page from colour and darkness, at full resolution.
+@dataclass(frozen=True)
+class ColourMaps:
+    """The colour rule's maps of one page, each (H, W) float32 in [0, 1] at full resolution.
 
-    image: (H, W, 3) uint8 RGB. Returns SegMaps with probs (4, H, W) float32 and scale 1.0.
-    Text is not separated from trace (its probability is 0); long straight lines as dark as
-    the trace (black grids) are moved from trace to grid.
+    dark_v: darkness of the brightest channel relative to the local paper (`paper_normalised`).
+    trace: trace probability (dark, low-saturation ink; long straight lines removed).
+    grid: grid probability (coloured or light lines, and the long straight dark lines).
+    """
+
+    dark_v: np.ndarray
+    trace: np.ndarray
+    grid: np.ndarray
+
+
+def colour_rule(image: np.ndarray) -> ColourMaps:
+    """Trace and grid maps of one page from colour and darkness, at full resolution.
+
+    image: (H, W, 3) uint8 RGB. Long straight lines as dark as the trace (black grids) are
+    moved from trace to grid.
     """
     dark_v, dark_m = paper_normalised(image)
     # Faint (grey, thin antialiased) traces: lower the threshold to the page's darkest ink.
@@ -89,9 +102,21 @@ def classic_segment(image: np.ndarray) -> SegMaps:
         moved = trace * long_lines
         trace = trace - moved
         grid = np.maximum(grid, moved)
-    background = np.clip(1.0 - trace - grid, 0.0, 1.0)
-    text = np.zeros_like(trace)
-    probs = np.stack([background, grid, text, trace]).astype(np.float32)
+    return ColourMaps(dark_v, trace, grid)
+
+
+def classic_segment(image: np.ndarray) -> SegMaps:
+    """Class probabilities of one page from colour and darkness (`colour_rule`), at full
+    resolution.
+
+    image: (H, W, 3) uint8 RGB. Returns SegMaps with probs (4, H, W) float32 and scale 1.0.
+    Text is not separated from trace (its probability is 0).
+    """
+    maps = colour_rule(image)
+    probs = np.zeros((4, *maps.trace.shape), np.float32)
+    probs[TRACE] = maps.trace
+    probs[GRID] = maps.grid
+    np.clip(1.0 - maps.trace - maps.grid, 0.0, 1.0, out=probs[BACKGROUND])
     return SegMaps(probs=probs, scale=1.0)
 
 
@@ -104,10 +129,10 @@ def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
     """
     h, w = ink.shape
     u8 = ink.astype(np.uint8)
-    horiz = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((1, max(3, w // 5)), np.uint8))
+    horiz = _long_runs(u8, max(3, w // 5), axis=1)
     # Vertical lines must span half the page: on 12x1 pages the QRS strokes of several
     # rows fall in the same columns and join into straight runs of a third of it.
-    vert = cv2.morphologyEx(u8, cv2.MORPH_OPEN, np.ones((max(3, h // 2), 1), np.uint8))
+    vert = _long_runs(u8, max(3, h // 2), axis=0)
     if not (horiz.any() or vert.any()):
         return np.zeros((h, w), dtype=np.float32)
     # The lines' antialiased fringes are line too; what remains is other ink.
@@ -118,3 +143,26 @@ def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
     touch_h = cv2.dilate(rest, np.ones((1, 7), np.uint8)) > 0
     lines = (horiz_d & ~touch_v) | (vert_d & ~touch_h)
     return lines.astype(np.float32)
+
+
+def _long_runs(u8: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """Runs of ink at least `length` px long along `axis` (1: rows, 0: columns): the
+    morphological opening of `u8` ((H, W) uint8 0/1) with a 1 x length (or length x 1) line.
+
+    The opening acts on each row (column) alone, so only the few rows (columns) holding
+    enough ink are opened; the rest can hold no such run. (OpenCV's erosion counts the
+    image's edge as ink, so a run of length - length // 2 px touching it survives.)
+    Returns (H, W) uint8.
+    """
+    out = np.zeros_like(u8)
+    lines = np.flatnonzero(np.count_nonzero(u8, axis=axis) >= length - length // 2)
+    if lines.size == 0:
+        return out
+    if axis == 1:
+        kernel = np.ones((1, length), np.uint8)
+        out[lines] = cv2.morphologyEx(np.ascontiguousarray(u8[lines]), cv2.MORPH_OPEN, kernel)
+    else:
+        kernel = np.ones((length, 1), np.uint8)
+        out[:, lines] = cv2.morphologyEx(np.ascontiguousarray(u8[:, lines]), cv2.MORPH_OPEN,
+                                         kernel)
+    return out

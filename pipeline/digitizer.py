@@ -20,7 +20,7 @@ import numpy as np
 
 import pipeline
 from pipeline.calibration import Pulse, Scales, agreeing_pulses, find_pulse, page_scales
-from pipeline.classic_segment import SegMaps, classic_segment, paper_normalised
+from pipeline.classic_segment import SegMaps, classic_segment, colour_rule, paper_normalised
 from pipeline.crop import paper_outline, signal_region, upright_sheet_box
 from pipeline.errors import (
     DigitizerError,
@@ -272,6 +272,7 @@ class Digitizer:
 
         fallback = False
         work_image = image
+        dark_v: np.ndarray | None = None  # the colour rule's darkness map of `image`
         gate: np.ndarray | None = None
         if not self.classic:
             t = time.perf_counter()
@@ -285,7 +286,7 @@ class Digitizer:
                 # exactly where their ink is.
                 k = max(3, round(0.01 * max(h, w)) | 1)
                 gate = cv2.dilate((trace_p > 0.3).astype(np.uint8), np.ones((k, k), np.uint8))
-            trace_p, grid_p, ink_p = _colour_maps(image, gate)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
             timings["segment"] += time.perf_counter() - t
         pre, corners = self._perspective(image, trace_p, grid_p, timings)
         if corners is not None:
@@ -296,7 +297,7 @@ class Digitizer:
             t = time.perf_counter()
             image = np.ascontiguousarray(warp(image, pre, fill=(255, 255, 255)))
             gate = None if gate is None else warp(gate, pre, fill=0, nearest=True)
-            trace_p, grid_p, ink_p = _colour_maps(image, gate)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
             timings["segment"] += time.perf_counter() - t
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
@@ -314,14 +315,14 @@ class Digitizer:
             pre = rect if pre is None else compose(pre, rect)
             image = np.ascontiguousarray(warp(image, rect, fill=(255, 255, 255)))
             gate = None if gate is None else warp(gate, rect, fill=0, nearest=True)
-            trace_p, grid_p, ink_p = _colour_maps(image, gate)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
-        page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p)
+        page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p, dark_v)
         page.fallback = fallback
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
-            page = self._read_page(image, trace_p, grid_p, flipped, timings, ink_p)
+            page = self._read_page(image, trace_p, grid_p, flipped, timings, ink_p, dark_v)
             page.fallback = fallback
         if pre is not None:
             page.rect = compose(pre, page.rect)
@@ -362,9 +363,10 @@ class Digitizer:
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                    rect: Rectification, timings: dict[str, float],
-                   ink_p: np.ndarray | None = None) -> _Page:
+                   ink_p: np.ndarray | None = None, dark_v: np.ndarray | None = None) -> _Page:
         """Read a page; trace_p is the (gated) trace map, ink_p the ungated one in which the
-        calibration pulses are looked for (the network may call a pulse text)."""
+        calibration pulses are looked for (the network may call a pulse text), dark_v the
+        image's `paper_normalised` darkness when already known (None: computed here)."""
         t = time.perf_counter()
         img_r = warp(image, rect, fill=(255, 255, 255))
         trace_r = warp(trace_p, rect, fill=0.0)
@@ -382,7 +384,8 @@ class Digitizer:
 
         ppm_guess = grid.px_per_mm if grid else max(img_r.shape[:2]) / 280.0
         t = time.perf_counter()
-        dark_v, _ = paper_normalised(img_r)
+        if dark_v is None or img_r is not image:
+            dark_v, _ = paper_normalised(img_r)
         timings["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -506,13 +509,15 @@ class _Page:
 
 
 def _colour_maps(image: np.ndarray, gate: np.ndarray | None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink), each (H, W) float;
-    trace is the ink kept to where the network's `gate` ((H, W) 0/1, None: everywhere)
-    saw traces, ink is all trace-coloured ink (calibration pulses are looked for there)."""
-    maps = classic_segment(image)
-    ink = maps.probs[TRACE]
-    return (ink if gate is None else ink * _grow_gate(ink, gate)), maps.probs[GRID], ink
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink, dark_v), each (H, W)
+    float; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
+    everywhere) saw traces, ink is all trace-coloured ink (calibration pulses are looked for
+    there), dark_v the darkness relative to the paper (`paper_normalised`)."""
+    maps = colour_rule(image)
+    ink = maps.trace
+    return ((ink if gate is None else ink * _grow_gate(ink, gate)), maps.grid, ink,
+            maps.dark_v)
 
 
 def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.classic_segment import classic_segment
+from pipeline.classic_segment import _long_runs, classic_segment, colour_rule, paper_normalised
 
 
 def test_red_grid_black_trace() -> None:
@@ -61,3 +61,29 @@ def test_strokes_stacked_across_rows_stay_trace() -> None:
     maps = classic_segment(img)
     assert maps.probs[3][220:380, 400].min() > 0.5
     assert maps.probs[3][:, 100].max() < 0.5
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_long_runs_equal_opencv_opening(axis: int) -> None:
+    # Only rows (columns) with enough ink are opened; the result must be the full opening's,
+    # runs touching the image edge included (OpenCV's erosion counts the edge as ink).
+    rng = np.random.default_rng(axis)
+    for _ in range(100):
+        h, w = (int(n) for n in rng.integers(5, 90, 2))
+        ink = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+        length = int(rng.integers(3, max(4, h if axis == 0 else w)))
+        kernel = np.ones((length, 1) if axis == 0 else (1, length), np.uint8)
+        expected = cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
+        np.testing.assert_array_equal(_long_runs(ink, length, axis), expected)
+
+
+def test_colour_rule_maps_are_classic_segments_classes() -> None:
+    img = np.full((120, 200, 3), 255, np.uint8)
+    img[:, ::10] = (240, 150, 150)
+    cv2.line(img, (0, 60), (199, 70), (0, 0, 0), 2)
+    maps, seg = colour_rule(img), classic_segment(img)
+    np.testing.assert_array_equal(seg.probs[3], maps.trace)
+    np.testing.assert_array_equal(seg.probs[1], maps.grid)
+    np.testing.assert_array_equal(seg.probs[2], 0.0)
+    np.testing.assert_array_equal(seg.probs[0], np.clip(1 - maps.trace - maps.grid, 0, 1))
+    np.testing.assert_array_equal(maps.dark_v, paper_normalised(img)[0])
