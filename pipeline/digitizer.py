@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol, Self
+from typing import Any, NamedTuple, Protocol, Self
 
 import cv2
 import numpy as np
@@ -113,7 +113,17 @@ def _init_reader(options: DigitizeOptions, classic: bool) -> None:
     _READER = Digitizer(options, ClassicSegmenter() if classic else _NoSegmenter())
 
 
-def _read_in_worker(image: np.ndarray, input_shape: tuple[int, int], maps: Any,
+class _NetMaps(NamedTuple):
+    """What page reading needs of the segmenter's maps of one page: the trace probability
+    (h, w) float32 at the segmenter's resolution, and the grid's (h, w) when the colour rule
+    does not replace it (classic segmentation; None otherwise). Only these are sent to the
+    page-reading processes (the network's four full maps would be 4x the bytes)."""
+
+    trace: np.ndarray
+    grid: np.ndarray | None
+
+
+def _read_in_worker(image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
                     seg_time: float, index: int) -> DigitizationResult | DigitizerError:
     """Read one segmented page in a worker process (see `Digitizer._read_guarded`)."""
     if _READER is None:
@@ -206,7 +216,9 @@ class Digitizer:
             seg_time = (time.perf_counter() - t) / len(chunk)
             for k in range(start, start + len(chunk)):
                 i = where[k]
-                args = (work[k], images[i].shape[:2], maps[k - start], seg_time, i)
+                page_maps = _NetMaps(maps[k - start].probs[TRACE],
+                                     maps[k - start].probs[GRID] if self.classic else None)
+                args = (work[k], images[i].shape[:2], page_maps, seg_time, i)
                 if pool is None:
                     results[i] = self._read_guarded(*args)
                 else:
@@ -247,7 +259,7 @@ class Digitizer:
                 initializer=_init_reader, initargs=(self.options, self.classic))
         return self._pool
 
-    def _read_guarded(self, image: np.ndarray, input_shape: tuple[int, int], maps: Any,
+    def _read_guarded(self, image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
                       seg_time: float, index: int) -> DigitizationResult | DigitizerError:
         """`_digitize_one`, with any failure turned into the page's DigitizerError."""
         try:
@@ -260,13 +272,14 @@ class Digitizer:
             return DigitizerError(f"internal error while digitizing: {exc!r}")
 
     # ------------------------------------------------------------------ one page
-    def _digitize_one(self, image: np.ndarray, input_shape: tuple[int, int], maps: Any,
+    def _digitize_one(self, image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
                       seg_time: float) -> DigitizationResult:
         timings: dict[str, float] = {"segment": seg_time}
         h, w = image.shape[:2]
         t = time.perf_counter()
-        trace_p = _upsample(maps.probs[TRACE], (h, w))
-        grid_p = _upsample(maps.probs[GRID], (h, w))
+        trace_p = _upsample(maps.trace, (h, w))
+        # With the network, the colour rule's grid map replaces this before it is read.
+        grid_p = trace_p if maps.grid is None else _upsample(maps.grid, (h, w))
         ink_p = trace_p  # all trace-coloured ink, ungated: calibration pulses are looked for here
         timings["upsample"] = time.perf_counter() - t
 
