@@ -20,13 +20,7 @@ import numpy as np
 
 import pipeline
 from pipeline.calibration import Pulse, Scales, agreeing_pulses, find_pulse, page_scales
-from pipeline.classic_segment import (
-    ColourMaps,
-    SegMaps,
-    classic_segment,
-    colour_rule,
-    paper_normalised,
-)
+from pipeline.classic_segment import SegMaps, classic_segment, colour_rule, paper_normalised
 from pipeline.crop import paper_outline, signal_region, upright_sheet_box
 from pipeline.errors import (
     DigitizerError,
@@ -123,12 +117,10 @@ class _NetMaps(NamedTuple):
     """What page reading needs of the segmenter's maps of one page: the trace probability
     (h, w) float32 at the segmenter's resolution, and the grid's (h, w) when the colour rule
     does not replace it (classic segmentation; None otherwise). Only these are sent to the
-    page-reading processes (the network's four full maps would be 4x the bytes). colour:
-    the colour rule's maps of the page when already computed on the GPU (else None)."""
+    page-reading processes (the network's four full maps would be 4x the bytes)."""
 
     trace: np.ndarray
     grid: np.ndarray | None
-    colour: ColourMaps | None = None
 
 
 def _read_in_worker(image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
@@ -189,11 +181,6 @@ class Digitizer:
             self.classic = isinstance(segmenter, ClassicSegmenter)
         self.version = f"pipeline-{pipeline.__version__}+{tag}"
         self._pool: ProcessPoolExecutor | None = None
-        #: Where the colour rule runs before pages go to the readers: the network's device
-        #: when it is a GPU, else None (the readers run it with OpenCV).
-        device = getattr(self._segmenter, "device", None)
-        self.colour_device = (device if not self.classic and getattr(device, "type", "") == "cuda"
-                              else None)
 
     # ------------------------------------------------------------------ public API
     def digitize(self, image: np.ndarray) -> DigitizationResult:
@@ -226,13 +213,11 @@ class Digitizer:
             chunk = work[start:start + batch]
             t = time.perf_counter()
             maps = self._segmenter.segment(chunk)
-            colour = self._colour_on_gpu(chunk)
             seg_time = (time.perf_counter() - t) / len(chunk)
             for k in range(start, start + len(chunk)):
                 i = where[k]
                 page_maps = _NetMaps(maps[k - start].probs[TRACE],
-                                     maps[k - start].probs[GRID] if self.classic else None,
-                                     colour[k - start] if colour else None)
+                                     maps[k - start].probs[GRID] if self.classic else None)
                 args = (work[k], images[i].shape[:2], page_maps, seg_time, i)
                 if pool is None:
                     results[i] = self._read_guarded(*args)
@@ -274,17 +259,6 @@ class Digitizer:
                 initializer=_init_reader, initargs=(self.options, self.classic))
         return self._pool
 
-    def _colour_on_gpu(self, pages: list[np.ndarray]) -> list[ColourMaps] | None:
-        """The colour rule's maps of pages (H, W, 3) uint8, computed on the segmenter's GPU
-        (float16: half the bytes to send to the page readers); None when the network runs
-        on the CPU (the page readers compute them) or there is no network."""
-        device = self.colour_device
-        if device is None:
-            return None
-        from pipeline.colour_torch import colour_rule_batch
-
-        return colour_rule_batch(pages, device, half=True)
-
     def _read_guarded(self, image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
                       seg_time: float, index: int) -> DigitizationResult | DigitizerError:
         """`_digitize_one`, with any failure turned into the page's DigitizerError."""
@@ -325,7 +299,7 @@ class Digitizer:
                 # exactly where their ink is.
                 k = max(3, round(0.01 * max(h, w)) | 1)
                 gate = cv2.dilate((trace_p > 0.3).astype(np.uint8), np.ones((k, k), np.uint8))
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, maps.colour)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
             timings["segment"] += time.perf_counter() - t
         pre, corners = self._perspective(image, trace_p, grid_p, timings)
         if corners is not None:
@@ -547,17 +521,16 @@ class _Page:
         self.fallback = False
 
 
-def _colour_maps(image: np.ndarray, gate: np.ndarray | None, known: ColourMaps | None = None
+def _colour_maps(image: np.ndarray, gate: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink, dark_v), each (H, W)
-    float32; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
+    float; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
     everywhere) saw traces, ink is all trace-coloured ink (calibration pulses are looked for
-    there), dark_v the darkness relative to the paper (`paper_normalised`). known: the
-    colour rule's maps of `image` when already computed (on the GPU)."""
-    maps = colour_rule(image) if known is None else known
-    ink, grid, dark_v = (np.asarray(m, dtype=np.float32) for m in (maps.trace, maps.grid,
-                                                                    maps.dark_v))
-    return (ink if gate is None else ink * _grow_gate(ink, gate)), grid, ink, dark_v
+    there), dark_v the darkness relative to the paper (`paper_normalised`)."""
+    maps = colour_rule(image)
+    ink = maps.trace
+    return ((ink if gate is None else ink * _grow_gate(ink, gate)), maps.grid, ink,
+            maps.dark_v)
 
 
 def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:

@@ -6,7 +6,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from pipeline.digitizer import Digitizer
 from pipeline.errors import DigitizerError, NoTraceFoundError
@@ -227,21 +226,3 @@ def test_faint_lines_are_read_at_a_lower_threshold() -> None:
     mask = _line_mask(trace, rows)
     assert mask[150, 20:380].all() and mask[50, 20:380].all()
     assert not _line_mask(trace, rows[:1])[150].any()  # solid rows alone: 0.5 is kept
-
-
-@needs_data
-def test_colour_rule_on_the_network_device_reads_as_the_opencv_rule(page) -> None:
-    # With the network on a GPU the colour rule runs there (pipeline.colour_torch) and its
-    # maps travel, as float16, to the page-reading processes; the CPU stands in for the GPU.
-    opencv = Digitizer(DigitizeOptions(device="cpu"))
-    assert opencv.colour_device is None  # network on the CPU: the readers run OpenCV's rule
-    expected = opencv.digitize(page.image)
-    with Digitizer(DigitizeOptions(device="cpu", workers=2)) as on_device:
-        on_device.colour_device = torch.device("cpu")
-        got = on_device.digitize_batch([page.image, page.image])
-    for res in got:
-        assert isinstance(res, DigitizationResult)
-        assert res.layout == expected.layout
-        assert res.px_per_mm == pytest.approx(expected.px_per_mm, rel=1e-3)
-        assert mean_score(page.truth_uv, res.signals_uv) == pytest.approx(
-            mean_score(page.truth_uv, expected.signals_uv), abs=0.2)
