@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
+from typing import Any, NamedTuple, Protocol, Self
 
 import cv2
 import numpy as np
@@ -53,9 +53,6 @@ from pipeline.result import PageGeometry, PageResult, PanelPlacement
 from pipeline.rhythm import match_rhythm_leads
 from pipeline.signals import isoelectric_level
 from pipeline.types import DigitizationResult, DigitizeOptions
-
-if TYPE_CHECKING:
-    import torch
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +106,11 @@ class _NoSegmenter:
 _READER: Digitizer | None = None
 
 
-def _init_reader(options: DigitizeOptions, classic: bool, colour_device: str | None) -> None:
-    """Worker process start: one digitizer that reads pages segmented by the parent, running
-    the colour rule on `colour_device` (a torch device name) as the parent's does."""
+def _init_reader(options: DigitizeOptions, classic: bool) -> None:
+    """Worker process start: one digitizer that reads pages segmented by the parent."""
     global _READER
     cv2.setNumThreads(1)  # the parallelism is the processes; threads would oversubscribe
     _READER = Digitizer(options, ClassicSegmenter() if classic else _NoSegmenter())
-    if colour_device is not None:
-        import torch
-
-        torch.set_num_threads(1)
-        _READER.colour_device = torch.device(colour_device)
 
 
 class _NetMaps(NamedTuple):
@@ -190,12 +181,6 @@ class Digitizer:
             self.classic = isinstance(segmenter, ClassicSegmenter)
         self.version = f"pipeline-{pipeline.__version__}+{tag}"
         self._pool: ProcessPoolExecutor | None = None
-        #: Where the colour rule runs: the network's device when it is a GPU (dense
-        #: per-pixel work, a fifth of a page's CPU time), in this process and in every
-        #: page-reading process; None: on the CPU, with OpenCV.
-        device = getattr(self._segmenter, "device", None)
-        self.colour_device: torch.device | None = (device if not self.classic
-                                   and getattr(device, "type", "") == "cuda" else None)
 
     # ------------------------------------------------------------------ public API
     def digitize(self, image: np.ndarray) -> DigitizationResult:
@@ -271,9 +256,7 @@ class Digitizer:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.options.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_reader,
-                initargs=(self.options, self.classic,
-                          None if self.colour_device is None else str(self.colour_device)))
+                initializer=_init_reader, initargs=(self.options, self.classic))
         return self._pool
 
     def _read_guarded(self, image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
@@ -316,7 +299,7 @@ class Digitizer:
                 # exactly where their ink is.
                 k = max(3, round(0.01 * max(h, w)) | 1)
                 gate = cv2.dilate((trace_p > 0.3).astype(np.uint8), np.ones((k, k), np.uint8))
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, self.colour_device)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
             timings["segment"] += time.perf_counter() - t
         pre, corners = self._perspective(image, trace_p, grid_p, timings)
         if corners is not None:
@@ -327,7 +310,7 @@ class Digitizer:
             t = time.perf_counter()
             image = np.ascontiguousarray(warp(image, pre, fill=(255, 255, 255)))
             gate = None if gate is None else warp(gate, pre, fill=0, nearest=True)
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, self.colour_device)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
             timings["segment"] += time.perf_counter() - t
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
@@ -345,7 +328,7 @@ class Digitizer:
             pre = rect if pre is None else compose(pre, rect)
             image = np.ascontiguousarray(warp(image, rect, fill=(255, 255, 255)))
             gate = None if gate is None else warp(gate, rect, fill=0, nearest=True)
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, self.colour_device)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
         page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p, dark_v)
@@ -538,20 +521,13 @@ class _Page:
         self.fallback = False
 
 
-def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
-                 device: torch.device | None = None
+def _colour_maps(image: np.ndarray, gate: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink, dark_v), each (H, W)
     float; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
     everywhere) saw traces, ink is all trace-coloured ink (calibration pulses are looked for
-    there), dark_v the darkness relative to the paper (`paper_normalised`). device: a torch
-    device to compute the rule on (`pipeline.colour_torch`); None: OpenCV, here."""
-    if device is None:
-        maps = colour_rule(image)
-    else:
-        from pipeline.colour_torch import colour_rule_on
-
-        maps = colour_rule_on(image, device)
+    there), dark_v the darkness relative to the paper (`paper_normalised`)."""
+    maps = colour_rule(image)
     ink = maps.trace
     return ((ink if gate is None else ink * _grow_gate(ink, gate)), maps.grid, ink,
             maps.dark_v)

@@ -6,7 +6,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from pipeline.digitizer import Digitizer
 from pipeline.errors import DigitizerError, NoTraceFoundError
@@ -227,33 +226,3 @@ def test_faint_lines_are_read_at_a_lower_threshold() -> None:
     mask = _line_mask(trace, rows)
     assert mask[150, 20:380].all() and mask[50, 20:380].all()
     assert not _line_mask(trace, rows[:1])[150].any()  # solid rows alone: 0.5 is kept
-
-
-@needs_data
-def test_colour_rule_on_the_network_device_reads_as_the_opencv_rule(page) -> None:
-    # With the network on a GPU, the colour rule runs there too (pipeline.colour_torch), in
-    # this process and in each page-reading process; here the CPU stands in for the GPU.
-    opencv = Digitizer(DigitizeOptions(device="cpu"))
-    assert opencv.colour_device is None  # network on the CPU: the rule runs with OpenCV
-    expected = opencv.digitize(page.image)
-    with Digitizer(DigitizeOptions(device="cpu", workers=2)) as on_device:
-        on_device.colour_device = torch.device("cpu")
-        got = [on_device.digitize(page.image), *on_device.digitize_batch([page.image] * 2)]
-    for res in got:
-        assert res.layout == expected.layout
-        assert res.px_per_mm == pytest.approx(expected.px_per_mm, rel=1e-4)
-        assert mean_score(page.truth_uv, res.signals_uv) == pytest.approx(
-            mean_score(page.truth_uv, expected.signals_uv), abs=0.05)
-
-
-def test_page_readers_run_the_colour_rule_where_the_parent_does(monkeypatch) -> None:
-    from pipeline import digitizer as module
-
-    monkeypatch.setattr(module, "_READER", None)
-    # A worker process's thread settings; not this test process's.
-    monkeypatch.setattr(module.cv2, "setNumThreads", lambda n: None)
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
-    module._init_reader(DigitizeOptions(device="cpu"), False, "cpu")
-    assert module._READER is not None and module._READER.colour_device == torch.device("cpu")
-    module._init_reader(DigitizeOptions(device="cpu"), False, None)
-    assert module._READER.colour_device is None
