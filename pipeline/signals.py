@@ -70,6 +70,8 @@ def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
     # overshooting at steep QRS flanks (plain linear interpolation clips sharp peaks).
     tc, vc = t_col[finite], v[finite]
     keep = np.r_[True, np.diff(tc) > 0]
+    if keep.sum() < 2:
+        return out  # every read sample in one column: no line to interpolate
     vals = PchipInterpolator(tc[keep], vc[keep], extrapolate=False)(t_out)
     # NaN where the nearest column was unread.
     nearest = np.clip(np.searchsorted(t_col, t_out), 0, t_col.size - 1)

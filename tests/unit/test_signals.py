@@ -44,3 +44,12 @@ def test_bad_scale() -> None:
     with pytest.raises(ValueError, match="positive"):
         window_to_samples(np.arange(3), np.zeros(3), baseline_px=0, px_per_mv=0, x_start_px=0,
                           px_per_s=1, t0_s=0, t1_s=1, fs_hz=1, n_samples=1)
+
+
+def test_window_with_one_read_column_is_unread() -> None:
+    # Samples that all fall in one column give no line to interpolate (it raised).
+    x = np.array([10.0, 10.0, 10.0, 11.0])
+    y = np.array([50.0, 51.0, 52.0, np.nan])
+    out = window_to_samples(x, y, baseline_px=50.0, px_per_mv=10.0, x_start_px=0.0,
+                            px_per_s=100.0, t0_s=0.0, t1_s=1.0, fs_hz=500.0, n_samples=500)
+    assert np.isnan(out).all()
