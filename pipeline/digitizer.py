@@ -74,6 +74,9 @@ MAX_GROWTH = 0.02
 #: nearer row (12x1 renders, 8 pages: 16.4 dB at 5 mm, 16.7 at 3, 16.9 at 2, 17.0 at 1,
 #: 15.5 at 0.5, where a crossing is taken for a shared line).
 MAX_SHARED_MM = 1.5
+#: Ink the network's gate cut from a line it keeps in part is put back where its vertical
+#: runs are shorter than this (mm): a line's flat stretches, not a stamp's thick strokes.
+RESTORE_RUN_MM = 0.8
 
 
 class SegmenterLike(Protocol):
@@ -394,11 +397,12 @@ class Digitizer:
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        mask = _line_mask(trace_r, rows)
+        line_r = _restore_gated_lines(trace_r, ink_r, ppm_guess)
+        mask = _line_mask(line_r, rows)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = float(np.percentile(dark_v[mask], 70))
-        coverage = np.clip(dark_v / max(level, 0.05), 0.0, 1.0) * (trace_r > 0.15)
+        coverage = np.clip(dark_v / max(level, 0.05), 0.0, 1.0) * (line_r > 0.15)
         traces = extract_rows(mask, coverage, [
             (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
              0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],
@@ -552,6 +556,35 @@ def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
     return np.maximum(gate.astype(np.uint8), grown_u8)
 
 
+def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, px_per_mm: float
+                         ) -> np.ndarray:
+    """The gated trace map with the thin stretches of lines the gate cut: (H, W) float.
+
+    The network's gate is coarse and sometimes drops a stretch of a line (its start beside
+    a lead label, or a flat low line it takes for a grid line) while keeping the rest.
+    Ink (`ink_r` (H, W) float, ungated, > the lowest of INK_THRESHOLDS) of 8-connected
+    pieces that the gate holds in part (`trace_r` (H, W) float > 0.5 somewhere in them)
+    is put back with its faint fringe (one pixel around) where its vertical runs are
+    under RESTORE_RUN_MM (px_per_mm: the page's scale): a line between waves is thin,
+    while the thick strokes of a stamp or lettering that touches a kept stroke stay out
+    (steep waves are what the gate keeps best). Ink the gate holds nowhere stays out.
+    """
+    if ink_r is trace_r:
+        return trace_r
+    on = (ink_r > min(INK_THRESHOLDS)).astype(np.uint8)
+    n, labels = cv2.connectedComponents(on, connectivity=8)
+    held = np.zeros(n, dtype=bool)
+    held[np.unique(labels[trace_r > 0.5])] = True
+    held[0] = False
+    long_run = max(3, round(RESTORE_RUN_MM * px_per_mm)) + 1
+    tall = cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((long_run, 1), np.uint8)) > 0
+    back = held[labels] & ~tall & (trace_r <= 0.5)
+    if not back.any():
+        return trace_r
+    grown = cv2.dilate(back.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    return np.where(grown, np.maximum(trace_r, ink_r), trace_r)
+
+
 def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
     """(H, W) bool trace pixels to read the rows' lines from: the trace map above the
     highest of the row finder's INK_THRESHOLDS at which the rows' lines are inked along
@@ -699,15 +732,17 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
         ends.append(x1)
     # Rows of one page start and end together; an outlier (a label or an unrecognised
     # pulse read as trace, a line that begins with a break) takes the value most rows
-    # agree on. When a pulse was found on some rows only (faint strokes), those rows know
-    # where the signal starts: the others take their value. (Moving every row onto the
-    # agreed value scored worse on renders: rows within tolerance are read better alone.)
+    # agree on. When a pulse was found on some rows only (faint strokes, a pulse touching
+    # a label), those rows know where the signal starts: the others take their value
+    # (their own reading begins on the missed pulse's tail: 0.7 mm early on 12x1 renders).
+    # (Moving every row onto the agreed value scored worse on renders: rows within
+    # tolerance are read better alone.)
     tol = 1.5 * ppm
     for values, pulses in ((starts, page.start_pulses), (ends, page.end_pulses)):
         known = [v for v, p in zip(values, pulses) if p is not None]
         agreed = consensus(known if known else values, tol)
-        for i, v in enumerate(values):
-            if abs(v - agreed) > tol:
+        for i, (v, p) in enumerate(zip(values, pulses, strict=True)):
+            if abs(v - agreed) > tol or (known and p is None):
                 values[i] = agreed
     return starts, ends
 
