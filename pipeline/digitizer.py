@@ -75,8 +75,12 @@ MAX_GROWTH = 0.02
 #: 15.5 at 0.5, where a crossing is taken for a shared line).
 MAX_SHARED_MM = 1.5
 #: Ink the network's gate cut from a line it keeps in part is put back where its vertical
-#: runs are shorter than this (mm): a line's flat stretches, not a stamp's thick strokes.
-RESTORE_RUN_MM = 0.8
+#: or horizontal run is shorter than this (mm): a line's, not a stamp's thick strokes.
+RESTORE_RUN_MM = 0.5
+#: ... and where the piece put back is at least this wide (mm).
+RESTORE_MIN_MM = 1.0
+#: ... of pieces of ink at least this wide (mm): lines, not lead labels or letters.
+RESTORE_LINE_MM = 15.0
 
 
 class SegmenterLike(Protocol):
@@ -563,24 +567,31 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, px_per_mm: floa
     The network's gate is coarse and sometimes drops a stretch of a line (its start beside
     a lead label, or a flat low line it takes for a grid line) while keeping the rest.
     Ink (`ink_r` (H, W) float, ungated, > the lowest of INK_THRESHOLDS) of 8-connected
-    pieces that the gate holds in part (`trace_r` (H, W) float > 0.5 somewhere in them)
-    is put back with its faint fringe (one pixel around) where its vertical runs are
-    under RESTORE_RUN_MM (px_per_mm: the page's scale): a line between waves is thin,
-    while the thick strokes of a stamp or lettering that touches a kept stroke stay out
-    (steep waves are what the gate keeps best). Ink the gate holds nowhere stays out.
+    pieces at least RESTORE_LINE_MM wide (lines, not labels) that the gate holds in part
+    (`trace_r` (H, W) float > 0.5 somewhere in them) is put back with its faint fringe (one pixel around) where it is a line's: thin
+    (its vertical or its horizontal run under RESTORE_RUN_MM; a stamp's or lettering's
+    thick strokes that touch a kept stroke are both) and in pieces at least
+    RESTORE_MIN_MM wide (not specks of a photo's texture). px_per_mm: the page's scale.
+    Ink the gate holds nowhere stays out.
     """
     if ink_r is trace_r:
         return trace_r
     on = (ink_r > min(INK_THRESHOLDS)).astype(np.uint8)
-    n, labels = cv2.connectedComponents(on, connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(on, connectivity=8)
     held = np.zeros(n, dtype=bool)
     held[np.unique(labels[trace_r > 0.5])] = True
+    held &= stats[:, cv2.CC_STAT_WIDTH] >= RESTORE_LINE_MM * px_per_mm
     held[0] = False
-    long_run = max(3, round(RESTORE_RUN_MM * px_per_mm)) + 1
-    tall = cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((long_run, 1), np.uint8)) > 0
-    back = held[labels] & ~tall & (trace_r <= 0.5)
+    run = max(3, round(RESTORE_RUN_MM * px_per_mm)) + 1
+    thick = ((cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8)) > 0)
+             & (cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((1, run), np.uint8)) > 0))
+    back = held[labels] & ~thick & (trace_r <= 0.5)
     if not back.any():
         return trace_r
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(back.astype(np.uint8), connectivity=8)
+    wide = stats[:, cv2.CC_STAT_WIDTH] >= RESTORE_MIN_MM * px_per_mm
+    wide[0] = False
+    back = wide[labels]
     grown = cv2.dilate(back.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     return np.where(grown, np.maximum(trace_r, ink_r), trace_r)
 
