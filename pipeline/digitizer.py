@@ -401,7 +401,7 @@ class Digitizer:
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        line_r = _restore_gated_lines(trace_r, ink_r, ppm_guess)
+        line_r = _restore_gated_lines(trace_r, ink_r, rows, ppm_guess)
         mask = _line_mask(line_r, rows)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
@@ -560,8 +560,8 @@ def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
     return np.maximum(gate.astype(np.uint8), grown_u8)
 
 
-def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, px_per_mm: float
-                         ) -> np.ndarray:
+def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[TraceRow],
+                         px_per_mm: float) -> np.ndarray:
     """The gated trace map with the thin stretches of lines the gate cut: (H, W) float.
 
     The network's gate is coarse and sometimes drops a stretch of a line (its start beside
@@ -571,8 +571,10 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, px_per_mm: floa
     (`trace_r` (H, W) float > 0.5 somewhere in them) is put back with its faint fringe (one pixel around) where it is a line's: thin
     (its vertical or its horizontal run under RESTORE_RUN_MM; a stamp's or lettering's
     thick strokes that touch a kept stroke are both) and in pieces at least
-    RESTORE_MIN_MM wide (not specks of a photo's texture). px_per_mm: the page's scale.
-    Ink the gate holds nowhere stays out.
+    RESTORE_MIN_MM wide (not specks of a photo's texture), only in a row's own band
+    (`rows`) where the gate holds no ink within a quarter of the band of its baseline (the
+    line is missing there; elsewhere put-back ink is a label touching the line).
+    px_per_mm: the page's scale. Ink the gate holds nowhere stays out.
     """
     if ink_r is trace_r:
         return trace_r
@@ -585,7 +587,8 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, px_per_mm: floa
     run = max(3, round(RESTORE_RUN_MM * px_per_mm)) + 1
     thick = ((cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8)) > 0)
              & (cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((1, run), np.uint8)) > 0))
-    back = held[labels] & ~thick & (trace_r <= 0.5)
+    gated = trace_r > 0.5
+    back = held[labels] & ~thick & ~gated & _line_missing(gated, rows)
     if not back.any():
         return trace_r
     n, labels, stats, _ = cv2.connectedComponentsWithStats(back.astype(np.uint8), connectivity=8)
@@ -594,6 +597,19 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, px_per_mm: floa
     back = wide[labels]
     grown = cv2.dilate(back.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     return np.where(grown, np.maximum(trace_r, ink_r), trace_r)
+
+
+def _line_missing(gated: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
+    """(H, W) bool: the own bands of rows (`rows`) over the columns where `gated` ((H, W)
+    bool) holds no ink within a quarter of the band's height of the row's baseline."""
+    out = np.zeros(gated.shape, dtype=bool)
+    for r in rows:
+        top, bottom = r.own_band
+        q = max(1, (bottom - top) // 4)
+        y = round(r.y_px)
+        near = gated[max(0, y - q):y + q + 1, r.x0_px:r.x1_px + 1].any(axis=0)
+        out[top:bottom, r.x0_px:r.x1_px + 1] |= ~near[None, :]
+    return out
 
 
 def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:

@@ -115,11 +115,14 @@ def test_a_line_the_gate_cut_is_put_back_but_not_a_stamp_touching_it() -> None:
     ink[100:102, 20:380] = 1.0  # a line whose start (x < 150) the gate dropped
     ink[60:100, 250:290] = 1.0  # a stamp's thick stroke touching it, outside the gate
     ink[20:30, 20:60] = 1.0  # text apart from the line
+    ink[90:100, 300:302] = 1.0  # a label's thin stroke touching the kept line
     trace = ink.copy()
     trace[:, :150] = 0.0
-    trace[:100, 250:290] = 0.0
-    out = _restore_gated_lines(trace, ink, PPM)
+    trace[:100, 250:302] = 0.0
+    rows = [TraceRow(101.0, 20, 380, 50, 150)]
+    out = _restore_gated_lines(trace, ink, rows, PPM)
     assert (out[100:102, 20:150] > 0.5).all()
     assert not (out[60:98, 250:290] > 0.5).any()
     assert not (out[20:30, 20:60] > 0.5).any()
-    assert _restore_gated_lines(trace, trace, PPM) is trace
+    assert not (out[90:99, 300:302] > 0.5).any()  # the line is kept there: not put back
+    assert _restore_gated_lines(trace, trace, rows, PPM) is trace
