@@ -607,7 +607,8 @@ def _line_missing(gated: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
         top, bottom = r.own_band
         q = max(1, (bottom - top) // 4)
         y = round(r.y_px)
-        near = gated[max(0, y - q):y + q + 1, r.x0_px:r.x1_px + 1].any(axis=0)
+        near: np.ndarray = np.asarray(
+            gated[max(0, y - q):y + q + 1, r.x0_px:r.x1_px + 1].any(axis=0), dtype=bool)
         out[top:bottom, r.x0_px:r.x1_px + 1] |= ~near[None, :]
     return out
 
