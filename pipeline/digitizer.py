@@ -568,7 +568,8 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[Trac
     a lead label, or a flat low line it takes for a grid line) while keeping the rest.
     Ink (`ink_r` (H, W) float, ungated, > the lowest of INK_THRESHOLDS) of 8-connected
     pieces at least RESTORE_LINE_MM wide (lines, not labels) that the gate holds in part
-    (`trace_r` (H, W) float > 0.5 somewhere in them) is put back with its faint fringe (one pixel around) where it is a line's: thin
+    (`trace_r` (H, W) float > 0.5 somewhere in them) is put back with its faint fringe
+    (one pixel around) where it is a line's: thin
     (its vertical or its horizontal run under RESTORE_RUN_MM; a stamp's or lettering's
     thick strokes that touch a kept stroke are both) and in pieces at least
     RESTORE_MIN_MM wide (not specks of a photo's texture), only in a row's own band
@@ -578,25 +579,57 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[Trac
     """
     if ink_r is trace_r:
         return trace_r
-    on = (ink_r > min(INK_THRESHOLDS)).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(on, connectivity=8)
-    held = np.zeros(n, dtype=bool)
-    held[np.unique(labels[trace_r > 0.5])] = True
-    held &= stats[:, cv2.CC_STAT_WIDTH] >= RESTORE_LINE_MM * px_per_mm
+    gated = trace_r > 0.5
+    missing = _line_missing(gated, rows)
+    cols = np.flatnonzero(missing.any(axis=0))
+    if cols.size == 0:
+        return trace_r
+    # Only the columns around the missing stretches, with room for a line's kept part.
+    reach = int(np.ceil(RESTORE_LINE_MM * px_per_mm))
+    x0, x1 = max(0, int(cols[0]) - reach), min(trace_r.shape[1], int(cols[-1]) + reach + 1)
+    on = (ink_r[:, x0:x1] > min(INK_THRESHOLDS)).astype(np.uint8)
+    gated = gated[:, x0:x1]
+    n, labels = cv2.connectedComponentsWithAlgorithm(on, 8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
+    held = np.bincount(labels[gated], minlength=n) > 0
     held[0] = False
     run = max(3, round(RESTORE_RUN_MM * px_per_mm)) + 1
     thick = ((cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8)) > 0)
              & (cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((1, run), np.uint8)) > 0))
-    gated = trace_r > 0.5
-    back = held[labels] & ~thick & ~gated & _line_missing(gated, rows)
+    back = held[labels] & ~thick & ~gated & missing[:, x0:x1]
     if not back.any():
         return trace_r
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(back.astype(np.uint8), connectivity=8)
-    wide = stats[:, cv2.CC_STAT_WIDTH] >= RESTORE_MIN_MM * px_per_mm
-    wide[0] = False
-    back = wide[labels]
-    grown = cv2.dilate(back.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    return np.where(grown, np.maximum(trace_r, ink_r), trace_r)
+    back &= _wide_labels(labels, np.unique(labels[back]),
+                         RESTORE_LINE_MM * px_per_mm)[labels]
+    if not back.any():
+        return trace_r
+    ys = np.flatnonzero(back.any(axis=1))
+    y0, y1 = max(0, int(ys[0]) - 1), min(back.shape[0], int(ys[-1]) + 2)
+    n, labels = cv2.connectedComponentsWithAlgorithm(back[y0:y1].astype(np.uint8), 8,
+                                                     cv2.CV_32S, cv2.CCL_SPAGHETTI)
+    wide = _wide_labels(labels, np.arange(1, n), RESTORE_MIN_MM * px_per_mm, step=1)
+    grown = cv2.dilate(wide[labels].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    out = trace_r.copy()
+    part = out[y0:y1, x0:x1]
+    part[grown] = np.maximum(part[grown], ink_r[y0:y1, x0:x1][grown])
+    return out
+
+
+def _wide_labels(labels: np.ndarray, which: np.ndarray, min_px: float, step: int = 4
+                 ) -> np.ndarray:
+    """(n,) bool over the labels of `labels` ((H, W) int, n = labels.max() + 1): those of
+    `which` ((k,) int) that span at least min_px columns (counted on every step-th
+    column: to step px)."""
+    n = int(labels.max()) + 1
+    pick = np.zeros(n, dtype=bool)
+    pick[which] = True
+    sparse = labels[:, ::step]
+    ys, xs = np.nonzero(pick[sparse])
+    lab = sparse[ys, xs]
+    lo = np.full(n, sparse.shape[1])
+    hi = np.full(n, -1)
+    np.minimum.at(lo, lab, xs)
+    np.maximum.at(hi, lab, xs)
+    return pick & (step * (hi - lo) + 1 >= min_px - step)
 
 
 def _line_missing(gated: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
