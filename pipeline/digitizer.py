@@ -81,6 +81,8 @@ RESTORE_RUN_MM = 0.5
 RESTORE_MIN_MM = 1.0
 #: ... of pieces of ink at least this wide (mm): lines, not lead labels or letters.
 RESTORE_LINE_MM = 15.0
+#: Skew of a page's complexes above which pulses that all point down do not turn it.
+UNANIMOUS_SKEW_VETO = 1.5
 
 
 class SegmenterLike(Protocol):
@@ -419,16 +421,7 @@ class Digitizer:
         start = [find_pulse(faint, r, ppm_guess, "start") for r in rows]
         end = [find_pulse(faint, r, ppm_guess, "end") for r in rows]
         found = [p for p in start + end if p is not None]
-        n_inverted = sum(p.inverted for p in found)
-        skew = _polarity_skew(traces, baselines)
-        if len(found) >= max(2, len(rows) // 2) and 2 * n_inverted != len(found):
-            # Pulses point up on upright pages; a page is turned only when the complexes
-            # do not contradict (most QRS complexes point up on upright pages).
-            votes = 1 if 2 * n_inverted > len(found) and skew <= 0.3 else -1
-        else:
-            # No pulse: only an extreme majority of downward complexes turns the page
-            # (deep S waves in V1-V4 and aVR make moderate negative skew common).
-            votes = 1 if skew < -2.0 else -1
+        votes = _flip_votes(found, _polarity_skew(traces, baselines), len(rows))
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
@@ -755,6 +748,25 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
     return GridScale(px_per_mm=grid.px_per_mm / f, px_per_mm_x=grid.px_per_mm_x / f,
                      px_per_mm_y=grid.px_per_mm_y / f, strength=grid.strength,
                      minor_visible=grid.minor_visible)
+
+
+def _flip_votes(found: list[Pulse], skew: float, n_rows: int) -> int:
+    """+1 when a page read as it lies is upside down, else -1. found: the calibration
+    pulses found on its rows; skew: `_polarity_skew` of its lines; n_rows: rows read.
+
+    Pulses point up on upright pages; when most of those found point down, the page is
+    turned unless the complexes contradict (most QRS complexes point up on upright
+    pages): skew over 0.3, or, when every pulse found points down, over
+    UNANIMOUS_SKEW_VETO (a record whose complexes mostly point down, such as deep S
+    waves, has a moderately positive skew read upside down). Without pulses only an
+    extreme majority of downward complexes turns the page (deep S waves in V1-V4 and aVR
+    make moderate negative skew common).
+    """
+    n_inverted = sum(p.inverted for p in found)
+    if len(found) >= max(2, n_rows // 2) and 2 * n_inverted != len(found):
+        veto = UNANIMOUS_SKEW_VETO if n_inverted == len(found) else 0.3
+        return 1 if 2 * n_inverted > len(found) and skew <= veto else -1
+    return 1 if skew < -2.0 else -1
 
 
 def _polarity_skew(traces: list[RowTrace], baselines: list[float]) -> float:

@@ -126,3 +126,15 @@ def test_a_line_the_gate_cut_is_put_back_but_not_a_stamp_touching_it() -> None:
     assert not (out[20:30, 20:60] > 0.5).any()
     assert not (out[90:99, 300:302] > 0.5).any()  # the line is kept there: not put back
     assert _restore_gated_lines(trace, trace, rows, PPM) is trace
+
+
+def test_pulses_that_all_point_down_turn_a_page_despite_moderate_skew() -> None:
+    from pipeline.calibration import Pulse
+    from pipeline.digitizer import _flip_votes
+
+    down = [Pulse(10, 40, 80.0, 40.0, "end", inverted=True) for _ in range(4)]
+    up = Pulse(10, 40, 80.0, 40.0, "start")
+    assert _flip_votes(down, 0.85, 4) == 1  # a record of mostly downward complexes
+    assert _flip_votes(down, 2.5, 4) == -1  # the complexes contradict strongly
+    assert _flip_votes([*down[:3], up], 0.85, 4) == -1  # pulses disagree: skew decides
+    assert _flip_votes([], -2.5, 4) == 1 and _flip_votes([], -1.0, 4) == -1
