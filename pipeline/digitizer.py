@@ -404,7 +404,7 @@ class Digitizer:
 
         t = time.perf_counter()
         line_r = _restore_gated_lines(trace_r, ink_r, rows, ppm_guess)
-        mask = _line_mask(line_r, rows)
+        mask = _line_mask(trace_r, rows, line_r)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = float(np.percentile(dark_v[mask], 70))
@@ -639,26 +639,34 @@ def _line_missing(gated: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
     return out
 
 
-def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
+def _line_mask(trace_r: np.ndarray, rows: list[TraceRow],
+               line_r: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool trace pixels to read the rows' lines from: the trace map above the
     highest of the row finder's INK_THRESHOLDS at which the rows' lines are inked along
     nearly their whole length within their own bands (thin faint lines fall apart at 0.5;
     a wider reading band would also count the neighbours' ink), 1-2 px vertical breaks
     closed (removed grid lines, faint antialiasing). trace_r: (H, W) float trace map of
-    the rectified page."""
-    best: tuple[float, np.ndarray] | None = None
+    the rectified page; line_r: the same with the ink the gate cut put back
+    (`_restore_gated_lines`), thresholded at the level trace_r chose (None: trace_r)."""
+    best: tuple[float, float] | None = None
     for threshold in INK_THRESHOLDS:
-        mask = cv2.morphologyEx((trace_r > threshold).astype(np.uint8), cv2.MORPH_CLOSE,
-                                np.ones((3, 1), np.uint8)).astype(bool)
+        mask = _closed(trace_r > threshold)
         inked = [float(mask[r.own_band[0]:r.own_band[1], r.x0_px:r.x1_px + 1].any(axis=0)
                        .mean()) for r in rows if r.x1_px > r.x0_px]
         share = float(np.median(inked)) if inked else 0.0
         if share >= MIN_INKED_SHARE:
-            return mask
+            best = (share, threshold)
+            break
         if best is None or share > best[0] + 0.05:
-            best = (share, mask)
+            best = (share, threshold)
     assert best is not None  # INK_THRESHOLDS is not empty
-    return best[1]
+    return _closed((trace_r if line_r is None else line_r) > best[1])
+
+
+def _closed(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool mask with 1-2 px vertical breaks closed."""
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE,
+                            np.ones((3, 1), np.uint8)).astype(bool)
 
 
 def _working_image(image: np.ndarray) -> np.ndarray:
