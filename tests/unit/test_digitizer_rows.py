@@ -138,3 +138,18 @@ def test_pulses_that_all_point_down_turn_a_page_despite_moderate_skew() -> None:
     assert _flip_votes(down, 2.5, 4) == -1  # the complexes contradict strongly
     assert _flip_votes([*down[:3], up], 0.85, 4) == -1  # pulses disagree: skew decides
     assert _flip_votes([], -2.5, 4) == 1 and _flip_votes([], -1.0, 4) == -1
+
+
+def test_restored_ink_does_not_lower_the_line_threshold() -> None:
+    from pipeline.digitizer import _line_mask
+
+    trace = np.zeros((200, 400), np.float32)
+    trace[50:52, 20:380] = 0.9
+    trace[150:152, 100:380] = 0.9  # the gate cut this row's start
+    line = trace.copy()
+    line[150:152, 20:100] = 0.35  # put back (faint)
+    line[30:40, 200:204] = 0.35  # faint ink of a label beside the other row's line
+    rows = [TraceRow(51.0, 20, 379, 0, 100), TraceRow(151.0, 20, 379, 100, 200)]
+    mask = _line_mask(trace, rows, line)
+    assert not mask[30:40, 200:204].any()  # read at 0.5, as the gated map alone
+    assert mask[50, 20:380].all() and mask[150, 100:380].all()
