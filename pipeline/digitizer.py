@@ -74,6 +74,15 @@ MAX_GROWTH = 0.02
 #: nearer row (12x1 renders, 8 pages: 16.4 dB at 5 mm, 16.7 at 3, 16.9 at 2, 17.0 at 1,
 #: 15.5 at 0.5, where a crossing is taken for a shared line).
 MAX_SHARED_MM = 1.5
+#: Ink the network's gate cut from a line it keeps in part is put back where its vertical
+#: or horizontal run is shorter than this (mm): a line's, not a stamp's thick strokes.
+RESTORE_RUN_MM = 0.5
+#: ... and where the piece put back is at least this wide (mm).
+RESTORE_MIN_MM = 1.0
+#: ... of pieces of ink at least this wide (mm): lines, not lead labels or letters.
+RESTORE_LINE_MM = 15.0
+#: Skew of a page's complexes above which pulses that all point down do not turn it.
+UNANIMOUS_SKEW_VETO = 1.5
 
 
 class SegmenterLike(Protocol):
@@ -410,11 +419,12 @@ class Digitizer:
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        mask = _line_mask(trace_r, rows)
+        line_r = _restore_gated_lines(trace_r, ink_r, rows, ppm_guess)
+        mask = _line_mask(trace_r, rows, line_r)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = float(np.percentile(dark_v[mask], 70))
-        coverage = np.clip(dark_v / max(level, 0.05), 0.0, 1.0) * (trace_r > 0.15)
+        coverage = np.clip(dark_v / max(level, 0.05), 0.0, 1.0) * (line_r > 0.15)
         traces = extract_rows(mask, coverage, [
             (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
              0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],
@@ -427,16 +437,7 @@ class Digitizer:
         start = [find_pulse(faint, r, ppm_guess, "start") for r in rows]
         end = [find_pulse(faint, r, ppm_guess, "end") for r in rows]
         found = [p for p in start + end if p is not None]
-        n_inverted = sum(p.inverted for p in found)
-        skew = _polarity_skew(traces, baselines)
-        if len(found) >= max(2, len(rows) // 2) and 2 * n_inverted != len(found):
-            # Pulses point up on upright pages; a page is turned only when the complexes
-            # do not contradict (most QRS complexes point up on upright pages).
-            votes = 1 if 2 * n_inverted > len(found) and skew <= 0.3 else -1
-        else:
-            # No pulse: only an extreme majority of downward complexes turns the page
-            # (deep S waves in V1-V4 and aVR make moderate negative skew common).
-            votes = 1 if skew < -2.0 else -1
+        votes = _flip_votes(found, _polarity_skew(traces, baselines), len(rows))
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
@@ -570,26 +571,120 @@ def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
     return np.maximum(gate.astype(np.uint8), grown_u8)
 
 
-def _line_mask(trace_r: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
+def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[TraceRow],
+                         px_per_mm: float) -> np.ndarray:
+    """The gated trace map with the thin stretches of lines the gate cut: (H, W) float.
+
+    The network's gate is coarse and sometimes drops a stretch of a line (its start beside
+    a lead label, or a flat low line it takes for a grid line) while keeping the rest.
+    Ink (`ink_r` (H, W) float, ungated, > the lowest of INK_THRESHOLDS) of 8-connected
+    pieces at least RESTORE_LINE_MM wide (lines, not labels) that the gate holds in part
+    (`trace_r` (H, W) float > 0.5 somewhere in them) is put back with its faint fringe
+    (one pixel around) where it is a line's: thin
+    (its vertical or its horizontal run under RESTORE_RUN_MM; a stamp's or lettering's
+    thick strokes that touch a kept stroke are both) and in pieces at least
+    RESTORE_MIN_MM wide (not specks of a photo's texture), only in a row's own band
+    (`rows`) where the gate holds no ink within a quarter of the band of its baseline (the
+    line is missing there; elsewhere put-back ink is a label touching the line).
+    px_per_mm: the page's scale. Ink the gate holds nowhere stays out.
+    """
+    if ink_r is trace_r:
+        return trace_r
+    gated = trace_r > 0.5
+    missing = _line_missing(gated, rows)
+    cols = np.flatnonzero(missing.any(axis=0))
+    if cols.size == 0:
+        return trace_r
+    # Only the columns around the missing stretches, with room for a line's kept part.
+    reach = int(np.ceil(RESTORE_LINE_MM * px_per_mm))
+    x0, x1 = max(0, int(cols[0]) - reach), min(trace_r.shape[1], int(cols[-1]) + reach + 1)
+    on = (ink_r[:, x0:x1] > min(INK_THRESHOLDS)).astype(np.uint8)
+    gated = gated[:, x0:x1]
+    n, labels = cv2.connectedComponentsWithAlgorithm(on, 8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
+    held = np.bincount(labels[gated], minlength=n) > 0
+    held[0] = False
+    run = max(3, round(RESTORE_RUN_MM * px_per_mm)) + 1
+    thick = ((cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8)) > 0)
+             & (cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((1, run), np.uint8)) > 0))
+    back = held[labels] & ~thick & ~gated & missing[:, x0:x1]
+    if not back.any():
+        return trace_r
+    back &= _wide_labels(labels, np.unique(labels[back]),
+                         RESTORE_LINE_MM * px_per_mm)[labels]
+    if not back.any():
+        return trace_r
+    ys = np.flatnonzero(back.any(axis=1))
+    y0, y1 = max(0, int(ys[0]) - 1), min(back.shape[0], int(ys[-1]) + 2)
+    n, labels = cv2.connectedComponentsWithAlgorithm(back[y0:y1].astype(np.uint8), 8,
+                                                     cv2.CV_32S, cv2.CCL_SPAGHETTI)
+    wide = _wide_labels(labels, np.arange(1, n), RESTORE_MIN_MM * px_per_mm, step=1)
+    grown = cv2.dilate(wide[labels].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    out = trace_r.copy()
+    part = out[y0:y1, x0:x1]
+    part[grown] = np.maximum(part[grown], ink_r[y0:y1, x0:x1][grown])
+    return out
+
+
+def _wide_labels(labels: np.ndarray, which: np.ndarray, min_px: float, step: int = 4
+                 ) -> np.ndarray:
+    """(n,) bool over the labels of `labels` ((H, W) int, n = labels.max() + 1): those of
+    `which` ((k,) int) that span at least min_px columns (counted on every step-th
+    column: to step px)."""
+    n = int(labels.max()) + 1
+    pick = np.zeros(n, dtype=bool)
+    pick[which] = True
+    sparse = labels[:, ::step]
+    ys, xs = np.nonzero(pick[sparse])
+    lab = sparse[ys, xs]
+    lo = np.full(n, sparse.shape[1])
+    hi = np.full(n, -1)
+    np.minimum.at(lo, lab, xs)
+    np.maximum.at(hi, lab, xs)
+    return pick & (step * (hi - lo) + 1 >= min_px - step)
+
+
+def _line_missing(gated: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
+    """(H, W) bool: the own bands of rows (`rows`) over the columns where `gated` ((H, W)
+    bool) holds no ink within a quarter of the band's height of the row's baseline."""
+    out = np.zeros(gated.shape, dtype=bool)
+    for r in rows:
+        top, bottom = r.own_band
+        q = max(1, (bottom - top) // 4)
+        y = round(r.y_px)
+        near: np.ndarray = np.asarray(
+            gated[max(0, y - q):y + q + 1, r.x0_px:r.x1_px + 1].any(axis=0), dtype=bool)
+        out[top:bottom, r.x0_px:r.x1_px + 1] |= ~near[None, :]
+    return out
+
+
+def _line_mask(trace_r: np.ndarray, rows: list[TraceRow],
+               line_r: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool trace pixels to read the rows' lines from: the trace map above the
     highest of the row finder's INK_THRESHOLDS at which the rows' lines are inked along
     nearly their whole length within their own bands (thin faint lines fall apart at 0.5;
     a wider reading band would also count the neighbours' ink), 1-2 px vertical breaks
     closed (removed grid lines, faint antialiasing). trace_r: (H, W) float trace map of
-    the rectified page."""
-    best: tuple[float, np.ndarray] | None = None
+    the rectified page; line_r: the same with the ink the gate cut put back
+    (`_restore_gated_lines`), thresholded at the level trace_r chose (None: trace_r)."""
+    best: tuple[float, float] | None = None
     for threshold in INK_THRESHOLDS:
-        mask = cv2.morphologyEx((trace_r > threshold).astype(np.uint8), cv2.MORPH_CLOSE,
-                                np.ones((3, 1), np.uint8)).astype(bool)
+        mask = _closed(trace_r > threshold)
         inked = [float(mask[r.own_band[0]:r.own_band[1], r.x0_px:r.x1_px + 1].any(axis=0)
                        .mean()) for r in rows if r.x1_px > r.x0_px]
         share = float(np.median(inked)) if inked else 0.0
         if share >= MIN_INKED_SHARE:
-            return mask
+            best = (share, threshold)
+            break
         if best is None or share > best[0] + 0.05:
-            best = (share, mask)
+            best = (share, threshold)
     assert best is not None  # INK_THRESHOLDS is not empty
-    return best[1]
+    return _closed((trace_r if line_r is None else line_r) > best[1])
+
+
+def _closed(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool mask with 1-2 px vertical breaks closed."""
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE,
+                            np.ones((3, 1), np.uint8)).astype(bool)
 
 
 def _working_image(image: np.ndarray) -> np.ndarray:
@@ -681,6 +776,25 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
                      minor_visible=grid.minor_visible)
 
 
+def _flip_votes(found: list[Pulse], skew: float, n_rows: int) -> int:
+    """+1 when a page read as it lies is upside down, else -1. found: the calibration
+    pulses found on its rows; skew: `_polarity_skew` of its lines; n_rows: rows read.
+
+    Pulses point up on upright pages; when most of those found point down, the page is
+    turned unless the complexes contradict (most QRS complexes point up on upright
+    pages): skew over 0.3, or, when every pulse found points down, over
+    UNANIMOUS_SKEW_VETO (a record whose complexes mostly point down, such as deep S
+    waves, has a moderately positive skew read upside down). Without pulses only an
+    extreme majority of downward complexes turns the page (deep S waves in V1-V4 and aVR
+    make moderate negative skew common).
+    """
+    n_inverted = sum(p.inverted for p in found)
+    if len(found) >= max(2, n_rows // 2) and 2 * n_inverted != len(found):
+        veto = UNANIMOUS_SKEW_VETO if n_inverted == len(found) else 0.3
+        return 1 if 2 * n_inverted > len(found) and skew <= veto else -1
+    return 1 if skew < -2.0 else -1
+
+
 def _polarity_skew(traces: list[RowTrace], baselines: list[float]) -> float:
     """Mean over rows of the skewness of the upward deflection (> 0 on upright pages: most
     leads' QRS complexes point up)."""
@@ -717,15 +831,17 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
         ends.append(x1)
     # Rows of one page start and end together; an outlier (a label or an unrecognised
     # pulse read as trace, a line that begins with a break) takes the value most rows
-    # agree on. When a pulse was found on some rows only (faint strokes), those rows know
-    # where the signal starts: the others take their value. (Moving every row onto the
-    # agreed value scored worse on renders: rows within tolerance are read better alone.)
+    # agree on. When a pulse was found on some rows only (faint strokes, a pulse touching
+    # a label), those rows know where the signal starts: the others take their value
+    # (their own reading begins on the missed pulse's tail: 0.7 mm early on 12x1 renders).
+    # (Moving every row onto the agreed value scored worse on renders: rows within
+    # tolerance are read better alone.)
     tol = 1.5 * ppm
     for values, pulses in ((starts, page.start_pulses), (ends, page.end_pulses)):
         known = [v for v, p in zip(values, pulses) if p is not None]
         agreed = consensus(known if known else values, tol)
-        for i, v in enumerate(values):
-            if abs(v - agreed) > tol:
+        for i, (v, p) in enumerate(zip(values, pulses, strict=True)):
+            if abs(v - agreed) > tol or (known and p is None):
                 values[i] = agreed
     return starts, ends
 

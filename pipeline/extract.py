@@ -277,6 +277,53 @@ class RowRuns:
     b: np.ndarray
 
 
+def _leading_island(t: np.ndarray, b: np.ndarray, base: float, min_jump_px: float,
+                    max_len: int, cols: np.ndarray) -> int:
+    """How many of the first chosen columns are a piece of other ink before the line: a
+    stretch of at most max_len columns that the path leaves by jumping through more than
+    min_jump_px of paper, lying beyond the line after the jump by more than min_jump_px and
+    farther from the baseline than it. t, b: (n,) first and last ink row of the chosen runs
+    of columns cols ((n,) increasing or decreasing positions, px), band rows; base: the
+    baseline, band rows. Returns 0 when the path begins on its line."""
+    if cols.size < 3:
+        return 0
+    gap = np.maximum(t[1:] - b[:-1], t[:-1] - b[1:]) - 1
+    jumps = np.flatnonzero(gap > min_jump_px)
+    if jumps.size == 0:
+        return 0
+    j = int(jumps[0])
+    if abs(int(cols[j]) - int(cols[0])) + 1 > max_len:
+        return 0
+    stop = int(jumps[1]) + 1 if jumps.size > 1 else cols.size
+    after = float(np.median(0.5 * (t[j + 1:min(stop, j + 6)] + b[j + 1:min(stop, j + 6)])))
+    lo, hi = int(t[:j + 1].min()), int(b[:j + 1].max())
+    outside = lo > after + min_jump_px or hi < after - min_jump_px
+    here = float(np.median(0.5 * (t[:j + 1] + b[:j + 1])))
+    return j + 1 if outside and abs(here - base) > abs(after - base) else 0
+
+
+def drop_end_islands(runs: RowRuns, baseline_px: float, *, min_jump_px: float = 12.0,
+                     max_len: int = 40) -> RowRuns:
+    """A row's runs without pieces of other ink read before its line begins or after it
+    ends (`drop_islands` for the ends, where no line on the far side bounds the piece).
+
+    A row's band reaches into its neighbours' to follow tall waves; where a neighbour's
+    line, wave or label begins a few columns before this row's own line (or ends after
+    it), the path has nothing else to read there and starts on it, then jumps to its own
+    line. runs: from `choose_row_runs`; baseline_px: the row's baseline, page px.
+    """
+    has = runs.has.copy()
+    base = baseline_px - runs.top_px
+    for order in (1, -1):
+        for _ in range(3):
+            cols = np.flatnonzero(has)[::order]
+            n = _leading_island(runs.t[cols], runs.b[cols], base, min_jump_px, max_len, cols)
+            if n == 0:
+                break
+            has[cols[:n]] = False
+    return RowRuns(runs.top_px, runs.bottom_px, runs.x0_px, has, runs.t, runs.b)
+
+
 def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int, x1_px: int,
                     baseline_px: float, prior_half_px: float | None = None) -> RowRuns:
     """The run of each column of a row's band that its line passes through.
@@ -441,6 +488,7 @@ def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand]
     runs = [choose_row_runs(mask, top_px=r[0], bottom_px=r[1], x0_px=r[2], x1_px=r[3],
                             baseline_px=r[4], prior_half_px=r[5]) for r in rows]
     runs = exclusive_runs(runs, [r[4] for r in rows], max_shared_px)
+    runs = [drop_end_islands(ru, r[4]) for ru, r in zip(runs, rows, strict=True)]
     shared = shared_edges(runs)
     return [read_row(mask, coverage, ru, top_shared=ts, bottom_shared=bs)
             for ru, (ts, bs) in zip(runs, shared, strict=True)]

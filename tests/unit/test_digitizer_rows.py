@@ -83,3 +83,73 @@ def test_the_gate_grows_over_a_spike_tip_but_not_a_crossing_tick() -> None:
     assert grown[60:80, 30:32].all()  # the tip is read
     assert not grown[50:78, 70:72].any() and not grown[123:150, 70:72].any()
     assert not grown[5:78, 50:52].any()  # 75 px outside: not grown
+
+
+def test_rows_without_a_found_pulse_start_where_the_pulse_rows_do() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.calibration import Pulse
+    from pipeline.digitizer import _row_extents
+
+    mask = np.zeros((300, 400), dtype=bool)
+    traces, rows = [], []
+    for k, first in enumerate((120, 120, 114)):  # row 2 reads its missed pulse's tail
+        y = 50 + 100 * k
+        mask[y:y + 2, first:390] = True
+        x = np.arange(100, 390, 0.5)
+        tr_y = np.where(x >= first, float(y), np.nan)
+        traces.append(RowTrace(x_px=x, y_px=tr_y, line_width_px=2.0,
+                               confident=np.isfinite(tr_y)))
+        rows.append(TraceRow(float(y), 60, 390, y - 40, y + 40))
+    pulse = Pulse(x0_px=95, x1_px=110, height_px=80.0, width_px=40.0, side="start")
+    page = SimpleNamespace(traces=traces, rows=rows, mask=mask, ppm_guess=PPM, grid=None,
+                           start_pulses=[pulse, pulse, None], end_pulses=[None] * 3)
+    starts, _ = _row_extents(page)  # type: ignore[arg-type]
+    assert starts[0] == pytest.approx(120.0) and starts[2] == pytest.approx(starts[0])
+
+
+def test_a_line_the_gate_cut_is_put_back_but_not_a_stamp_touching_it() -> None:
+    from pipeline.digitizer import _restore_gated_lines
+
+    ink = np.zeros((200, 400), dtype=np.float32)
+    ink[100:102, 20:380] = 1.0  # a line whose start (x < 150) the gate dropped
+    ink[60:100, 250:290] = 1.0  # a stamp's thick stroke touching it, outside the gate
+    ink[20:30, 20:60] = 1.0  # text apart from the line
+    ink[90:100, 300:302] = 1.0  # a label's thin stroke touching the kept line
+    trace = ink.copy()
+    trace[:, :150] = 0.0
+    trace[:100, 250:302] = 0.0
+    rows = [TraceRow(101.0, 20, 380, 50, 150)]
+    out = _restore_gated_lines(trace, ink, rows, PPM)
+    assert (out[100:102, 20:150] > 0.5).all()
+    assert not (out[60:98, 250:290] > 0.5).any()
+    assert not (out[20:30, 20:60] > 0.5).any()
+    assert not (out[90:99, 300:302] > 0.5).any()  # the line is kept there: not put back
+    assert _restore_gated_lines(trace, trace, rows, PPM) is trace
+
+
+def test_pulses_that_all_point_down_turn_a_page_despite_moderate_skew() -> None:
+    from pipeline.calibration import Pulse
+    from pipeline.digitizer import _flip_votes
+
+    down = [Pulse(10, 40, 80.0, 40.0, "end", inverted=True) for _ in range(4)]
+    up = Pulse(10, 40, 80.0, 40.0, "start")
+    assert _flip_votes(down, 0.85, 4) == 1  # a record of mostly downward complexes
+    assert _flip_votes(down, 2.5, 4) == -1  # the complexes contradict strongly
+    assert _flip_votes([*down[:3], up], 0.85, 4) == -1  # pulses disagree: skew decides
+    assert _flip_votes([], -2.5, 4) == 1 and _flip_votes([], -1.0, 4) == -1
+
+
+def test_restored_ink_does_not_lower_the_line_threshold() -> None:
+    from pipeline.digitizer import _line_mask
+
+    trace = np.zeros((200, 400), np.float32)
+    trace[50:52, 20:380] = 0.9
+    trace[150:152, 100:380] = 0.9  # the gate cut this row's start
+    line = trace.copy()
+    line[150:152, 20:100] = 0.35  # put back (faint)
+    line[30:40, 200:204] = 0.35  # faint ink of a label beside the other row's line
+    rows = [TraceRow(51.0, 20, 379, 0, 100), TraceRow(151.0, 20, 379, 100, 200)]
+    mask = _line_mask(trace, rows, line)
+    assert not mask[30:40, 200:204].any()  # read at 0.5, as the gated map alone
+    assert mask[50, 20:380].all() and mask[150, 100:380].all()

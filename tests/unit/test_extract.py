@@ -155,3 +155,19 @@ def test_a_wave_cut_by_a_narrow_band_is_followed_beyond_it() -> None:
     tr = extract_row(mask, mask.astype(np.float32), top_px=100, bottom_px=200, x0_px=0,
                      x1_px=299, baseline_px=150.0)
     assert float(np.nanmin(tr.y_px)) == pytest.approx(40.0, abs=5.0)  # 60 px above the band
+
+
+def test_a_neighbours_line_before_the_rows_own_is_not_its_start() -> None:
+    from pipeline.extract import choose_row_runs, drop_end_islands
+
+    own = np.full(300, 60.0)
+    other = np.full(300, 150.0)  # the next row's line, drawn from further left
+    mask = draw(other, 200, 2)
+    mask[:, 20:] |= draw(own, 200, 2)[:, 20:]
+    mask[:, 280:] = draw(other, 200, 2)[:, 280:]  # and our line ends first
+    runs = choose_row_runs(mask, top_px=0, bottom_px=200, x0_px=0, x1_px=299, baseline_px=60,
+                           prior_half_px=45.0)
+    assert runs.has[:20].all() and runs.has[280:].all()  # the path starts on the neighbour
+    kept = drop_end_islands(runs, 60.0)
+    assert not kept.has[:20].any() and not kept.has[280:].any()
+    assert kept.has[22:278].all()
