@@ -449,7 +449,8 @@ class Digitizer:
         starts, ends = _row_extents(page)
         candidates = choose_template(page.rows, page.mask, page.long_ink, scales.px_per_mm,
                                      opts.layout,
-                                     (float(np.median(starts)), float(np.median(ends))))
+                                     (float(np.median(starts)), float(np.median(ends))),
+                                     page.traces)
         timings["calibration"] += time.perf_counter() - t
 
         t = time.perf_counter()
