@@ -233,8 +233,22 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     if halves is not None and len(halves) in counts:
         return halves
     options = [snap_to_lattice(rows_y, holds_row), snap_to_lattice(rows_y), rows_y]
+    if len(options[0]) in counts and _adds_rows(rows_y, options[0]):
+        return options[0]  # no layout leaves a lattice place empty between its rows
     wanted = {len(rows_y)} if len(rows_y) in counts else counts
     return next((o for o in options if len(o) in wanted), options[0])
+
+
+def _adds_rows(found: list[int], filled: list[int]) -> bool:
+    """Whether `filled` (px, top to bottom) is `found` with rows added: more rows, each found
+    row within a fifth of the median spacing of its own row of `filled`."""
+    if len(filled) <= len(found) or len(filled) < 2:
+        return False
+    f = np.asarray(filled, dtype=np.float64)
+    tol = 0.2 * float(np.median(np.diff(f)))
+    nearest = [int(np.argmin(np.abs(f - y))) for y in found]
+    return (len(set(nearest)) == len(found)
+            and all(abs(f[n] - y) <= tol for n, y in zip(nearest, found, strict=True)))
 
 
 def _lattice_hypothesis(y: np.ndarray) -> tuple[float, float] | None:

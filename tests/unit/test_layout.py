@@ -235,3 +235,16 @@ def test_two_reads_of_a_lead_agree_a_little_apart_in_time() -> None:
     assert shifted_correlation(a, np.roll(a, 20), 500.0) == pytest.approx(1.0, abs=0.02)
     assert shifted_correlation(a, np.roll(a, 200), 500.0) < 0.5
     assert shifted_correlation(a[:100], a[:100], 500.0) == -1.0
+
+
+def test_a_row_broken_into_short_pieces_fills_its_lattice_place() -> None:
+    """A rhythm strip run along a printed grid line breaks into pieces shorter than a long
+    trace: five rows are found (as many as 3x4+2 has), but no layout leaves a place empty
+    between its rows, and ink is there."""
+    page = rows_page(6)
+    band = slice(int((30 + 40 * 4 - 10) * PPM), int((30 + 40 * 4 + 10) * PPM))
+    for x in range(int(10 * PPM), int(250 * PPM), int(10 * PPM)):
+        page[band, x:x + int(2 * PPM)] = 0.0
+    rows = find_rows(page, PPM)
+    assert len(rows) == 6
+    assert rows[4].y_px == pytest.approx((30 + 40 * 4) * PPM, abs=0.2 * 40 * PPM)
