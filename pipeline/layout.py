@@ -40,6 +40,11 @@ INK_THRESHOLDS = (0.5, 0.3, 0.2)
 CHANGE_LOG_RATIO = (0.3, 0.7)
 #: Reaches under this are counted as this (mm): a flat line's noise is no lead's shape.
 MIN_REACH_MM = 1.0
+#: A QRS complex is steeper than this (rise over run, over 0.5 mm of the line): P and T
+#: waves and a noisy line are not (up to 3.2 on a 50 mm/s render with a jagged line, where
+#: QRS complexes reached 5-10). Small complexes at 50 mm/s or 5 mm/mV fall under it too:
+#: their side then gives no evidence, which is the safe way to be wrong.
+MIN_QRS_SLOPE = 3.5
 #: Known templates in the order candidates are tried: the first of equal-cost candidates
 #: wins, so common layouts come first.
 _PREFERENCE = ("3x4+1", "3x4", "3x4+2", "3x4+3", "6x2", "6x2+1", "12x1", "cabrera-3x4+1",
@@ -440,12 +445,14 @@ def consensus(values: list[float], tol: float) -> float:
 
 
 def break_evidence(ink: np.ndarray, long_ink: np.ndarray, row: TraceRow, x: float,
-                   px_per_mm: float) -> float:
+                   px_per_mm: float, trace: RowTrace | None = None) -> float:
     """How much row `row` looks broken at column `x` (gap in the ink or separator), in [0, 1].
 
     ink: (H, W) bool all trace pixels; long_ink: (H, W) bool pixels of long traces. A gap:
     some column within +-1.5 mm has no long-trace ink in the row's band. A separator: a
-    vertical stroke at least 3 mm long crossing the baseline within +-1.5 mm.
+    vertical stroke at least 3 mm long crossing the baseline within +-1.5 mm that the row's
+    line (`trace`, when given) does not run along: a QRS complex is such a stroke too, and
+    simultaneous leads put one at the same column in every row.
     """
     half = max(2, int(1.5 * px_per_mm))
     x0, x1 = max(row.x0_px, int(x) - half), min(row.x1_px, int(x) + half + 1)
@@ -457,10 +464,34 @@ def break_evidence(ink: np.ndarray, long_ink: np.ndarray, row: TraceRow, x: floa
         return 1.0
     reach = int(3.0 * px_per_mm)
     y = int(row.y_px)
-    strip = ink[max(0, y - reach):y + reach + 1, x0:x1]
-    if strip.size and int(strip.sum(axis=0).max()) >= 3.0 * px_per_mm:
-        return 0.7  # a long vertical stroke: a separator (or, less often, a QRS)
-    return 0.0
+    top = max(0, y - reach)
+    strip = ink[top:y + reach + 1, x0:x1]
+    if not strip.size:
+        return 0.0
+    counts = strip.sum(axis=0)
+    if int(counts.max()) < 3.0 * px_per_mm:
+        return 0.0
+    if trace is not None and _line_runs_along(trace, strip, top, x0, px_per_mm):
+        return 0.0
+    return 0.7  # a long vertical stroke the line does not follow: a separator
+
+
+def _line_runs_along(trace: RowTrace, strip: np.ndarray, top: int, x0: int,
+                     px_per_mm: float) -> bool:
+    """Whether row line `trace` (px) covers most (70%) of the height of the tallest ink
+    column of `strip` ((h, w) bool, its top-left pixel at (top, x0)) within 0.5 mm of it:
+    the stroke is the line's own (a QRS), not a separator printed across it."""
+    col = int(np.argmax(strip.sum(axis=0)))
+    ys = np.flatnonzero(strip[:, col])
+    height = float(ys[-1] - ys[0] + 1)
+    near = np.abs(trace.x_px - (x0 + col)) <= max(2.0, 0.5 * px_per_mm)
+    line = trace.y_px[near]
+    line = line[np.isfinite(line)]
+    if line.size == 0:
+        return False
+    covered = min(float(line.max()), top + float(ys[-1])) - max(float(line.min()),
+                                                                 top + float(ys[0]))
+    return covered >= 0.7 * height - 1.0
 
 
 def change_evidence(trace: RowTrace, x: float, half_px: float, px_per_mm: float) -> float:
@@ -470,7 +501,8 @@ def change_evidence(trace: RowTrace, x: float, half_px: float, px_per_mm: float)
     the larger
     of the two, mapped through CHANGE_LOG_RATIO. Where a lead gives way to another the line
     grows or shrinks (precordial QRS are several times the limb leads') or turns over;
-    within one lead it keeps its reach. 0 when either side has under half its samples."""
+    within one lead it keeps its reach. 0 when either side has under half its samples or
+    no QRS complex (`_has_beat`)."""
     y, xs = trace.y_px, trace.x_px
     # Boundaries are known to a few mm only (a row's start misread by a label on it): the
     # sides leave out a tenth of their width next to x and a fifth at their far end.
@@ -481,12 +513,31 @@ def change_evidence(trace: RowTrace, x: float, half_px: float, px_per_mm: float)
     expected = (far - near) / max(float(np.median(np.diff(xs))), 1e-6)
     if min(left.size, right.size) < 0.5 * expected:
         return 0.0
+    # A pause (or a short window at 50 mm/s) shrinks the reach of one lead: each side must
+    # hold a QRS complex of its own, not just the tail of one next to x.
+    if not (_has_beat(trace, x - far, x - 2 * near, px_per_mm)
+            and _has_beat(trace, x + 2 * near, x + far, px_per_mm)):
+        return 0.0
     floor = MIN_REACH_MM * px_per_mm
     reach = [(max(float(np.median(v) - np.percentile(v, 1)), floor),  # image y points down
               max(float(np.percentile(v, 99) - np.median(v)), floor)) for v in (left, right)]
     ratio = max(abs(np.log(reach[0][k] / reach[1][k])) for k in range(2))
     lo, hi = CHANGE_LOG_RATIO
     return float(np.clip((ratio - lo) / (hi - lo), 0.0, 1.0))
+
+
+def _has_beat(trace: RowTrace, x0: float, x1: float, px_per_mm: float) -> bool:
+    """Whether row line `trace` holds a QRS complex between columns x0 and x1 (px): a rise
+    or fall steeper than MIN_QRS_SLOPE over 0.5 mm."""
+    sel = (trace.x_px >= x0) & (trace.x_px <= x1)
+    xs, ys = trace.x_px[sel], trace.y_px[sel]
+    step = max(1, round(0.5 * px_per_mm / max(float(np.median(np.diff(trace.x_px))), 1e-6)))
+    if ys.size <= step:
+        return False
+    rise = np.abs(ys[step:] - ys[:-step])
+    run = xs[step:] - xs[:-step]
+    steep = rise >= MIN_QRS_SLOPE * run
+    return bool(np.any(steep[np.isfinite(rise)]))
 
 
 def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
@@ -522,8 +573,9 @@ def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
         x1 = float(np.median([r.x1_px for r in rows]))
     else:
         x0, x1 = extent_px
-    evidence = {f: [break_evidence(ink, long_ink, r, x0 + f * (x1 - x0), px_per_mm)
-                    for r in rows] for f in (0.25, 0.5, 0.75)}
+    lines: list[RowTrace | None] = list(traces) if traces is not None else [None] * len(rows)
+    evidence = {f: [break_evidence(ink, long_ink, r, x0 + f * (x1 - x0), px_per_mm, tr)
+                    for r, tr in zip(rows, lines, strict=True)] for f in (0.25, 0.5, 0.75)}
     if traces is not None:
         half = 0.25 * (x1 - x0)
         for f, ev in evidence.items():

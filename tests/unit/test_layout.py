@@ -222,11 +222,14 @@ def _row_line(amplitudes: list[float]) -> RowTrace:
 
 
 def test_a_line_that_changes_reach_changes_lead() -> None:
-    grows = _row_line([5.0, 5.0, 40.0, 40.0])
+    grows = _row_line([20.0, 20.0, 160.0, 160.0])
     assert change_evidence(grows, 1000.0, 500.0, PPM) == pytest.approx(1.0)
     assert change_evidence(grows, 500.0, 500.0, PPM) == pytest.approx(0.0)
-    same = _row_line([20.0, 20.0, 22.0, 20.0])
+    same = _row_line([40.0, 40.0, 44.0, 40.0])
     assert change_evidence(same, 1000.0, 500.0, PPM) == pytest.approx(0.0)
+    # A pause (no QRS complex on one side) is no change of lead.
+    pause = _row_line([40.0, 40.0, 0.0, 0.0])
+    assert change_evidence(pause, 1000.0, 500.0, PPM) == pytest.approx(0.0)
 
 
 def test_two_reads_of_a_lead_agree_a_little_apart_in_time() -> None:
