@@ -548,7 +548,8 @@ def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
     """Templates that fit the rows with their geometry cost, cheapest first (equal costs keep
     TEMPLATES order). Cost: per row and quarter/half boundary, the disagreement between the
     break evidence (or, with `traces`, the row line's change of character where that is
-    stronger: `change_evidence`) and the template's column boundaries.
+    stronger: `change_evidence`) and the template's column boundaries; 0 for all when the
+    candidates share one geometry.
 
     rows: from `find_rows`; ink, long_ink: (H, W) bool. forced: "auto" or a template name.
     extent_px: (first, last) column of the signal (calibration pulses left out); default
@@ -568,6 +569,8 @@ def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
             f"found {len(rows)} rows of traces; no layout template has that many "
             f"(known: {sorted({t.n_rows for t in TEMPLATES.values()})} rows)"
         )
+    if len({tuple(t.row_cols(i) for i in range(len(rows))) for t in candidates}) == 1:
+        return [(t, 0.0) for t in candidates]  # one geometry: nothing to tell apart by it
     if extent_px is None:
         x0 = float(np.median([r.x0_px for r in rows]))
         x1 = float(np.median([r.x1_px for r in rows]))
