@@ -466,7 +466,8 @@ class Digitizer:
         starts, ends = _row_extents(page)
         candidates = choose_template(page.rows, page.mask, page.long_ink, scales.px_per_mm,
                                      opts.layout,
-                                     (float(np.median(starts)), float(np.median(ends))))
+                                     (float(np.median(starts)), float(np.median(ends))),
+                                     page.traces)
         timings["calibration"] += time.perf_counter() - t
 
         t = time.perf_counter()
@@ -478,7 +479,10 @@ class Digitizer:
             signals, placements, agreement = assemble_signals(
                 template, page.traces, page.baselines, starts, ends, scales, opts.fs_hz,
                 n_samples)
-            cost = limb_relation_residual(template, signals, opts.fs_hz) + 0.3 * geo_cost
+            # Geometry tells 6-row layouts apart (the only row count several geometries
+            # share) by where rows change lead; 0.3 let a poor read's limb and strip terms
+            # call a 3x4+3 page precordial-6x1.
+            cost = limb_relation_residual(template, signals, opts.fs_hz) + 0.5 * geo_cost
             if agreement is not None:
                 cost += 0.5 * (1.0 - agreement)
             if template.name.startswith("cabrera"):

@@ -23,6 +23,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
+from pipeline.extract import RowTrace
 from pipeline.layouts import LAYOUTS, LayoutTemplate
 
 #: Extraction reaches at least this far from a row's baseline, mm: closely spaced rows
@@ -32,6 +33,18 @@ READ_REACH_MM = 20.0
 MIN_WIDE_LINE_PX = 1.5
 #: Trace-probability thresholds tried in turn until at least three rows of long lines show.
 INK_THRESHOLDS = (0.5, 0.3, 0.2)
+#: A row's line changes lead at a column boundary when its upward or downward reach (from
+#: the line's median, robust percentiles) differs this much on the two sides, as a log
+#: ratio: none at CHANGE_LOG_RATIO[0] (1.35x: one lead breathes by 10-30%) ... certain
+#: at CHANGE_LOG_RATIO[1] (2x).
+CHANGE_LOG_RATIO = (0.3, 0.7)
+#: Reaches under this are counted as this (mm): a flat line's noise is no lead's shape.
+MIN_REACH_MM = 1.0
+#: A QRS complex is steeper than this (rise over run, over 0.5 mm of the line): P and T
+#: waves and a noisy line are not (up to 3.2 on a 50 mm/s render with a jagged line, where
+#: QRS complexes reached 5-10). Small complexes at 50 mm/s or 5 mm/mV fall under it too:
+#: their side then gives no evidence, which is the safe way to be wrong.
+MIN_QRS_SLOPE = 3.5
 #: Known templates in the order candidates are tried: the first of equal-cost candidates
 #: wins, so common layouts come first.
 _PREFERENCE = ("3x4+1", "3x4", "3x4+2", "3x4+3", "6x2", "6x2+1", "12x1", "cabrera-3x4+1",
@@ -221,9 +234,26 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     # peaks as found, the first with a known count of rows wins; when the peaks already
     # count as a known layout, the first that keeps their count.
     counts = {t.n_rows for t in TEMPLATES.values()}
+    halves = half_lattice_rows(rows_y, holds_row)
+    if halves is not None and len(halves) in counts:
+        return halves
     options = [snap_to_lattice(rows_y, holds_row), snap_to_lattice(rows_y), rows_y]
+    if len(options[0]) in counts and _adds_rows(rows_y, options[0]):
+        return options[0]  # no layout leaves a lattice place empty between its rows
     wanted = {len(rows_y)} if len(rows_y) in counts else counts
     return next((o for o in options if len(o) in wanted), options[0])
+
+
+def _adds_rows(found: list[int], filled: list[int]) -> bool:
+    """Whether `filled` (px, top to bottom) is `found` with rows added: more rows, each found
+    row within a fifth of the median spacing of its own row of `filled`."""
+    if len(filled) <= len(found) or len(filled) < 2:
+        return False
+    f = np.asarray(filled, dtype=np.float64)
+    tol = 0.2 * float(np.median(np.diff(f)))
+    nearest = [int(np.argmin(np.abs(f - y))) for y in found]
+    return (len(set(nearest)) == len(found)
+            and all(abs(f[n] - y) <= tol for n, y in zip(nearest, found, strict=True)))
 
 
 def _lattice_hypothesis(y: np.ndarray) -> tuple[float, float] | None:
@@ -250,6 +280,43 @@ def _lattice_hypothesis(y: np.ndarray) -> tuple[float, float] | None:
     return best[2], best[3]
 
 
+def _fit_lattice(y: np.ndarray) -> tuple[float, float] | None:
+    """(spacing d, offset a) px of the lattice y = a + k d that the rows y (N,) px lie on:
+    `_lattice_hypothesis` refined by a robust refit over the rows near it (Theil-Sen: a
+    busy row cannot pull). None when there is no such lattice."""
+    fit = _lattice_hypothesis(y)
+    if fit is None:
+        return None
+    d, a = fit
+    for _ in range(2):
+        k = np.round((y - a) / d)
+        near = np.abs(y - (a + k * d)) <= 0.2 * d
+        kn, yn = k[near], y[near]
+        i, j = np.triu_indices(kn.size, 1)
+        apart = kn[j] != kn[i]
+        if not apart.any():
+            return None
+        d = float(np.median((yn[j] - yn[i])[apart] / (kn[j] - kn[i])[apart]))
+        if d <= 0:
+            return None
+        a = float(np.median(yn - kn * d))
+    return d, a
+
+
+def half_lattice_rows(rows_y: list[int], holds_row: Callable[[int, float], bool]
+                      ) -> list[int] | None:
+    """Rows on the lattice of half the spacing of the found rows' lattice, when that is
+    what they are (see `_half_lattice`); None otherwise. rows_y: top to bottom, px."""
+    if len(rows_y) < 4:
+        return None
+    y = np.asarray(rows_y, dtype=np.float64)
+    fit = _fit_lattice(y)
+    if fit is None:
+        return None
+    d, a = fit
+    return _half_lattice(y, a, d, holds_row)
+
+
 def snap_to_lattice(rows_y: list[int],
                     holds_row: Callable[[int, float], bool] | None = None) -> list[int]:
     """Rows of a layout are equally spaced: fit a lattice y = a + k d to the found rows and,
@@ -265,23 +332,10 @@ def snap_to_lattice(rows_y: list[int],
     if len(rows_y) < 3:
         return rows_y
     y = np.asarray(rows_y, dtype=np.float64)
-    fit = _lattice_hypothesis(y)
+    fit = _fit_lattice(y)
     if fit is None:
         return rows_y
     d, a = fit
-    for _ in range(2):
-        # Robust refit over the rows near the lattice (Theil-Sen: a busy row cannot pull).
-        k = np.round((y - a) / d)
-        near = np.abs(y - (a + k * d)) <= 0.2 * d
-        kn, yn = k[near], y[near]
-        i, j = np.triu_indices(kn.size, 1)
-        apart = kn[j] != kn[i]
-        if not apart.any():
-            return rows_y
-        d = float(np.median((yn[j] - yn[i])[apart] / (kn[j] - kn[i])[apart]))
-        if d <= 0:
-            return rows_y
-        a = float(np.median(yn - kn * d))
     k = np.round((y - a) / d)
     resid = np.abs(y - (a + k * d))
     if np.mean(resid <= 0.15 * d) < 0.75:
@@ -306,6 +360,34 @@ def snap_to_lattice(rows_y: list[int],
             if holds_row(round(place), d):
                 out[kk] = round(place)
     return sorted(set(out.values()) | set(off))
+
+
+def _half_lattice(y: np.ndarray, a: float, d: float,
+                  holds_row: Callable[[int, float], bool]) -> list[int] | None:
+    """Rows on the lattice of half the spacing, y = a + k d / 2, when that is what the found
+    rows y (N,) px are: a row beyond the ends of lattice (a, d) px sits half a spacing off
+    it, every found row lies within 0.15 d / 2 of a half-lattice place, and every place
+    between the first and last row that holds no found row holds ink (holds_row). Rows
+    whose baseline runs along a printed grid line lose their flat stretches in the trace
+    map, and their projection peaks with them: every other row of a 6x2 page then looks
+    like a 3x4 grid with a rhythm strip set apart. None when the rows are not that."""
+    k = np.round((y - a) / d)
+    frac = np.abs((y - a) / d - k)
+    lo, hi = a + k[frac <= 0.15].min() * d, a + k[frac <= 0.15].max() * d
+    beyond = (y < lo - 0.25 * d) | (y > hi + 0.25 * d)
+    if not (beyond & (np.abs(frac - 0.5) <= 0.15)).any():
+        return None
+    h = 0.5 * d
+    j = np.round((y - a) / h)
+    if np.any(np.abs(y - (a + j * h)) > 0.15 * h) or np.unique(j).size < j.size:
+        return None
+    out = {int(jj): int(yy) for jj, yy in zip(j, y, strict=True)}
+    for jj in range(int(j.min()) + 1, int(j.max())):
+        if jj not in out:
+            if not holds_row(round(a + jj * h), h):
+                return None
+            out[jj] = round(a + jj * h)
+    return sorted(out.values())
 
 
 def _row_span(ink: np.ndarray, long_ink: np.ndarray, rows_y: list[int], i: int,
@@ -363,12 +445,14 @@ def consensus(values: list[float], tol: float) -> float:
 
 
 def break_evidence(ink: np.ndarray, long_ink: np.ndarray, row: TraceRow, x: float,
-                   px_per_mm: float) -> float:
+                   px_per_mm: float, trace: RowTrace | None = None) -> float:
     """How much row `row` looks broken at column `x` (gap in the ink or separator), in [0, 1].
 
     ink: (H, W) bool all trace pixels; long_ink: (H, W) bool pixels of long traces. A gap:
     some column within +-1.5 mm has no long-trace ink in the row's band. A separator: a
-    vertical stroke at least 3 mm long crossing the baseline within +-1.5 mm.
+    vertical stroke at least 3 mm long crossing the baseline within +-1.5 mm that the row's
+    line (`trace`, when given) does not run along: a QRS complex is such a stroke too, and
+    simultaneous leads put one at the same column in every row.
     """
     half = max(2, int(1.5 * px_per_mm))
     x0, x1 = max(row.x0_px, int(x) - half), min(row.x1_px, int(x) + half + 1)
@@ -380,23 +464,97 @@ def break_evidence(ink: np.ndarray, long_ink: np.ndarray, row: TraceRow, x: floa
         return 1.0
     reach = int(3.0 * px_per_mm)
     y = int(row.y_px)
-    strip = ink[max(0, y - reach):y + reach + 1, x0:x1]
-    if strip.size and int(strip.sum(axis=0).max()) >= 3.0 * px_per_mm:
-        return 0.7  # a long vertical stroke: a separator (or, less often, a QRS)
-    return 0.0
+    top = max(0, y - reach)
+    strip = ink[top:y + reach + 1, x0:x1]
+    if not strip.size:
+        return 0.0
+    counts = strip.sum(axis=0)
+    if int(counts.max()) < 3.0 * px_per_mm:
+        return 0.0
+    if trace is not None and _line_runs_along(trace, strip, top, x0, px_per_mm):
+        return 0.0
+    return 0.7  # a long vertical stroke the line does not follow: a separator
+
+
+def _line_runs_along(trace: RowTrace, strip: np.ndarray, top: int, x0: int,
+                     px_per_mm: float) -> bool:
+    """Whether row line `trace` (px) covers most (70%) of the height of the tallest ink
+    column of `strip` ((h, w) bool, its top-left pixel at (top, x0)) within 0.5 mm of it:
+    the stroke is the line's own (a QRS), not a separator printed across it."""
+    col = int(np.argmax(strip.sum(axis=0)))
+    ys = np.flatnonzero(strip[:, col])
+    height = float(ys[-1] - ys[0] + 1)
+    near = np.abs(trace.x_px - (x0 + col)) <= max(2.0, 0.5 * px_per_mm)
+    line = trace.y_px[near]
+    line = line[np.isfinite(line)]
+    if line.size == 0:
+        return False
+    covered = min(float(line.max()), top + float(ys[-1])) - max(float(line.min()),
+                                                                 top + float(ys[0]))
+    return covered >= 0.7 * height - 1.0
+
+
+def change_evidence(trace: RowTrace, x: float, half_px: float, px_per_mm: float) -> float:
+    """How much row line `trace` changes character at column x (px), in [0, 1]: the log
+    ratio of its upward reach (99th percentile above the median, px) and of its downward
+    reach (1st percentile below) left of x against right of x (half_px each, less margins),
+    the larger
+    of the two, mapped through CHANGE_LOG_RATIO. Where a lead gives way to another the line
+    grows or shrinks (precordial QRS are several times the limb leads') or turns over;
+    within one lead it keeps its reach. 0 when either side has under half its samples or
+    no QRS complex (`_has_beat`)."""
+    y, xs = trace.y_px, trace.x_px
+    # Boundaries are known to a few mm only (a row's start misread by a label on it): the
+    # sides leave out a tenth of their width next to x and a fifth at their far end.
+    near, far = 0.1 * half_px, 0.8 * half_px
+    left = y[(xs >= x - far) & (xs < x - near)]
+    right = y[(xs > x + near) & (xs <= x + far)]
+    left, right = left[np.isfinite(left)], right[np.isfinite(right)]
+    expected = (far - near) / max(float(np.median(np.diff(xs))), 1e-6)
+    if min(left.size, right.size) < 0.5 * expected:
+        return 0.0
+    # A pause (or a short window at 50 mm/s) shrinks the reach of one lead: each side must
+    # hold a QRS complex of its own, not just the tail of one next to x.
+    if not (_has_beat(trace, x - far, x - 2 * near, px_per_mm)
+            and _has_beat(trace, x + 2 * near, x + far, px_per_mm)):
+        return 0.0
+    floor = MIN_REACH_MM * px_per_mm
+    reach = [(max(float(np.median(v) - np.percentile(v, 1)), floor),  # image y points down
+              max(float(np.percentile(v, 99) - np.median(v)), floor)) for v in (left, right)]
+    ratio = max(abs(np.log(reach[0][k] / reach[1][k])) for k in range(2))
+    lo, hi = CHANGE_LOG_RATIO
+    return float(np.clip((ratio - lo) / (hi - lo), 0.0, 1.0))
+
+
+def _has_beat(trace: RowTrace, x0: float, x1: float, px_per_mm: float) -> bool:
+    """Whether row line `trace` holds a QRS complex between columns x0 and x1 (px): a rise
+    or fall steeper than MIN_QRS_SLOPE over 0.5 mm."""
+    sel = (trace.x_px >= x0) & (trace.x_px <= x1)
+    xs, ys = trace.x_px[sel], trace.y_px[sel]
+    step = max(1, round(0.5 * px_per_mm / max(float(np.median(np.diff(trace.x_px))), 1e-6)))
+    if ys.size <= step:
+        return False
+    rise = np.abs(ys[step:] - ys[:-step])
+    run = xs[step:] - xs[:-step]
+    steep = rise >= MIN_QRS_SLOPE * run
+    return bool(np.any(steep[np.isfinite(rise)]))
 
 
 def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
                     px_per_mm: float, forced: str = "auto",
-                    extent_px: tuple[float, float] | None = None
+                    extent_px: tuple[float, float] | None = None,
+                    traces: list[RowTrace] | None = None
                     ) -> list[tuple[LayoutTemplate, float]]:
     """Templates that fit the rows with their geometry cost, cheapest first (equal costs keep
     TEMPLATES order). Cost: per row and quarter/half boundary, the disagreement between the
-    break evidence and the template's column boundaries.
+    break evidence (or, with `traces`, the row line's change of character where that is
+    stronger: `change_evidence`) and the template's column boundaries; 0 for all when the
+    candidates share one geometry.
 
     rows: from `find_rows`; ink, long_ink: (H, W) bool. forced: "auto" or a template name.
     extent_px: (first, last) column of the signal (calibration pulses left out); default
-    the rows' ink extent. Raises LayoutNotFoundError when no template has that many rows.
+    the rows' ink extent. traces: the rows' lines (px), one per row, or None. Raises
+    LayoutNotFoundError when no template has that many rows.
     """
     if forced != "auto":
         t = get_template(forced)
@@ -411,13 +569,21 @@ def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
             f"found {len(rows)} rows of traces; no layout template has that many "
             f"(known: {sorted({t.n_rows for t in TEMPLATES.values()})} rows)"
         )
+    if len({tuple(t.row_cols(i) for i in range(len(rows))) for t in candidates}) == 1:
+        return [(t, 0.0) for t in candidates]  # one geometry: nothing to tell apart by it
     if extent_px is None:
         x0 = float(np.median([r.x0_px for r in rows]))
         x1 = float(np.median([r.x1_px for r in rows]))
     else:
         x0, x1 = extent_px
-    evidence = {f: [break_evidence(ink, long_ink, r, x0 + f * (x1 - x0), px_per_mm)
-                    for r in rows] for f in (0.25, 0.5, 0.75)}
+    lines: list[RowTrace | None] = list(traces) if traces is not None else [None] * len(rows)
+    evidence = {f: [break_evidence(ink, long_ink, r, x0 + f * (x1 - x0), px_per_mm, tr)
+                    for r, tr in zip(rows, lines, strict=True)] for f in (0.25, 0.5, 0.75)}
+    if traces is not None:
+        half = 0.25 * (x1 - x0)
+        for f, ev in evidence.items():
+            ev[:] = [max(e, change_evidence(tr, x0 + f * (x1 - x0), half, px_per_mm))
+                     for e, tr in zip(ev, traces, strict=True)]
     scored = []
     for t in candidates:
         cost = 0.0

@@ -30,6 +30,12 @@ EDGE_TRIM_S = 0.01
 #: often called precordial-6x1 (renders, 6 pages each: limb-6x1 4/6 right at 0.3, 5/6 at
 #: 0.5; 6x2 page 4 right only at 0.5; precordial-6x1 6/6 at both).
 NEUTRAL_RESIDUAL = 0.5
+#: Common time two reads of one lead (a rhythm strip and its panel) need to be compared, s.
+MIN_OVERLAP_S = 0.5
+#: Largest time shift tried between two reads of one lead, s: rows of one page are read a
+#: little apart in time (a row start misread by a label on it, a slight shear left by the
+#: rectification), and a few tens of ms decorrelate QRS complexes.
+MAX_SHIFT_S = 0.06
 
 
 def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
@@ -73,15 +79,39 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
             _trim_joins(sig, c > 0, c < n - 1, EDGE_TRIM_S * fs_hz)
             i = LEADS.index(lead)
             fill = np.isnan(signals[i])
-            both = ~fill & np.isfinite(sig)
-            if both.sum() > 0.5 * fs_hz:  # drawn twice (rhythm strip and panel): must agree
-                a, b = signals[i, both], sig[both]
-                if a.std() > 0 and b.std() > 0:
-                    agreement.append(float(np.corrcoef(a, b)[0, 1]))
+            if not fill.all():  # drawn twice (rhythm strip and panel): must agree
+                corr = correlation(signals[i], sig, fs_hz)
+                if corr is not None:
+                    agreement.append(corr)
             signals[i, fill] = sig[fill]
             placements.append(PanelPlacement(lead, pol, r, x_start, scales.px_per_s, base,
                                              scales.px_per_mv, t0, t1))
     return signals, placements, (float(np.mean(agreement)) if agreement else None)
+
+
+def correlation(a: np.ndarray, b: np.ndarray, fs_hz: float) -> float | None:
+    """Pearson r of (T,) a and b over their common finite samples (None under
+    MIN_OVERLAP_S in common or when one is constant there)."""
+    both = np.isfinite(a) & np.isfinite(b)
+    if both.sum() < MIN_OVERLAP_S * fs_hz:
+        return None
+    x, y = a[both], b[both]
+    if x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def shifted_correlation(a: np.ndarray, b: np.ndarray, fs_hz: float) -> float:
+    """The best Pearson r of a and b ((T,) at fs_hz) over time shifts within +-MAX_SHIFT_S
+    (-1 when they never have MIN_OVERLAP_S in common)."""
+    best = -1.0
+    max_lag = round(MAX_SHIFT_S * fs_hz)
+    for lag in range(-max_lag, max_lag + 1):
+        r = correlation(a[max(0, lag):a.size + min(0, lag)],
+                        b[max(0, -lag):b.size + min(0, -lag)], fs_hz)
+        if r is not None:
+            best = max(best, r)
+    return best
 
 
 def _trim_joins(sig: np.ndarray, start: bool, end: bool, n_trim: float) -> None:

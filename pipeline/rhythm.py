@@ -14,7 +14,7 @@ import numpy as np
 from pipeline.calibration import Scales
 from pipeline.extract import RowTrace
 from pipeline.layouts import LayoutTemplate
-from pipeline.leads import assemble_signals
+from pipeline.leads import assemble_signals, correlation, shifted_correlation
 from pipeline.types import LEADS
 
 #: A strip is renamed only when it follows another panel at least this well (Pearson r;
@@ -26,10 +26,6 @@ MIN_MARGIN_R = 0.05
 #: ... and the template's own lead at most this well: leads I and II, or V4 and V5, often
 #: correlate at 0.9, so a strip that follows its own panel passably keeps its name.
 MAX_OWN_R = 0.6
-#: Common time a strip and a panel need to be compared, s.
-MIN_OVERLAP_S = 0.5
-#: Largest time shift tried between a strip and a panel, s.
-MAX_SHIFT_S = 0.06
 
 
 def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
@@ -64,8 +60,8 @@ def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselin
                 or scores[best] - runner_up < MIN_MARGIN_R):
             continue
         # A row read a few px early or late must not lose its name: try small shifts.
-        if _shifted_correlation(strip[LEADS.index(lead)], panels[LEADS.index(lead)],
-                                fs_hz) <= MAX_OWN_R:
+        if shifted_correlation(strip[LEADS.index(lead)], panels[LEADS.index(lead)],
+                               fs_hz) <= MAX_OWN_R:
             leads[k] = best
     return dataclasses.replace(template, rhythm=_swapped(template.rhythm, leads))
 
@@ -87,36 +83,10 @@ def _swapped(template_leads: tuple[str, ...], found: list[str]) -> tuple[str, ..
 def _panel_correlations(strip: np.ndarray, panels: np.ndarray, fs_hz: float
                         ) -> dict[str, float]:
     """Pearson r of a strip ((T,) uV) with each lead of `panels` ((12, T) uV) over their
-    common finite samples; leads with under MIN_OVERLAP_S in common are left out."""
+    common finite samples; leads with too little time in common are left out."""
     out: dict[str, float] = {}
     for i, name in enumerate(LEADS):
-        r = _correlation(strip, panels[i], fs_hz)
+        r = correlation(strip, panels[i], fs_hz)
         if r is not None:
             out[name] = r
     return out
-
-
-def _correlation(a: np.ndarray, b: np.ndarray, fs_hz: float) -> float | None:
-    """Pearson r of (T,) a and b over their common finite samples (None under
-    MIN_OVERLAP_S in common or when one is constant)."""
-    both = np.isfinite(a) & np.isfinite(b)
-    if both.sum() < MIN_OVERLAP_S * fs_hz:
-        return None
-    x, y = a[both], b[both]
-    if x.std() == 0 or y.std() == 0:
-        return None
-    return float(np.corrcoef(x, y)[0, 1])
-
-
-def _shifted_correlation(strip: np.ndarray, panel: np.ndarray, fs_hz: float) -> float:
-    """The best Pearson r of strip and panel ((T,) uV) over time shifts within
-    +-MAX_SHIFT_S (-1 when they never overlap enough)."""
-    best = -1.0
-    max_lag = round(MAX_SHIFT_S * fs_hz)
-    for lag in range(-max_lag, max_lag + 1):
-        a = strip[max(0, lag):strip.size + min(0, lag)]
-        b = panel[max(0, -lag):panel.size + min(0, -lag)]
-        r = _correlation(a, b, fs_hz)
-        if r is not None:
-            best = max(best, r)
-    return best

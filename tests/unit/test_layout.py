@@ -6,17 +6,20 @@ import numpy as np
 import pytest
 
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
+from pipeline.extract import RowTrace
 from pipeline.layout import (
     READ_REACH_MM,
     TEMPLATES,
+    change_evidence,
     choose_template,
     consensus,
     find_rows,
     get_template,
+    half_lattice_rows,
     snap_to_lattice,
 )
 from pipeline.layouts import parse_lead
-from pipeline.leads import NEUTRAL_RESIDUAL, limb_relation_residual
+from pipeline.leads import NEUTRAL_RESIDUAL, limb_relation_residual, shifted_correlation
 from pipeline.types import LEADS
 
 PPM = 6.0
@@ -193,3 +196,58 @@ def test_half_the_row_spacing_is_not_the_lattice() -> None:
     rows = snap_to_lattice(found, lambda y, d: True)
     assert len(rows) == 12
     assert np.abs(np.diff(rows) - 93).max() <= 10
+
+
+def test_every_other_row_lost_is_the_half_spacing_lattice() -> None:
+    """6x2 page whose rows 2 and 4 ran along printed grid lines and lost their projection
+    peaks (measured on a rendered page; truth 383 + 212 k): the found rows look like three
+    rows and a strip set apart, but ink at the half places makes them six rows."""
+    found = [383, 803, 1237, 1443]
+    rows = half_lattice_rows(found, lambda y, d: True)
+    assert rows is not None and len(rows) == 6
+    assert np.abs(np.array(rows) - (383 + 212 * np.arange(6))).max() <= 12
+    # No ink at the half places: three rows and a strip set apart, as found.
+    assert half_lattice_rows(found, lambda y, d: False) is None
+    # A strip set apart by a whole spacing is no half lattice.
+    assert half_lattice_rows([100, 200, 300, 500], lambda y, d: True) is None
+
+
+def _row_line(amplitudes: list[float]) -> RowTrace:
+    """A row's line (px, y down) of spikes every 100 px, of the given heights per quarter."""
+    x = np.arange(0, 2000, 2.0)
+    y = np.full(x.size, 100.0)
+    for k in range(20):
+        y[(x >= 100 * k + 40) & (x < 100 * k + 50)] -= amplitudes[k * len(amplitudes) // 20]
+    return RowTrace(x, y, 1.0, np.ones(x.size, bool))
+
+
+def test_a_line_that_changes_reach_changes_lead() -> None:
+    grows = _row_line([20.0, 20.0, 160.0, 160.0])
+    assert change_evidence(grows, 1000.0, 500.0, PPM) == pytest.approx(1.0)
+    assert change_evidence(grows, 500.0, 500.0, PPM) == pytest.approx(0.0)
+    same = _row_line([40.0, 40.0, 44.0, 40.0])
+    assert change_evidence(same, 1000.0, 500.0, PPM) == pytest.approx(0.0)
+    # A pause (no QRS complex on one side) is no change of lead.
+    pause = _row_line([40.0, 40.0, 0.0, 0.0])
+    assert change_evidence(pause, 1000.0, 500.0, PPM) == pytest.approx(0.0)
+
+
+def test_two_reads_of_a_lead_agree_a_little_apart_in_time() -> None:
+    rng = np.random.default_rng(0)
+    a = np.convolve(rng.normal(size=3000), np.ones(9) / 9, "same")
+    assert shifted_correlation(a, np.roll(a, 20), 500.0) == pytest.approx(1.0, abs=0.02)
+    assert shifted_correlation(a, np.roll(a, 200), 500.0) < 0.5
+    assert shifted_correlation(a[:100], a[:100], 500.0) == -1.0
+
+
+def test_a_row_broken_into_short_pieces_fills_its_lattice_place() -> None:
+    """A rhythm strip run along a printed grid line breaks into pieces shorter than a long
+    trace: five rows are found (as many as 3x4+2 has), but no layout leaves a place empty
+    between its rows, and ink is there."""
+    page = rows_page(6)
+    band = slice(int((30 + 40 * 4 - 10) * PPM), int((30 + 40 * 4 + 10) * PPM))
+    for x in range(int(10 * PPM), int(250 * PPM), int(10 * PPM)):
+        page[band, x:x + int(2 * PPM)] = 0.0
+    rows = find_rows(page, PPM)
+    assert len(rows) == 6
+    assert rows[4].y_px == pytest.approx((30 + 40 * 4) * PPM, abs=0.2 * 40 * PPM)
