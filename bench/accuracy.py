@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     dz = Digitizer(DigitizeOptions(device="cpu"),
                    segmenter="classic" if args.segmenter == "classic" else None)
     records = test_records()
+    if not records:
+        ap.error(f"no PTB-XL test records in {PTBXL} (set ECGBRIDGE_PTBXL_DIR to the folder "
+                 f"holding the .hea/.dat files)")
     print(f"digitizer {dz.version}; {len(records)} test records; {args.pages} pages/condition\n")
     print("| condition | pages | mean dB | median dB | r | layout right | leads right | refused "
           "| max gain err | max time-scale err |")
