@@ -45,7 +45,7 @@ class GridScale:
     minor_visible: bool
 
 
-def _autocorr(profile: np.ndarray) -> np.ndarray:
+def autocorrelation(profile: np.ndarray) -> np.ndarray:
     """Normalised autocorrelation of a detrended 1-D profile; ac[0] = 1. (N,) -> (N,)."""
     x = np.asarray(profile, dtype=np.float64)
     n = x.size
@@ -58,7 +58,7 @@ def _autocorr(profile: np.ndarray) -> np.ndarray:
     return ac / ac[0] if ac[0] > 0 else np.zeros(n)
 
 
-def _scores(acs: list[np.ndarray], periods: np.ndarray, max_k: int = 10_000) -> np.ndarray:
+def comb_scores(acs: list[np.ndarray], periods: np.ndarray, max_k: int = 10_000) -> np.ndarray:
     """Mean comb contrast over the given autocorrelations for each period. -> (P,).
 
     Comb contrast of one autocorrelation at one period: its mean at the multiples of the
@@ -92,7 +92,7 @@ def best_period(
     fundamental score about as high as it does, so the smallest period whose contrast is at
     least half the best is taken. Returns (period_px, strength).
     """
-    acs = [_autocorr(p) for p in profiles if p.size >= 32]
+    acs = [autocorrelation(p) for p in profiles if p.size >= 32]
     if not acs:
         return float("nan"), 0.0
     max_period = min(max_period, min(0.6 * ac.size for ac in acs) / 3)
@@ -100,7 +100,7 @@ def best_period(
         return float("nan"), 0.0
     # Coarse: few multiples, so each peak is a few % wide and a 0.5% grid cannot miss it.
     cands = np.geomspace(min_period, max_period, int(np.log(max_period / min_period) / 0.005) + 2)
-    scores = _scores(acs, cands, max_k=6)
+    scores = comb_scores(acs, cands, max_k=6)
     best = float(scores.max())
     if best <= 0:
         return float("nan"), 0.0
@@ -114,7 +114,7 @@ def best_period(
         # Fine: all multiples (sharp peak, precise period) within +-3% of the coarse one
         # (the coarse comb's few multiples can put its peak 2% off the true period).
         fine = np.linspace(cands[i] * 0.97, cands[i] * 1.03, 121)
-        fscores = _scores(acs, fine)
+        fscores = comb_scores(acs, fine)
         j = int(np.argmax(fscores))
         refined.append((float(fine[j]), float(fscores[j])))
     top = max(sc for _, sc in refined)
@@ -125,7 +125,7 @@ def best_period(
 def _minor_period(acs: list[np.ndarray], period: float, extent_px: int) -> tuple[float, bool]:
     """Decide whether `period` is the 1 mm or 5 mm spacing; return (period of 1 mm, seen)."""
     fifth = period / 5.0
-    if fifth >= MIN_PERIOD_PX and _scores(acs, np.array([fifth]))[0] > 0.2 * _scores(
+    if fifth >= MIN_PERIOD_PX and comb_scores(acs, np.array([fifth]))[0] > 0.2 * comb_scores(
         acs, np.array([period])
     )[0]:
         return fifth, True  # finer lines every fifth of the period: it is the 5 mm one
@@ -147,7 +147,7 @@ def _minor_period(acs: list[np.ndarray], period: float, extent_px: int) -> tuple
 def _refine(ac: np.ndarray, period: float) -> float:
     """Best period of one axis within +-4% of `period`, px (NaN if that axis is flat)."""
     fine = np.linspace(period * 0.96, period * 1.04, 161)
-    s = _scores([ac], fine)
+    s = comb_scores([ac], fine)
     return float(fine[int(np.argmax(s))]) if s.max() > MIN_STRENGTH / 2 else float("nan")
 
 
@@ -171,7 +171,7 @@ def measure_grid(grid_prob: np.ndarray, *, min_strength: float = MIN_STRENGTH) -
             f"no ECG grid found: grid periodicity contrast {strength:.3f}, "
             f"expected at least {min_strength}"
         )
-    acs = [_autocorr(p) for p in profiles]
+    acs = [autocorrelation(p) for p in profiles]
     ppm, minor = _minor_period(acs, period, max(h, w))
     extent_mm = max(h, w) / ppm
     if not MIN_PAGE_MM <= extent_mm <= MAX_PAGE_MM:
@@ -183,7 +183,7 @@ def measure_grid(grid_prob: np.ndarray, *, min_strength: float = MIN_STRENGTH) -
     if len(both) < 2:
         # A grid's lines repeat along both axes; rows of traces on a page without a grid
         # (or their antialiased fringes) repeat along one only, at the row spacing.
-        across = min(float(_scores([ac], np.array([period]))[0]) for ac in acs)
+        across = min(float(comb_scores([ac], np.array([period]))[0]) for ac in acs)
         if across < MIN_AXIS_STRENGTH:
             raise NoGridFoundError(
                 f"no ECG grid found: a pattern repeats along one axis only (period "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.grid import _autocorr, _scores, best_period
+from pipeline.grid import autocorrelation, best_period, comb_scores
 from pipeline.rectify import Rectification, estimate_angle
 
 #: Long side of the reduced map directions are measured on, px.
@@ -307,9 +307,9 @@ def _axis_period(profile: np.ndarray, period: float) -> tuple[float, float]:
     The strongest peak may be another harmonic (half the 5 mm period when the common one
     is the 3 mm harmonic), which an axis's measured cell size must not be compared with.
     """
-    ac = _autocorr(profile)
+    ac = autocorrelation(profile)
     cands = np.geomspace(0.8 * period, 1.25 * period, 600)
-    scores = _scores([ac], cands)
+    scores = comb_scores([ac], cands)
     best = float(scores.max())
     if best <= 0:
         return float("nan"), 0.0
