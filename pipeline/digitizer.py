@@ -40,7 +40,7 @@ from pipeline.layout import (
     long_trace_mask,
 )
 from pipeline.leads import assemble_signals, limb_relation_residual
-from pipeline.perspective import grid_rectification, maps_to_rectangle
+from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
 from pipeline.rectify import (
     Rectification,
     compose,
@@ -310,7 +310,7 @@ class Digitizer:
                 gate = cv2.dilate((trace_p > 0.3).astype(np.uint8), np.ones((k, k), np.uint8))
             trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
             timings["segment"] += time.perf_counter() - t
-        pre, corners = self._perspective(image, trace_p, grid_p, timings)
+        pre, corners, turn = self._perspective(image, trace_p, grid_p, timings)
         if corners is not None:
             image = _blank_outside(image, corners)
         if pre is not None:
@@ -328,7 +328,8 @@ class Digitizer:
                 f"traces cover under {MAX_INK_FRACTION:.0%} (a photo or a dark page?)")
         t = time.perf_counter()
         line_map = grid_p if float(grid_p.mean()) > 0.02 else trace_p
-        rect = rectify_from_map(line_map)
+        # A square-on page's turn is known to ~0.05 degree: only the fine search is left.
+        rect = rectify_from_map(line_map, near=turn if pre is None else None)
         timings["rectify"] = time.perf_counter() - t
         if rect.angle_deg != 0.0:
             # The colour rule separates straight grid lines from traces better on a
@@ -351,11 +352,13 @@ class Digitizer:
         return self._finish(page, work_image, input_shape, timings)
 
     @staticmethod
+    @staticmethod
     def _perspective(image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                      timings: dict[str, float]
-                     ) -> tuple[Rectification | None, np.ndarray | None]:
-        """Homography undoing a camera's perspective (None for a page seen square-on), and
-        the sheet's corners (4, 2) px when it lies on a background (else None).
+                     ) -> tuple[Rectification | None, np.ndarray | None, float | None]:
+        """Homography undoing a camera's perspective (None for a page seen square-on), the
+        sheet's corners (4, 2) px when it lies on a background (else None), and the turn
+        (deg) of a page with a grid seen square-on (else None).
 
         The homography comes from the grid's two line families when the page has a grid
         (which works when the sheet's corners are not in the picture), else from the
@@ -363,25 +366,30 @@ class Digitizer:
         """
         t = time.perf_counter()
         rect: Rectification | None = None
+        square_turn: float | None = None
         corners = paper_outline(image)
         if float(grid_p.mean()) > 0.02:
-            content = (grid_p > 0.5) | (trace_p > 0.5)
-            if corners is not None:
+            turn, square_on = page_turn(grid_p)
+            if square_on:
+                square_turn = turn
+            elif corners is not None:
+                content = (grid_p > 0.5) | (trace_p > 0.5)
                 # The canvas is the sheet; unless the grid says the outline is no sheet.
                 sheet = np.zeros(grid_p.shape, np.uint8)
                 cv2.fillConvexPoly(sheet, corners.round().astype(np.int32), 1)
-                rect = grid_rectification(grid_p, sheet > 0)
+                rect = grid_rectification(grid_p, sheet > 0, turn=turn)
                 if rect is not None and not maps_to_rectangle(rect, corners):
                     corners = None
-                    rect = grid_rectification(grid_p, content)
+                    rect = grid_rectification(grid_p, content, turn=turn)
             else:
-                rect = grid_rectification(grid_p, content)
+                content = (grid_p > 0.5) | (trace_p > 0.5)
+                rect = grid_rectification(grid_p, content, turn=turn)
             if rect is not None and corners is None:
                 rect, corners = _sheet_after(image, rect, trace_p > 0.5)
         if rect is None and corners is not None:
             rect = unwarp_quad(corners)
         timings["perspective"] = time.perf_counter() - t
-        return rect, corners
+        return rect, corners, square_turn
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                    rect: Rectification, timings: dict[str, float],

@@ -341,8 +341,42 @@ def _step(current: np.ndarray, max_tilt: float, tiles: int,
     return None if hom_n is None else np.linalg.inv(norm) @ hom_n @ norm
 
 
+def _reduced(line_map: np.ndarray) -> tuple[np.ndarray, float]:
+    """line_map (H, W) brought to WORK_SIDE_PX on its long side (never enlarged), float32;
+    and the factor (reduced px per map px)."""
+    h, w = line_map.shape
+    f = min(1.0, WORK_SIDE_PX / max(h, w))
+    small = cv2.resize(line_map.astype(np.float32), (max(16, round(w * f)), max(16, round(h * f))),
+                       interpolation=cv2.INTER_AREA)
+    return small, f
+
+
+def _turn(small: np.ndarray) -> float:
+    """The page's rough turn (deg, within +-MAX_TURN_DEG) on a reduced map, measured at half
+    its size."""
+    half = cv2.resize(small, (max(8, small.shape[1] // 2), max(8, small.shape[0] // 2)),
+                      interpolation=cv2.INTER_AREA)
+    return estimate_angle(half, MAX_TURN_DEG)
+
+
+def page_turn(line_map: np.ndarray) -> tuple[float, bool]:
+    """The page's turn (deg, within +-MAX_TURN_DEG) and whether the page is seen square-on
+    (a scan or a digital page, which that rotation straightens; False: its line families
+    converge, as in a photo).
+
+    line_map: (H, W) float, high on grid lines. The turn is measured on a map of
+    WORK_SIDE_PX / 2 px, to within about 0.05 degree: good to start a finer search from
+    (`pipeline.rectify.estimate_angle`'s near)."""
+    if line_map.ndim != 2:
+        raise ValueError(f"line_map must be (H, W); found shape {line_map.shape}")
+    small, _ = _reduced(line_map)
+    turn = _turn(small)
+    return turn, _square_on(small, (turn, -turn))
+
+
 def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
-                       *, min_keystone: float = MIN_KEYSTONE) -> Rectification | None:
+                       *, min_keystone: float = MIN_KEYSTONE, turn: float | None = None
+                       ) -> Rectification | None:
     """Rectification undoing perspective, rotation and shear from the line families.
 
     line_map: (H, W) float, high on grid lines (or traces when there is no grid).
@@ -351,21 +385,18 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
     the families are not a grid, or the scale changes across the sheet by less than
     `min_keystone` (relative; a plain rotation does then). The first estimate is refined
     once on the map it straightened (a tile's lines converge less there). The output keeps
-    the scale at the sheet's centre, with square grid cells.
+    the scale at the sheet's centre, with square grid cells. turn: the page's turn from
+    `page_turn` when it found the page not square-on (neither is measured again).
     """
     if line_map.ndim != 2:
         raise ValueError(f"line_map must be (H, W); found shape {line_map.shape}")
-    h, w = line_map.shape
-    f = min(1.0, WORK_SIDE_PX / max(h, w))
-    small = cv2.resize(line_map.astype(np.float32), (max(16, round(w * f)), max(16, round(h * f))),
-                       interpolation=cv2.INTER_AREA)
-    # The page's turn, roughly (the square-on check searches +-2 degrees around it).
-    half = cv2.resize(small, (max(8, small.shape[1] // 2), max(8, small.shape[0] // 2)),
-                      interpolation=cv2.INTER_AREA)
-    turn = estimate_angle(half, MAX_TURN_DEG)
+    small, f = _reduced(line_map)
+    if turn is None:
+        # The page's turn, roughly (the square-on check searches +-2 degrees around it).
+        turn = _turn(small)
+        if _square_on(small, (turn, -turn)):
+            return None  # a scan or a digital page: a rotation does
     around = (turn, -turn)  # the families' angles on a page turned by `turn`, no keystone
-    if _square_on(small, around):
-        return None  # a scan or a digital page: a rotation does
     if region is None:
         sel = small > 0.5 * float(small.max())
     else:
