@@ -66,8 +66,49 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG,
     tiny = cv2.resize(blurred, (max(8, int(small.shape[1] * g)), max(8, int(small.shape[0] * g))),
                       interpolation=cv2.INTER_AREA)
     angles = np.arange(-max_angle, max_angle + 1e-9, 0.25)
-    scores = [_sharpness(tiny, a) for a in angles]
+    scores = _spectral_sharpness(tiny, angles)
     return _refine(small, float(angles[int(np.argmax(scores))]))
+
+
+def _spectral_sharpness(image: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Projection sharpness (as `_sharpness`: squared differences of the row and column
+    sums) of `image` (h, w) float32 turned by each of `angles` (A,) deg -> (A,), from one
+    2-D power spectrum instead of a warp per angle (about 4x faster for 161 angles).
+
+    By the projection-slice theorem the spectrum of the image's projection across a
+    direction is its 2-D spectrum along the central line in that direction; squared
+    differences weigh a sequence's power by 4 sin^2(pi f). The spectrum is zero-padded to
+    twice the long side, which samples it finely enough to interpolate along the lines.
+    Unlike a warp it keeps the whole image at every angle (nothing is cut at the corners),
+    so the scores differ a little; it serves the coarse search, which `_refine` follows.
+    """
+    h, w = image.shape
+    n = cv2.getOptimalDFTSize(2 * max(h, w))
+    # Taper the map's edges: a zero-padded box has a spectrum of its own, along the axes.
+    taper = np.outer(_tukey(h), _tukey(w)).astype(np.float32)
+    power = np.fft.fftshift(np.abs(np.fft.fft2(image * taper, s=(n, n))) ** 2).astype(
+        np.float32)
+    radius = np.arange(1, n // 2, dtype=np.float32)  # frequency radius / n cycle/px
+    weight = (4.0 * np.sin(np.pi * radius / n) ** 2).astype(np.float32)
+    theta = -np.radians(angles).astype(np.float32)[:, None]
+    centre = n // 2
+    scores = np.zeros(len(angles))
+    # Row sums of the turned image: frequencies across its rows; column sums: along them.
+    for fx, fy in ((np.sin(theta), np.cos(theta)), (np.cos(theta), -np.sin(theta))):
+        xs = (centre + radius[None] * fx).astype(np.float32)
+        ys = (centre + radius[None] * fy).astype(np.float32)
+        line = cv2.remap(power, xs, ys, cv2.INTER_LINEAR)
+        scores += (line * weight).sum(axis=1)
+    return scores
+
+
+def _tukey(n: int, edge: float = 0.1) -> np.ndarray:
+    """(n,) window: 1 in the middle, a half cosine over `edge` of n at each end."""
+    ramp = max(1, round(edge * n))
+    window = np.ones(n)
+    rise = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
+    window[:ramp], window[n - ramp:] = rise, rise[::-1]
+    return window
 
 
 def _refine(small: np.ndarray, best: float) -> float:

@@ -5,7 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.rectify import estimate_angle, rectify_from_map, rotate_180, warp
+from pipeline.rectify import (
+    _sharpness,
+    _spectral_sharpness,
+    estimate_angle,
+    rectify_from_map,
+    rotate_180,
+    warp,
+)
 from tests.unit.test_grid import grid_map
 
 
@@ -41,3 +48,42 @@ def test_rotation_of_a_dense_black_grid(angle: float) -> None:
     m = cv2.getRotationMatrix2D((1169, 827), -angle, 1.0)
     rotated = cv2.warpAffine(page, m, (2339, 1654))
     assert estimate_angle(rotated) == pytest.approx(angle, abs=0.15)
+
+
+def _turned_grid(angle: float) -> np.ndarray:
+    """(300, 420) blurred grid map turned by `angle` deg, filling the canvas edge to edge."""
+    g = cv2.GaussianBlur(grid_map(600, 840, 9.0), (0, 0), 1.0)
+    m = cv2.getRotationMatrix2D((420, 300), -angle, 1.0)
+    return np.ascontiguousarray(cv2.warpAffine(g, m, (840, 600))[150:450, 210:630])
+
+
+ANGLES = np.arange(-20.0, 20.0 + 1e-9, 0.25)
+
+
+@pytest.mark.parametrize("angle", [-13.0, -2.5, 0.0, 6.25, 17.5])
+def test_spectral_sharpness_peaks_where_turning_does(angle: float) -> None:
+    # The coarse search scores angles from one power spectrum; its best angle must be the
+    # one a warp per angle finds (a sign slip would mirror it).
+    rotated = _turned_grid(angle)
+    spectral = ANGLES[int(np.argmax(_spectral_sharpness(rotated, ANGLES)))]
+    warped = ANGLES[int(np.argmax([_sharpness(rotated, a) for a in ANGLES]))]
+    assert spectral == warped == pytest.approx(angle, abs=0.25)
+
+
+@pytest.mark.parametrize("angle", [-13.0, 6.25, 17.5])
+def test_spectral_sharpness_ignores_the_maps_edges(angle: float) -> None:
+    # A faint grid over a level of 0.5 (paper texture in a probability map): the map's own
+    # box has a strong spectrum along the axes, which must not pull the peak to 0 degrees.
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.random((300, 420)).astype(np.float32), (0, 0), 1.5)
+    faint = 0.2 * _turned_grid(angle) + 0.5 + 0.3 * texture
+    spectral = ANGLES[int(np.argmax(_spectral_sharpness(faint, ANGLES)))]
+    assert spectral == pytest.approx(angle, abs=0.25)
+
+
+def test_refining_near_a_known_angle_agrees_with_the_full_search() -> None:
+    g = grid_map(800, 1100, 8.0)
+    m = cv2.getRotationMatrix2D((550, 400), 3.3, 1.0)
+    rotated = cv2.warpAffine(g, m, (1100, 800))
+    full = estimate_angle(rotated)
+    assert estimate_angle(rotated, near=full + 0.15) == pytest.approx(full, abs=1e-9)
