@@ -23,6 +23,10 @@ MIN_STRENGTH = 0.12
 MIN_GRID_FRACTION = 0.01
 #: Plausible length of the image's longer side, mm.
 MIN_PAGE_MM, MAX_PAGE_MM = 40.0, 800.0
+#: Fraction of a profile's length compared with itself when the whole of it shows no period.
+SHORT_LAGS = 0.12
+#: Least comb contrast of the grid measured on short lags.
+SHORT_LAGS_MIN_STRENGTH = 0.2
 #: Comb contrast each axis must show at the grid period when the 1 mm period is not
 #: resolved on both axes (else the pattern is rows of traces, not a grid).
 MIN_AXIS_STRENGTH = 0.03
@@ -83,16 +87,17 @@ def comb_scores(acs: list[np.ndarray], periods: np.ndarray, max_k: int = 10_000)
 
 
 def best_period(
-    profiles: list[np.ndarray], min_period: float, max_period: float
+    profiles: list[np.ndarray], min_period: float, max_period: float, lags: float = 1.0
 ) -> tuple[float, float]:
     """Fundamental period shared by 1-D profiles (grid squares are square), px.
 
     profiles: (N,) projections of a grid map (rows and columns). Periods are searched in
     [min_period, max_period] px, coarse (0.5% steps) then fine (0.05% steps). Multiples of the
     fundamental score about as high as it does, so the smallest period whose contrast is at
-    least half the best is taken. Returns (period_px, strength).
+    least half the best is taken. lags: the fraction of each autocorrelation compared
+    (`_autocorrelations`). Returns (period_px, strength).
     """
-    acs = [autocorrelation(p) for p in profiles if p.size >= 32]
+    acs = _autocorrelations(profiles, lags)
     if not acs:
         return float("nan"), 0.0
     max_period = min(max_period, min(0.6 * ac.size for ac in acs) / 3)
@@ -120,6 +125,13 @@ def best_period(
     top = max(sc for _, sc in refined)
     period, strength = next((p, sc) for p, sc in refined if sc >= 0.5 * top)
     return period, strength
+
+
+def _autocorrelations(profiles: list[np.ndarray], lags: float) -> list[np.ndarray]:
+    """Autocorrelations of the profiles of at least 32 px, each cut to its first `lags`
+    fraction (at least 32 lags): short lags compare the grid with itself within a panel."""
+    return [autocorrelation(p)[:max(32, int(lags * p.size))] for p in profiles
+            if p.size >= 32]
 
 
 def _minor_period(acs: list[np.ndarray], period: float, extent_px: int) -> tuple[float, bool]:
@@ -155,8 +167,27 @@ def measure_grid(grid_prob: np.ndarray, *, min_strength: float = MIN_STRENGTH) -
     """Measure px/mm from a grid probability map of a rectified page.
 
     grid_prob: (H, W) float in [0, 1]. Raises NoGridFoundError when no periodic grid shows
-    (comb contrast below `min_strength`).
+    (comb contrast below `min_strength`), over the whole page nor over short distances.
+
+    Some programs draw each lead in its own gridded panel, with gaps between panels that
+    are no multiple of the grid period: the grid's phase shifts from panel to panel, which
+    blurs the autocorrelation at long lags. A page whose grid shows no period is measured
+    again on lags up to SHORT_LAGS of its size, which stay within a panel, with a stricter
+    least contrast (short lags also repeat what is no grid: a photo's JPEG blocks read
+    0.14 there, panel pages drawn by ecg_plot 0.27-0.39).
     """
+    try:
+        return _measure(grid_prob, min_strength, 1.0)
+    except NoGridFoundError as whole:
+        try:
+            return _measure(grid_prob, max(min_strength, SHORT_LAGS_MIN_STRENGTH), SHORT_LAGS)
+        except NoGridFoundError:
+            raise whole from None
+
+
+def _measure(grid_prob: np.ndarray, min_strength: float, lags: float) -> GridScale:
+    """`measure_grid` comparing each profile with itself over the first `lags` fraction of
+    its length."""
     if grid_prob.ndim != 2:
         raise ValueError(f"grid_prob must be (H, W); found shape {grid_prob.shape}")
     h, w = grid_prob.shape
@@ -165,13 +196,13 @@ def measure_grid(grid_prob: np.ndarray, *, min_strength: float = MIN_STRENGTH) -
         raise NoGridFoundError(
             f"no ECG grid found: grid ink covers {float(grid_prob.mean()):.2%} of the image, "
             f"expected at least {MIN_GRID_FRACTION:.0%}")
-    period, strength = best_period(profiles, MIN_PERIOD_PX, min(h, w) / 4)
+    period, strength = best_period(profiles, MIN_PERIOD_PX, min(h, w) / 4, lags)
     if not np.isfinite(period) or strength < min_strength:
         raise NoGridFoundError(
             f"no ECG grid found: grid periodicity contrast {strength:.3f}, "
             f"expected at least {min_strength}"
         )
-    acs = [autocorrelation(p) for p in profiles]
+    acs = _autocorrelations(profiles, lags)
     ppm, minor = _minor_period(acs, period, max(h, w))
     extent_mm = max(h, w) / ppm
     if not MIN_PAGE_MM <= extent_mm <= MAX_PAGE_MM:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import NoGridFoundError
-from pipeline.grid import measure_grid
+from pipeline.grid import MIN_STRENGTH, _measure, measure_grid
 
 
 def grid_map(h: int, w: int, ppm: float, minor: float = 0.4, major: float = 1.0) -> np.ndarray:
@@ -78,3 +78,35 @@ def test_rows_of_traces_without_a_grid_are_no_grid() -> None:
             img[y.astype(int) + dy, x] = 1.0 - 0.2 * abs(dy)
     with pytest.raises(NoGridFoundError, match="one axis only"):
         measure_grid(img)
+
+
+def _panels(ppm: float) -> np.ndarray:
+    """A page of 4 x 4 gridded panels (62.5 x 40 mm) with gaps of 6 mm across and 11 mm
+    down, no multiple of the grid period: each panel's grid starts at its own corner."""
+    page = np.zeros((int(210 * ppm), int(290 * ppm)), np.float32)
+    ph, pw = int(40 * ppm), int(62.5 * ppm)
+    for r in range(4):
+        for c in range(4):
+            y, x = int((8 + r * 51) * ppm), int((12 + c * 68.5) * ppm)
+            page[y:y + ph, x:x + pw] = grid_map(ph, pw, ppm)
+    return page
+
+
+def test_panels_with_gaps_lose_the_period_over_the_whole_page() -> None:
+    with pytest.raises(NoGridFoundError):
+        _measure(_panels(7.874), MIN_STRENGTH, 1.0)
+
+
+@pytest.mark.parametrize("ppm", [2.83, 3.94, 7.874, 11.81])
+def test_panels_with_gaps_measured_on_short_lags(ppm: float) -> None:
+    # The panels' grids are out of phase with each other: the whole page's autocorrelation
+    # loses its period at long lags, its short lags (within a panel) keep it.
+    assert measure_grid(_panels(ppm)).px_per_mm == pytest.approx(ppm, rel=0.005)
+
+
+def test_short_lags_do_not_find_a_grid_in_rows_of_lines() -> None:
+    # Horizontal lines only (rows of flat traces, no grid): a pattern along one axis only.
+    page = np.zeros((1600, 2200), np.float32)
+    page[::137, :] = 1.0
+    with pytest.raises(NoGridFoundError):
+        measure_grid(page)
