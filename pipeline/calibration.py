@@ -18,6 +18,10 @@ STANDARD_MM_PER_S = (12.5, 25.0, 50.0, 100.0)
 #: The pulse's amplitude (mV) and duration (s).
 PULSE_MV = 1.0
 PULSE_S = 0.2
+#: Largest distance from a pulse's foot to its row's line, mm. The pulse stands on 0 mV;
+#: a trace drawn as recorded, with its DC offset (0.5 mV and more on raw records), lies off
+#: it (ecg_plot draws so: 4.5 mm on one PTB-XL record at 10 mm/mV).
+FOOT_REACH_MM = 8.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     length = np.where(valid, bottom - top + 1, 0)
     # Per column, the longest run with one end on this row's baseline (a pulse stands on
     # it or, upside down, hangs from it); taller pulses of other rows are left out.
-    near = 4.0 * px_per_mm
+    near = FOOT_REACH_MM * px_per_mm
     on_base = (np.abs(bottom - base) <= near) | (np.abs(top - base) <= near)
     k = np.argmax(np.where(on_base, length, 0), axis=1)
     cols = np.arange(band.shape[1])
@@ -122,7 +126,7 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         else:
             inverted = bot_stroke > top_stroke
         foot = y_top if inverted else y_bot
-        if abs(foot - base) > 4.0 * px_per_mm:
+        if abs(foot - base) > FOOT_REACH_MM * px_per_mm:
             continue
         pen_w = float(np.median(length[a1 + 1:b0][length[a1 + 1:b0] > 0])) if (
             length[a1 + 1:b0] > 0).any() else 1.0

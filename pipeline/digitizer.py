@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import Any, NamedTuple, Protocol, Self
 
 import cv2
@@ -40,6 +41,7 @@ from pipeline.layout import (
     long_trace_mask,
 )
 from pipeline.leads import assemble_signals, limb_relation_residual
+from pipeline.panels import PanelGaps, close_trace, find_panel_gaps
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
 from pipeline.rectify import (
     Rectification,
@@ -479,13 +481,14 @@ class Digitizer:
         timings["calibration"] += time.perf_counter() - t
 
         t = time.perf_counter()
+        traces, panel_gaps = _close_panel_gaps(page, starts, ends, scales.px_per_mm)
         best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
         n_samples = round(opts.duration_s * opts.fs_hz)
         for template, geo_cost in candidates[:5]:
-            template = match_rhythm_leads(template, page.traces, page.baselines, starts, ends,
+            template = match_rhythm_leads(template, traces, page.baselines, starts, ends,
                                           scales, opts.fs_hz, n_samples)
             signals, placements, agreement = assemble_signals(
-                template, page.traces, page.baselines, starts, ends, scales, opts.fs_hz,
+                template, traces, page.baselines, starts, ends, scales, opts.fs_hz,
                 n_samples)
             # Geometry tells 6-row layouts apart (the only row count several geometries
             # share) by where rows change lead; 0.3 let a poor read's limb and strip terms
@@ -499,6 +502,10 @@ class Digitizer:
                 best = (cost, template, signals, placements)
         assert best is not None  # choose_template never returns an empty list
         _, template, signals, placements = best
+        if panel_gaps is not None:
+            # Back on the page: a panel after a gap starts where it is drawn.
+            placements = [replace(p, x_start_px=panel_gaps.open(p.x_start_px))
+                          if p.row in panel_gaps.rows else p for p in placements]
         timings["layout_signals"] = time.perf_counter() - t
 
         quality = _quality(signals, placements, page.traces, scales, page.grid)
@@ -900,6 +907,29 @@ def _line_cap(tr: RowTrace, col: int, direction: int) -> float:
     line's start read lines 0.4-0.9 px (up to 1.6 samples at 300 dpi) early. tr: the
     row's line (its pen width, px)."""
     return float(col) + direction * (0.5 * tr.line_width_px - 0.5)
+
+
+def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_per_mm: float
+                      ) -> tuple[list[RowTrace], PanelGaps | None]:
+    """The rows' traces with the gaps between panels taken out (`pipeline.panels`), and
+    the gaps (None, and the traces as read, when the page shows none). Updates `ends` in
+    place: a row with gaps ends earlier by their width; any other row ends where its own
+    line does (the rows' agreed end was the panels' longer one). Rows ending in a
+    calibration pulse keep their gaps (the pulse's place would need closing too)."""
+    gaps = find_panel_gaps(page.mask, page.rows, starts, ends, px_per_mm)
+    if gaps is None or any(page.end_pulses[i] is not None for i in gaps.rows) or any(
+            starts[i] >= gaps.gaps[0][0] for i in gaps.rows):
+        return page.traces, None
+    traces = list(page.traces)
+    for i, tr in enumerate(page.traces):
+        if i in gaps.rows:
+            traces[i] = close_trace(tr, gaps)
+            ends[i] = float(gaps.close(np.array([ends[i]]))[0])
+        elif page.end_pulses[i] is None:
+            own = _line_samples(tr, px_per_mm)
+            if own.size:
+                ends[i] = min(ends[i], float(tr.x_px[own[-1]]))
+    return traces, gaps
 
 
 def _line_samples(tr: RowTrace, px_per_mm: float) -> np.ndarray:

@@ -80,3 +80,20 @@ def test_pulses_of_most_rows_outvote_an_odd_one() -> None:
     assert agreeing_pulses([ends[1], *starts, ends[2]]) == [ends[1], *starts, ends[2]]
     assert agreeing_pulses([label, ends[0]]) == [label]  # a tie: the start pulse
     assert agreeing_pulses([]) == []
+
+
+@pytest.mark.parametrize("offset_mm", [-6.0, 6.0])
+def test_pulse_apart_from_a_trace_drawn_off_its_baseline(offset_mm: float) -> None:
+    # The pulse stands on 0 mV; the trace beside it (after a gap) carries the record's DC
+    # offset of 0.6 mV at 10 mm/mV, so the row's line lies 6 mm off the pulse's foot.
+    img = np.zeros((600, 1200), np.uint8)
+    base = 300
+    line = round(base + offset_mm * PPM)
+    x0, x1 = 40, 40 + int(5 * PPM)
+    pulse = [(20, base), (x0, base), (x0, base - 80), (x1, base - 80), (x1, base), (x1 + 8, base)]
+    cv2.polylines(img, [np.array(pulse, np.int32)], False, 255, 2)
+    cv2.line(img, (x1 + 40, line), (1150, line), 255, 2)
+    row = TraceRow(y_px=float(line), x0_px=x1 + 40, x1_px=1150, top_px=150, bottom_px=450)
+    p = find_pulse(img > 0, row, PPM, "start")
+    assert p is not None and not p.inverted
+    assert p.height_px / PPM == pytest.approx(10.0, rel=0.05)
