@@ -12,10 +12,12 @@ from pipeline.layout import (
     TEMPLATES,
     change_evidence,
     choose_template,
+    component_sizes,
     consensus,
     find_rows,
     get_template,
     half_lattice_rows,
+    long_trace_mask,
     snap_to_lattice,
 )
 from pipeline.layouts import parse_lead
@@ -251,3 +253,34 @@ def test_a_row_broken_into_short_pieces_fills_its_lattice_place() -> None:
     rows = find_rows(page, PPM)
     assert len(rows) == 6
     assert rows[4].y_px == pytest.approx((30 + 40 * 4) * PPM, abs=0.2 * 40 * PPM)
+
+
+@pytest.mark.parametrize("density", [0.002, 0.02, 0.3])
+def test_component_sizes_are_opencvs_statistics(density: float) -> None:
+    """Labels and bounding-box sizes as OpenCV's, from borders (sparse ink), and from
+    its statistics (speckle): with rings holding pieces inside their holes."""
+    rng = np.random.default_rng(1)
+    img = (rng.random((300, 400)) < density).astype(np.uint8)
+    img = cv2.dilate(img, np.ones((3, 5), np.uint8)) if density < 0.01 else img
+    cv2.circle(img, (200, 150), 60, 1, 3)
+    img[148:152, 195:205] = 1  # inside the ring's hole
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(img, connectivity=8)
+    got_labels, sizes = component_sizes(img)
+    assert np.array_equal(got_labels, labels)
+    assert sizes.shape == (n, 2)
+    assert np.array_equal(sizes[1:], stats[1:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]])
+
+
+def test_long_trace_mask_keeps_the_long_lines_where_they_are() -> None:
+    """Only the ink's box is labelled: the same mask as the components of the whole page."""
+    page = rows_page(3)
+    page[10:14, 20:30] = 1.0  # a speck: dropped
+    got = long_trace_mask(page, 12 * PPM)
+    raw = page > 0.5
+    closed = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_WIDTH] >= 12 * PPM
+    keep[0] = False
+    assert np.array_equal(got, keep[labels] & raw)
+    assert not got[10:14, 20:30].any() and got.any()
+    assert not long_trace_mask(np.zeros((50, 60), np.float32), 10.0).any()
