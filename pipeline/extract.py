@@ -185,13 +185,16 @@ def window_consistent(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray,
         lo, hi = int(a) - 2, int(b) + 2
         if lo < 0 or hi >= w or np.any(choice[lo:hi + 1] < 0):
             continue
-        cols = np.arange(lo, hi + 1)
-        allowed = valid[cols].copy()
+        # Only the entries that hold a run in some column of the stretch (a column's runs
+        # fill its first entries): the rest are not allowed anywhere in it.
+        k = int(np.flatnonzero(valid[lo:hi + 1].any(axis=0))[-1]) + 1
+        span = np.s_[lo:hi + 1, :k]
+        allowed = valid[span].copy()
         for c in (0, 1, -2, -1):  # the fixed columns either side: their chosen run only
             allowed[c] = False
-            allowed[c, choice[cols[c]]] = True
-        out[lo:hi + 1] = _second_order_path(top[cols], bottom[cols], centre[cols],
-                                            np.where(allowed, unary[cols], np.inf), tol_px,
+            allowed[c, choice[lo:hi + 1][c]] = True
+        out[lo:hi + 1] = _second_order_path(top[span], bottom[span], centre[span],
+                                            np.where(allowed, unary[span], np.inf), tol_px,
                                             cost_per_px, gap_cost, move_cost)
     return out
 
@@ -203,24 +206,24 @@ def _second_order_path(top: np.ndarray, bottom: np.ndarray, centre: np.ndarray,
     the pairwise costs of `choose_runs` plus the window rule of `window_consistent` over
     each three consecutive columns. Returns (n,) run indices."""
     n, k = top.shape
-
-    def pair(i: int) -> np.ndarray:  # (K, K) cost of runs p at column i - 1, q at column i
-        gap = np.maximum(0, np.maximum(top[i][None, :] - bottom[i - 1][:, None],
-                                       top[i - 1][:, None] - bottom[i][None, :]) - 1)
-        return gap_cost * gap + move_cost * np.abs(centre[i - 1][:, None] - centre[i][None, :])
+    # pair[i - 1][p, q]: cost of run p at column i - 1 followed by run q at column i.
+    t_prev, t_next = top[:-1, :, None], top[1:, None, :]
+    b_prev, b_next = bottom[:-1, :, None], bottom[1:, None, :]
+    gap = np.maximum(0, np.maximum(t_next - b_prev, t_prev - b_next) - 1)
+    pair = gap_cost * gap + move_cost * np.abs(centre[:-1, :, None] - centre[1:, None, :])
+    # broken[i - 2][r, p, q]: how far runs r, p, q at columns i - 2, i - 1, i break the rule.
+    t0, t1, t2 = top[:-2, :, None, None], top[1:-1, None, :, None], top[2:, None, None, :]
+    b0, b1, b2 = bottom[:-2, :, None, None], bottom[1:-1, None, :, None], bottom[2:, None, None, :]
+    broken = cost_per_px * (np.maximum(0, np.minimum(t0, t2) - t1 - tol_px)
+                            + np.maximum(0, b1 - np.maximum(b0, b2) - tol_px))
 
     # cost[p, q]: best cost of a path ending with run p at column i - 1 and q at column i.
-    cost = unary[0][:, None] + pair(1) + unary[1][None, :]
+    cost = unary[0][:, None] + pair[0] + unary[1][None, :]
     back = np.zeros((n, k, k), dtype=np.int64)
     for i in range(2, n):
-        t0, t1, t2 = top[i - 2][:, None, None], top[i - 1][None, :, None], top[i][None, None, :]
-        b0, b1, b2 = (bottom[i - 2][:, None, None], bottom[i - 1][None, :, None],
-                      bottom[i][None, None, :])
-        broken = (np.maximum(0, np.minimum(t0, t2) - t1 - tol_px)
-                  + np.maximum(0, b1 - np.maximum(b0, b2) - tol_px))  # (r, p, q)
-        total = cost[:, :, None] + cost_per_px * broken  # (r, p, q)
+        total = cost[:, :, None] + broken[i - 2]  # (r, p, q)
         back[i] = np.argmin(total, axis=0)
-        cost = np.take_along_axis(total, back[i][None], axis=0)[0] + pair(i) + unary[i][None, :]
+        cost = total.min(axis=0) + pair[i - 1] + unary[i][None, :]
     p, q = np.unravel_index(int(np.argmin(cost)), cost.shape)
     path = np.zeros(n, dtype=np.int64)
     path[n - 1], path[n - 2] = q, p
