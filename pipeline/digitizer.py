@@ -20,7 +20,7 @@ import numpy as np
 
 import pipeline
 from pipeline.calibration import Pulse, Scales, agreeing_pulses, find_pulse, page_scales
-from pipeline.classic_segment import SegMaps, classic_segment, colour_rule, paper_normalised
+from pipeline.classic_segment import SegMaps, classic_segment, colour_rule, paper_darkness
 from pipeline.crop import paper_outline, signal_region, upright_sheet_box
 from pipeline.errors import (
     DigitizerError,
@@ -407,7 +407,7 @@ class Digitizer:
         ppm_guess = grid.px_per_mm if grid else max(img_r.shape[:2]) / 280.0
         t = time.perf_counter()
         if dark_v is None or img_r is not image:
-            dark_v, _ = paper_normalised(img_r)
+            dark_v = paper_darkness(img_r)
         timings["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
