@@ -39,7 +39,7 @@ from pipeline.layout import (
     find_rows,
     long_trace_mask,
 )
-from pipeline.leads import assemble_signals, limb_relation_residual
+from pipeline.leads import WindowMemo, assemble_signals, limb_relation_residual
 from pipeline.perspective import grid_rectification, maps_to_rectangle
 from pipeline.rectify import (
     Rectification,
@@ -473,12 +473,13 @@ class Digitizer:
         t = time.perf_counter()
         best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
         n_samples = round(opts.duration_s * opts.fs_hz)
+        memo = WindowMemo()  # candidates share most lead windows: each is read once
         for template, geo_cost in candidates[:5]:
             template = match_rhythm_leads(template, page.traces, page.baselines, starts, ends,
-                                          scales, opts.fs_hz, n_samples)
+                                          scales, opts.fs_hz, n_samples, memo)
             signals, placements, agreement = assemble_signals(
                 template, page.traces, page.baselines, starts, ends, scales, opts.fs_hz,
-                n_samples)
+                n_samples, memo)
             # Geometry tells 6-row layouts apart (the only row count several geometries
             # share) by where rows change lead; 0.3 let a poor read's limb and strip terms
             # call a 3x4+3 page precordial-6x1.
