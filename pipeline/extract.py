@@ -120,21 +120,29 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
     choice = np.full(w, -1, dtype=np.int64)
     if cols.size == 0:
         return choice
-    n_runs = valid.sum(axis=1)
     back = np.zeros((cols.size, k), dtype=np.int64)
     cost = unary[cols[0]].copy()
-    top_l, bot_l, cen_l, un_l = top[:, 0].tolist(), bottom[:, 0].tolist(), centre[:, 0].tolist(), \
-        unary[:, 0].tolist()
-    single = (n_runs == 1).tolist()
+    # Forced steps, from one run to one run (most columns): their costs for all columns at
+    # once; a stretch of them only adds up, in order, onto the cost of its only state.
+    single = valid.sum(axis=1) == 1
+    a_all, b_all = cols[:-1], cols[1:]
+    forced = single[a_all] & single[b_all]  # step i - 1 -> i is forced[i - 1]
+    t0, b0, c0 = top[:, 0], bottom[:, 0], centre[:, 0]
+    added = np.empty((cols.size - 1, 3))
+    added[:, 0] = gap_cost * np.maximum(0, np.maximum(t0[b_all] - b0[a_all],
+                                                      t0[a_all] - b0[b_all]) - 1)
+    added[:, 1] = move_cost * np.abs(c0[a_all] - c0[b_all])
+    added[:, 2] = unary[b_all, 0]
     scalar: float | None = None  # cost of the only state while consecutive columns have one run
-    for i in range(1, cols.size):
+    done = 1  # steps before column `done` are taken
+    for i in [*(np.flatnonzero(~forced) + 1).tolist(), cols.size]:
+        if i > done:  # forced steps done .. i - 1: a running sum, term by term
+            start = float(cost[0]) if scalar is None else scalar
+            scalar = float(np.add.accumulate(np.r_[start, added[done - 1:i - 1].ravel()])[-1])
+        done = i + 1
+        if i == cols.size:
+            break
         a, b = int(cols[i - 1]), int(cols[i])
-        if single[a] and single[b]:
-            # Forced step: one run before, one after (most columns); plain Python floats.
-            c0 = float(cost[0]) if scalar is None else scalar
-            gap = max(0, max(top_l[b] - bot_l[a], top_l[a] - bot_l[b]) - 1)
-            scalar = c0 + gap_cost * gap + move_cost * abs(cen_l[a] - cen_l[b]) + un_l[b]
-            continue
         if scalar is not None:
             cost = np.full(k, np.inf)
             cost[0] = scalar
@@ -148,10 +156,12 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
     if scalar is not None:
         cost = np.full(k, np.inf)
         cost[0] = scalar
-    j = int(np.argmin(cost))
-    for i in range(cols.size - 1, -1, -1):
-        choice[cols[i]] = j
-        j = int(back[i, j])
+    # Back from the cheapest end; a forced step's only run is run 0.
+    path = np.zeros(cols.size, dtype=np.int64)
+    path[-1] = int(np.argmin(cost))
+    for i in np.flatnonzero(~forced)[::-1] + 1:
+        path[i - 1] = back[i, path[i]]
+    choice[cols] = path
     return choice
 
 
