@@ -36,8 +36,8 @@ from pipeline.layout import (
     TraceRow,
     choose_template,
     consensus,
-    find_rows,
     long_trace_mask,
+    rows_and_long_ink,
 )
 from pipeline.leads import WindowMemo, assemble_signals, limb_relation_residual
 from pipeline.perspective import grid_rectification, maps_to_rectangle
@@ -411,11 +411,13 @@ class Digitizer:
         timings["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        region = signal_region(trace_r, ppm_guess)
-        rows = find_rows(trace_r * region, ppm_guess)
+        in_region = trace_r * signal_region(trace_r, ppm_guess)
+        rows, long_ink = rows_and_long_ink(in_region, ppm_guess)
         if grid is not None:
             grid = _check_grid_harmonic(grid, rows)
-            ppm_guess = grid.px_per_mm
+            if grid.px_per_mm != ppm_guess:  # the long traces are those of 12 mm
+                ppm_guess = grid.px_per_mm
+                long_ink = long_trace_mask(in_region, max(8.0, 12.0 * ppm_guess))
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -424,7 +426,9 @@ class Digitizer:
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = float(np.percentile(dark_v[mask], 70))
-        coverage = np.clip(dark_v / max(level, 0.05), 0.0, 1.0) * (line_r > 0.15)
+        coverage = dark_v / max(level, 0.05)
+        np.clip(coverage, 0.0, 1.0, out=coverage)
+        coverage *= line_r > 0.15
         traces = extract_rows(mask, coverage, [
             (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
              0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],
@@ -442,7 +446,7 @@ class Digitizer:
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
         return _Page(rect, img_r, mask, rows, traces, baselines, start, end, grid, ppm_guess,
-                     long_trace_mask(trace_r * region, max(8.0, 12.0 * ppm_guess)),
+                     long_ink,
                      votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
 
     def _finish(self, page: _Page, image: np.ndarray, input_shape: tuple[int, int],

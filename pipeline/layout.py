@@ -168,14 +168,23 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     trace_prob: (H, W) float in [0, 1]; px_per_mm: page scale.
     Returns rows top to bottom. Raises NoTraceFoundError when no long trace exists.
     """
+    return rows_and_long_ink(trace_prob, px_per_mm)[0]
+
+
+def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
+                      ) -> tuple[list[TraceRow], np.ndarray]:
+    """`find_rows`, and the long traces it looked at first: (H, W) bool
+    `long_trace_mask(trace_prob, max(8, 12 px_per_mm))` (at the usual threshold)."""
     h, _w = trace_prob.shape
     rows_y: list[int] = []
     best: tuple[float, np.ndarray] | None = None
     long_ink = np.zeros(trace_prob.shape, dtype=bool)
+    first: np.ndarray | None = None
     for threshold in INK_THRESHOLDS:
         # Faint thin lines (grey antialiased traces of low-resolution pages) break into
         # short pieces at the usual threshold: look again lower when too few rows show.
         long_ink = long_trace_mask(trace_prob, max(8.0, 12.0 * px_per_mm), threshold)
+        first = long_ink if first is None else first
         found = _row_positions(long_ink, trace_prob > threshold, px_per_mm)
         if len(found) > len(rows_y):
             rows_y, best = found, (threshold, long_ink)
@@ -211,7 +220,8 @@ def find_rows(trace_prob: np.ndarray, px_per_mm: float) -> list[TraceRow]:
         rows.append(TraceRow(float(y), int(min(x0, round(start))), int(max(x1, round(end))),
                              int(min(top, max(0, y - reach))), int(max(bottom, min(h, y + reach))),
                              int(top), int(bottom)))
-    return rows
+    assert first is not None  # INK_THRESHOLDS is not empty
+    return rows, first
 
 
 def _drop_squeezed(rows_y: list[int]) -> list[int]:

@@ -18,6 +18,7 @@ from pipeline.layout import (
     get_template,
     half_lattice_rows,
     long_trace_mask,
+    rows_and_long_ink,
     snap_to_lattice,
 )
 from pipeline.layouts import parse_lead
@@ -284,3 +285,10 @@ def test_long_trace_mask_keeps_the_long_lines_where_they_are() -> None:
     assert np.array_equal(got, keep[labels] & raw)
     assert not got[10:14, 20:30].any() and got.any()
     assert not long_trace_mask(np.zeros((50, 60), np.float32), 10.0).any()
+
+
+def test_rows_come_with_the_long_traces_they_were_found_in() -> None:
+    page = rows_page(4, gaps=(0.5,))
+    rows, long_ink = rows_and_long_ink(page, PPM)
+    assert rows == find_rows(page, PPM)
+    assert np.array_equal(long_ink, long_trace_mask(page, 12 * PPM))
