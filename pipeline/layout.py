@@ -107,6 +107,9 @@ def long_trace_mask(trace_prob: np.ndarray, min_width_px: float, threshold: floa
     raw = full[box]
     # Bridge the small breaks a removed grid line or a faint antialiased stroke leaves.
     ink = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    if max_density_px is None:
+        out[box] = wide_components(ink, min_width_px) & raw
+        return out
     labels, sizes = component_sizes(ink)
     n = sizes.shape[0]
     keep = np.zeros(n, dtype=bool)
@@ -117,6 +120,43 @@ def long_trace_mask(trace_prob: np.ndarray, min_width_px: float, threshold: floa
         keep[1:] &= counts / np.maximum(width, 1) <= max_density_px
     out[box] = np.take(keep, labels) & raw
     return out
+
+
+def wide_components(ink: np.ndarray, min_width_px: float) -> np.ndarray:
+    """(H, W) bool: the 8-connected components of `ink` ((H, W) uint8, nonzero is ink)
+    whose bounding box is at least min_width_px wide.
+
+    A component's outer border (a top-level contour) gives its box; each wide one is
+    filled from a point of that border. This costs what the few wide components and the
+    borders cost, not two passes over every pixel of the page (labelling, then looking up
+    each pixel's label).
+    """
+    h, w = ink.shape
+    if _speckled(ink):
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        keep = stats[:, cv2.CC_STAT_WIDTH] >= min_width_px
+        keep[0] = False  # the background
+        return np.take(keep, np.asarray(labels))
+    contours, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros((h + 2, w + 2), dtype=np.uint8)
+    if not contours:
+        return filled[1:-1, 1:-1] > 0
+    flags = 8 | cv2.FLOODFILL_MASK_ONLY | (1 << 8)  # 8-connected; mark the mask with 1
+    for contour, links in zip(contours, hierarchy[0], strict=True):
+        if links[3] >= 0:
+            continue  # the border of a hole
+        width = cv2.boundingRect(contour)[2]
+        if width < min_width_px:
+            continue
+        x, y = (int(v) for v in contour[0, 0])
+        if not filled[y + 1, x + 1]:
+            cv2.floodFill(ink, filled, (x, y), 1, 0, 0, flags)
+    return filled[1:-1, 1:-1] > 0
+
+
+def _speckled(ink: np.ndarray) -> bool:
+    """Whether `ink` ((H, W) uint8) holds a component per SPECKLE_AREA_PX px or more."""
+    return cv2.connectedComponents(ink, connectivity=8)[0] * SPECKLE_AREA_PX > ink.size
 
 
 def component_sizes(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +171,7 @@ def component_sizes(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     n, labels = cv2.connectedComponents(ink, connectivity=8)
     if n * SPECKLE_AREA_PX > ink.size:
-        _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
         sizes = stats[:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]].astype(np.int64)
         sizes[0] = 0
         return labels, sizes

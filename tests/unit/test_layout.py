@@ -20,6 +20,7 @@ from pipeline.layout import (
     long_trace_mask,
     rows_and_long_ink,
     snap_to_lattice,
+    wide_components,
 )
 from pipeline.layouts import parse_lead
 from pipeline.leads import NEUTRAL_RESIDUAL, limb_relation_residual, shifted_correlation
@@ -292,3 +293,23 @@ def test_rows_come_with_the_long_traces_they_were_found_in() -> None:
     rows, long_ink = rows_and_long_ink(page, PPM)
     assert rows == find_rows(page, PPM)
     assert np.array_equal(long_ink, long_trace_mask(page, 12 * PPM))
+
+
+@pytest.mark.parametrize("density", [0.002, 0.3])
+@pytest.mark.parametrize("min_width", [3.0, 40.0])
+def test_wide_components_are_those_opencv_measures_wide(density: float, min_width: float
+                                                        ) -> None:
+    """Filled from their borders (sparse ink) or looked up by label (speckle): the same
+    pixels as OpenCV's labels and widths give, with pieces inside a ring's hole."""
+    rng = np.random.default_rng(4)
+    img = (rng.random((300, 400)) < density).astype(np.uint8)
+    img = cv2.dilate(img, np.ones((3, 25), np.uint8)) if density < 0.01 else img
+    cv2.circle(img, (200, 150), 60, 1, 3)
+    img[148:152, 195:205] = 1  # inside the ring's hole: narrow
+    img[100:102, 170:230] = 1  # inside the ring's hole: wide
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(img, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_WIDTH] >= min_width
+    keep[0] = False
+    got = wide_components(img, min_width)
+    assert got.dtype == bool and np.array_equal(got, keep[labels])
+    assert not wide_components(np.zeros((20, 30), np.uint8), 1.0).any()
