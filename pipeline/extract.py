@@ -76,10 +76,10 @@ def column_runs(mask: np.ndarray, baseline: float, max_runs: int = MAX_RUNS
     h, w = mask.shape
     padded = np.zeros((w, h + 2), dtype=np.int8)
     padded[:, 1:-1] = mask.T
-    d = np.diff(padded, axis=1)
-    s_col, s_row = np.nonzero(d == 1)
-    _e_col, e_row = np.nonzero(d == -1)
-    e_row = e_row - 1
+    # Each column's edges alternate, a run's start (+1) then its end (-1), in row order.
+    edge_col, edge_row = np.nonzero(np.diff(padded, axis=1))
+    s_col, s_row = edge_col[0::2], edge_row[0::2]
+    e_row = edge_row[1::2] - 1
     top = np.zeros((w, max_runs), dtype=np.int64)
     bottom = np.zeros((w, max_runs), dtype=np.int64)
     valid = np.zeros((w, max_runs), dtype=bool)

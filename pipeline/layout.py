@@ -294,9 +294,11 @@ def line_thickness(ink: np.ndarray) -> float:
         return 0.0
     ink = ink[box]
     d = np.diff(np.pad(ink.astype(np.int8), ((1, 1), (0, 0))), axis=0)
-    # Run starts and ends, both in column-major order (the k-th end closes the k-th start).
-    s_col, s_row = np.nonzero(d.T == 1)
-    _e_col, e_row = np.nonzero(d.T == -1)
+    # Run starts and ends in column-major order: each column's edges alternate, a start
+    # (+1) then its end (-1), so the k-th end closes the k-th start.
+    edge_col, edge_row = np.nonzero(d.T)
+    s_col, s_row = edge_col[0::2], edge_row[0::2]
+    e_row = edge_row[1::2]
     if s_row.size == 0:
         return 0.0
     length = e_row - s_row
