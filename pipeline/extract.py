@@ -133,26 +133,29 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
                                                       t0[a_all] - b0[b_all]) - 1)
     added[:, 1] = move_cost * np.abs(c0[a_all] - c0[b_all])
     added[:, 2] = unary[b_all, 0]
+    # The other steps' (K, K) costs, run p before to run q after, also all at once.
+    steps = np.flatnonzero(~forced) + 1
+    a_s, b_s = cols[steps - 1], cols[steps]
+    gap = np.maximum(0, np.maximum(top[b_s][:, None, :] - bottom[a_s][:, :, None],
+                                   top[a_s][:, :, None] - bottom[b_s][:, None, :]) - 1)
+    trans = gap_cost * gap + move_cost * np.abs(centre[a_s][:, :, None]
+                                                - centre[b_s][:, None, :])
     scalar: float | None = None  # cost of the only state while consecutive columns have one run
     done = 1  # steps before column `done` are taken
-    for i in [*(np.flatnonzero(~forced) + 1).tolist(), cols.size]:
+    for s, i in enumerate([*steps.tolist(), cols.size]):
         if i > done:  # forced steps done .. i - 1: a running sum, term by term
             start = float(cost[0]) if scalar is None else scalar
             scalar = float(np.add.accumulate(np.r_[start, added[done - 1:i - 1].ravel()])[-1])
         done = i + 1
         if i == cols.size:
             break
-        a, b = int(cols[i - 1]), int(cols[i])
         if scalar is not None:
             cost = np.full(k, np.inf)
             cost[0] = scalar
             scalar = None
-        gap = np.maximum(0, np.maximum(top[b][None, :] - bottom[a][:, None],
-                                       top[a][:, None] - bottom[b][None, :]) - 1)
-        trans = gap_cost * gap + move_cost * np.abs(centre[a][:, None] - centre[b][None, :])
-        total = cost[:, None] + trans
+        total = cost[:, None] + trans[s]
         back[i] = np.argmin(total, axis=0)
-        cost = total[back[i], np.arange(k)] + unary[b]
+        cost = total.min(axis=0) + unary[b_s[s]]
     if scalar is not None:
         cost = np.full(k, np.inf)
         cost[0] = scalar
