@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import solveh_banded
+from scipy.linalg.lapack import dpbsv
 from scipy.sparse.linalg import spsolve
 
 #: Fit schedule: (soft-extreme temperature px, weight of the
@@ -158,14 +158,20 @@ def _solve_banded_spd(band: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Solve M @ x = rhs for a symmetric positive definite banded (N, N) matrix M given by
     its lower band ((L, N), band[d, j] = M[j + d, j]; each window ties only nearby
     samples) by banded Cholesky; sparse LU if that fails."""
-    try:
-        return solveh_banded(band, rhs, lower=True)
-    except np.linalg.LinAlgError:
+    if not (np.isfinite(band).all() and np.isfinite(rhs).all()):
+        raise ValueError("array must not contain infs or NaNs")
+    # LAPACK's banded Cholesky solver, as scipy's solveh_banded calls it (without its
+    # checks, which cost more than the solve at this size).
+    _, x, info = dpbsv(band, rhs, lower=1)
+    if info < 0:
+        raise ValueError(f"illegal value in argument {-info} of LAPACK dpbsv")
+    if info > 0:  # not positive definite
         n = band.shape[1]
         lower = sp.diags([band[d, :n - d] for d in range(band.shape[0])],
                          list(range(0, -band.shape[0], -1)), shape=(n, n))
         matrix = lower + sp.triu(lower.T, 1)
         return np.asarray(spsolve(matrix.tocsc(), rhs))
+    return np.asarray(x)
 
 
 def _cost(residuals: np.ndarray, curvature: np.ndarray, smoothness: float) -> float:

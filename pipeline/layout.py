@@ -123,7 +123,7 @@ def long_trace_mask(trace_prob: np.ndarray, min_width_px: float, threshold: floa
 
 
 def wide_components(ink: np.ndarray, min_width_px: float) -> np.ndarray:
-    """(H, W) bool: the 8-connected components of `ink` ((H, W) uint8, nonzero is ink)
+    """(H, W) bool: the 8-connected components of `ink` ((H, W) uint8, 1 is ink, 0 paper)
     whose bounding box is at least min_width_px wide.
 
     A component's outer border (a top-level contour) gives its box; each wide one is
