@@ -676,19 +676,21 @@ def _line_mask(trace_r: np.ndarray, rows: list[TraceRow],
     closed (removed grid lines, faint antialiasing). trace_r: (H, W) float trace map of
     the rectified page; line_r: the same with the ink the gate cut put back
     (`_restore_gated_lines`), thresholded at the level trace_r chose (None: trace_r)."""
-    best: tuple[float, float] | None = None
+    best: tuple[float, float, np.ndarray] | None = None
     for threshold in INK_THRESHOLDS:
         mask = _closed(trace_r > threshold)
         inked = [float(mask[r.own_band[0]:r.own_band[1], r.x0_px:r.x1_px + 1].any(axis=0)
                        .mean()) for r in rows if r.x1_px > r.x0_px]
         share = float(np.median(inked)) if inked else 0.0
         if share >= MIN_INKED_SHARE:
-            best = (share, threshold)
+            best = (share, threshold, mask)
             break
         if best is None or share > best[0] + 0.05:
-            best = (share, threshold)
+            best = (share, threshold, mask)
     assert best is not None  # INK_THRESHOLDS is not empty
-    return _closed((trace_r if line_r is None else line_r) > best[1])
+    if line_r is None or line_r is trace_r:
+        return best[2]  # nothing was put back: the mask chosen is the lines'
+    return _closed(line_r > best[1])
 
 
 def _closed(mask: np.ndarray) -> np.ndarray:

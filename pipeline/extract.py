@@ -584,9 +584,12 @@ def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_p
                 & (np.abs(prev_y - next_y) < 2 * width))
     # Darkest ink of each column's chosen run: a line's first and last columns are inked
     # over only part of their width, which places its ends to a fraction of a pixel.
-    rows = np.arange(h)[:, None]
-    in_run = has[None, :] & (rows >= t[None, :] - 1) & (rows <= b[None, :] + 1)
-    ink = np.where(in_run, band_c, 0.0).max(axis=0)
+    ink = np.zeros(w, dtype=band_c.dtype)
+    inked = np.flatnonzero(has)
+    if inked.size:
+        ys, xs, first = _column_spans(np.maximum(t[inked] - 1, 0),
+                                      np.minimum(b[inked] + 1, h - 1), inked)
+        ink[inked] = np.maximum.reduceat(band_c[ys, xs], first)
     top_ok, bot_ok = _edges_clear(band_m, has, t, b, r)
     if top_shared is not None:
         top_ok = top_ok & ~top_shared
@@ -595,6 +598,17 @@ def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_p
     usable = has & ~crossing & (top_ok | bot_ok)
     xs, ys, conf = fit_line(top_edge, bot_edge, usable, half, max_gap_px, ink, top_ok, bot_ok)
     return RowTrace(x_px=xs + x0_px, y_px=ys + top_px, line_width_px=width, confident=conf)
+
+
+def _column_spans(lo: np.ndarray, hi: np.ndarray, cols: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels of rows lo .. hi (inclusive) of each column of cols ((n,) int each, lo <=
+    hi), column after column: (rows, columns) (M,) int, and (n,) where each column's
+    pixels begin in them."""
+    length = hi - lo + 1
+    first = np.r_[0, np.cumsum(length)[:-1]]
+    rows = np.arange(int(length.sum())) - np.repeat(first - lo, length)
+    return rows, np.repeat(cols, length), first
 
 
 def _run_pen_px(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray) -> float:
@@ -634,9 +648,9 @@ def _edges_clear(band: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray
     end is not trusted. Returns (top_ok, bottom_ok), (w,) bool.
     """
     h, w = band.shape
-    rows = np.arange(h)[:, None]
-    chosen = has[None, :] & (rows >= t[None, :]) & (rows <= b[None, :])
-    other = (band & ~chosen).astype(np.uint8)
+    other = band.astype(np.uint8)
+    chosen = np.flatnonzero(has)
+    other[_column_spans(t[chosen], b[chosen], chosen)[:2]] = 0
     k = 2 * (reach + 2) + 1
     near = cv2.dilate(other, np.ones((3, k), np.uint8)) > 0
     cols = np.arange(w)

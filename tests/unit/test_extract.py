@@ -216,3 +216,13 @@ def test_choose_runs_is_the_plain_dynamic_program(seed: int) -> None:
     assert (got[100:104] == -1).all()
     fixed = window_consistent(got, top, bottom, valid, 20.0, 4.0)
     assert fixed.shape == got.shape and (fixed[valid.any(axis=1)] >= 0).all()
+
+
+def test_column_spans_list_each_columns_rows_in_turn() -> None:
+    from pipeline.extract import _column_spans
+
+    rows, cols, first = _column_spans(np.array([2, 0, 5]), np.array([4, 0, 6]),
+                                      np.array([1, 3, 7]))
+    assert rows.tolist() == [2, 3, 4, 0, 5, 6]
+    assert cols.tolist() == [1, 1, 1, 3, 7, 7]
+    assert first.tolist() == [0, 3, 4]
