@@ -39,10 +39,28 @@ def paper_normalised(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8; found {image.shape} {image.dtype}")
-    r, g, b = image[:, :, 0], image[:, :, 1], image[:, :, 2]
-    v = cv2.max(cv2.max(r, g), b).astype(np.float32) * (1.0 / 255.0)
-    m = cv2.min(cv2.min(r, g), b).astype(np.float32) * (1.0 / 255.0)
-    return 1.0 - v / _paper_level(v), 1.0 - m / _paper_level(m)
+    r, g, b = cv2.split(image)
+    return _darkness(cv2.max(cv2.max(r, g), b)), _darkness(cv2.min(cv2.min(r, g), b))
+
+
+def paper_darkness(image: np.ndarray) -> np.ndarray:
+    """`paper_normalised`'s dark_value alone: (H, W) float32 in [0, 1] of (H, W, 3) uint8 RGB."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8; found {image.shape} {image.dtype}")
+    r, g, b = cv2.split(image)
+    return _darkness(cv2.max(cv2.max(r, g), b))
+
+
+#: uint8 brightness -> float32 in [0, 1].
+_UNIT = np.arange(256, dtype=np.float32) * (1.0 / 255.0)
+
+
+def _darkness(channel: np.ndarray) -> np.ndarray:
+    """1 - brightness / local paper brightness of an (H, W) uint8 channel: (H, W) float32."""
+    value = cv2.LUT(channel, _UNIT)
+    out = _paper_level(value)
+    np.divide(value, out, out=out)
+    return np.subtract(1.0, out, out=out)
 
 
 def _paper_level(channel: np.ndarray) -> np.ndarray:
@@ -61,8 +79,10 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, -30, 30).astype(np.float32)
-    return 1.0 / (1.0 + cv2.exp(-x))
+    """1 / (1 + exp(-x)) of (H, W) float, as float32; x is overwritten."""
+    x = np.clip(x, -30, 30, out=x).astype(np.float32, copy=False)
+    e = np.add(cv2.exp(np.negative(x, out=x), dst=x), 1.0, out=x)
+    return np.divide(1.0, e, out=e)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 import pipeline
 from pipeline.calibration import Pulse, Scales, agreeing_pulses, find_pulse, page_scales
-from pipeline.classic_segment import SegMaps, classic_segment, colour_rule, paper_normalised
+from pipeline.classic_segment import SegMaps, classic_segment, colour_rule, paper_darkness
 from pipeline.crop import paper_outline, signal_region, upright_sheet_box
 from pipeline.errors import (
     DigitizerError,
@@ -37,10 +37,10 @@ from pipeline.layout import (
     TraceRow,
     choose_template,
     consensus,
-    find_rows,
     long_trace_mask,
+    rows_and_long_ink,
 )
-from pipeline.leads import assemble_signals, limb_relation_residual
+from pipeline.leads import WindowMemo, assemble_signals, limb_relation_residual
 from pipeline.panels import PanelGaps, close_trace, find_panel_gaps
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
 from pipeline.rectify import (
@@ -417,15 +417,17 @@ class Digitizer:
         ppm_guess = grid.px_per_mm if grid else max(img_r.shape[:2]) / 280.0
         t = time.perf_counter()
         if dark_v is None or img_r is not image:
-            dark_v, _ = paper_normalised(img_r)
+            dark_v = paper_darkness(img_r)
         timings["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        region = signal_region(trace_r, ppm_guess)
-        rows = find_rows(trace_r * region, ppm_guess)
+        in_region = trace_r * signal_region(trace_r, ppm_guess)
+        rows, long_ink = rows_and_long_ink(in_region, ppm_guess)
         if grid is not None:
             grid = _check_grid_harmonic(grid, rows)
-            ppm_guess = grid.px_per_mm
+            if grid.px_per_mm != ppm_guess:  # the long traces are those of 12 mm
+                ppm_guess = grid.px_per_mm
+                long_ink = long_trace_mask(in_region, max(8.0, 12.0 * ppm_guess))
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -434,7 +436,9 @@ class Digitizer:
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = float(np.percentile(dark_v[mask], 70))
-        coverage = np.clip(dark_v / max(level, 0.05), 0.0, 1.0) * (line_r > 0.15)
+        coverage = dark_v / max(level, 0.05)
+        np.clip(coverage, 0.0, 1.0, out=coverage)
+        coverage *= line_r > 0.15
         traces = extract_rows(mask, coverage, [
             (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
              0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],
@@ -452,7 +456,7 @@ class Digitizer:
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
         return _Page(rect, img_r, mask, rows, traces, baselines, start, end, grid, ppm_guess,
-                     long_trace_mask(trace_r * region, max(8.0, 12.0 * ppm_guess)),
+                     long_ink,
                      votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
 
     def _finish(self, page: _Page, image: np.ndarray, input_shape: tuple[int, int],
@@ -484,12 +488,13 @@ class Digitizer:
         traces, panel_gaps = _close_panel_gaps(page, starts, ends, scales.px_per_mm)
         best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
         n_samples = round(opts.duration_s * opts.fs_hz)
+        memo = WindowMemo()  # candidates share most lead windows: each is read once
         for template, geo_cost in candidates[:5]:
             template = match_rhythm_leads(template, traces, page.baselines, starts, ends,
-                                          scales, opts.fs_hz, n_samples)
+                                          scales, opts.fs_hz, n_samples, memo)
             signals, placements, agreement = assemble_signals(
                 template, traces, page.baselines, starts, ends, scales, opts.fs_hz,
-                n_samples)
+                n_samples, memo)
             # Geometry tells 6-row layouts apart (the only row count several geometries
             # share) by where rows change lead; 0.3 let a poor read's limb and strip terms
             # call a 3x4+3 page precordial-6x1.
@@ -686,19 +691,21 @@ def _line_mask(trace_r: np.ndarray, rows: list[TraceRow],
     closed (removed grid lines, faint antialiasing). trace_r: (H, W) float trace map of
     the rectified page; line_r: the same with the ink the gate cut put back
     (`_restore_gated_lines`), thresholded at the level trace_r chose (None: trace_r)."""
-    best: tuple[float, float] | None = None
+    best: tuple[float, float, np.ndarray] | None = None
     for threshold in INK_THRESHOLDS:
         mask = _closed(trace_r > threshold)
         inked = [float(mask[r.own_band[0]:r.own_band[1], r.x0_px:r.x1_px + 1].any(axis=0)
                        .mean()) for r in rows if r.x1_px > r.x0_px]
         share = float(np.median(inked)) if inked else 0.0
         if share >= MIN_INKED_SHARE:
-            best = (share, threshold)
+            best = (share, threshold, mask)
             break
         if best is None or share > best[0] + 0.05:
-            best = (share, threshold)
+            best = (share, threshold, mask)
     assert best is not None  # INK_THRESHOLDS is not empty
-    return _closed((trace_r if line_r is None else line_r) > best[1])
+    if line_r is None or line_r is trace_r:
+        return best[2]  # nothing was put back: the mask chosen is the lines'
+    return _closed(line_r > best[1])
 
 
 def _closed(mask: np.ndarray) -> np.ndarray:

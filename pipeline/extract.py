@@ -76,10 +76,10 @@ def column_runs(mask: np.ndarray, baseline: float, max_runs: int = MAX_RUNS
     h, w = mask.shape
     padded = np.zeros((w, h + 2), dtype=np.int8)
     padded[:, 1:-1] = mask.T
-    d = np.diff(padded, axis=1)
-    s_col, s_row = np.nonzero(d == 1)
-    _e_col, e_row = np.nonzero(d == -1)
-    e_row = e_row - 1
+    # Each column's edges alternate, a run's start (+1) then its end (-1), in row order.
+    edge_col, edge_row = np.nonzero(np.diff(padded, axis=1))
+    s_col, s_row = edge_col[0::2], edge_row[0::2]
+    e_row = edge_row[1::2] - 1
     top = np.zeros((w, max_runs), dtype=np.int64)
     bottom = np.zeros((w, max_runs), dtype=np.int64)
     valid = np.zeros((w, max_runs), dtype=bool)
@@ -120,38 +120,51 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
     choice = np.full(w, -1, dtype=np.int64)
     if cols.size == 0:
         return choice
-    n_runs = valid.sum(axis=1)
     back = np.zeros((cols.size, k), dtype=np.int64)
     cost = unary[cols[0]].copy()
-    top_l, bot_l, cen_l, un_l = top[:, 0].tolist(), bottom[:, 0].tolist(), centre[:, 0].tolist(), \
-        unary[:, 0].tolist()
-    single = (n_runs == 1).tolist()
+    # Forced steps, from one run to one run (most columns): their costs for all columns at
+    # once; a stretch of them only adds up, in order, onto the cost of its only state.
+    single = valid.sum(axis=1) == 1
+    a_all, b_all = cols[:-1], cols[1:]
+    forced = single[a_all] & single[b_all]  # step i - 1 -> i is forced[i - 1]
+    t0, b0, c0 = top[:, 0], bottom[:, 0], centre[:, 0]
+    added = np.empty((cols.size - 1, 3))
+    added[:, 0] = gap_cost * np.maximum(0, np.maximum(t0[b_all] - b0[a_all],
+                                                      t0[a_all] - b0[b_all]) - 1)
+    added[:, 1] = move_cost * np.abs(c0[a_all] - c0[b_all])
+    added[:, 2] = unary[b_all, 0]
+    # The other steps' (K, K) costs, run p before to run q after, also all at once.
+    steps = np.flatnonzero(~forced) + 1
+    a_s, b_s = cols[steps - 1], cols[steps]
+    gap = np.maximum(0, np.maximum(top[b_s][:, None, :] - bottom[a_s][:, :, None],
+                                   top[a_s][:, :, None] - bottom[b_s][:, None, :]) - 1)
+    trans = gap_cost * gap + move_cost * np.abs(centre[a_s][:, :, None]
+                                                - centre[b_s][:, None, :])
     scalar: float | None = None  # cost of the only state while consecutive columns have one run
-    for i in range(1, cols.size):
-        a, b = int(cols[i - 1]), int(cols[i])
-        if single[a] and single[b]:
-            # Forced step: one run before, one after (most columns); plain Python floats.
-            c0 = float(cost[0]) if scalar is None else scalar
-            gap = max(0, max(top_l[b] - bot_l[a], top_l[a] - bot_l[b]) - 1)
-            scalar = c0 + gap_cost * gap + move_cost * abs(cen_l[a] - cen_l[b]) + un_l[b]
-            continue
+    done = 1  # steps before column `done` are taken
+    for s, i in enumerate([*steps.tolist(), cols.size]):
+        if i > done:  # forced steps done .. i - 1: a running sum, term by term
+            start = float(cost[0]) if scalar is None else scalar
+            scalar = float(np.add.accumulate(np.r_[start, added[done - 1:i - 1].ravel()])[-1])
+        done = i + 1
+        if i == cols.size:
+            break
         if scalar is not None:
             cost = np.full(k, np.inf)
             cost[0] = scalar
             scalar = None
-        gap = np.maximum(0, np.maximum(top[b][None, :] - bottom[a][:, None],
-                                       top[a][:, None] - bottom[b][None, :]) - 1)
-        trans = gap_cost * gap + move_cost * np.abs(centre[a][:, None] - centre[b][None, :])
-        total = cost[:, None] + trans
+        total = cost[:, None] + trans[s]
         back[i] = np.argmin(total, axis=0)
-        cost = total[back[i], np.arange(k)] + unary[b]
+        cost = total.min(axis=0) + unary[b_s[s]]
     if scalar is not None:
         cost = np.full(k, np.inf)
         cost[0] = scalar
-    j = int(np.argmin(cost))
-    for i in range(cols.size - 1, -1, -1):
-        choice[cols[i]] = j
-        j = int(back[i, j])
+    # Back from the cheapest end; a forced step's only run is run 0.
+    path = np.zeros(cols.size, dtype=np.int64)
+    path[-1] = int(np.argmin(cost))
+    for i in np.flatnonzero(~forced)[::-1] + 1:
+        path[i - 1] = back[i, path[i]]
+    choice[cols] = path
     return choice
 
 
@@ -185,13 +198,16 @@ def window_consistent(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray,
         lo, hi = int(a) - 2, int(b) + 2
         if lo < 0 or hi >= w or np.any(choice[lo:hi + 1] < 0):
             continue
-        cols = np.arange(lo, hi + 1)
-        allowed = valid[cols].copy()
+        # Only the entries that hold a run in some column of the stretch (a column's runs
+        # fill its first entries): the rest are not allowed anywhere in it.
+        k = int(np.flatnonzero(valid[lo:hi + 1].any(axis=0))[-1]) + 1
+        span = np.s_[lo:hi + 1, :k]
+        allowed = valid[span].copy()
         for c in (0, 1, -2, -1):  # the fixed columns either side: their chosen run only
             allowed[c] = False
-            allowed[c, choice[cols[c]]] = True
-        out[lo:hi + 1] = _second_order_path(top[cols], bottom[cols], centre[cols],
-                                            np.where(allowed, unary[cols], np.inf), tol_px,
+            allowed[c, choice[lo:hi + 1][c]] = True
+        out[lo:hi + 1] = _second_order_path(top[span], bottom[span], centre[span],
+                                            np.where(allowed, unary[span], np.inf), tol_px,
                                             cost_per_px, gap_cost, move_cost)
     return out
 
@@ -203,24 +219,24 @@ def _second_order_path(top: np.ndarray, bottom: np.ndarray, centre: np.ndarray,
     the pairwise costs of `choose_runs` plus the window rule of `window_consistent` over
     each three consecutive columns. Returns (n,) run indices."""
     n, k = top.shape
-
-    def pair(i: int) -> np.ndarray:  # (K, K) cost of runs p at column i - 1, q at column i
-        gap = np.maximum(0, np.maximum(top[i][None, :] - bottom[i - 1][:, None],
-                                       top[i - 1][:, None] - bottom[i][None, :]) - 1)
-        return gap_cost * gap + move_cost * np.abs(centre[i - 1][:, None] - centre[i][None, :])
+    # pair[i - 1][p, q]: cost of run p at column i - 1 followed by run q at column i.
+    t_prev, t_next = top[:-1, :, None], top[1:, None, :]
+    b_prev, b_next = bottom[:-1, :, None], bottom[1:, None, :]
+    gap = np.maximum(0, np.maximum(t_next - b_prev, t_prev - b_next) - 1)
+    pair = gap_cost * gap + move_cost * np.abs(centre[:-1, :, None] - centre[1:, None, :])
+    # broken[i - 2][r, p, q]: how far runs r, p, q at columns i - 2, i - 1, i break the rule.
+    t0, t1, t2 = top[:-2, :, None, None], top[1:-1, None, :, None], top[2:, None, None, :]
+    b0, b1, b2 = bottom[:-2, :, None, None], bottom[1:-1, None, :, None], bottom[2:, None, None, :]
+    broken = cost_per_px * (np.maximum(0, np.minimum(t0, t2) - t1 - tol_px)
+                            + np.maximum(0, b1 - np.maximum(b0, b2) - tol_px))
 
     # cost[p, q]: best cost of a path ending with run p at column i - 1 and q at column i.
-    cost = unary[0][:, None] + pair(1) + unary[1][None, :]
+    cost = unary[0][:, None] + pair[0] + unary[1][None, :]
     back = np.zeros((n, k, k), dtype=np.int64)
     for i in range(2, n):
-        t0, t1, t2 = top[i - 2][:, None, None], top[i - 1][None, :, None], top[i][None, None, :]
-        b0, b1, b2 = (bottom[i - 2][:, None, None], bottom[i - 1][None, :, None],
-                      bottom[i][None, None, :])
-        broken = (np.maximum(0, np.minimum(t0, t2) - t1 - tol_px)
-                  + np.maximum(0, b1 - np.maximum(b0, b2) - tol_px))  # (r, p, q)
-        total = cost[:, :, None] + cost_per_px * broken  # (r, p, q)
+        total = cost[:, :, None] + broken[i - 2]  # (r, p, q)
         back[i] = np.argmin(total, axis=0)
-        cost = np.take_along_axis(total, back[i][None], axis=0)[0] + pair(i) + unary[i][None, :]
+        cost = total.min(axis=0) + pair[i - 1] + unary[i][None, :]
     p, q = np.unravel_index(int(np.argmin(cost)), cost.shape)
     path = np.zeros(n, dtype=np.int64)
     path[n - 1], path[n - 2] = q, p
@@ -568,9 +584,12 @@ def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_p
                 & (np.abs(prev_y - next_y) < 2 * width))
     # Darkest ink of each column's chosen run: a line's first and last columns are inked
     # over only part of their width, which places its ends to a fraction of a pixel.
-    rows = np.arange(h)[:, None]
-    in_run = has[None, :] & (rows >= t[None, :] - 1) & (rows <= b[None, :] + 1)
-    ink = np.where(in_run, band_c, 0.0).max(axis=0)
+    ink = np.zeros(w, dtype=band_c.dtype)
+    inked = np.flatnonzero(has)
+    if inked.size:
+        ys, xs, first = _column_spans(np.maximum(t[inked] - 1, 0),
+                                      np.minimum(b[inked] + 1, h - 1), inked)
+        ink[inked] = np.maximum.reduceat(band_c[ys, xs], first)
     top_ok, bot_ok = _edges_clear(band_m, has, t, b, r)
     if top_shared is not None:
         top_ok = top_ok & ~top_shared
@@ -579,6 +598,17 @@ def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_p
     usable = has & ~crossing & (top_ok | bot_ok)
     xs, ys, conf = fit_line(top_edge, bot_edge, usable, half, max_gap_px, ink, top_ok, bot_ok)
     return RowTrace(x_px=xs + x0_px, y_px=ys + top_px, line_width_px=width, confident=conf)
+
+
+def _column_spans(lo: np.ndarray, hi: np.ndarray, cols: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels of rows lo .. hi (inclusive) of each column of cols ((n,) int each, lo <=
+    hi), column after column: (rows, columns) (M,) int, and (n,) where each column's
+    pixels begin in them."""
+    length = hi - lo + 1
+    first = np.r_[0, np.cumsum(length)[:-1]]
+    rows = np.arange(int(length.sum())) - np.repeat(first - lo, length)
+    return rows, np.repeat(cols, length), first
 
 
 def _run_pen_px(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray) -> float:
@@ -618,9 +648,9 @@ def _edges_clear(band: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray
     end is not trusted. Returns (top_ok, bottom_ok), (w,) bool.
     """
     h, w = band.shape
-    rows = np.arange(h)[:, None]
-    chosen = has[None, :] & (rows >= t[None, :]) & (rows <= b[None, :])
-    other = (band & ~chosen).astype(np.uint8)
+    other = band.astype(np.uint8)
+    chosen = np.flatnonzero(has)
+    other[_column_spans(t[chosen], b[chosen], chosen)[:2]] = 0
     k = 2 * (reach + 2) + 1
     near = cv2.dilate(other, np.ones((3, k), np.uint8)) > 0
     cols = np.arange(w)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import solveh_banded
+from scipy.linalg.lapack import dpbsv
 from scipy.sparse.linalg import spsolve
 
 #: Fit schedule: (soft-extreme temperature px, weight of the
@@ -69,17 +69,69 @@ def _soft_residuals(y: np.ndarray, J: np.ndarray, W: np.ndarray, valid: np.ndarr
     return np.concatenate(residuals), weights
 
 
-def _jacobian(J: np.ndarray, W: np.ndarray, weights: list[np.ndarray], n: int) -> sp.csr_matrix:
-    """(2C, N) derivatives of the soft residuals with respect to the samples."""
-    n_cols, k = J.shape
-    rows, cols, vals = [], [], []
-    for g, p in enumerate(weights):
-        r = np.repeat(np.arange(n_cols) + g * n_cols, k)
-        rows += [r, r]
-        cols += [J.ravel(), J.ravel() + 1]
-        vals += [(p * (1.0 - W)).ravel(), (p * W).ravel()]
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(2 * n_cols, n))
+class _WindowJacobian:
+    """The Jacobian of the soft residuals ((2C, N): the low then the high residual of each
+    column) kept as its nonzero part: row r touches only the L samples first .. first + L - 1
+    of its column's window. Builds the normal equations A^T A (in band form) and A^T v.
+
+    J, W, valid: (C, K) from `_window_terms`; n: samples; min_width: L at least this.
+    """
+
+    def __init__(self, J: np.ndarray, W: np.ndarray, valid: np.ndarray, n: int,
+                 min_width: int = 3) -> None:
+        n_cols = J.shape[0]
+        first = np.where(valid, J, np.iinfo(J.dtype).max).min(axis=1)
+        local = np.where(valid, J - first[:, None], 0)  # invalid candidates weigh 0
+        width = max(int(local.max()) + 2, min_width)
+        self.n, self.n_cols, self.width, self.W = n, n_cols, width, W
+        span = n + width  # room for the rows of the last columns
+        self._span = span
+        # Where each candidate's two entries go in the (C, L) rows.
+        at = np.arange(n_cols)[:, None] * width + local
+        self._entries = np.r_[at.ravel(), (at + 1).ravel()]
+        # (A^T A)[first + b + d, first + b] gets row entries b + d times b: band row d.
+        self._band_at = np.concatenate([
+            (d * span + first[:, None] + np.arange(width - d)[None, :]).ravel()
+            for d in range(width)])
+        self._sample_at = (first[:, None] + np.arange(width)[None, :]).ravel()
+
+    def rows(self, weights: list[np.ndarray], row_weight: np.ndarray) -> np.ndarray:
+        """(2, C, L) the rows of the low and the high residuals, times row_weight ((2C,))."""
+        size = self.n_cols * self.width
+        out = np.empty((2, self.n_cols, self.width))
+        for g, p in enumerate(weights):
+            values = np.r_[(p * (1.0 - self.W)).ravel(), (p * self.W).ravel()]
+            out[g] = np.bincount(self._entries, values, minlength=size).reshape(
+                self.n_cols, self.width)
+        return out * row_weight.reshape(2, self.n_cols, 1)
+
+    def normal_band(self, rows: np.ndarray) -> np.ndarray:
+        """(L, N) lower band of A^T A (band[d, j] = (A^T A)[j + d, j]); rows: from `rows`."""
+        lo, hi = rows
+        width = self.width
+        products = np.concatenate([
+            (lo[:, d:] * lo[:, :width - d] + hi[:, d:] * hi[:, :width - d]).ravel()
+            for d in range(width)])
+        band = np.bincount(self._band_at, products, minlength=width * self._span)
+        return band.reshape(width, self._span)[:, :self.n]
+
+    def transpose_times(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """(N,) A^T @ vector for vector (2C,); rows: from `rows`."""
+        lo, hi = rows
+        c = self.n_cols
+        values = (lo * vector[:c, None] + hi * vector[c:, None]).ravel()
+        return np.bincount(self._sample_at, values, minlength=self._span)[:self.n]
+
+
+def _lower_band(matrix: sp.spmatrix, width: int) -> np.ndarray:
+    """(width, N) lower band (band[d, j] = matrix[j + d, j]) of a symmetric banded (N, N)
+    sparse matrix whose nonzeros lie within `width` diagonals of its main one."""
+    coo = matrix.tocoo()
+    lower = coo.row >= coo.col
+    rows, cols, vals = coo.row[lower], coo.col[lower], coo.data[lower]
+    band = np.zeros((width, matrix.shape[0]))
+    np.add.at(band, (rows - cols, cols), vals)
+    return band
 
 
 def _envelope_start(xs: np.ndarray, columns: np.ndarray, low: np.ndarray, high: np.ndarray,
@@ -102,18 +154,24 @@ def _envelope_start(xs: np.ndarray, columns: np.ndarray, low: np.ndarray, high: 
     return start
 
 
-def _solve_banded_spd(matrix: sp.spmatrix, rhs: np.ndarray) -> np.ndarray:
-    """Solve matrix @ x = rhs for a symmetric positive definite banded (N, N) sparse matrix
-    (each window ties only nearby samples) by banded Cholesky; sparse LU if that fails."""
-    coo = matrix.tocoo()
-    lower = coo.row >= coo.col
-    rows, cols, vals = coo.row[lower], coo.col[lower], coo.data[lower]
-    band = np.zeros((int((rows - cols).max()) + 1, matrix.shape[0]))
-    band[rows - cols, cols] = vals  # a summed sparse matrix holds each entry once
-    try:
-        return solveh_banded(band, rhs, lower=True)
-    except np.linalg.LinAlgError:
-        return spsolve(matrix.tocsc(), rhs)
+def _solve_banded_spd(band: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve M @ x = rhs for a symmetric positive definite banded (N, N) matrix M given by
+    its lower band ((L, N), band[d, j] = M[j + d, j]; each window ties only nearby
+    samples) by banded Cholesky; sparse LU if that fails."""
+    if not (np.isfinite(band).all() and np.isfinite(rhs).all()):
+        raise ValueError("array must not contain infs or NaNs")
+    # LAPACK's banded Cholesky solver, as scipy's solveh_banded calls it (without its
+    # checks, which cost more than the solve at this size).
+    _, x, info = dpbsv(band, rhs, lower=1)
+    if info < 0:
+        raise ValueError(f"illegal value in argument {-info} of LAPACK dpbsv")
+    if info > 0:  # not positive definite
+        n = band.shape[1]
+        lower = sp.diags([band[d, :n - d] for d in range(band.shape[0])],
+                         list(range(0, -band.shape[0], -1)), shape=(n, n))
+        matrix = lower + sp.triu(lower.T, 1)
+        return np.asarray(spsolve(matrix.tocsc(), rhs))
+    return np.asarray(x)
 
 
 def _cost(residuals: np.ndarray, curvature: np.ndarray, smoothness: float) -> float:
@@ -142,11 +200,12 @@ def fit_samples(xs: np.ndarray, columns: np.ndarray, top: np.ndarray, bottom: np
     y = _envelope_start(xs, columns, np.where(top_ok, low, high), np.where(bottom_ok, high, low),
                         0.5 + half_pen)
     weight = np.r_[top_ok, bottom_ok].astype(np.float64)
-    row_weight = sp.diags(weight)
     d2 = sp.diags([np.ones(n - 2), -2.0 * np.ones(n - 2), np.ones(n - 2)], [0, 1, 2],
                   shape=(n - 2, n)).tocsr()
     curvature = (d2.T @ d2).tocsc()
-    eye = sp.identity(n, format="csc")
+    # The normal equations are built in band form: the Jacobian's rows touch L samples.
+    jacobian = _WindowJacobian(J, W, valid, n)  # L >= 3: the curvature ties 3 samples
+    curvature_band = _lower_band(curvature, jacobian.width)
     for temperature, smoothness in schedule:
         penalty = curvature * smoothness
         damping = 1e-3
@@ -154,9 +213,10 @@ def fit_samples(xs: np.ndarray, columns: np.ndarray, top: np.ndarray, bottom: np
         res = res * weight
         current = _cost(res, d2 @ y, smoothness)
         for _ in range(steps):
-            a = row_weight @ _jacobian(J, W, weights, n)
-            step = _solve_banded_spd(a.T @ a + penalty + damping * eye,
-                                     -(a.T @ res) - penalty @ y)
+            a = jacobian.rows(weights, weight)
+            band = jacobian.normal_band(a) + smoothness * curvature_band
+            band[0] += damping
+            step = _solve_banded_spd(band, -jacobian.transpose_times(a, res) - penalty @ y)
             res_new, weights_new = _soft_residuals(y + step, J, W, valid, low, high,
                                                    temperature)
             res_new = res_new * weight

@@ -8,6 +8,8 @@ same time are therefore linearly dependent; a template that names the rows wrong
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from pipeline.calibration import Scales
@@ -38,9 +40,21 @@ MIN_OVERLAP_S = 0.5
 MAX_SHIFT_S = 0.06
 
 
+@dataclass
+class WindowMemo:
+    """Lead windows already read from one page's rows (see `assemble_signals`): signals
+    ((T,) float32 uV, baseline px) keyed by the row's line (its id) and the window's place,
+    scales and polarity; isoelectric baselines (px) keyed by the line and columns. The
+    lines are held (by id) so that no other object can take a known line's id."""
+
+    signals: dict[tuple[object, ...], tuple[np.ndarray, float]] = field(default_factory=dict)
+    baselines: dict[tuple[object, ...], float] = field(default_factory=dict)
+    lines: dict[int, RowTrace] = field(default_factory=dict)
+
+
 def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
                      starts: list[float], ends: list[float], scales: Scales, fs_hz: float,
-                     n_samples: int
+                     n_samples: int, memo: WindowMemo | None = None
                      ) -> tuple[np.ndarray, list[PanelPlacement], float | None]:
     """Signals of a page read with `template`.
 
@@ -50,6 +64,8 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
     drawn, placements, agreement): agreement is the mean correlation between a rhythm strip
     and the panel of the same lead over their common time (None when no lead is drawn
     twice); a wrong template pairs a strip with another lead's panel.
+    memo: windows read by earlier calls for the same page's traces (the candidate
+    templates of a page share most windows), filled as windows are read; None: no memo.
     """
     n_cols = template.n_cols
     spans = [(e - s) / scales.px_per_s / n_cols for s, e in zip(starts, ends)]
@@ -68,14 +84,8 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
             lead, pol = parse_lead(token)
             t0, t1 = c * width_s, (c + 1) * width_s
             x_start = starts[r] + c * width_s * scales.px_per_s
-            sel = (tr.x_px >= x_start) & (tr.x_px < x_start + width_s * scales.px_per_s)
-            base = isoelectric_level(tr.y_px[sel]) if sel.any() else baselines[r]
-            if not np.isfinite(base):
-                base = baselines[r]
-            sig = window_to_samples(
-                tr.x_px, tr.y_px, baseline_px=base, px_per_mv=scales.px_per_mv,
-                x_start_px=x_start, px_per_s=scales.px_per_s, t0_s=t0, t1_s=t1,
-                fs_hz=fs_hz, n_samples=n_samples, polarity=pol)
+            sig, base = _window_signal(tr, baselines[r], x_start, width_s, t0, t1, pol,
+                                       scales, fs_hz, n_samples, memo)
             _trim_joins(sig, c > 0, c < n - 1, EDGE_TRIM_S * fs_hz)
             i = LEADS.index(lead)
             fill = np.isnan(signals[i])
@@ -87,6 +97,38 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
             placements.append(PanelPlacement(lead, pol, r, x_start, scales.px_per_s, base,
                                              scales.px_per_mv, t0, t1))
     return signals, placements, (float(np.mean(agreement)) if agreement else None)
+
+
+def _window_signal(tr: RowTrace, row_baseline: float, x_start: float, width_s: float,
+                   t0: float, t1: float, polarity: int, scales: Scales, fs_hz: float,
+                   n_samples: int, memo: WindowMemo | None
+                   ) -> tuple[np.ndarray, float]:
+    """One lead window of row line `tr` (px) on the time axis: ((n_samples,) float32 uV,
+    the baseline used, px: the window's isoelectric level, else row_baseline). The window
+    starts at column x_start (px), lasts width_s and shows [t0, t1) s. memo: see
+    `assemble_signals`; a copy of the memo's signal is returned."""
+    pps = scales.px_per_s
+    key = (id(tr), row_baseline, x_start, width_s, t0, t1, polarity, scales.px_per_mv, pps,
+           fs_hz, n_samples)
+    if memo is not None and key in memo.signals:
+        sig, base = memo.signals[key]
+        return sig.copy(), base
+    base_key = (id(tr), row_baseline, x_start, width_s, pps)
+    if memo is not None and base_key in memo.baselines:
+        base = memo.baselines[base_key]
+    else:
+        sel = (tr.x_px >= x_start) & (tr.x_px < x_start + width_s * pps)
+        base = isoelectric_level(tr.y_px[sel]) if sel.any() else row_baseline
+        if not np.isfinite(base):
+            base = row_baseline
+    sig = window_to_samples(
+        tr.x_px, tr.y_px, baseline_px=base, px_per_mv=scales.px_per_mv, x_start_px=x_start,
+        px_per_s=pps, t0_s=t0, t1_s=t1, fs_hz=fs_hz, n_samples=n_samples, polarity=polarity)
+    if memo is not None:
+        memo.lines[id(tr)] = tr
+        memo.signals[key] = (sig.copy(), base)
+        memo.baselines[base_key] = base
+    return sig, base
 
 
 def correlation(a: np.ndarray, b: np.ndarray, fs_hz: float) -> float | None:

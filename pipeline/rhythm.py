@@ -14,7 +14,7 @@ import numpy as np
 from pipeline.calibration import Scales
 from pipeline.extract import RowTrace
 from pipeline.layouts import LayoutTemplate
-from pipeline.leads import assemble_signals, correlation, shifted_correlation
+from pipeline.leads import WindowMemo, assemble_signals, correlation, shifted_correlation
 from pipeline.types import LEADS
 
 #: A strip is renamed only when it follows another panel at least this well (Pearson r;
@@ -30,11 +30,11 @@ MAX_OWN_R = 0.6
 
 def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
                        starts: list[float], ends: list[float], scales: Scales, fs_hz: float,
-                       n_samples: int) -> LayoutTemplate:
+                       n_samples: int, memo: WindowMemo | None = None) -> LayoutTemplate:
     """`template` with each rhythm strip's lead set to the grid panel it matches best.
 
     traces, baselines, starts, ends: per drawn row, rhythm strips last (px), as for
-    `assemble_signals`. A strip keeps the template's lead unless that panel follows it with
+    `assemble_signals` (and memo). A strip keeps the template's lead unless that panel follows it with
     r <= MAX_OWN_R (even shifted a little) and another with r >= MIN_MATCH_R, by
     MIN_MARGIN_R more than any other.
     """
@@ -43,13 +43,15 @@ def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselin
         return template
     grid_only = LayoutTemplate(template.name, template.cells)
     panels, _, _ = assemble_signals(grid_only, traces[:n_grid], baselines[:n_grid],
-                                    starts[:n_grid], ends[:n_grid], scales, fs_hz, n_samples)
+                                    starts[:n_grid], ends[:n_grid], scales, fs_hz, n_samples,
+                                    memo)
     leads = list(template.rhythm)
     for k, lead in enumerate(template.rhythm):
         r = n_grid + k
         strip_template = LayoutTemplate("strip", ((lead,),))
         strip, _, _ = assemble_signals(strip_template, [traces[r]], [baselines[r]],
-                                       [starts[r]], [ends[r]], scales, fs_hz, n_samples)
+                                       [starts[r]], [ends[r]], scales, fs_hz, n_samples,
+                                       memo)
         scores = _panel_correlations(strip[LEADS.index(lead)], panels, fs_hz)
         if not scores:
             continue

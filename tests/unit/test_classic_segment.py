@@ -5,7 +5,13 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.classic_segment import _long_runs, classic_segment, colour_rule, paper_normalised
+from pipeline.classic_segment import (
+    _long_runs,
+    classic_segment,
+    colour_rule,
+    paper_darkness,
+    paper_normalised,
+)
 
 
 def test_red_grid_black_trace() -> None:
@@ -87,3 +93,20 @@ def test_colour_rule_maps_are_classic_segments_classes() -> None:
     np.testing.assert_array_equal(seg.probs[2], 0.0)
     np.testing.assert_array_equal(seg.probs[0], np.clip(1 - maps.trace - maps.grid, 0, 1))
     np.testing.assert_array_equal(maps.dark_v, paper_normalised(img)[0])
+
+
+def test_paper_darkness_is_paper_normalised_dark_value() -> None:
+    """Darkness of the brightest channel relative to the local paper, alone; 0 on paper,
+    near 1 on black ink, under a shadow too."""
+    rng = np.random.default_rng(2)
+    img = np.full((240, 320, 3), 235, np.uint8)
+    img[:, 160:] = 150  # a shadow over the right half
+    img[100:103, 20:300] = 0
+    img = np.clip(img.astype(np.int16) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+    dark = paper_darkness(img)
+    assert dark.dtype == np.float32 and dark.shape == (240, 320)
+    assert np.array_equal(dark, paper_normalised(img)[0])
+    assert dark[101, 50] > 0.9 and dark[101, 250] > 0.9
+    assert abs(float(np.median(dark[20:60, 200:300]))) < 0.05
+    with pytest.raises(ValueError):
+        paper_darkness(img[:, :, 0])

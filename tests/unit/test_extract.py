@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.extract import extract_row
+from pipeline.extract import choose_runs, column_runs, extract_row, window_consistent
 from pipeline.synth.raster import stroke_patch
 
 
@@ -171,3 +171,58 @@ def test_a_neighbours_line_before_the_rows_own_is_not_its_start() -> None:
     kept = drop_end_islands(runs, 60.0)
     assert not kept.has[:20].any() and not kept.has[280:].any()
     assert kept.has[22:278].all()
+
+
+def _reference_path(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline: float,
+                    half_band: float, move_cost: float) -> np.ndarray:
+    """choose_runs' dynamic program written plainly: every step over all K runs."""
+    centre = 0.5 * (top + bottom)
+    unary = np.where(valid, 0.5 * np.square((centre - baseline) / half_band), np.inf)
+    cols = np.flatnonzero(valid.any(axis=1))
+    cost = unary[cols[0]].copy()
+    back = np.zeros((cols.size, top.shape[1]), dtype=np.int64)
+    for i in range(1, cols.size):
+        a, b = cols[i - 1], cols[i]
+        gap = np.maximum(0, np.maximum(top[b][None, :] - bottom[a][:, None],
+                                       top[a][:, None] - bottom[b][None, :]) - 1)
+        total = cost[:, None] + gap + move_cost * np.abs(centre[a][:, None] - centre[b][None, :])
+        back[i] = np.argmin(total, axis=0)
+        cost = total.min(axis=0) + unary[b]
+    out = np.full(top.shape[0], -1)
+    j = int(np.argmin(cost))
+    for i in range(cols.size - 1, -1, -1):
+        out[cols[i]] = j
+        j = back[i, j]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_choose_runs_is_the_plain_dynamic_program(seed: int) -> None:
+    """Stretches of one-run columns summed at once, several-run columns stepped: the same
+    path as stepping every column (costs in eighths: sums exact either way)."""
+    rng = np.random.default_rng(seed)
+    h, w = 40, 300
+    mask = np.zeros((h, w), bool)
+    y = 20 + np.cumsum(rng.integers(-1, 2, w)).clip(-15, 15)
+    for c in range(w):
+        mask[y[c]:y[c] + 2, c] = True
+        if rng.random() < 0.15:  # another run: a letter, a neighbour's wave
+            r0 = int(rng.integers(0, h - 3))
+            mask[r0:r0 + 3, c] = True
+    mask[:, 100:104] = False  # a break
+    top, bottom, valid = column_runs(mask, 20.0)
+    got = choose_runs(top, bottom, valid, 20.0, 4.0, move_cost=0.25)
+    assert np.array_equal(got, _reference_path(top, bottom, valid, 20.0, 4.0, 0.25))
+    assert (got[100:104] == -1).all()
+    fixed = window_consistent(got, top, bottom, valid, 20.0, 4.0)
+    assert fixed.shape == got.shape and (fixed[valid.any(axis=1)] >= 0).all()
+
+
+def test_column_spans_list_each_columns_rows_in_turn() -> None:
+    from pipeline.extract import _column_spans
+
+    rows, cols, first = _column_spans(np.array([2, 0, 5]), np.array([4, 0, 6]),
+                                      np.array([1, 3, 7]))
+    assert rows.tolist() == [2, 3, 4, 0, 5, 6]
+    assert cols.tolist() == [1, 1, 1, 3, 7, 7]
+    assert first.tolist() == [0, 3, 4]

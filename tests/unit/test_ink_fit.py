@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline.extract import extract_row, fit_line
-from pipeline.ink_fit import fit_samples
+from pipeline.ink_fit import _solve_banded_spd, _window_terms, _WindowJacobian, fit_samples
 from pipeline.synth.raster import stroke_patch, window_ranges
 
 
@@ -70,3 +70,41 @@ def test_reader_measures_the_pen_not_the_line_wiggle() -> None:
     assert tr.line_width_px == pytest.approx(2.0, abs=0.2)
     err = tr.at(xs[40:-40]) - y[40:-40]
     assert np.sqrt(np.nanmean(err ** 2)) < 0.15
+
+
+def test_window_jacobian_is_the_dense_jacobian() -> None:
+    """Rows, normal equations and A^T v in band form equal those of the dense (2C, N)
+    Jacobian: entry p (1 - W) at J and p W at J + 1 of each candidate, rows weighted."""
+    rng = np.random.default_rng(3)
+    xs = np.linspace(0.0, 30.0, 61)
+    cols = np.r_[np.arange(1.0, 12.0), np.arange(15.0, 29.0)]  # a gap: rows skip samples
+    J, W, valid = _window_terms(xs, cols, 0.5 + 1.3)
+    n, (c, k) = xs.size, J.shape
+    weights = []
+    for _ in range(2):
+        p = np.where(valid, rng.random((c, k)), 0.0)
+        weights.append(p / p.sum(axis=1, keepdims=True))
+    row_weight = (rng.random(2 * c) > 0.2).astype(np.float64)
+    dense = np.zeros((2 * c, n))
+    for g, p in enumerate(weights):
+        for i in range(c):
+            for m in range(k):
+                dense[g * c + i, J[i, m]] += p[i, m] * (1.0 - W[i, m])
+                dense[g * c + i, J[i, m] + 1] += p[i, m] * W[i, m]
+    dense *= row_weight[:, None]
+    jac = _WindowJacobian(J, W, valid, n)
+    rows = jac.rows(weights, row_weight)
+    normal = dense.T @ dense
+    band = jac.normal_band(rows)
+    for d in range(band.shape[0]):
+        assert np.allclose(band[d, :n - d], np.diagonal(normal, -d), atol=1e-12)
+    assert np.allclose(np.tril(normal, -band.shape[0]), 0.0)  # nothing outside the band
+    v = rng.normal(size=2 * c)
+    assert np.allclose(jac.transpose_times(rows, v), dense.T @ v, atol=1e-12)
+
+
+def test_banded_solve_falls_back_when_not_positive_definite() -> None:
+    band = np.array([[2.0, -1.0, 3.0], [1.0, 1.0, 0.0]])  # symmetric, indefinite
+    full = np.diag(band[0]) + np.diag(band[1, :2], -1) + np.diag(band[1, :2], 1)
+    rhs = np.array([1.0, 2.0, 3.0])
+    assert np.allclose(full @ _solve_banded_spd(band, rhs), rhs)

@@ -12,11 +12,15 @@ from pipeline.layout import (
     TEMPLATES,
     change_evidence,
     choose_template,
+    component_sizes,
     consensus,
     find_rows,
     get_template,
     half_lattice_rows,
+    long_trace_mask,
+    rows_and_long_ink,
     snap_to_lattice,
+    wide_components,
 )
 from pipeline.layouts import parse_lead
 from pipeline.leads import NEUTRAL_RESIDUAL, limb_relation_residual, shifted_correlation
@@ -251,3 +255,61 @@ def test_a_row_broken_into_short_pieces_fills_its_lattice_place() -> None:
     rows = find_rows(page, PPM)
     assert len(rows) == 6
     assert rows[4].y_px == pytest.approx((30 + 40 * 4) * PPM, abs=0.2 * 40 * PPM)
+
+
+@pytest.mark.parametrize("density", [0.002, 0.02, 0.3])
+def test_component_sizes_are_opencvs_statistics(density: float) -> None:
+    """Labels and bounding-box sizes as OpenCV's, from borders (sparse ink), and from
+    its statistics (speckle): with rings holding pieces inside their holes."""
+    rng = np.random.default_rng(1)
+    img = (rng.random((300, 400)) < density).astype(np.uint8)
+    img = cv2.dilate(img, np.ones((3, 5), np.uint8)) if density < 0.01 else img
+    cv2.circle(img, (200, 150), 60, 1, 3)
+    img[148:152, 195:205] = 1  # inside the ring's hole
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(img, connectivity=8)
+    got_labels, sizes = component_sizes(img)
+    assert np.array_equal(got_labels, labels)
+    assert sizes.shape == (n, 2)
+    assert np.array_equal(sizes[1:], stats[1:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]])
+
+
+def test_long_trace_mask_keeps_the_long_lines_where_they_are() -> None:
+    """Only the ink's box is labelled: the same mask as the components of the whole page."""
+    page = rows_page(3)
+    page[10:14, 20:30] = 1.0  # a speck: dropped
+    got = long_trace_mask(page, 12 * PPM)
+    raw = page > 0.5
+    closed = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_WIDTH] >= 12 * PPM
+    keep[0] = False
+    assert np.array_equal(got, keep[labels] & raw)
+    assert not got[10:14, 20:30].any() and got.any()
+    assert not long_trace_mask(np.zeros((50, 60), np.float32), 10.0).any()
+
+
+def test_rows_come_with_the_long_traces_they_were_found_in() -> None:
+    page = rows_page(4, gaps=(0.5,))
+    rows, long_ink = rows_and_long_ink(page, PPM)
+    assert rows == find_rows(page, PPM)
+    assert np.array_equal(long_ink, long_trace_mask(page, 12 * PPM))
+
+
+@pytest.mark.parametrize("density", [0.002, 0.3])
+@pytest.mark.parametrize("min_width", [3.0, 40.0])
+def test_wide_components_are_those_opencv_measures_wide(density: float, min_width: float
+                                                        ) -> None:
+    """Filled from their borders (sparse ink) or looked up by label (speckle): the same
+    pixels as OpenCV's labels and widths give, with pieces inside a ring's hole."""
+    rng = np.random.default_rng(4)
+    img = (rng.random((300, 400)) < density).astype(np.uint8)
+    img = cv2.dilate(img, np.ones((3, 25), np.uint8)) if density < 0.01 else img
+    cv2.circle(img, (200, 150), 60, 1, 3)
+    img[148:152, 195:205] = 1  # inside the ring's hole: narrow
+    img[100:102, 170:230] = 1  # inside the ring's hole: wide
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(img, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_WIDTH] >= min_width
+    keep[0] = False
+    got = wide_components(img, min_width)
+    assert got.dtype == bool and np.array_equal(got, keep[labels])
+    assert not wide_components(np.zeros((20, 30), np.uint8), 1.0).any()

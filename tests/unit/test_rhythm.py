@@ -88,3 +88,36 @@ def test_templates_without_strips_are_unchanged() -> None:
     traces = page_rows(template.cells, ())
     assert match_rhythm_leads(template, traces, [0.0] * 6, [X0] * 6, [X1] * 6, SCALES,
                               500.0, 5000) is template
+
+
+def test_a_memo_reads_each_lead_window_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Candidate templates of a page read through one memo get the signals they get
+    alone, and a window read once (strip matching, then the signals) is not read again."""
+    import pipeline.leads as leads_module
+    from pipeline.leads import WindowMemo, assemble_signals
+
+    calls = []
+    read = leads_module.window_to_samples
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs["t0_s"])
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(leads_module, "window_to_samples", counted)
+    memo = WindowMemo()
+    traces = page_rows(LAYOUTS["3x4+1"].cells, ("II",))
+    n = len(traces)
+    args = (traces, [200.0 * (r + 1) for r in range(n)], [X0] * n, [X1] * n, SCALES, 500.0,
+            5000)
+    # Windows read: all 13, then only Cabrera's inverted aVR (same places), then none.
+    for name, most in (("3x4+1", 13), ("cabrera-3x4+1", 1), ("3x4+1", 0)):
+        template = LAYOUTS[name]
+        alone = assemble_signals(template, *args)
+        calls.clear()
+        shared = assemble_signals(template, *args, memo=memo)
+        assert len(calls) <= most
+        assert np.array_equal(alone[0], shared[0], equal_nan=True)
+        assert alone[1] == shared[1] and alone[2] == shared[2]
+        calls.clear()
+        again = assemble_signals(template, *args, memo=memo)
+        assert not calls and np.array_equal(again[0], alone[0], equal_nan=True)
