@@ -97,12 +97,14 @@ def gpu_run(images: list[np.ndarray], segmenter: str | None, worker_counts: list
                        segmenter=segmenter) as gz:
             gz.digitize_batch(work[:max(2, workers)])  # CUDA context, worker start-up
             _sync(device)
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             results = gz.digitize_batch(work)
-            dt = time.perf_counter() - t
+            dt, parent_cpu = time.perf_counter() - t, time.process_time() - cpu
         failed = sum(not isinstance(r, DigitizationResult) for r in results)
         print(f"  whole pipeline, {workers:2d} page-reading processes: {n / dt:6.1f} pages/s "
-              f"({n} pages in {dt:.1f} s; {failed} failed; target >= 20)", flush=True)
+              f"({n} pages in {dt:.1f} s; {failed} failed; target >= 20); the parent process "
+              f"(network, hand-over) busy {parent_cpu / dt:.2f} cores, {parent_cpu / n * 1e3:.0f}"
+              " ms per page", flush=True)
         done = [r for r in results if isinstance(r, DigitizationResult)]
         if done:
             print("    stages per page (median s): " + ", ".join(

@@ -149,7 +149,7 @@ class Segmenter:
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         """(B, h, w, 3) uint8 -> (B, K, h, w) float32 probabilities."""
-        x = to_tensor(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+        x = to_tensor(batch, self.device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             if self.device.type == "cuda":
                 with torch.autocast("cuda", dtype=torch.float16):

@@ -97,9 +97,14 @@ def pad_to_multiple(array: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(array, pad, mode="edge")
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float32, normalised as the network expects."""
+def to_tensor(images: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float32 on `device` (default CPU), normalised
+    as the network expects. The bytes move as uint8 (a quarter of float32's) and are
+    converted where they land: on a GPU the same float32 operations, the same values."""
     if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
         raise ValueError(f"images must be (B, H, W, 3) uint8; found {images.shape} {images.dtype}")
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    if device is not None:
+        x = x.to(device)
+    x = x.permute(0, 3, 1, 2).float()
     return (x / 255.0 - INPUT_MEAN) / INPUT_STD
