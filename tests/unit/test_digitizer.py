@@ -117,6 +117,8 @@ def test_worker_processes_give_the_same_results_in_order(digitizer: Digitizer, p
     upside_down = np.ascontiguousarray(page.image[::-1, ::-1])
     batch = [blank, page.image, np.zeros((5, 5, 3), np.uint8), upside_down]
     alone = digitizer.digitize_batch(batch)
+    shm = Path("/dev/shm")  # where Python's shared-memory blocks (psm_*) live on Linux
+    blocks_before = set(shm.glob("psm_*"))
     with Digitizer(DigitizeOptions(batch_size=2, workers=2), segmenter="classic") as pooled:
         side_by_side = pooled.digitize_batch(batch)
         again = pooled.digitize_batch(batch[1:2])  # the pool outlives one batch
@@ -127,6 +129,8 @@ def test_worker_processes_give_the_same_results_in_order(digitizer: Digitizer, p
         np.testing.assert_array_equal(side_by_side[k].signals_uv, alone[k].signals_uv)
     np.testing.assert_array_equal(again[0].signals_uv, alone[1].signals_uv)
     assert pooled._pool is None  # closed on leaving the block
+    # The pages handed over in shared memory are all released.
+    assert set(shm.glob("psm_*")) == blocks_before
 
 
 def test_workers_must_be_positive() -> None:

@@ -142,6 +142,18 @@ def test_batch_equals_one_by_one(tiny_weights: Path) -> None:
         np.testing.assert_allclose(b.probs, s.probs, atol=1e-5)
 
 
+def test_one_class_equals_its_channel_of_all(tiny_weights: Path) -> None:
+    rng = np.random.default_rng(2)
+    pages = [_page(rng, 150, 200), _page(rng, 90, 90)]
+    seg = Segmenter(tiny_weights, device="cpu", batch_size=2)
+    full = seg.segment(pages)
+    for c in ("grid", "trace"):
+        for maps, one in zip(full, seg.segment_class(pages, c)):
+            np.testing.assert_array_equal(one, maps.probs[maps.class_index(c)])
+    with pytest.raises(ValueError, match="class must be one of"):
+        seg.segment_class(pages, "ink")
+
+
 def test_segment_rejects_bad_images(tiny_weights: Path) -> None:
     seg = Segmenter(tiny_weights, device="cpu")
     with pytest.raises(ValueError, match=r"images\[0\] must be \(H, W, 3\) uint8"):
