@@ -57,7 +57,7 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG,
     small = cv2.resize(line_map.astype(np.float32), (max(8, int(w * f)), max(8, int(h * f))),
                        interpolation=cv2.INTER_AREA)
     if near is not None:
-        return _refine(small, float(np.clip(near, -max_angle, max_angle)))
+        return _refine(small, float(np.clip(near, -max_angle, max_angle)), first_steps=2)
     g = 0.5
     # Blur first: at ~1.5 px per mm a dense 1 mm grid aliases into moire whose sharpness
     # peaks at wrong angles (black grids on scans read 5-10 degrees off); blurred, the
@@ -111,10 +111,10 @@ def _tukey(n: int, edge: float = 0.1) -> np.ndarray:
     return window
 
 
-def _refine(small: np.ndarray, best: float) -> float:
-    """The sharpest angle (deg) of `small` (h, w) float32 within 0.3 degree of `best`,
-    to 0.01 degree."""
-    for step, n in ((0.05, 6), (0.01, 5)):
+def _refine(small: np.ndarray, best: float, first_steps: int = 6) -> float:
+    """The sharpest angle (deg) of `small` (h, w) float32 within first_steps * 0.05 degree
+    of `best` (0.3 after the coarse search's 0.25 degree steps), to 0.01 degree."""
+    for step, n in ((0.05, first_steps), (0.01, 5)):
         fine = best + np.arange(-n, n + 1) * step
         scores = [_sharpness(small, a) for a in fine]
         best = float(fine[int(np.argmax(scores))])
