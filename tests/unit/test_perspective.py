@@ -9,6 +9,7 @@ from pipeline.perspective import (
     _normaliser,
     grid_rectification,
     local_directions,
+    page_turn,
     rectifying_homography,
     vanishing_point,
 )
@@ -79,6 +80,19 @@ def test_square_on_page_is_left_alone() -> None:
     m = cv2.getRotationMatrix2D((g.shape[1] / 2, g.shape[0] / 2), 3.0, 1.0)
     turned = cv2.warpAffine(g, m, (g.shape[1], g.shape[0]))
     assert grid_rectification(turned) is None  # a rotation is not a perspective
+
+
+def test_page_turn_of_a_turned_page_and_of_a_photo() -> None:
+    # The turn and square-on check the digitizer makes once (rectify then refines the
+    # turn, and grid_rectification takes it instead of measuring again).
+    g = _page()
+    m = cv2.getRotationMatrix2D((g.shape[1] / 2, g.shape[0] / 2), 3.0, 1.0)
+    turn, square_on = page_turn(cv2.warpAffine(g, m, (g.shape[1], g.shape[0])))
+    assert square_on and turn == pytest.approx(-3.0, abs=0.05)  # the turn that undoes it
+    image, _ = _photo(CAMERAS["side-tilt"])
+    turn, square_on = page_turn(image)
+    assert not square_on
+    assert grid_rectification(image, turn=turn) is not None
 
 
 def test_no_lines_gives_none() -> None:
