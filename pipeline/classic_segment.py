@@ -15,6 +15,12 @@ import numpy as np
 from pipeline.types import SEGMENTATION_CLASSES
 
 BACKGROUND, GRID, TEXT, TRACE = (SEGMENTATION_CLASSES.index(c) for c in SEGMENTATION_CLASSES)
+#: Longest break bridged along a vertical grid line, as a share of the image's longer side
+#: (glare or a shadow's edge fades stretches of a photographed grid line; the QRS strokes
+#: of a 12x1 page's rows stay further apart).
+LINE_GAP = 0.008
+#: Lowest trace threshold (darkness relative to the paper) of `faint_trace`.
+FAINT_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -92,11 +98,15 @@ class ColourMaps:
     dark_v: darkness of the brightest channel relative to the local paper (`paper_normalised`).
     trace: trace probability (dark, low-saturation ink; long straight lines removed).
     grid: grid probability (coloured or light lines, and the long straight dark lines).
+    dark_m: darkness of the darkest channel (`paper_normalised`).
+    threshold: the darkness at which `trace` is 0.5 (half the page's darkest ink's).
     """
 
     dark_v: np.ndarray
     trace: np.ndarray
     grid: np.ndarray
+    dark_m: np.ndarray
+    threshold: float
 
 
 def colour_rule(image: np.ndarray) -> ColourMaps:
@@ -122,7 +132,34 @@ def colour_rule(image: np.ndarray) -> ColourMaps:
         moved = trace * long_lines
         trace = trace - moved
         grid = np.maximum(grid, moved)
-    return ColourMaps(dark_v, trace, grid)
+    return ColourMaps(dark_v, trace, grid, dark_m, thr)
+
+
+def faint_trace(maps: ColourMaps, gate: np.ndarray) -> np.ndarray | None:
+    """Trace map of a page whose traces are fainter than its darkest ink, None when not.
+
+    The colour rule's threshold is half the page's darkest ink (`colour_rule`): bold text,
+    a stamp or the QRS strokes set it, and a thin grey or blurred line, or one faded by
+    glare, falls under it in pieces. Here the threshold is half the traces' own ridge
+    darkness: the median over the columns of the darkest pixel where `gate` ((H, W) 0/1,
+    a segmentation network's mask of where traces are) holds ink. When that is clearly
+    under the page's threshold, returns the trace probability at it ((H, W) float32 in
+    [0, 1], not gated): neutral ink only (darkness of the brightest channel at least half
+    the darkest's: coloured grids stay out) and long straight lines removed (black grids).
+    """
+    inside = gate > 0
+    columns = inside.any(axis=0)
+    if not columns.any():
+        return None
+    ridge = float(np.median((maps.dark_v * inside).max(axis=0)[columns]))
+    thr = float(np.clip(0.5 * ridge, FAINT_FLOOR, maps.threshold))
+    if thr > 0.9 * maps.threshold:
+        return None
+    faint = _sigmoid((maps.dark_v - thr) / (thr / 6.0)) * (maps.dark_v > 0.5 * maps.dark_m)
+    lines = _long_straight_lines(faint > 0.15)
+    if lines.any():
+        faint *= 1.0 - lines
+    return faint
 
 
 def classic_segment(image: np.ndarray) -> SegMaps:
@@ -149,10 +186,13 @@ def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
     """
     h, w = ink.shape
     u8 = ink.astype(np.uint8)
+    gap = int(LINE_GAP * max(h, w))
     horiz = _long_runs(u8, max(3, w // 5), axis=1)
     # Vertical lines must span half the page: on 12x1 pages the QRS strokes of several
-    # rows fall in the same columns and join into straight runs of a third of it.
-    vert = _long_runs(u8, max(3, h // 2), axis=0)
+    # rows fall in the same columns and join into straight runs of a third of it. Short
+    # breaks are bridged (faded stretches of a photographed line); not along horizontal
+    # lines, where they would join a trace's flat stretches into a line.
+    vert = _long_runs(u8, max(3, h // 2), axis=0, gap=gap)
     if not (horiz.any() or vert.any()):
         return np.zeros((h, w), dtype=np.float32)
     # The lines' antialiased fringes are line too; what remains is other ink.
@@ -165,9 +205,11 @@ def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
     return lines.astype(np.float32)
 
 
-def _long_runs(u8: np.ndarray, length: int, axis: int) -> np.ndarray:
+def _long_runs(u8: np.ndarray, length: int, axis: int, gap: int = 0) -> np.ndarray:
     """Runs of ink at least `length` px long along `axis` (1: rows, 0: columns): the
-    morphological opening of `u8` ((H, W) uint8 0/1) with a 1 x length (or length x 1) line.
+    morphological opening of `u8` ((H, W) uint8 0/1) with a 1 x length (or length x 1) line,
+    after breaks of up to `gap` px are closed (the ink of such runs is returned, not the
+    bridged breaks).
 
     The opening acts on each row (column) alone, so only the few rows (columns) holding
     enough ink are opened; the rest can hold no such run. (OpenCV's erosion counts the
@@ -179,10 +221,13 @@ def _long_runs(u8: np.ndarray, length: int, axis: int) -> np.ndarray:
     if lines.size == 0:
         return out
     if axis == 1:
-        kernel = np.ones((1, length), np.uint8)
-        out[lines] = cv2.morphologyEx(np.ascontiguousarray(u8[lines]), cv2.MORPH_OPEN, kernel)
+        part = np.ascontiguousarray(u8[lines])
+        if gap > 0:
+            part = cv2.morphologyEx(part, cv2.MORPH_CLOSE, np.ones((1, gap + 1), np.uint8))
+        out[lines] = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
     else:
-        kernel = np.ones((length, 1), np.uint8)
-        out[:, lines] = cv2.morphologyEx(np.ascontiguousarray(u8[:, lines]), cv2.MORPH_OPEN,
-                                         kernel)
-    return out
+        part = np.ascontiguousarray(u8[:, lines])
+        if gap > 0:
+            part = cv2.morphologyEx(part, cv2.MORPH_CLOSE, np.ones((gap + 1, 1), np.uint8))
+        out[:, lines] = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+    return out & u8 if gap > 0 else out

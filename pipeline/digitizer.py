@@ -22,7 +22,13 @@ import numpy as np
 
 import pipeline
 from pipeline.calibration import Pulse, Scales, agreeing_pulses, find_pulse, page_scales
-from pipeline.classic_segment import SegMaps, classic_segment, colour_rule, paper_darkness
+from pipeline.classic_segment import (
+    SegMaps,
+    classic_segment,
+    colour_rule,
+    faint_trace,
+    paper_darkness,
+)
 from pipeline.crop import paper_outline, signal_region, upright_sheet_box
 from pipeline.errors import (
     DigitizerError,
@@ -599,11 +605,20 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None
     """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink, dark_v), each (H, W)
     float; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
     everywhere) saw traces, ink is all trace-coloured ink (calibration pulses are looked for
-    there), dark_v the darkness relative to the paper (`paper_normalised`)."""
+    there), dark_v the darkness relative to the paper (`paper_normalised`). Where the
+    gated traces are fainter than the page's darkest ink, the trace map also holds their
+    ink at a threshold of their own (`faint_trace`); ink keeps the page's (pulses are
+    looked for there: in the fainter ink they were found in stray strokes)."""
     maps = colour_rule(image)
     ink = maps.trace
-    return ((ink if gate is None else ink * _grow_gate(ink, gate)), maps.grid, ink,
-            maps.dark_v)
+    if gate is None:
+        return ink, maps.grid, ink, maps.dark_v
+    grown = _grow_gate(ink, gate)
+    trace = ink * grown
+    faint = faint_trace(maps, grown)
+    if faint is not None:
+        trace = np.maximum(trace, faint * grown)
+    return trace, maps.grid, ink, maps.dark_v
 
 
 def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
@@ -911,10 +926,14 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
     # (their own reading begins on the missed pulse's tail: 0.7 mm early on 12x1 renders).
     # (Moving every row onto the agreed value scored worse on renders: rows within
     # tolerance are read better alone.)
+    # With no majority (every row ends elsewhere: faded or broken last stretches on a
+    # photo), the widest reading wins, as for starts: a line loses its ends far more often
+    # than it gains ink past them (the earliest end cut 2 s off every row of a page).
     tol = 1.5 * ppm
-    for values, pulses in ((starts, page.start_pulses), (ends, page.end_pulses)):
+    for values, pulses, sign in ((starts, page.start_pulses, 1.0),
+                                 (ends, page.end_pulses, -1.0)):
         known = [v for v, p in zip(values, pulses) if p is not None]
-        agreed = consensus(known if known else values, tol)
+        agreed = sign * consensus([sign * v for v in (known if known else values)], tol)
         for i, (v, p) in enumerate(zip(values, pulses, strict=True)):
             if abs(v - agreed) > tol or (known and p is None):
                 values[i] = agreed

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from pipeline.classic_segment import (
+    LINE_GAP,
     _long_runs,
     classic_segment,
     colour_rule,
+    faint_trace,
     paper_darkness,
     paper_normalised,
 )
@@ -110,3 +112,45 @@ def test_paper_darkness_is_paper_normalised_dark_value() -> None:
     assert abs(float(np.median(dark[20:60, 200:300]))) < 0.05
     with pytest.raises(ValueError):
         paper_darkness(img[:, :, 0])
+
+
+def test_a_faded_grid_line_is_grid_across_its_breaks() -> None:
+    # A black grid line faded in two places (glare): each piece is under half the page
+    # high, together it spans the page. The breaks are bridged; a trace's stroke is not
+    # joined to it.
+    img = np.full((600, 800, 3), 255, np.uint8)
+    gap = int(0.8 * LINE_GAP * 800)
+    img[:, 100] = 0
+    img[200:200 + gap, 100] = 255
+    img[400:400 + gap, 100] = 255
+    cv2.line(img, (400, 250), (400, 350), (0, 0, 0), 2)  # a QRS stroke
+    maps = classic_segment(img)
+    assert maps.probs[3][:, 100].max() < 0.5
+    assert maps.probs[3][260:340, 400].min() > 0.5
+
+
+def test_faint_trace_keeps_a_thin_grey_trace_under_a_dark_page() -> None:
+    # Bold black text sets the page's threshold (half its darkness) above a thin grey
+    # trace's: it breaks into pieces. Its own ridge darkness, read under the gate, keeps it
+    # whole; a page whose traces are its darkest ink is left alone (None).
+    img = np.full((400, 1200, 3), 255, np.uint8)
+    img[20:80, 100:400] = 0  # bold text
+    x = np.arange(50, 1150)
+    pts = np.stack([x, 250 + 20 * np.sin(x / 30)], 1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (175, 175, 175), 1)
+    gate = np.zeros((400, 1200), np.uint8)
+    gate[200:300, 40:1160] = 1
+    maps = colour_rule(img)
+    faint = faint_trace(maps, gate)
+    assert faint is not None
+
+    def on_line(trace: np.ndarray) -> float:
+        """Share of the trace's columns holding trace (> 0.5) at the line."""
+        return float(np.mean([trace[max(0, y - 1):y + 2, x].max() > 0.5
+                              for x, y in pts[10:-10]]))
+
+    assert on_line(maps.trace) < 0.5
+    assert on_line(faint) > 0.95
+    img[:] = 255
+    cv2.polylines(img, [pts], False, (0, 0, 0), 1)  # the traces are the page's darkest ink
+    assert faint_trace(colour_rule(img), gate) is None

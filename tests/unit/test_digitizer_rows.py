@@ -153,3 +153,27 @@ def test_restored_ink_does_not_lower_the_line_threshold() -> None:
     mask = _line_mask(trace, rows, line)
     assert not mask[30:40, 200:204].any()  # read at 0.5, as the gated map alone
     assert mask[50, 20:380].all() and mask[150, 100:380].all()
+
+
+def test_rows_that_all_end_apart_end_at_the_latest() -> None:
+    # A photo's last stretches fade row by row: no two rows end together, and the earliest
+    # end would cut every row short; the widest reading (as for starts) is kept.
+    from types import SimpleNamespace
+
+    from pipeline.digitizer import _row_extents
+
+    mask = np.zeros((400, 500), dtype=bool)
+    traces, rows = [], []
+    for k, last in enumerate((300, 340, 380, 450)):
+        y = 50 + 100 * k
+        mask[y:y + 2, 20:last] = True
+        x = np.arange(20, 480, 0.5)
+        tr_y = np.where(x <= last, float(y), np.nan)
+        traces.append(RowTrace(x_px=x, y_px=tr_y, line_width_px=2.0,
+                               confident=np.isfinite(tr_y)))
+        rows.append(TraceRow(float(y), 20, last, y - 40, y + 40))
+    page = SimpleNamespace(traces=traces, rows=rows, mask=mask, ppm_guess=PPM, grid=None,
+                           start_pulses=[None] * 4, end_pulses=[None] * 4)
+    starts, ends = _row_extents(page)  # type: ignore[arg-type]
+    assert ends == pytest.approx([450.0] * 4, abs=1.0)
+    assert starts == pytest.approx([20.0] * 4, abs=1.0)
