@@ -9,6 +9,11 @@ are assembled; placements are put back on the page afterwards ("opened").
 Gaps count only when they are the page's pattern: at least two rows show them at the same
 columns (within MAX_OFFSET_MM), and they cut each of those rows into panels of equal width
 (within PANEL_WIDTH_TOLERANCE). A flat stretch that a weak line left unread does neither.
+
+A gap is closed by its ink-free width. That is exact where each panel's lines are clipped at
+their ends (plotting libraries clip to the panel); a program that draws round or square caps
+past a line's last point leaves a narrower gap, and each panel after one is then read late
+by about the cap's reach (a pixel or two: a few ms a gap at 200 dpi).
 """
 from __future__ import annotations
 
