@@ -43,18 +43,21 @@ def paper_normalised(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     brightest channel (black ink ~1, coloured grid ~0), dark_min of the darkest channel
     (coloured grid and ink both high).
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be (H, W, 3) uint8; found {image.shape} {image.dtype}")
-    r, g, b = cv2.split(image)
+    r, g, b = _rgb_channels(image)
     return _darkness(cv2.max(cv2.max(r, g), b)), _darkness(cv2.min(cv2.min(r, g), b))
 
 
 def paper_darkness(image: np.ndarray) -> np.ndarray:
     """`paper_normalised`'s dark_value alone: (H, W) float32 in [0, 1] of (H, W, 3) uint8 RGB."""
+    r, g, b = _rgb_channels(image)
+    return _darkness(cv2.max(cv2.max(r, g), b))
+
+
+def _rgb_channels(image: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The three (H, W) uint8 channels of an (H, W, 3) uint8 image; ValueError otherwise."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8; found {image.shape} {image.dtype}")
-    r, g, b = cv2.split(image)
-    return _darkness(cv2.max(cv2.max(r, g), b))
+    return tuple(cv2.split(image))
 
 
 #: uint8 brightness -> float32 in [0, 1].

@@ -408,7 +408,6 @@ class Digitizer:
         return self._finish(page, work_image, input_shape, timings)
 
     @staticmethod
-    @staticmethod
     def _perspective(image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                      timings: dict[str, float]
                      ) -> tuple[Rectification | None, np.ndarray | None, float | None]:
@@ -428,18 +427,18 @@ class Digitizer:
             turn, square_on = page_turn(grid_p)
             if square_on:
                 square_turn = turn
-            elif corners is not None:
-                content = (grid_p > 0.5) | (trace_p > 0.5)
-                # The canvas is the sheet; unless the grid says the outline is no sheet.
-                sheet = np.zeros(grid_p.shape, np.uint8)
-                cv2.fillConvexPoly(sheet, corners.round().astype(np.int32), 1)
-                rect = grid_rectification(grid_p, sheet > 0, turn=turn)
-                if rect is not None and not maps_to_rectangle(rect, corners):
-                    corners = None
-                    rect = grid_rectification(grid_p, content, turn=turn)
             else:
                 content = (grid_p > 0.5) | (trace_p > 0.5)
-                rect = grid_rectification(grid_p, content, turn=turn)
+                if corners is not None:
+                    # The canvas is the sheet; unless the grid says the outline is no sheet.
+                    sheet = np.zeros(grid_p.shape, np.uint8)
+                    cv2.fillConvexPoly(sheet, corners.round().astype(np.int32), 1)
+                    rect = grid_rectification(grid_p, sheet > 0, turn=turn)
+                    if rect is not None and not maps_to_rectangle(rect, corners):
+                        corners = None
+                        rect = grid_rectification(grid_p, content, turn=turn)
+                else:
+                    rect = grid_rectification(grid_p, content, turn=turn)
             if rect is not None and corners is None:
                 rect, corners = _sheet_after(image, rect, trace_p > 0.5)
         if rect is None and corners is not None:

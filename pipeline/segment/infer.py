@@ -50,13 +50,7 @@ class SegmentationMaps:
 
     def class_index(self, c: int | str) -> int:
         """Channel index of class `c` (an index or a name from SEGMENTATION_CLASSES)."""
-        if isinstance(c, str):
-            if c not in SEGMENTATION_CLASSES:
-                raise ValueError(f"class must be one of {SEGMENTATION_CLASSES}; found {c!r}")
-            return SEGMENTATION_CLASSES.index(c)
-        if not 0 <= c < len(SEGMENTATION_CLASSES):
-            raise ValueError(f"class index must be in [0, {len(SEGMENTATION_CLASSES)}); found {c}")
-        return int(c)
+        return class_channel(c)
 
     def upsample_class(self, c: int | str, shape: tuple[int, int] | None = None) -> np.ndarray:
         """Probability of class `c` resized (bilinear) to `shape` = (H, W) px, default the
@@ -70,6 +64,18 @@ class SegmentationMaps:
     def labels(self) -> np.ndarray:
         """Most probable class per working pixel: (h, w) uint8."""
         return self.probs.argmax(axis=0).astype(np.uint8)
+
+
+def class_channel(c: int | str) -> int:
+    """Channel index of class `c` (an index or a name from SEGMENTATION_CLASSES) in the
+    network's output; ValueError for any other."""
+    if isinstance(c, str):
+        if c not in SEGMENTATION_CLASSES:
+            raise ValueError(f"class must be one of {SEGMENTATION_CLASSES}; found {c!r}")
+        return SEGMENTATION_CLASSES.index(c)
+    if not 0 <= c < len(SEGMENTATION_CLASSES):
+        raise ValueError(f"class index must be in [0, {len(SEGMENTATION_CLASSES)}); found {c}")
+    return int(c)
 
 
 def resolve_device(device: str, cuda_available: bool | None = None) -> torch.device:
@@ -133,9 +139,7 @@ class Segmenter:
         """Probability of one class per page: images[i] (H_i, W_i, 3) uint8 RGB -> (h_i, w_i)
         float32 at the working resolution, the values `segment` gives for it. Only that
         channel leaves the device (a quarter of the bytes)."""
-        if c not in SEGMENTATION_CLASSES:
-            raise ValueError(f"class must be one of {SEGMENTATION_CLASSES}; found {c!r}")
-        return [p[0] for p in self._probabilities(images, [SEGMENTATION_CLASSES.index(c)])]
+        return [p[0] for p in self._probabilities(images, [class_channel(c)])]
 
     def _probabilities(self, images: Sequence[np.ndarray], channels: list[int]
                        ) -> list[np.ndarray]:
