@@ -195,17 +195,44 @@ def _long_straight_lines(ink: np.ndarray) -> np.ndarray:
     # rows fall in the same columns and join into straight runs of a third of it. Short
     # breaks are bridged (faded stretches of a photographed line); not along horizontal
     # lines, where they would join a trace's flat stretches into a line.
-    vert = _long_runs(u8, max(3, h // 2), axis=0, gap=gap)
+    length = max(3, h // 2)
+    vert = _long_runs(u8, length, axis=0, gap=gap)
     if not (horiz.any() or vert.any()):
         return np.zeros((h, w), dtype=np.float32)
     # The lines' antialiased fringes are line too; what remains is other ink.
     horiz_d = cv2.dilate(horiz, np.ones((3, 1), np.uint8)) > 0
     vert_d = cv2.dilate(vert, np.ones((1, 3), np.uint8)) > 0
     rest = (ink & ~(horiz_d | vert_d)).astype(np.uint8)
-    touch_v = cv2.dilate(rest, np.ones((7, 1), np.uint8)) > 0
     touch_h = cv2.dilate(rest, np.ones((1, 7), np.uint8)) > 0
+    strokes = _cornered_pieces(vert, touch_h, length)
+    if strokes.any():
+        vert_d &= ~(cv2.dilate(strokes.astype(np.uint8), np.ones((1, 3), np.uint8)) > 0)
+        rest = (ink & ~(horiz_d | vert_d)).astype(np.uint8)
+        touch_h = cv2.dilate(rest, np.ones((1, 7), np.uint8)) > 0
+    touch_v = cv2.dilate(rest, np.ones((7, 1), np.uint8)) > 0
     lines = (horiz_d & ~touch_v) | (vert_d & ~touch_h)
     return lines.astype(np.float32)
+
+
+def _cornered_pieces(vert: np.ndarray, touch_h: np.ndarray, length: int) -> np.ndarray:
+    """The pieces of bridged vertical lines that are strokes of a drawn figure: (H, W) bool.
+
+    A piece (8-connected ink of `vert` (H, W) uint8 0/1) shorter than `length` px is on a
+    line only through bridged breaks. When other ink meets it sideways at both its ends
+    (`touch_h` (H, W) bool, within 2 px of its end rows), it is a corner-to-corner stroke: the calibration pulses of a
+    12x1 page stand in one column, a few mm apart, and their strokes join into one "line";
+    a faded grid line's pieces end in paper.
+    """
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
+    short = np.flatnonzero(stats[1:, cv2.CC_STAT_HEIGHT] < length) + 1
+    out = np.zeros(vert.shape, bool)
+    for k in short:
+        x, y, wk, hk = (int(v) for v in stats[k, :4])
+        ends = (touch_h[max(0, y - 2):y + 3, x:x + wk].any(),
+                touch_h[y + hk - 3:y + hk + 2, x:x + wk].any())
+        if all(ends):
+            out[y:y + hk, x:x + wk] |= labels[y:y + hk, x:x + wk] == k
+    return out
 
 
 def _long_runs(u8: np.ndarray, length: int, axis: int, gap: int = 0) -> np.ndarray:

@@ -908,12 +908,12 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
             after = tr.x_px[finite][tr.x_px[finite] > ps.x1_px + tr.line_width_px]
             x0 = float(ps.x1_px + tr.line_width_px) if after.size == 0 else float(after[0])
             x0 = max(x0, float(ps.x1_px) + tr.line_width_px)
-            col = _after_break(page.mask, row, x0, 4.0 * ppm, +1, ppm)
+            col = _after_break(page.mask, row, x0, 4.0 * ppm, +1, ppm, ps.x1_px)
             if col is not None:
                 x0 = _line_cap(tr, col, +1)
         if pe is not None:
             x1 = min(x1, float(pe.x0_px) - tr.line_width_px)
-            col = _after_break(page.mask, row, x1, 4.0 * ppm, -1, ppm)
+            col = _after_break(page.mask, row, x1, 4.0 * ppm, -1, ppm, pe.x0_px)
             if col is not None:
                 x1 = _line_cap(tr, col, -1)
         starts.append(x0)
@@ -940,36 +940,92 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
 
 
 def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
-                 direction: int, px_per_mm: float) -> int | None:
+                 direction: int, px_per_mm: float, pulse_edge_px: int) -> int | None:
     """The column where the signal begins (direction +1; ends: -1) next to a calibration
-    pulse, None when no break parts them.
+    pulse, None when the reading at x stands.
 
     A pulse is drawn with a flat run after (before) it, then often a break, then the
-    signal: when the row's band is ink-free over at least MIN_BREAK_PX columns within
-    reach_px of x and the ink past that break runs on for 1 mm, the signal starts at the
-    first inked column past the break (its sub-pixel start: `_line_cap`). One-column
-    dropouts (a thin antialiased line) are not breaks; a printed gap is one at any
-    resolution (a gap counted as 0.3 mm, 4 px at 300 dpi, missed 0.3-0.5 mm gaps there and
-    read the pulse's flat tail as signal: 14 px, 48 ms late on every lead).
-    mask: (H, W) bool; x: px.
+    signal. The pulse's own ink (8-connected, within the row's band, to its stroke at
+    column `pulse_edge_px`) is set aside when it ends within reach: x on it moves to the
+    first inked column past it with ink in half of the next 2 mm (a thin line loses a few
+    columns where a grid line crosses it) (its sub-pixel start: `_line_cap`), unless that
+    ink goes on at the height where the pulse's ended, past a break of under MIN_BREAK_PX
+    columns (a dotted line running on from the pulse). The break between tail and signal
+    may be a pen's lift with no ink-free column, seen only as the height changing. Ink at
+    x that is not the pulse's is the signal itself, whatever gaps follow (a grid line
+    crossing a thin line breaks it: taken for the tail's break, that read a row 1 mm
+    late). Where the pulse's ink runs on into the signal, a break is a stretch of
+    MIN_BREAK_PX ink-free columns within reach_px of x: one-column dropouts (a thin
+    antialiased line) are not breaks; a printed gap is one at any resolution (a gap
+    counted as 0.3 mm, 4 px at 300 dpi, missed 0.3-0.5 mm gaps there and read the pulse's
+    flat tail as signal).
+    mask: (H, W) bool; x, reach_px: px; pulse_edge_px: the pulse's stroke next to the
+    signal (its flat top's last column for a start pulse, first for an end pulse).
     """
     w = mask.shape[1]
     a = int(np.clip(round(x), 0, w - 1))
     b = int(np.clip(round(x + direction * (reach_px + 2.0 * px_per_mm)), 0, w - 1))
-    lo, hi = min(a, b), max(a, b)
+    edge = int(np.clip(pulse_edge_px, 0, w - 1))
+    lo, hi = min(a, b, edge), max(a, b, edge)
     top, bottom = row.own_band
-    inked: np.ndarray = np.asarray(mask[top:bottom, lo:hi + 1].any(axis=0), dtype=bool)
+    band = np.ascontiguousarray(mask[top:bottom, lo:hi + 1])
     if direction < 0:
-        inked = inked[::-1]
+        band = band[:, ::-1]
+    start, far = abs(a - (hi if direction < 0 else lo)), abs(b - (hi if direction < 0 else lo))
+    min_run = max(2, round(px_per_mm))
+    own = _pulse_ink(band, abs(edge - (hi if direction < 0 else lo)), far - min_run)
+    if own is not None:
+        other = band & ~own
+        inked = other.any(axis=0)[start:]
+        if inked[0]:
+            return None
+        for g1 in np.flatnonzero(np.diff(inked.astype(np.int8)) == 1) + 1:
+            if g1 > reach_px + 1:
+                break
+            if g1 + 2 * min_run <= inked.size and inked[g1:g1 + 2 * min_run].mean() >= 0.5:
+                if _same_line(own, other, start + int(g1)):
+                    return None
+                return a + direction * int(g1)
+        return None
+    inked = band.any(axis=0)[start:]
     edges = np.diff(np.r_[1, inked.astype(np.int8), 1])
     gaps = zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1), strict=True)
-    min_gap, min_run = MIN_BREAK_PX, max(2, round(px_per_mm))
     for g0, g1 in gaps:  # ink-free columns [g0, g1)
         if g0 > reach_px:
             break
-        if g1 - g0 >= min_gap and g1 + min_run <= inked.size and inked[g1:g1 + min_run].all():
+        if (g1 - g0 >= MIN_BREAK_PX and g1 + min_run <= inked.size
+                and inked[g1:g1 + min_run].all()):
             return a + direction * int(g1)
     return None
+
+
+def _same_line(own: np.ndarray, other: np.ndarray, col: int) -> bool:
+    """Whether the ink of `other` ((h, n) bool) beginning at column `col` goes on the line
+    that `own` ((h, n) bool, the pulse's ink, read away from the pulse) ends on: fewer
+    than MIN_BREAK_PX ink-free columns between them and within 2 px of its height."""
+    own_cols = np.flatnonzero(own.any(axis=0))
+    last = int(own_cols[-1])
+    if col - last - 1 >= MIN_BREAK_PX:
+        return False
+    ends, begins = np.flatnonzero(own[:, last]), np.flatnonzero(other[:, col])
+    return bool(np.abs(ends[:, None] - begins[None, :]).min() <= 2)
+
+
+def _pulse_ink(band: np.ndarray, edge: int, limit: int) -> np.ndarray | None:
+    """A calibration pulse's own ink in a row's band, (h, n) bool, the band read away from
+    the pulse (column 0 nearest it): the 8-connected pieces holding ink within a column of
+    its stroke at column `edge`, when none reaches column `limit` (the pulse's ink runs
+    into the signal otherwise, and cannot be told apart); None then or when there is none.
+    """
+    _, labels = cv2.connectedComponents(band.astype(np.uint8), connectivity=8)
+    ids = np.unique(labels[:, max(0, edge - 1):edge + 2])
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        return None
+    own = np.isin(labels, ids)
+    if own[:, max(0, limit):].any():
+        return None
+    return own
 
 
 def _line_cap(tr: RowTrace, col: int, direction: int) -> float:

@@ -129,6 +129,25 @@ def test_a_faded_grid_line_is_grid_across_its_breaks() -> None:
     assert maps.probs[3][260:340, 400].min() > 0.5
 
 
+def test_calibration_pulses_stacked_in_one_column_are_not_a_grid_line() -> None:
+    # A 12x1 page's pulses stand in one column, a few px apart: their vertical strokes
+    # join across the bridged breaks into "lines" spanning the page, but each piece is a
+    # stroke from corner to corner (top stroke, foot), so it stays trace.
+    img = np.full((600, 800, 3), 255, np.uint8)
+    gap = int(0.8 * LINE_GAP * 800)
+    pitch = 50
+    for top in range(20, 560, pitch):
+        foot = top + pitch - gap
+        cv2.line(img, (80, foot), (100, foot), (0, 0, 0), 1)
+        cv2.line(img, (100, foot), (100, top), (0, 0, 0), 1)
+        cv2.line(img, (100, top), (140, top), (0, 0, 0), 1)
+        cv2.line(img, (140, top), (140, foot), (0, 0, 0), 1)
+        cv2.line(img, (140, foot), (160, foot), (0, 0, 0), 1)
+    maps = classic_segment(img)
+    assert maps.probs[3][30:60, 100].min() > 0.5
+    assert maps.probs[3][30:60, 140].min() > 0.5
+
+
 def test_faint_trace_keeps_a_thin_grey_trace_under_a_dark_page() -> None:
     # Bold black text sets the page's threshold (half its darkness) above a thin grey
     # trace's: it breaks into pieces. Its own ridge darkness, read under the gate, keeps it

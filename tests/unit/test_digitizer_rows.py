@@ -12,8 +12,10 @@ PPM = 8.0
 
 
 def pulse_row(gap_px: int) -> tuple[np.ndarray, TraceRow]:
-    """(H, W) mask: a pulse's flat tail (x 100..112) on the baseline, a gap, then a line."""
+    """(H, W) mask: a pulse's falling stroke (x 100), its flat tail (x 100..112) on the
+    baseline, a gap, then a line."""
     mask = np.zeros((80, 400), dtype=bool)
+    mask[15:41, 100] = True
     mask[40, 100:113] = True
     mask[40:42, 113 + gap_px:390] = True
     return mask, TraceRow(40.0, 60, 390, 10, 70)
@@ -21,32 +23,52 @@ def pulse_row(gap_px: int) -> tuple[np.ndarray, TraceRow]:
 
 def test_signal_starts_past_the_pulse_tail_and_its_break() -> None:
     mask, row = pulse_row(gap_px=5)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) == pytest.approx(118.0)
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) == pytest.approx(118.0)
 
 
 def test_no_break_after_the_pulse_keeps_the_start() -> None:
     mask, row = pulse_row(gap_px=0)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) is None
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) is None
 
 
 def test_a_two_column_gap_is_a_break_at_any_scale() -> None:
     # 0.3 mm at 12 px/mm (300 dpi) is 3.6 px; a 2-px printed gap is still a break.
     mask, row = pulse_row(gap_px=2)
-    assert _after_break(mask, row, 101.0, 4 * 12.0, +1, 12.0) == 115
+    assert _after_break(mask, row, 101.0, 4 * 12.0, +1, 12.0, 100) == 115
 
 
 def test_signal_ends_before_the_break_of_an_end_pulse() -> None:
     mask = np.zeros((80, 400), dtype=bool)
     mask[40, 50:300] = True
-    mask[40, 305:320] = True  # the end pulse's flat lead-in
+    mask[40, 305:321] = True  # the end pulse's flat lead-in
+    mask[15:41, 320] = True  # and its rising stroke
     row = TraceRow(40.0, 50, 390, 10, 70)
-    assert _after_break(mask, row, 318.0, 4 * PPM, -1, PPM) == pytest.approx(299.0)
+    assert _after_break(mask, row, 318.0, 4 * PPM, -1, PPM, 320) == pytest.approx(299.0)
+
+
+def test_a_pen_lift_without_an_ink_free_column_is_a_break() -> None:
+    # The signal starts lower than the tail, in the tail's last column: no column of the
+    # band is free of ink, but the signal's ink is not the pulse's.
+    mask = np.zeros((80, 400), dtype=bool)
+    mask[15:41, 100] = True
+    mask[40, 100:113] = True
+    mask[50:52, 112:390] = True
+    row = TraceRow(45.0, 60, 390, 10, 70)
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) == 112
+
+
+def test_a_dropout_in_the_signal_after_the_pulse_is_not_its_start() -> None:
+    # The reading already starts on the signal (past the pulse and its break); a grid line
+    # crossing the thin line cuts 2 columns out of it 4 px later.
+    mask, row = pulse_row(gap_px=5)
+    mask[40:42, 122:124] = False
+    assert _after_break(mask, row, 118.0, 4 * PPM, +1, PPM, 100) is None
 
 
 def test_dropouts_of_a_thin_line_are_not_a_break() -> None:
     mask, row = pulse_row(gap_px=0)
     mask[40:42, 116:390:6] = False  # 1-px dropouts every 6 px (a faint 1-px line)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM) is None
+    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) is None
 
 
 def test_a_line_begins_half_a_pen_inside_its_first_inked_column() -> None:
