@@ -976,7 +976,7 @@ def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
     own = _pulse_ink(band, abs(edge - (hi if direction < 0 else lo)), far - min_run)
     if own is not None:
         other = band & ~own
-        inked = other.any(axis=0)[start:]
+        inked: np.ndarray = np.asarray(other.any(axis=0), dtype=bool)[start:]
         if inked[0]:
             return None
         for g1 in np.flatnonzero(np.diff(inked.astype(np.int8)) == 1) + 1:
@@ -987,7 +987,7 @@ def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
                     return None
                 return a + direction * int(g1)
         return None
-    inked = band.any(axis=0)[start:]
+    inked = np.asarray(band.any(axis=0), dtype=bool)[start:]
     edges = np.diff(np.r_[1, inked.astype(np.int8), 1])
     gaps = zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1), strict=True)
     for g0, g1 in gaps:  # ink-free columns [g0, g1)
