@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.signals import isoelectric_level, window_to_samples
+from pipeline.signals import band_limited, isoelectric_level, window_to_samples
 
 
 def test_baseline_is_the_mode_not_the_mean() -> None:
@@ -53,3 +53,27 @@ def test_window_with_one_read_column_is_unread() -> None:
     out = window_to_samples(x, y, baseline_px=50.0, px_per_mv=10.0, x_start_px=0.0,
                             px_per_s=100.0, t0_s=0.0, t1_s=1.0, fs_hz=500.0, n_samples=500)
     assert np.isnan(out).all()
+
+
+def test_band_limit_keeps_the_ecg_band_and_damps_what_the_page_cannot_hold() -> None:
+    # A page of 100 columns per second holds nothing above 50 Hz: a 10 Hz wave passes, a
+    # 48 Hz one (column-to-column jitter) is more than halved, one at 90 Hz (what
+    # interpolating between columns adds) is all but gone; NaN gaps stay NaN.
+    fs = 500.0
+    t = np.arange(2500) / fs
+    waves = {f: 200.0 * np.sin(2 * np.pi * f * t) for f in (10.0, 48.0, 90.0)}
+    values = sum(waves.values()).astype(np.float32)
+    values[1000:1100] = np.nan
+    out = band_limited(values, 0.9 * 50.0, fs)
+    keep = np.isfinite(values)
+    assert np.isnan(out[~keep]).all()
+    inner = keep.copy()
+    inner[:100] = inner[-100:] = inner[900:1200] = False  # away from the stretch ends
+    spectrum = np.abs(np.fft.rfft(np.where(inner, out - waves[10.0], 0.0)))
+    freqs = np.fft.rfftfreq(t.size, 1.0 / fs)
+    ref = np.abs(np.fft.rfft(np.where(inner, waves[48.0], 0.0))).max()
+    assert spectrum[np.argmin(np.abs(freqs - 10.0))] < 0.02 * ref
+    assert spectrum[np.argmin(np.abs(freqs - 48.0))] < 0.5 * ref
+    assert spectrum[np.argmin(np.abs(freqs - 90.0))] < 0.1 * ref
+    # A cut-off at the output's own Nyquist rate leaves the samples as they are.
+    assert np.array_equal(band_limited(values, 250.0, fs), values, equal_nan=True)
