@@ -973,7 +973,8 @@ def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
         band = band[:, ::-1]
     start, far = abs(a - (hi if direction < 0 else lo)), abs(b - (hi if direction < 0 else lo))
     min_run = max(2, round(px_per_mm))
-    own = _pulse_ink(band, abs(edge - (hi if direction < 0 else lo)), far - min_run)
+    own = _pulse_ink(band, abs(edge - (hi if direction < 0 else lo)), far - min_run,
+                     px_per_mm)
     if own is not None:
         other = band & ~own
         inked: np.ndarray = np.asarray(other.any(axis=0), dtype=bool)[start:]
@@ -1011,18 +1012,37 @@ def _same_line(own: np.ndarray, other: np.ndarray, col: int) -> bool:
     return bool(np.abs(ends[:, None] - begins[None, :]).min() <= 2)
 
 
-def _pulse_ink(band: np.ndarray, edge: int, limit: int) -> np.ndarray | None:
+def _pulse_ink(band: np.ndarray, edge: int, limit: int, px_per_mm: float
+               ) -> np.ndarray | None:
     """A calibration pulse's own ink in a row's band, (h, n) bool, the band read away from
     the pulse (column 0 nearest it): the 8-connected pieces holding ink within a column of
-    its stroke at column `edge`, when none reaches column `limit` (the pulse's ink runs
-    into the signal otherwise, and cannot be told apart); None then or when there is none.
+    its stroke at column `edge`, and the pieces of its flat tail past breaks (a scan's
+    noise breaks a thin tail: flat pieces, at most 4 px high, starting within 1 mm of where
+    the pulse's ink ends and within 2 px of its height there). None when none of it is
+    there, or when it reaches column `limit` (it runs into the signal and cannot be told
+    apart).
     """
-    _, labels = cv2.connectedComponents(band.astype(np.uint8), connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(band.astype(np.uint8),
+                                                           connectivity=8)
     ids = np.unique(labels[:, max(0, edge - 1):edge + 2])
     ids = ids[ids > 0]
     if ids.size == 0:
         return None
     own = np.isin(labels, ids)
+    left = stats[:, cv2.CC_STAT_LEFT]
+    flat = stats[:, cv2.CC_STAT_HEIGHT] <= 4
+    reach = max(3, round(px_per_mm))
+    for _ in range(8):
+        last = int(np.flatnonzero(own.any(axis=0))[-1])
+        ends = np.flatnonzero(own[:, last])
+        near = np.flatnonzero(flat & (left > last) & (left <= last + reach))
+        tail = [k for k in near if k not in ids and np.abs(
+            np.flatnonzero(labels[:, left[k]] == k)[:, None] - ends[None, :]).min() <= 2]
+        if not tail:
+            break
+        k = min(tail, key=lambda k: left[k])
+        ids = np.r_[ids, k]
+        own |= labels == k
     if own[:, max(0, limit):].any():
         return None
     return own

@@ -58,11 +58,23 @@ def test_a_pen_lift_without_an_ink_free_column_is_a_break() -> None:
 
 
 def test_a_dropout_in_the_signal_after_the_pulse_is_not_its_start() -> None:
-    # The reading already starts on the signal (past the pulse and its break); a grid line
-    # crossing the thin line cuts 2 columns out of it 4 px later.
+    # The reading already starts on the signal (past the pulse and its break, 6 px under
+    # the pulse's foot); a grid line crossing the thin line cuts 2 columns out of it 4 px
+    # later.
     mask, row = pulse_row(gap_px=5)
-    mask[40:42, 122:124] = False
+    mask[40:42, 118:390] = False
+    mask[46:48, 118:390] = True
+    mask[46:48, 122:124] = False
     assert _after_break(mask, row, 118.0, 4 * PPM, +1, PPM, 100) is None
+
+
+def test_a_broken_pulse_tail_is_still_the_pulse() -> None:
+    # A scan's noise breaks the pulse's thin flat tail twice; its pieces stay the pulse's,
+    # and the signal starts past the break after them.
+    mask, row = pulse_row(gap_px=6)
+    mask[40, 104:106] = False
+    mask[40, 109] = False
+    assert _after_break(mask, row, 107.0, 4 * PPM, +1, PPM, 100) == 119
 
 
 def test_dropouts_of_a_thin_line_are_not_a_break() -> None:
