@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.classic_segment import brightest_channel
 from pipeline.errors import NoTraceFoundError
 from pipeline.layout import long_trace_mask
 
@@ -58,7 +59,7 @@ def paper_outline(image: np.ndarray, max_cover: float = 0.92) -> np.ndarray | No
     h, w = image.shape[:2]
     f = min(1.0, 600.0 / max(h, w))
     small = cv2.resize(image, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
-    v = small.max(axis=2)
+    v = brightest_channel(small)
     _, bright = cv2.threshold(v, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     k = max(3, round(0.03 * max(small.shape[:2])))
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
@@ -139,7 +140,7 @@ def upright_sheet_box(image: np.ndarray, min_step: float = 0.012, min_ratio: flo
     f = min(1.0, 800.0 / max(h, w))
     small = cv2.resize(image, (max(8, round(w * f)), max(8, round(h * f))),
                        interpolation=cv2.INTER_AREA)
-    v = cv2.GaussianBlur(small.max(axis=2).astype(np.float32) / 255.0, (0, 0), 2.0)
+    v = cv2.GaussianBlur(brightest_channel(small).astype(np.float32) / 255.0, (0, 0), 2.0)
     gx = cv2.Sobel(v, cv2.CV_32F, 1, 0, ksize=3) / 4.0
     gy = cv2.Sobel(v, cv2.CV_32F, 0, 1, ksize=3) / 4.0
     sides = []

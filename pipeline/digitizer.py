@@ -649,12 +649,12 @@ def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
     outside = np.bincount(run, weights=~held_px)
     grow = held & (~held_px[first] ^ ~held_px[last]) & (outside <= MAX_GROWTH * max(h, w))
     pick = grow[run] & ~held_px
-    grown = np.zeros((h, w), bool)
-    grown[rows[pick], cols[pick]] = True
-    if not grown.any():
+    if not pick.any():
         return gate
-    grown_u8 = cv2.dilate(grown.astype(np.uint8), np.ones((3, 3), np.uint8))
-    return np.maximum(gate.astype(np.uint8), grown_u8)
+    grown = np.zeros((h, w), np.uint8)
+    grown[rows[pick], cols[pick]] = 1
+    fringed = cv2.dilate(grown, np.ones((3, 3), np.uint8))
+    return np.maximum(gate.astype(np.uint8, copy=False), fringed)
 
 
 def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[TraceRow],

@@ -366,7 +366,8 @@ def _reduced(line_map: np.ndarray) -> tuple[np.ndarray, float]:
     and the factor (reduced px per map px)."""
     h, w = line_map.shape
     f = min(1.0, WORK_SIDE_PX / max(h, w))
-    small = cv2.resize(line_map.astype(np.float32), (max(16, round(w * f)), max(16, round(h * f))),
+    small = cv2.resize(line_map.astype(np.float32, copy=False),
+                       (max(16, round(w * f)), max(16, round(h * f))),
                        interpolation=cv2.INTER_AREA)
     return small, f
 
