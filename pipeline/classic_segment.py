@@ -94,6 +94,13 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
     return np.maximum(level, 0.05, out=level)
 
 
+def _scaled(x: np.ndarray, centre: float, scale: float) -> np.ndarray:
+    """(x - centre) / scale of (H, W) float32, as a new float32 array (one, not two)."""
+    out = np.subtract(x, centre)
+    out /= scale
+    return out
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)) of (H, W) float, as float32; x is overwritten."""
     x = np.clip(x, -30, 30, out=x).astype(np.float32, copy=False)
@@ -130,8 +137,9 @@ def colour_rule(image: np.ndarray) -> ColourMaps:
     sample = dark_v[::4, ::4]
     level = float(np.percentile(sample, 99.7)) if sample.size else 1.0
     thr = float(np.clip(0.5 * level, 0.2, 0.42))
-    trace = _sigmoid((dark_v - thr) / (thr / 6.0))
-    grid = _sigmoid((dark_m - 0.10) / 0.03) * (1.0 - trace)
+    trace = _sigmoid(_scaled(dark_v, thr, thr / 6.0))
+    grid = _sigmoid(_scaled(dark_m, 0.10, 0.03))
+    grid *= 1.0 - trace
     long_lines = _long_straight_lines(trace > 0.15)
     if long_lines.any():
         # Ink clearly darker than the lines themselves (a black trace crossing a grey grid
@@ -140,8 +148,8 @@ def colour_rule(image: np.ndarray) -> ColourMaps:
         if line_dark < 0.8 * level:
             long_lines = long_lines * (dark_v < 0.5 * (line_dark + level))
         moved = trace * long_lines
-        trace = trace - moved
-        grid = np.maximum(grid, moved)
+        trace -= moved
+        np.maximum(grid, moved, out=grid)
     return ColourMaps(dark_v, trace, grid, dark_m, thr)
 
 
@@ -168,7 +176,8 @@ def faint_trace(maps: ColourMaps, gate: np.ndarray) -> np.ndarray | None:
     thr = float(np.clip(0.5 * ridge, FAINT_FLOOR, maps.threshold))
     if thr > 0.9 * maps.threshold:
         return None
-    faint = _sigmoid((maps.dark_v - thr) / (thr / 6.0)) * (maps.dark_v > 0.5 * maps.dark_m)
+    faint = _sigmoid(_scaled(maps.dark_v, thr, thr / 6.0))
+    faint *= maps.dark_v > 0.5 * maps.dark_m
     lines = _long_straight_lines(faint > 0.15)
     if lines.any():
         faint *= 1.0 - lines

@@ -46,6 +46,15 @@ def signal_region(trace_prob: np.ndarray, px_per_mm: float) -> np.ndarray:
     return region
 
 
+def in_signal_region(trace_prob: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """trace_prob (H, W) float inside `signal_box`, 0 outside: a new array, the same as
+    trace_prob * signal_region(trace_prob, px_per_mm) without a page-sized mask."""
+    x0, y0, x1, y1 = signal_box(trace_prob, px_per_mm)
+    out = np.zeros_like(trace_prob)
+    out[y0:y1, x0:x1] = trace_prob[y0:y1, x0:x1]
+    return out
+
+
 def paper_outline(image: np.ndarray, max_cover: float = 0.92) -> np.ndarray | None:
     """Corners of the sheet of paper in a photo: (4, 2) float64 px (top-left, top-right,
     bottom-right, bottom-left), or None when the paper fills the image (scans, digital

@@ -29,7 +29,7 @@ from pipeline.classic_segment import (
     faint_trace,
     paper_darkness,
 )
-from pipeline.crop import paper_outline, signal_region, upright_sheet_box
+from pipeline.crop import in_signal_region, paper_outline, upright_sheet_box
 from pipeline.errors import (
     DigitizerError,
     ImageTooSmallError,
@@ -474,7 +474,7 @@ class Digitizer:
         timings["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        in_region = trace_r * signal_region(trace_r, ppm_guess)
+        in_region = in_signal_region(trace_r, ppm_guess)
         rows, long_ink = rows_and_long_ink(in_region, ppm_guess)
         if grid is not None:
             grid = _check_grid_harmonic(grid, rows)
@@ -616,7 +616,8 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None
     trace = ink * grown
     faint = faint_trace(maps, grown)
     if faint is not None:
-        trace = np.maximum(trace, faint * grown)
+        faint *= grown
+        np.maximum(trace, faint, out=trace)
     return trace, maps.grid, ink, maps.dark_v
 
 
