@@ -7,6 +7,7 @@ One bad image in a batch never affects the others: each gets its result or its e
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import time
@@ -128,7 +129,32 @@ def _init_reader(options: DigitizeOptions, classic: bool) -> None:
     """Worker process start: one digitizer that reads pages segmented by the parent."""
     global _READER
     cv2.setNumThreads(1)  # the parallelism is the processes; threads would oversubscribe
+    _reuse_freed_memory()
     _READER = Digitizer(options, ClassicSegmenter() if classic else _NoSegmenter())
+
+
+#: glibc's mallopt parameters (malloc.h) and the values set in page-reading processes.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES, _TRIM_THRESHOLD_BYTES = 256 << 20, 512 << 20
+
+
+def _reuse_freed_memory() -> None:
+    """Have this process's C allocator (glibc) keep freed page-sized blocks for reuse.
+
+    Reading a page makes and drops dozens of page-sized arrays (15 MB as float32 at
+    2200 x 1700). glibc serves blocks that large from fresh memory maps and unmaps them
+    when freed, so the kernel maps and zeroes every one again: 50-75 ms of system time a
+    page, 7-10% of a page's core time (8 bench pages). Served from the heap instead,
+    freed blocks are reused (system time ~0, peak memory +15 MB). Nothing is computed
+    differently. A no-op where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
 
 
 class _NetMaps(NamedTuple):
