@@ -380,7 +380,7 @@ class Digitizer:
         gate: np.ndarray | None = None
         if not self.classic:
             t = time.perf_counter()
-            if float((trace_p > 0.5).mean()) < MIN_NET_TRACE_FRACTION:
+            if np.count_nonzero(trace_p > 0.5) / trace_p.size < MIN_NET_TRACE_FRACTION:
                 # The network sees (almost) no trace: read the page with the colour rule
                 # alone and say so, rather than refusing a page a simpler rule can read.
                 fallback = True
@@ -748,7 +748,7 @@ def _wide_labels(labels: np.ndarray, which: np.ndarray, min_px: float, step: int
     pick = np.zeros(n, dtype=bool)
     pick[which] = True
     sparse = labels[:, ::step]
-    ys, xs = np.nonzero(pick[sparse])
+    ys, xs = np.divmod(np.flatnonzero(pick[sparse]), sparse.shape[1])  # as np.nonzero
     lab = sparse[ys, xs]
     lo = np.full(n, sparse.shape[1])
     hi = np.full(n, -1)
