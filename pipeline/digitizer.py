@@ -678,10 +678,17 @@ def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
     pick = grow[run] & ~held_px
     if not pick.any():
         return gate
-    grown = np.zeros((h, w), np.uint8)
-    grown[rows[pick], cols[pick]] = 1
-    fringed = cv2.dilate(grown, np.ones((3, 3), np.uint8))
-    return np.maximum(gate.astype(np.uint8, copy=False), fringed)
+    ys, xs = rows[pick], cols[pick]
+    # The fringe reaches one pixel past the grown pixels: only their box, so widened, is
+    # drawn and dilated (cv2.dilate's border adds nothing), not a page-sized mask.
+    y0, y1 = max(0, int(ys.min()) - 1), min(h, int(ys.max()) + 2)
+    x0, x1 = max(0, int(xs.min()) - 1), min(w, int(xs.max()) + 2)
+    grown = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    grown[ys - y0, xs - x0] = 1
+    out = gate.astype(np.uint8)  # a copy
+    box = out[y0:y1, x0:x1]
+    np.maximum(box, cv2.dilate(grown, np.ones((3, 3), np.uint8)), out=box)
+    return out
 
 
 def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[TraceRow],
@@ -716,16 +723,25 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[Trac
     n, labels = cv2.connectedComponentsWithAlgorithm(on, 8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
     held = np.bincount(labels[gated], minlength=n) > 0
     held[0] = False
+    # The pixels to put back, as flat indices into the strip: ungated ink where the line
+    # is missing (few), then those of held pieces, not thick, of wide pieces. (Looking
+    # labels up over the whole strip cost more than all the rest.)
+    at = np.flatnonzero(missing[:, x0:x1] & ~gated & (on > 0))
+    at = at[held[labels.ravel()[at]]]
+    if at.size == 0:
+        return trace_r
     run = max(3, round(RESTORE_RUN_MM * px_per_mm)) + 1
     thick = ((cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8)) > 0)
              & (cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((1, run), np.uint8)) > 0))
-    back = held[labels] & ~thick & ~gated & missing[:, x0:x1]
-    if not back.any():
+    at = at[~thick.ravel()[at]]
+    if at.size == 0:
         return trace_r
-    back &= _wide_labels(labels, np.unique(labels[back]),
-                         RESTORE_LINE_MM * px_per_mm)[labels]
-    if not back.any():
+    lab = labels.ravel()[at]
+    at = at[_wide_labels(labels, np.unique(lab), RESTORE_LINE_MM * px_per_mm)[lab]]
+    if at.size == 0:
         return trace_r
+    back = np.zeros_like(on, dtype=bool)
+    back.ravel()[at] = True
     ys = np.flatnonzero(back.any(axis=1))
     y0, y1 = max(0, int(ys[0]) - 1), min(back.shape[0], int(ys[-1]) + 2)
     _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
