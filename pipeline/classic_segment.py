@@ -49,15 +49,22 @@ def paper_normalised(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def paper_darkness(image: np.ndarray) -> np.ndarray:
     """`paper_normalised`'s dark_value alone: (H, W) float32 in [0, 1] of (H, W, 3) uint8 RGB."""
+    return _darkness(brightest_channel(image))
+
+
+def brightest_channel(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8: the brightest channel of each pixel of an (H, W, 3) uint8 image (HSV's
+    value). numpy's image.max(axis=2) gives the same, 20-70x slower."""
     r, g, b = _rgb_channels(image)
-    return _darkness(cv2.max(cv2.max(r, g), b))
+    return cv2.max(cv2.max(r, g), b)
 
 
 def _rgb_channels(image: np.ndarray) -> tuple[np.ndarray, ...]:
     """The three (H, W) uint8 channels of an (H, W, 3) uint8 image; ValueError otherwise."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8; found {image.shape} {image.dtype}")
-    return tuple(cv2.split(image))
+    # Strided copies: cv2.split took 4x as long (16 vs 4 ms on a 2200 x 1700 page).
+    return tuple(np.ascontiguousarray(image[..., c]) for c in range(3))
 
 
 #: uint8 brightness -> float32 in [0, 1].
@@ -84,7 +91,14 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
     level = cv2.dilate(small, np.ones((k, k), np.uint8))
     level = cv2.GaussianBlur(level, (0, 0), k / 2)
     level = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.maximum(level, 0.05)
+    return np.maximum(level, 0.05, out=level)
+
+
+def _scaled(x: np.ndarray, centre: float, scale: float) -> np.ndarray:
+    """(x - centre) / scale of (H, W) float32, as a new float32 array (one, not two)."""
+    out = np.subtract(x, centre)
+    out /= scale
+    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -123,8 +137,9 @@ def colour_rule(image: np.ndarray) -> ColourMaps:
     sample = dark_v[::4, ::4]
     level = float(np.percentile(sample, 99.7)) if sample.size else 1.0
     thr = float(np.clip(0.5 * level, 0.2, 0.42))
-    trace = _sigmoid((dark_v - thr) / (thr / 6.0))
-    grid = _sigmoid((dark_m - 0.10) / 0.03) * (1.0 - trace)
+    trace = _sigmoid(_scaled(dark_v, thr, thr / 6.0))
+    grid = _sigmoid(_scaled(dark_m, 0.10, 0.03))
+    grid *= 1.0 - trace
     long_lines = _long_straight_lines(trace > 0.15)
     if long_lines.any():
         # Ink clearly darker than the lines themselves (a black trace crossing a grey grid
@@ -133,8 +148,8 @@ def colour_rule(image: np.ndarray) -> ColourMaps:
         if line_dark < 0.8 * level:
             long_lines = long_lines * (dark_v < 0.5 * (line_dark + level))
         moved = trace * long_lines
-        trace = trace - moved
-        grid = np.maximum(grid, moved)
+        trace -= moved
+        np.maximum(grid, moved, out=grid)
     return ColourMaps(dark_v, trace, grid, dark_m, thr)
 
 
@@ -154,11 +169,15 @@ def faint_trace(maps: ColourMaps, gate: np.ndarray) -> np.ndarray | None:
     columns = inside.any(axis=0)
     if not columns.any():
         return None
-    ridge = float(np.median((maps.dark_v * inside).max(axis=0)[columns]))
+    # Each column's darkest gated pixel (or 0): a masked copy and a column reduce, cheaper
+    # than multiplying the whole page by the gate.
+    gated = cv2.copyTo(maps.dark_v, inside.view(np.uint8), np.zeros_like(maps.dark_v))
+    ridge = float(np.median(cv2.reduce(gated, 0, cv2.REDUCE_MAX)[0][columns]))
     thr = float(np.clip(0.5 * ridge, FAINT_FLOOR, maps.threshold))
     if thr > 0.9 * maps.threshold:
         return None
-    faint = _sigmoid((maps.dark_v - thr) / (thr / 6.0)) * (maps.dark_v > 0.5 * maps.dark_m)
+    faint = _sigmoid(_scaled(maps.dark_v, thr, thr / 6.0))
+    faint *= maps.dark_v > 0.5 * maps.dark_m
     lines = _long_straight_lines(faint > 0.15)
     if lines.any():
         faint *= 1.0 - lines
@@ -247,7 +266,9 @@ def _long_runs(u8: np.ndarray, length: int, axis: int, gap: int = 0) -> np.ndarr
     Returns (H, W) uint8.
     """
     out = np.zeros_like(u8)
-    lines = np.flatnonzero(np.count_nonzero(u8, axis=axis) >= length - length // 2)
+    # Ink per row (column); cv2 counts 0/1 pixels 8x faster than np.count_nonzero.
+    counts = cv2.reduce(u8, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    lines = np.flatnonzero(counts >= length - length // 2)
     if lines.size == 0:
         return out
     if axis == 1:

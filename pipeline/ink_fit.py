@@ -212,11 +212,17 @@ def fit_samples(xs: np.ndarray, columns: np.ndarray, top: np.ndarray, bottom: np
         res, weights = _soft_residuals(y, J, W, valid, low, high, temperature)
         res = res * weight
         current = _cost(res, d2 @ y, smoothness)
+        # The normal equations at y (band without damping, right-hand side): a refused
+        # step leaves y as it was, and only the damping changes for the next try.
+        normal: tuple[np.ndarray, np.ndarray] | None = None
         for _ in range(steps):
-            a = jacobian.rows(weights, weight)
-            band = jacobian.normal_band(a) + smoothness * curvature_band
+            if normal is None:
+                a = jacobian.rows(weights, weight)
+                normal = (jacobian.normal_band(a) + smoothness * curvature_band,
+                          -jacobian.transpose_times(a, res) - penalty @ y)
+            band = normal[0].copy()
             band[0] += damping
-            step = _solve_banded_spd(band, -jacobian.transpose_times(a, res) - penalty @ y)
+            step = _solve_banded_spd(band, normal[1])
             res_new, weights_new = _soft_residuals(y + step, J, W, valid, low, high,
                                                    temperature)
             res_new = res_new * weight
@@ -224,6 +230,7 @@ def fit_samples(xs: np.ndarray, columns: np.ndarray, top: np.ndarray, bottom: np
             if trial < current:
                 y, res, weights, current = y + step, res_new, weights_new, trial
                 damping = max(damping / 3.0, 1e-12)
+                normal = None
             else:
                 damping *= 4.0
     return y

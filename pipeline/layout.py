@@ -23,7 +23,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
-from pipeline.extract import RowTrace
+from pipeline.extract import RowTrace, column_edges
 from pipeline.layouts import LAYOUTS, LayoutTemplate
 
 #: Extraction reaches at least this far from a row's baseline, mm: closely spaced rows
@@ -293,17 +293,18 @@ def line_thickness(ink: np.ndarray) -> float:
     if box is None:
         return 0.0
     ink = ink[box]
-    d = np.diff(np.pad(ink.astype(np.int8), ((1, 1), (0, 0))), axis=0)
     # Run starts and ends in column-major order: each column's edges alternate, a start
-    # (+1) then its end (-1), so the k-th end closes the k-th start.
-    edge_col, edge_row = np.nonzero(d.T)
+    # then its end, so the k-th end closes the k-th start.
+    edge_col, edge_row = column_edges(ink)
     s_col, s_row = edge_col[0::2], edge_row[0::2]
     e_row = edge_row[1::2]
     if s_row.size == 0:
         return 0.0
     length = e_row - s_row
+    # Column-major order makes the keys increase: a sorted lookup, not np.isin's sort.
     key = s_col.astype(np.int64) * (ink.shape[0] + 2) + s_row
-    flat = np.isin(key + ink.shape[0] + 2, key)
+    after = key + ink.shape[0] + 2
+    flat = key[np.minimum(np.searchsorted(key, after), key.size - 1)] == after
     return float(np.median(length[flat] if flat.any() else length))
 
 

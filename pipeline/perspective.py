@@ -366,7 +366,8 @@ def _reduced(line_map: np.ndarray) -> tuple[np.ndarray, float]:
     and the factor (reduced px per map px)."""
     h, w = line_map.shape
     f = min(1.0, WORK_SIDE_PX / max(h, w))
-    small = cv2.resize(line_map.astype(np.float32), (max(16, round(w * f)), max(16, round(h * f))),
+    small = cv2.resize(line_map.astype(np.float32, copy=False),
+                       (max(16, round(w * f)), max(16, round(h * f))),
                        interpolation=cv2.INTER_AREA)
     return small, f
 
@@ -422,7 +423,7 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
     else:
         sel = cv2.resize(region.astype(np.uint8), (small.shape[1], small.shape[0]),
                          interpolation=cv2.INTER_NEAREST) > 0
-    ys, xs = np.nonzero(sel)
+    ys, xs = np.divmod(np.flatnonzero(sel), sel.shape[1])  # np.nonzero(sel), faster
     if ys.size < 4:
         return None
     pts = np.stack([xs, ys], axis=1).astype(np.float32)

@@ -54,7 +54,8 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG,
     """
     h, w = line_map.shape
     f = min(1.0, SEARCH_SIDE_PX / max(h, w))
-    small = cv2.resize(line_map.astype(np.float32), (max(8, int(w * f)), max(8, int(h * f))),
+    small = cv2.resize(line_map.astype(np.float32, copy=False),
+                       (max(8, int(w * f)), max(8, int(h * f))),
                        interpolation=cv2.INTER_AREA)
     if near is not None:
         return _refine(small, float(np.clip(near, -max_angle, max_angle)), first_steps=2)

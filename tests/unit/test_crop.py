@@ -63,3 +63,17 @@ def test_signal_box_keeps_faint_thin_lines() -> None:
         prob[200, x:x + 30] = 0.4
     x0, _y0, x1, _y1 = signal_box(prob, px_per_mm=4.0)
     assert x0 <= 100 and x1 >= 1000
+
+
+def test_in_signal_region_is_the_map_times_the_region() -> None:
+    from pipeline.crop import in_signal_region, signal_box, signal_region
+
+    rng = np.random.default_rng(3)
+    prob = (rng.random((400, 1200)) * 0.2).astype(np.float32)  # speckle, no long trace
+    prob[200:202, 100:900] = 0.9
+    prob[20:24, 1150:1190] = 0.9  # a label, outside the box
+    got = in_signal_region(prob, px_per_mm=4.0)
+    assert got.dtype == prob.dtype and got.shape == prob.shape
+    np.testing.assert_array_equal(got, prob * signal_region(prob, px_per_mm=4.0))
+    _x0, y0, _x1, y1 = signal_box(prob, px_per_mm=4.0)
+    assert got[:y0].sum() == 0 and got[y1:].sum() == 0 and got[22, 1160] == 0

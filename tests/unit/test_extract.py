@@ -226,3 +226,22 @@ def test_column_spans_list_each_columns_rows_in_turn() -> None:
     assert rows.tolist() == [2, 3, 4, 0, 5, 6]
     assert cols.tolist() == [1, 1, 1, 3, 7, 7]
     assert first.tolist() == [0, 3, 4]
+
+
+def test_column_edges_are_each_columns_run_ends_in_order() -> None:
+    from pipeline.extract import column_edges
+
+    mask = np.zeros((6, 3), bool)
+    mask[1:3, 0] = True  # rows 1-2
+    mask[4:, 0] = True  # rows 4-5, to the bottom
+    mask[:, 2] = True  # the whole column
+    col, row = column_edges(mask)
+    assert col.tolist() == [0, 0, 0, 0, 2, 2]
+    assert row.tolist() == [1, 3, 4, 6, 0, 6]  # first row, last row + 1
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        m = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 30)))) < 0.4
+        padded = np.pad(m.astype(np.int8), ((1, 1), (0, 0)))
+        want = np.nonzero(np.diff(padded, axis=0).T)
+        got = column_edges(m)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
