@@ -62,8 +62,9 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
     over rows of (row length / columns / px_per_s). Rhythm strips are placed first; grid
     cells fill what they leave undrawn. Returns ((12, n_samples) float32 uV NaN where not
     drawn, placements, agreement): agreement is the mean correlation between a rhythm strip
-    and the panel of the same lead over their common time (None when no lead is drawn
-    twice); a wrong template pairs a strip with another lead's panel.
+    and the panel of the same lead over their common time, the best within +-MAX_SHIFT_S
+    (None when no lead is drawn twice); a wrong template pairs a strip with another lead's
+    panel.
     memo: windows read by earlier calls for the same page's traces (the candidate
     templates of a page share most windows), filled as windows are read; None: no memo.
     """
@@ -90,8 +91,9 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
             i = LEADS.index(lead)
             fill = np.isnan(signals[i])
             if not fill.all():  # drawn twice (rhythm strip and panel): must agree
-                corr = correlation(signals[i], sig, fs_hz)
-                if corr is not None:
+                # within the few tens of ms that rows of one page are read apart
+                corr = shifted_correlation(signals[i], sig, fs_hz)
+                if corr > -1.0:
                     agreement.append(corr)
             signals[i, fill] = sig[fill]
             placements.append(PanelPlacement(lead, pol, r, x_start, scales.px_per_s, base,

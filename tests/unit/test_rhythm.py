@@ -121,3 +121,18 @@ def test_a_memo_reads_each_lead_window_once(monkeypatch) -> None:  # type: ignor
         calls.clear()
         again = assemble_signals(template, *args, memo=memo)
         assert not calls and np.array_equal(again[0], alone[0], equal_nan=True)
+
+
+def test_strips_agree_with_their_panels_when_rows_are_read_a_little_apart() -> None:
+    from pipeline.leads import assemble_signals
+
+    template = LAYOUTS["3x4+3"]
+    traces = page_rows(template.cells, template.rhythm)
+    n = len(traces)
+    strip = traces[n - 1]  # the last strip's line read 4 px (32 ms) late
+    traces[n - 1] = RowTrace(strip.x_px + 4.0, strip.y_px, strip.line_width_px,
+                             strip.confident)
+    baselines = [200.0 * (r + 1) for r in range(n)]
+    _, _, agreement = assemble_signals(template, traces, baselines, [X0] * n, [X1] * n,
+                                       SCALES, 500.0, 5000)
+    assert agreement is not None and agreement > 0.95
