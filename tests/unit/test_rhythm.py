@@ -136,3 +136,21 @@ def test_strips_agree_with_their_panels_when_rows_are_read_a_little_apart() -> N
     _, _, agreement = assemble_signals(template, traces, baselines, [X0] * n, [X1] * n,
                                        SCALES, 500.0, 5000)
     assert agreement is not None and agreement > 0.95
+
+
+def test_shifted_correlation_equals_correlation_at_the_best_shift() -> None:
+    from pipeline.leads import MAX_SHIFT_S, correlation, shifted_correlation
+
+    rng = np.random.default_rng(7)
+    lags = range(-round(MAX_SHIFT_S * 500), round(MAX_SHIFT_S * 500) + 1)
+    for case in range(40):
+        a, b = np.full(3000, np.nan), np.full(3000, np.nan)
+        s0, s1 = rng.integers(0, 2000, 2)
+        a[s0:s0 + 1000] = np.cumsum(rng.standard_normal(1000))[:3000 - s0]
+        b[s1:s1 + 1500] = np.cumsum(rng.standard_normal(1500))[:3000 - s1]
+        if case % 4 == 0:
+            b[s1 + 50:s1 + 90] = np.nan
+        rs = [correlation(a[max(0, k):a.size + min(0, k)], b[max(0, -k):b.size + min(0, -k)],
+                          500.0) for k in lags]
+        expected = max((r for r in rs if r is not None), default=-1.0)
+        assert abs(shifted_correlation(a, b, 500.0) - expected) < 1e-9
