@@ -39,17 +39,8 @@ def signal_box(trace_prob: np.ndarray, px_per_mm: float, margin_mm: float = 6.0
             min(h, int(y1) + m + 1))
 
 
-def signal_region(trace_prob: np.ndarray, px_per_mm: float) -> np.ndarray:
-    """(H, W) float32 mask, 1 inside `signal_box`, 0 outside."""
-    x0, y0, x1, y1 = signal_box(trace_prob, px_per_mm)
-    region = np.zeros(trace_prob.shape, dtype=np.float32)
-    region[y0:y1, x0:x1] = 1.0
-    return region
-
-
 def in_signal_region(trace_prob: np.ndarray, px_per_mm: float) -> np.ndarray:
-    """trace_prob (H, W) float inside `signal_box`, 0 outside: a new array, the same as
-    trace_prob * signal_region(trace_prob, px_per_mm) without a page-sized mask."""
+    """trace_prob (H, W) float inside `signal_box`, 0 outside: a new array."""
     x0, y0, x1, y1 = signal_box(trace_prob, px_per_mm)
     out = np.zeros_like(trace_prob)
     out[y0:y1, x0:x1] = trace_prob[y0:y1, x0:x1]
