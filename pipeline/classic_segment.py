@@ -238,9 +238,9 @@ def _cornered_pieces(vert: np.ndarray, touch_h: np.ndarray, length: int) -> np.n
 
     A piece (8-connected ink of `vert` (H, W) uint8 0/1) shorter than `length` px is on a
     line only through bridged breaks. When other ink meets it sideways at both its ends
-    (`touch_h` (H, W) bool, within 2 px of its end rows), it is a corner-to-corner stroke: the calibration pulses of a
-    12x1 page stand in one column, a few mm apart, and their strokes join into one "line";
-    a faded grid line's pieces end in paper.
+    (`touch_h` (H, W) bool, within 2 px of its end rows), it is a corner-to-corner stroke:
+    the calibration pulses of a 12x1 page stand in one column, a few mm apart, and their
+    strokes join into one "line"; a faded grid line's pieces end in paper.
     """
     _, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
     short = np.flatnonzero(stats[1:, cv2.CC_STAT_HEIGHT] < length) + 1

@@ -1014,10 +1014,10 @@ def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
     band = np.ascontiguousarray(mask[top:bottom, lo:hi + 1])
     if direction < 0:
         band = band[:, ::-1]
-    start, far = abs(a - (hi if direction < 0 else lo)), abs(b - (hi if direction < 0 else lo))
+    origin = hi if direction < 0 else lo  # the band's column 0, read away from the pulse
+    start, far = abs(a - origin), abs(b - origin)
     min_run = max(2, round(px_per_mm))
-    own = _pulse_ink(band, abs(edge - (hi if direction < 0 else lo)), far - min_run,
-                     px_per_mm)
+    own = _pulse_ink(band, abs(edge - origin), far - min_run, px_per_mm)
     if own is not None:
         other = band & ~own
         inked: np.ndarray = np.asarray(other.any(axis=0), dtype=bool)[start:]
@@ -1051,8 +1051,13 @@ def _same_line(own: np.ndarray, other: np.ndarray, col: int) -> bool:
     last = int(own_cols[-1])
     if col - last - 1 >= MIN_BREAK_PX:
         return False
-    ends, begins = np.flatnonzero(own[:, last]), np.flatnonzero(other[:, col])
-    return bool(np.abs(ends[:, None] - begins[None, :]).min() <= 2)
+    return _rows_meet(np.flatnonzero(own[:, last]), np.flatnonzero(other[:, col]))
+
+
+def _rows_meet(ends: np.ndarray, begins: np.ndarray, tolerance_px: float = 2.0) -> bool:
+    """Whether ink rows `begins` ((m,) int) continue ink rows `ends` ((n,) int): some pair
+    within tolerance_px of each other."""
+    return bool(np.abs(ends[:, None] - begins[None, :]).min() <= tolerance_px)
 
 
 def _pulse_ink(band: np.ndarray, edge: int, limit: int, px_per_mm: float
@@ -1079,8 +1084,8 @@ def _pulse_ink(band: np.ndarray, edge: int, limit: int, px_per_mm: float
         last = int(np.flatnonzero(own.any(axis=0))[-1])
         ends = np.flatnonzero(own[:, last])
         near = np.flatnonzero(flat & (left > last) & (left <= last + reach))
-        tail = [k for k in near if k not in ids and np.abs(
-            np.flatnonzero(labels[:, left[k]] == k)[:, None] - ends[None, :]).min() <= 2]
+        tail = [k for k in near if k not in ids
+                and _rows_meet(ends, np.flatnonzero(labels[:, left[k]] == k))]
         if not tail:
             break
         k = min(tail, key=lambda k: left[k])
