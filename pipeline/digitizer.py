@@ -12,7 +12,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from multiprocessing import shared_memory
@@ -61,6 +61,7 @@ from pipeline.rectify import (
 )
 from pipeline.result import PageGeometry, PageResult, PanelPlacement
 from pipeline.rhythm import match_rhythm_leads
+from pipeline.shared_pages import SharedPage, SharedPageBlocks, take_shared_page
 from pipeline.signals import isoelectric_level
 from pipeline.types import DigitizationResult, DigitizeOptions
 
@@ -167,38 +168,15 @@ class _NetMaps(NamedTuple):
     grid: np.ndarray | None
 
 
-class _SharedPage(NamedTuple):
-    """A page handed to a page-reading process in shared memory: the block's name and the
-    page's (H, W, 3) shape (uint8). Pickling the pixels instead cost the process that feeds
-    the GPU ~12 ms a page, most of its time at 20 pages/s."""
-
-    name: str
-    shape: tuple[int, int, int]
-
-
-def _share_page(image: np.ndarray) -> tuple[shared_memory.SharedMemory, _SharedPage]:
-    """Copy an (H, W, 3) uint8 page into a new shared-memory block; the caller closes and
-    unlinks the block once the page is read."""
-    block = shared_memory.SharedMemory(create=True, size=max(1, image.nbytes))
-    np.ndarray(image.shape, np.uint8, buffer=block.buf)[...] = image
-    return block, _SharedPage(block.name, (image.shape[0], image.shape[1], image.shape[2]))
-
-
-def _take_page(page: _SharedPage) -> np.ndarray:
-    """The page's pixels, copied out of its shared-memory block: (H, W, 3) uint8."""
-    block = shared_memory.SharedMemory(name=page.name)
-    try:
-        return np.array(np.ndarray(page.shape, np.uint8, buffer=block.buf))
-    finally:
-        block.close()
-
-
-def _read_in_worker(page: _SharedPage, input_shape: tuple[int, int], maps: _NetMaps,
-                    seg_time: float, index: int) -> DigitizationResult | DigitizerError:
-    """Read one segmented page in a worker process (see `Digitizer._read_guarded`)."""
+def _read_in_worker(page: SharedPage, input_shape: tuple[int, int], seg_time: float,
+                    index: int) -> DigitizationResult | DigitizerError:
+    """Read one segmented page in a worker process (see `Digitizer._read_guarded`); its
+    pixels and maps (trace, then grid when there is one) come in shared memory."""
     if _READER is None:
         raise RuntimeError("worker process was not initialised")
-    return _READER._read_guarded(_take_page(page), input_shape, maps, seg_time, index)
+    image, maps = take_shared_page(page)
+    return _READER._read_guarded(image, input_shape, _NetMaps(maps[0], (maps[1:] or (None,))[0]),
+                                 seg_time, index)
 
 
 def _load_default_segmenter(options: DigitizeOptions) -> tuple[SegmenterLike, str, bool]:
@@ -251,6 +229,8 @@ class Digitizer:
             self.classic = isinstance(segmenter, ClassicSegmenter)
         self.version = f"pipeline-{pipeline.__version__}+{tag}"
         self._pool: ProcessPoolExecutor | None = None
+        # Pages handed to the readers, in blocks reused from batch to batch until `close`.
+        self._blocks = SharedPageBlocks()
 
     # ------------------------------------------------------------------ public API
     def digitize(self, image: np.ndarray) -> DigitizationResult:
@@ -277,9 +257,27 @@ class Digitizer:
             except DigitizerError as exc:
                 results[i] = exc
         pool = self._reader_pool() if len(work) > 1 else None
-        futures: list[tuple[int, Future[DigitizationResult | DigitizerError]]] = []
-        blocks: list[shared_memory.SharedMemory] = []  # the pages handed to the readers
+        blocks = self._blocks
+        in_flight: dict[Future[DigitizationResult | DigitizerError],
+                        tuple[int, shared_memory.SharedMemory]] = {}
         batch = max(1, self.options.batch_size)
+        # Enough pages queued to keep every reader busy while the next batch is segmented.
+        max_in_flight = max(1, self.options.workers) + batch
+
+        def collect(until: str) -> None:
+            """Take the results of finished readings (FIRST_COMPLETED: at least one, or
+            ALL_COMPLETED), giving their blocks back for reuse."""
+            done, _ = wait(in_flight, return_when=until)
+            for future in done:
+                i, block = in_flight.pop(future)
+                try:
+                    results[i] = future.result()
+                except BrokenProcessPool as exc:
+                    log.error("a page-reading worker process died on image %d: %r", i, exc)
+                    self._pool = None
+                    results[i] = DigitizerError(f"page-reading worker process died: {exc!r}")
+                blocks.give_back(block)
+
         try:
             for start in range(0, len(work), batch):
                 chunk = work[start:start + batch]
@@ -291,25 +289,29 @@ class Digitizer:
                     if pool is None:
                         results[i] = self._read_guarded(work[k], images[i].shape[:2],
                                                         maps[k - start], seg_time, i)
-                    else:
-                        block, page = _share_page(work[k])
-                        blocks.append(block)
-                        futures.append((i, pool.submit(_read_in_worker, page,
-                                                       images[i].shape[:2], maps[k - start],
-                                                       seg_time, i)))
-            for i, future in futures:
-                try:
-                    results[i] = future.result()
-                except BrokenProcessPool as exc:
-                    log.error("a page-reading worker process died on image %d: %r", i, exc)
-                    self._pool = None
-                    results[i] = DigitizerError(f"page-reading worker process died: {exc!r}")
+                        continue
+                    while len(in_flight) >= max_in_flight:
+                        collect(FIRST_COMPLETED)
+                    net = maps[k - start]
+                    block, page = blocks.share(
+                        work[k], (net.trace,) if net.grid is None else (net.trace, net.grid))
+                    try:
+                        future = pool.submit(_read_in_worker, page, images[i].shape[:2],
+                                             seg_time, i)
+                    except BrokenProcessPool as exc:  # a reader died: a new pool for the rest
+                        blocks.give_back(block)
+                        results[i] = DigitizerError(f"page-reading worker process died: {exc!r}")
+                        self._pool = None
+                        pool = self._reader_pool()
+                        continue
+                    in_flight[future] = (i, block)
+            if in_flight:
+                collect(ALL_COMPLETED)
         finally:
-            # Never unlink a page a reader may still be copying (after an error above).
-            wait([f for _, f in futures if not f.cancel()])
-            for block in blocks:
-                block.close()
-                block.unlink()
+            # After an error above: never reuse a block a reader may still be copying.
+            wait([f for f in in_flight if not f.cancel()])
+            for _, block in in_flight.values():
+                blocks.give_back(block)
         return [r if r is not None else DigitizerError("not processed") for r in results]
 
     def _segment(self, chunk: list[np.ndarray]) -> list[_NetMaps]:
@@ -328,6 +330,7 @@ class Digitizer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._blocks.close()
 
     def __enter__(self) -> Self:
         return self

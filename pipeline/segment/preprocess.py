@@ -106,5 +106,11 @@ def to_tensor(images: np.ndarray, device: torch.device | str | None = None) -> t
     x = torch.from_numpy(np.ascontiguousarray(images))
     if device is not None:
         x = x.to(device)
-    x = x.permute(0, 3, 1, 2).float()
+    return normalised(x)
+
+
+def normalised(images: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) uint8 RGB tensor -> (B, 3, H, W) float32 on its device, normalised as the
+    network expects."""
+    x = images.permute(0, 3, 1, 2).float()
     return (x / 255.0 - INPUT_MEAN) / INPUT_STD

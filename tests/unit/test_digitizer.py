@@ -133,6 +133,26 @@ def test_worker_processes_give_the_same_results_in_order(digitizer: Digitizer, p
     assert set(shm.glob("psm_*")) == blocks_before
 
 
+@needs_data
+def test_worker_processes_reuse_a_bounded_set_of_shared_blocks(digitizer: Digitizer,
+                                                              page) -> None:
+    """More pages than may be in flight: the feeder waits for readings to finish and hands
+    later pages over in the blocks of pages already read; results stay in input order."""
+    blank = np.full((600, 800, 3), 255, np.uint8)
+    upside_down = np.ascontiguousarray(page.image[::-1, ::-1])
+    batch = [page.image, blank, upside_down, page.image, blank, upside_down, page.image]
+    alone = digitizer.digitize_batch(batch[:3])
+    with Digitizer(DigitizeOptions(batch_size=1, workers=2), segmenter="classic") as pooled:
+        results = pooled.digitize_batch(batch)
+        in_flight_at_most = pooled.options.workers + pooled.options.batch_size
+        assert 1 <= len(pooled._blocks._all) <= in_flight_at_most
+    for k, result in enumerate(results):
+        expected = alone[k % 3]
+        assert type(result) is type(expected)
+        if isinstance(expected, DigitizationResult):
+            np.testing.assert_array_equal(result.signals_uv, expected.signals_uv)
+
+
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers"):
         Digitizer(DigitizeOptions(workers=0), segmenter="classic")
