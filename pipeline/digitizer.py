@@ -530,8 +530,8 @@ class Digitizer:
 
         t = time.perf_counter()
         faint = mask | (ink_r > 0.2)  # thin pulse strokes are faint
-        start = [find_pulse(faint, r, ppm_guess, "start") for r in rows]
-        end = [find_pulse(faint, r, ppm_guess, "end") for r in rows]
+        start = [find_pulse(faint, r, ppm_guess, "start", ink=ink_r) for r in rows]
+        end = [find_pulse(faint, r, ppm_guess, "end", ink=ink_r) for r in rows]
         found = [p for p in start + end if p is not None]
         votes = _flip_votes(found, _polarity_skew(traces, baselines), len(rows))
         start = [p if p is not None and not p.inverted else None for p in start]

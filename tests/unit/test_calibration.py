@@ -97,3 +97,24 @@ def test_pulse_apart_from_a_trace_drawn_off_its_baseline(offset_mm: float) -> No
     p = find_pulse(img > 0, row, PPM, "start")
     assert p is not None and not p.inverted
     assert p.height_px / PPM == pytest.approx(10.0, rel=0.05)
+
+
+@pytest.mark.parametrize("width_px", [24.3, 24.5, 24.8, 25.25])
+def test_pulse_width_to_a_fraction_of_a_pixel_from_its_ink(width_px: float) -> None:
+    """An anti-aliased pulse whose sides fall between pixel columns (a 0.2 s pulse at
+    ~5 px/mm, as on gridless photos): its width comes from where the sides' ink lies, not
+    from the columns they touch (off by up to a pixel, 2-4%)."""
+    scale, base, x_left = 16, 150, 30.3  # drawn 16x finer, then area-averaged
+    big = np.zeros((300 * scale, 400 * scale), np.uint8)
+    left, right = round(x_left * scale), round((x_left + width_px) * scale)
+    width_px = (right - left) / scale  # as drawn on the fine grid
+    pts = [(10 * scale, base * scale), (left, base * scale), (left, (base - 50) * scale),
+           (right, (base - 50) * scale), (right, base * scale), (390 * scale, base * scale)]
+    cv2.polylines(big, [np.array(pts, np.int32)], False, 255, 23)  # 1.4 px, odd: centred
+    ink = cv2.resize(big.astype(np.float32) / 255, (400, 300), interpolation=cv2.INTER_AREA)
+    row = TraceRow(y_px=float(base), x0_px=10, x1_px=390, top_px=75, bottom_px=225)
+    columns_only = find_pulse(ink > 0.2, row, 5.0, "start")
+    from_ink = find_pulse(ink > 0.2, row, 5.0, "start", ink=ink)
+    assert columns_only is not None and from_ink is not None
+    assert from_ink.width_px == pytest.approx(width_px, abs=0.1)
+    assert abs(columns_only.width_px - width_px) > abs(from_ink.width_px - width_px)
