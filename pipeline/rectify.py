@@ -36,10 +36,13 @@ class Rectification:
 
 
 def _sharpness(small: np.ndarray, angle: float) -> float:
-    """Projection sharpness of `small` (h, w) float32 rotated by `angle` degrees."""
+    """Projection sharpness of `small` (h, w) float32 rotated by `angle` degrees (not
+    turned at 0 degrees: the warp would return the map as it is)."""
     h, w = small.shape
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    rot = cv2.warpAffine(small, m, (w, h), flags=cv2.INTER_LINEAR)
+    rot = small
+    if angle != 0.0:
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        rot = cv2.warpAffine(small, m, (w, h), flags=cv2.INTER_LINEAR)
     rows, cols = rot.sum(axis=1), rot.sum(axis=0)
     return float(np.square(np.diff(rows)).sum() + np.square(np.diff(cols)).sum())
 
