@@ -241,16 +241,41 @@ def _cornered_pieces(vert: np.ndarray, touch_h: np.ndarray, length: int) -> np.n
     (`touch_h` (H, W) bool, within 2 px of its end rows), it is a corner-to-corner stroke:
     the calibration pulses of a 12x1 page stand in one column, a few mm apart, and their
     strokes join into one "line"; a faded grid line's pieces end in paper.
+
+    Only the columns holding line ink are labelled, as a strip with one empty column
+    wherever the page skips columns: the 8-connected pieces are the page's (each holds
+    ink in every column of its span), and labelling a strip of a few hundred columns took
+    a tenth of the page's time (2 vs 30 ms, 2200 x 1700 px). The ends of all pieces are
+    looked at together, in the strip's running sums of `touch_h`.
     """
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
-    short = np.flatnonzero(stats[1:, cv2.CC_STAT_HEIGHT] < length) + 1
+    h = vert.shape[0]
     out = np.zeros(vert.shape, bool)
-    for k in short:
-        x, y, wk, hk = (int(v) for v in stats[k, :4])
-        ends = (touch_h[max(0, y - 2):y + 3, x:x + wk].any(),
-                touch_h[y + hk - 3:y + hk + 2, x:x + wk].any())
-        if all(ends):
-            out[y:y + hk, x:x + wk] |= labels[y:y + hk, x:x + wk] == k
+    cols = np.flatnonzero(vert.max(axis=0))
+    if cols.size == 0:
+        return out
+    in_strip = np.arange(cols.size) + np.r_[0, np.cumsum(np.diff(cols) > 1)]
+    strip = np.zeros((h, int(in_strip[-1]) + 1), np.uint8)
+    strip[:, in_strip] = vert[:, cols]
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(strip, connectivity=8)
+    touching = np.zeros(strip.shape, np.uint8)
+    touching[:, in_strip] = touch_h[:, cols]
+    sums = cv2.integral(touching)  # (h + 1, w + 1): touching ink above and left of each px
+    x0, y0, wk, hk = (stats[:, k].astype(np.intp) for k in range(4))
+    x1 = x0 + wk
+
+    def any_touch(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+        """Whether rows top:bottom (as Python slices take them) of each piece's columns
+        hold touching ink."""
+        top = np.clip(np.where(top < 0, top + h, top), 0, h)
+        bottom = np.clip(bottom, 0, h)
+        inside = (sums[bottom, x1] - sums[top, x1] - sums[bottom, x0] + sums[top, x0]) > 0
+        return inside & (bottom > top)
+
+    cornered = ((hk < length) & any_touch(np.maximum(0, y0 - 2), y0 + 3)
+                & any_touch(y0 + hk - 3, y0 + hk + 2))
+    cornered[0] = False  # the background
+    if cornered.any():
+        out[:, cols] = cornered[labels][:, in_strip]
     return out
 
 
@@ -263,6 +288,9 @@ def _long_runs(u8: np.ndarray, length: int, axis: int, gap: int = 0) -> np.ndarr
     The opening acts on each row (column) alone, so only the few rows (columns) holding
     enough ink are opened; the rest can hold no such run. (OpenCV's erosion counts the
     image's edge as ink, so a run of length - length // 2 px touching it survives.)
+    Columns are opened as the rows of their transposed strip: on a strip a few dozen
+    columns wide OpenCV's column filter took 4-10x as long as its row filter (12 vs 2 ms
+    for the vertical grid lines of a 2200 x 1700 page), for the same result.
     Returns (H, W) uint8.
     """
     out = np.zeros_like(u8)
@@ -277,8 +305,8 @@ def _long_runs(u8: np.ndarray, length: int, axis: int, gap: int = 0) -> np.ndarr
             part = cv2.morphologyEx(part, cv2.MORPH_CLOSE, np.ones((1, gap + 1), np.uint8))
         out[lines] = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
     else:
-        part = np.ascontiguousarray(u8[:, lines])
+        part = np.ascontiguousarray(u8[:, lines].T)  # (lines, H): one row per column
         if gap > 0:
-            part = cv2.morphologyEx(part, cv2.MORPH_CLOSE, np.ones((gap + 1, 1), np.uint8))
-        out[:, lines] = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+            part = cv2.morphologyEx(part, cv2.MORPH_CLOSE, np.ones((1, gap + 1), np.uint8))
+        out[:, lines] = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((1, length), np.uint8)).T
     return out & u8 if gap > 0 else out

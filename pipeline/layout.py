@@ -154,8 +154,21 @@ def wide_components(ink: np.ndarray, min_width_px: float) -> np.ndarray:
     return filled[1:-1, 1:-1] > 0
 
 
+#: The neighbours met before a pixel in raster order (above it, and left), as a kernel.
+_BEFORE = np.array([[1, 1, 1], [1, 0, 0], [0, 0, 0]], np.uint8)
+
+
 def _speckled(ink: np.ndarray) -> bool:
-    """Whether `ink` ((H, W) uint8) holds a component per SPECKLE_AREA_PX px or more."""
+    """Whether `ink` ((H, W) uint8 0/1) holds a component per SPECKLE_AREA_PX px or more.
+
+    Each 8-connected component's first pixel in raster order has no ink among its
+    neighbours above and to its left: when even such pixels (and the background) are too
+    few, the page is not speckled, known without labelling it (0.7 vs 4.5 ms on a page,
+    where they number a few hundred).
+    """
+    firsts = np.count_nonzero(ink > cv2.dilate(ink, _BEFORE))
+    if (firsts + 1) * SPECKLE_AREA_PX <= ink.size:
+        return False
     return cv2.connectedComponents(ink, connectivity=8)[0] * SPECKLE_AREA_PX > ink.size
 
 

@@ -469,11 +469,14 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
 def _square_on(small: np.ndarray, around: tuple[float, float]) -> bool:
     """Whether a map (h, w) looks square-on: in its four corner quarters each family's
     direction (searched within +-2 degrees of `around`) is the same within
-    SQUARE_ON_SPREAD_DEG (a keystone of 2% turns lines by about 1 degree there)."""
+    SQUARE_ON_SPREAD_DEG (a keystone of 2% turns lines by about 1 degree there). The
+    answer is no as soon as a family's directions spread more, or too few quarters are
+    left for it to be found in three."""
     h, w = small.shape
     th, tw = h // 2, w // 2
     found: tuple[list[float], list[float]] = ([], [])
-    for y0, x0 in ((0, 0), (0, w - tw), (h - th, 0), (h - th, w - tw)):
+    quarters = ((0, 0), (0, w - tw), (h - th, 0), (h - th, w - tw))
+    for i, (y0, x0) in enumerate(quarters):
         tile = np.ascontiguousarray(small[y0:y0 + th, x0:x0 + tw], dtype=np.float32)
         if float(tile.sum()) <= 0:
             continue
@@ -481,6 +484,10 @@ def _square_on(small: np.ndarray, around: tuple[float, float]) -> bool:
             angle, gain = _tile_direction(tile, bool(k), 2.0, around[k])
             if gain > 0.05:
                 found[k].append(angle)
+            left = len(quarters) - 1 - i
+            if len(found[k]) + left < 3 or (
+                    found[k] and max(found[k]) - min(found[k]) > SQUARE_ON_SPREAD_DEG):
+                return False
     return all(len(a) >= 3 and max(a) - min(a) <= SQUARE_ON_SPREAD_DEG for a in found)
 
 

@@ -36,10 +36,13 @@ class Rectification:
 
 
 def _sharpness(small: np.ndarray, angle: float) -> float:
-    """Projection sharpness of `small` (h, w) float32 rotated by `angle` degrees."""
+    """Projection sharpness of `small` (h, w) float32 rotated by `angle` degrees (not
+    turned at 0 degrees: the warp would return the map as it is)."""
     h, w = small.shape
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    rot = cv2.warpAffine(small, m, (w, h), flags=cv2.INTER_LINEAR)
+    rot = small
+    if angle != 0.0:
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        rot = cv2.warpAffine(small, m, (w, h), flags=cv2.INTER_LINEAR)
     rows, cols = rot.sum(axis=1), rot.sum(axis=0)
     return float(np.square(np.diff(rows)).sum() + np.square(np.diff(cols)).sum())
 
@@ -114,10 +117,15 @@ def _tukey(n: int, edge: float = 0.1) -> np.ndarray:
 
 def _refine(small: np.ndarray, best: float, first_steps: int = 6) -> float:
     """The sharpest angle (deg) of `small` (h, w) float32 within first_steps * 0.05 degree
-    of `best` (0.3 after the coarse search's 0.25 degree steps), to 0.01 degree."""
+    of `best` (0.3 after the coarse search's 0.25 degree steps), to 0.01 degree. The
+    second round's centre, the first round's best, is not turned and measured again."""
+    known: dict[float, float] = {}  # angle (deg) -> sharpness
     for step, n in ((0.05, first_steps), (0.01, 5)):
         fine = best + np.arange(-n, n + 1) * step
-        scores = [_sharpness(small, a) for a in fine]
+        for a in fine:
+            if float(a) not in known:
+                known[float(a)] = _sharpness(small, a)
+        scores = [known[float(a)] for a in fine]
         best = float(fine[int(np.argmax(scores))])
     return best
 

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.classic_segment import (
     LINE_GAP,
+    _cornered_pieces,
     _long_runs,
     classic_segment,
     colour_rule,
@@ -83,6 +84,26 @@ def test_long_runs_equal_opencv_opening(axis: int) -> None:
         kernel = np.ones((length, 1) if axis == 0 else (1, length), np.uint8)
         expected = cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
         np.testing.assert_array_equal(_long_runs(ink, length, axis), expected)
+
+
+def test_cornered_pieces_equal_labelling_the_whole_page() -> None:
+    # The pieces are labelled on a strip of the columns holding ink; the result must be
+    # that of labelling the page and checking each short piece's ends one by one.
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        h, w = (int(n) for n in rng.integers(3, 60, 2))
+        vert = (rng.random((h, w)) < 0.6 * rng.random()).astype(np.uint8)
+        vert[:, rng.random(w) < rng.random()] = 0  # columns without ink
+        touch_h = rng.random((h, w)) < rng.random()
+        length = int(rng.integers(1, h + 2))
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
+        expected = np.zeros((h, w), bool)
+        for k in range(1, len(stats)):
+            x, y, wk, hk = (int(v) for v in stats[k, :4])
+            if (hk < length and touch_h[max(0, y - 2):y + 3, x:x + wk].any()
+                    and touch_h[y + hk - 3:y + hk + 2, x:x + wk].any()):
+                expected |= labels == k
+        np.testing.assert_array_equal(_cornered_pieces(vert, touch_h, length), expected)
 
 
 def test_colour_rule_maps_are_classic_segments_classes() -> None:

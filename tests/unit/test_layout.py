@@ -9,7 +9,9 @@ from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
 from pipeline.extract import RowTrace
 from pipeline.layout import (
     READ_REACH_MM,
+    SPECKLE_AREA_PX,
     TEMPLATES,
+    _speckled,
     change_evidence,
     choose_template,
     component_sizes,
@@ -313,3 +315,17 @@ def test_wide_components_are_those_opencv_measures_wide(density: float, min_widt
     got = wide_components(img, min_width)
     assert got.dtype == bool and np.array_equal(got, keep[labels])
     assert not wide_components(np.zeros((20, 30), np.uint8), 1.0).any()
+
+
+def test_speckled_is_the_component_count_rule() -> None:
+    """Settled by the pixels that start a component where they are few: the same answer
+    as counting OpenCV's components, on both sides of the limit."""
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        h, w = (int(n) for n in rng.integers(20, 200, 2))
+        img = (rng.random((h, w)) < rng.random() * 0.5).astype(np.uint8)
+        if rng.random() < 0.5:
+            img = cv2.dilate(img, np.ones((1, int(rng.integers(1, 30))), np.uint8))
+        count = cv2.connectedComponents(img, connectivity=8)[0]
+        assert _speckled(img) == (count * SPECKLE_AREA_PX > img.size)
+    assert _speckled(np.tile(np.array([[1, 0], [0, 0]], np.uint8), (100, 100)))

@@ -87,3 +87,14 @@ def test_refining_near_a_known_angle_agrees_with_the_full_search() -> None:
     rotated = cv2.warpAffine(g, m, (1100, 800))
     full = estimate_angle(rotated)
     assert estimate_angle(rotated, near=full + 0.15) == pytest.approx(full, abs=1e-9)
+
+
+def test_sharpness_unturned_is_the_warped_maps() -> None:
+    # At 0 degrees the map is measured as it is: the same as warping it by the identity.
+    rng = np.random.default_rng(5)
+    small = rng.random((91, 130)).astype(np.float32)
+    m = cv2.getRotationMatrix2D((65.0, 45.5), 0.0, 1.0)
+    rot = cv2.warpAffine(small, m, (130, 91), flags=cv2.INTER_LINEAR)
+    rows, cols = rot.sum(axis=1), rot.sum(axis=0)
+    assert _sharpness(small, 0.0) == float(np.square(np.diff(rows)).sum()
+                                           + np.square(np.diff(cols)).sum())
