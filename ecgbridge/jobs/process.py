@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import multiprocessing
 import os
 import signal
 import sys
@@ -26,7 +27,10 @@ from ecgbridge.metrics import Metrics
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int | None) -> None:
+    """Have the kernel kill this process when its parent dies; exit now if the parent
+    (`parent_pid`, None: not known) already died before this could be asked, as it does
+    when the service is killed while a worker is still importing its modules."""
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -34,6 +38,8 @@ def _die_with_parent() -> None:
     except OSError:
         return  # no glibc (e.g. musl): the stop event still ends the worker on a clean exit
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(0)  # orphaned already: adopted by init, no signal will come
 
 
 def load_factory(path: str) -> Any:
@@ -52,7 +58,8 @@ def worker_process_main(
     with_qa: bool,
 ) -> None:
     """Entry point of one worker process (multiprocessing 'spawn' target)."""
-    _die_with_parent()
+    parent = multiprocessing.parent_process()
+    _die_with_parent(parent.pid if parent is not None else None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent drains us through `stop`
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     settings = Settings.model_validate(settings_doc)
