@@ -175,8 +175,8 @@ def _read_in_worker(page: SharedPage, input_shape: tuple[int, int], seg_time: fl
     if _READER is None:
         raise RuntimeError("worker process was not initialised")
     image, maps = take_shared_page(page)
-    return _READER._read_guarded(image, input_shape, _NetMaps(maps[0], (maps[1:] or (None,))[0]),
-                                 seg_time, index)
+    net = _NetMaps(maps[0], maps[1] if len(maps) > 1 else None)
+    return _READER._read_guarded(image, input_shape, net, seg_time, index)
 
 
 def _load_default_segmenter(options: DigitizeOptions) -> tuple[SegmenterLike, str, bool]:

@@ -103,6 +103,7 @@ class Segmenter:
     device: "auto" (cuda when `torch.cuda.is_available()`), "cpu" or "cuda".
     batch_size: pages per forward pass (default 4 on CPU, 16 on CUDA).
     num_threads: when given, `torch.set_num_threads(num_threads)` (process-wide) for CPU runs.
+    Not for use from several threads at once: it keeps its host buffers between batches.
     """
 
     def __init__(self, weights_path: str | Path | None = None, device: str = "auto",
