@@ -123,10 +123,9 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     pairs = [(p, q) for i, p in enumerate(strokes) for q in strokes[i + 1:]
              if 2.0 * px_per_mm <= 0.5 * (q[0] + q[1] - p[0] - p[1]) <= 14.0 * px_per_mm]
     for (a0, a1, at, ab), (b0, b1, bt, bb) in pairs:
-        sep = 0.5 * (b0 + b1) - 0.5 * (a0 + a1)
-        if ink is not None:
-            sep = (_stroke_centre(ink, y0, xa, b0, b1, bt, bb)
-                   - _stroke_centre(ink, y0, xa, a0, a1, at, ab))
+        sep = (0.5 * (b0 + b1) - 0.5 * (a0 + a1) if ink is None
+               else _stroke_centre(ink, y0, xa, b0, b1, bt, bb)
+               - _stroke_centre(ink, y0, xa, a0, a1, at, ab))
         if not 2.0 * px_per_mm <= sep <= 14.0 * px_per_mm:
             continue
         if abs(at - bt) > tol or abs(ab - bb) > tol:

@@ -23,14 +23,14 @@ class SharedPage(NamedTuple):
     map_shapes: tuple[tuple[int, int], ...]
 
 
-def _nbytes(page_shape: tuple[int, ...], map_shapes: tuple[tuple[int, int], ...]) -> int:
-    """Bytes a page and its maps take in a block (each map starts 4-byte aligned)."""
-    offset = _aligned(int(np.prod(page_shape)))
-    return offset + sum(4 * h * w for h, w in map_shapes)
-
-
-def _aligned(nbytes: int) -> int:
-    return -(-nbytes // 4) * 4
+def _map_offsets(page_shape: tuple[int, ...], map_shapes: tuple[tuple[int, int], ...]
+                 ) -> list[int]:
+    """Byte offsets of each map in a block after the page (each 4-byte aligned), and the
+    block's total size last: len(map_shapes) + 1 values."""
+    offsets = [-(-int(np.prod(page_shape)) // 4) * 4]
+    for h, w in map_shapes:
+        offsets.append(offsets[-1] + 4 * h * w)
+    return offsets
 
 
 class SharedPageBlocks:
@@ -50,12 +50,11 @@ class SharedPageBlocks:
         (a new one when none is large enough); give the block back once the page is read."""
         map_shapes = tuple((int(m.shape[0]), int(m.shape[1])) for m in maps)
         page_shape = (int(image.shape[0]), int(image.shape[1]), int(image.shape[2]))
-        block = self._take(_nbytes(page_shape, map_shapes))
+        offsets = _map_offsets(page_shape, map_shapes)
+        block = self._take(offsets[-1])
         np.ndarray(page_shape, np.uint8, buffer=block.buf)[...] = image
-        offset = _aligned(image.nbytes)
-        for m, shape in zip(maps, map_shapes, strict=True):
+        for m, shape, offset in zip(maps, map_shapes, offsets, strict=False):
             np.ndarray(shape, np.float32, buffer=block.buf, offset=offset)[...] = m
-            offset += 4 * shape[0] * shape[1]
         return block, SharedPage(block.name, page_shape, map_shapes)
 
     def give_back(self, block: shared_memory.SharedMemory) -> None:
@@ -91,11 +90,9 @@ def take_shared_page(page: SharedPage) -> tuple[np.ndarray, tuple[np.ndarray, ..
     block = shared_memory.SharedMemory(name=page.name)
     try:
         image = np.array(np.ndarray(page.page_shape, np.uint8, buffer=block.buf))
-        offset = _aligned(image.nbytes)
-        maps = []
-        for shape in page.map_shapes:
-            maps.append(np.array(np.ndarray(shape, np.float32, buffer=block.buf, offset=offset)))
-            offset += 4 * shape[0] * shape[1]
-        return image, tuple(maps)
+        offsets = _map_offsets(page.page_shape, page.map_shapes)
+        return image, tuple(
+            np.array(np.ndarray(shape, np.float32, buffer=block.buf, offset=offset))
+            for shape, offset in zip(page.map_shapes, offsets, strict=False))
     finally:
         block.close()

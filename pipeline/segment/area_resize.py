@@ -19,7 +19,6 @@ import torch
 _EDGE_EPS = 1e-3
 
 
-@lru_cache(maxsize=16)
 def area_weights(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) float64 weights of an area shrink along one axis of n_in px to n_out
     (n_out <= n_in): row d averages the inputs under [d * s, (d + 1) * s), s = n_in / n_out,
@@ -48,8 +47,8 @@ def area_shrink(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     averaging, on the image's device: (h, w, C) uint8."""
     h, w = shape
     big_h, big_w = int(image.shape[0]), int(image.shape[1])
-    rows = _weights_on(big_h, h, image.device)
-    cols = _weights_on(big_w, w, image.device)
+    rows = _device_weights(big_h, h, image.device)
+    cols = _device_weights(big_w, w, image.device)
     x = image.permute(2, 0, 1).float()  # (C, H, W)
     out = torch.matmul(torch.matmul(rows, x), cols.T)  # (C, h, w)
     if (big_h, big_w) == (2 * h, 2 * w):
@@ -59,10 +58,7 @@ def area_shrink(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return out.clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
 
 
-def _weights_on(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
-    return _device_weights(n_in, n_out, str(device))
-
-
 @lru_cache(maxsize=16)
-def _device_weights(n_in: int, n_out: int, device: str) -> torch.Tensor:
+def _device_weights(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
+    """`area_weights` as float32 on `device`, made once per page size and device."""
     return torch.from_numpy(area_weights(n_in, n_out).astype(np.float32)).to(device)

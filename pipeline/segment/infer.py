@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -65,6 +66,20 @@ class SegmentationMaps:
     def labels(self) -> np.ndarray:
         """Most probable class per working pixel: (h, w) uint8."""
         return self.probs.argmax(axis=0).astype(np.uint8)
+
+
+#: A host array or a device tensor: `_fill_padded` slices both alike.
+_Pixels = TypeVar("_Pixels", np.ndarray, torch.Tensor)
+
+
+def _fill_padded(slot: _Pixels, page: _Pixels) -> None:
+    """Write `page` (h, w, 3) into the top left of `slot` (H, W, 3) and fill the rest by
+    repeating its last row and column, as `pad_to_multiple` does (a host array or a device
+    tensor, the same slicing for both)."""
+    h, w = page.shape[:2]
+    slot[:h, :w] = page
+    slot[h:, :w] = slot[h - 1:h, :w]
+    slot[:, w:] = slot[:, w - 1:w]
 
 
 def class_channel(c: int | str) -> int:
@@ -186,11 +201,8 @@ class Segmenter:
         if buffer is None or buffer.shape[0] < n or buffer.shape[1:3] != padded:
             buffer = self._input_buffer = self._host_array(
                 (max(n, self.batch_size), big_h, big_w, 3), torch.uint8)
-        for j, (image, (h, w)) in enumerate(zip(images, shapes, strict=True)):
-            page = buffer[j]
-            page[:h, :w] = resize_image(image, (h, w))
-            page[h:, :w] = page[h - 1:h, :w]
-            page[:, w:] = page[:, w - 1:w]
+        for j, (image, shape) in enumerate(zip(images, shapes, strict=True)):
+            _fill_padded(buffer[j], resize_image(image, shape))
         return buffer[:n]
 
     def _staged_on_device(self, images: list[np.ndarray], shapes: list[tuple[int, int]],
@@ -213,9 +225,7 @@ class Segmenter:
                 page = area_shrink(page, (h, w))
         else:  # enlarged (bilinear) on the CPU, as `resize_image` does: small pages only
             page = torch.from_numpy(resize_image(image, (h, w))).to(self.device)
-        slot[:h, :w] = page
-        slot[h:, :w] = slot[h - 1:h, :w]
-        slot[:, w:] = slot[:, w - 1:w]
+        _fill_padded(slot, page)
 
     def _upload(self, image: np.ndarray) -> torch.Tensor:
         """`image` (H, W, 3) uint8 on the network's device, copied there through a kept
