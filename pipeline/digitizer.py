@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 
 #: Pages with a longer side than this are reduced first (px); 600-dpi scans gain nothing.
 MAX_WORK_SIDE_PX = 3600
-TRACE, GRID = 3, 1
+TRACE, TEXT, GRID = 3, 2, 1
 #: Share of a row's columns that must hold ink at a threshold for it to be used.
 MIN_INKED_SHARE = 0.95
 #: Pages whose trace map covers more than this fraction are not ECG printouts.
@@ -94,6 +94,13 @@ RESTORE_MIN_MM = 1.0
 RESTORE_LINE_MM = 15.0
 #: Skew of a page's complexes above which pulses that all point down do not turn it.
 UNANIMOUS_SKEW_VETO = 1.5
+#: A photo's sheet, once straightened, is segmented a second time (`_labels_on_sheet`):
+#: there the sheet fills the network's input, 1.3-1.7x the scale of the first look, where
+#: lead labels printed on or touching the line come out as trace. Pixels the second look
+#: takes for text with at least this probability, and likelier text than trace, are no
+#: trace's (photo bench pages 0-15: 9.83 dB without; 10.27 at 0.3, 10.32 at 0.2, 10.04 at
+#: 0.5; tried as a new gate instead, it lost a rhythm strip's end).
+LABEL_TEXT_MIN_P = 0.3
 
 
 class SegmenterLike(Protocol):
@@ -114,24 +121,53 @@ class ClassicSegmenter:
 
 
 class _NoSegmenter:
-    """Stands in for the network in page-reading worker processes, which never segment."""
+    """Stands in for the network in page-reading worker processes that have none."""
 
     version = "reader"
 
     def segment(self, images: Sequence[np.ndarray]) -> list[Any]:
-        raise RuntimeError("page-reading worker processes do not segment")
+        raise RuntimeError("this page-reading worker process has no network")
+
+
+class _SheetSegmenter:
+    """The network of a page-reading worker process. The parent segments every page; a
+    reader segments only a photo's straightened sheet (`Digitizer._labels_on_sheet`), with
+    the parent's weights (path, sha256), on the CPU with one thread (the parallelism is the
+    processes), loaded on first use: a reader that sees no photo never loads torch."""
+
+    version = "reader"
+
+    def __init__(self, weights: tuple[str, str]) -> None:
+        self._weights = weights
+        self._net: SegmenterLike | None = None
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[Any]:
+        if self._net is None:
+            from pipeline.segment.infer import Segmenter
+            path, sha = self._weights
+            self._net = Segmenter(path, device="cpu", batch_size=1, num_threads=1, sha256=sha)
+        return self._net.segment(images)
 
 
 #: The digitizer of a page-reading worker process (set by `_init_reader`).
 _READER: Digitizer | None = None
 
 
-def _init_reader(options: DigitizeOptions, classic: bool) -> None:
-    """Worker process start: one digitizer that reads pages segmented by the parent."""
+def _init_reader(options: DigitizeOptions, classic: bool, weights: tuple[str, str] | None
+                 ) -> None:
+    """Worker process start: one digitizer that reads pages segmented by the parent.
+    weights: the parent's network (path, sha256), for photos' straightened sheets; None: the
+    parent has none, or none a reader can load (then sheets are not segmented again)."""
     global _READER
     cv2.setNumThreads(1)  # the parallelism is the processes; threads would oversubscribe
     _reuse_freed_memory()
-    _READER = Digitizer(options, ClassicSegmenter() if classic else _NoSegmenter())
+    if classic:
+        _READER = Digitizer(options, "classic")
+    elif weights is None:
+        _READER = Digitizer(options, _NoSegmenter())
+        _READER.sheet_segmenter = None
+    else:
+        _READER = Digitizer(options, _SheetSegmenter(weights))
 
 
 #: glibc's mallopt parameters (malloc.h) and the values set in page-reading processes.
@@ -228,6 +264,8 @@ class Digitizer:
             tag = f"seg-{sha[:12]}" if sha else str(getattr(segmenter, "version", "custom"))
             self.classic = isinstance(segmenter, ClassicSegmenter)
         self.version = f"pipeline-{pipeline.__version__}+{tag}"
+        #: What segments a photo's straightened sheet again (None: nothing does).
+        self.sheet_segmenter: SegmenterLike | None = None if self.classic else self._segmenter
         self._pool: ProcessPoolExecutor | None = None
         # Pages handed to the readers, in blocks reused from batch to batch until `close`.
         self._blocks = SharedPageBlocks()
@@ -350,8 +388,16 @@ class Digitizer:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.options.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_reader, initargs=(self.options, self.classic))
+                initializer=_init_reader,
+                initargs=(self.options, self.classic, self._readers_weights()))
         return self._pool
+
+    def _readers_weights(self) -> tuple[str, str] | None:
+        """The network's weights file and sha256 for the readers' second looks at photos'
+        sheets (None: classic, or a segmenter that does not say which file it runs)."""
+        path = getattr(self.sheet_segmenter, "weights_path", None)
+        sha = getattr(self.sheet_segmenter, "weights_sha256", None)
+        return (str(path), str(sha)) if path is not None and sha else None
 
     def _read_guarded(self, image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
                       seg_time: float, index: int) -> DigitizationResult | DigitizerError:
@@ -381,6 +427,7 @@ class Digitizer:
         work_image = image
         dark_v: np.ndarray | None = None  # the colour rule's darkness map of `image`
         gate: np.ndarray | None = None
+        labels: np.ndarray | None = None  # (H, W) uint8 1: text on a straightened sheet
         if not self.classic:
             t = time.perf_counter()
             if np.count_nonzero(trace_p > 0.5) / trace_p.size < MIN_NET_TRACE_FRACTION:
@@ -404,7 +451,8 @@ class Digitizer:
             t = time.perf_counter()
             image = np.ascontiguousarray(warp(image, pre, fill=(255, 255, 255)))
             gate = None if gate is None else warp(gate, pre, fill=0, nearest=True)
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
+            labels = None if gate is None else self._labels_on_sheet(image)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels)
             timings["segment"] += time.perf_counter() - t
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
@@ -423,7 +471,8 @@ class Digitizer:
             pre = rect if pre is None else compose(pre, rect)
             image = np.ascontiguousarray(warp(image, rect, fill=(255, 255, 255)))
             gate = None if gate is None else warp(gate, rect, fill=0, nearest=True)
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
+            labels = None if labels is None else warp(labels, rect, fill=0, nearest=True)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
         page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p, dark_v)
@@ -435,6 +484,18 @@ class Digitizer:
         if pre is not None:
             page.rect = compose(pre, page.rect)
         return self._finish(page, work_image, input_shape, timings)
+
+    def _labels_on_sheet(self, sheet: np.ndarray) -> np.ndarray | None:
+        """(H, W) uint8, 1 where a second look of the network at a photo's straightened
+        sheet (H, W, 3) sees text (`LABEL_TEXT_MIN_P`, likelier than trace): lead labels
+        that the first look, at the whole picture's scale, took for trace. None when there
+        is no network to look."""
+        if self.sheet_segmenter is None:
+            return None
+        probs = self.sheet_segmenter.segment([sheet])[0].probs
+        shape = sheet.shape[:2]
+        text, trace = _upsample(probs[TEXT], shape), _upsample(probs[TRACE], shape)
+        return ((text >= LABEL_TEXT_MIN_P) & (text > trace)).astype(np.uint8)
 
     @staticmethod
     def _perspective(image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
@@ -628,12 +689,14 @@ class _Page:
         self.fallback = False
 
 
-def _colour_maps(image: np.ndarray, gate: np.ndarray | None
+def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
+                 labels: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink, dark_v), each (H, W)
     float; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
-    everywhere) saw traces, ink is all trace-coloured ink (calibration pulses are looked for
-    there), dark_v the darkness relative to the paper (`paper_normalised`). Where the
+    everywhere) saw traces and out of `labels` ((H, W) 0/1 text, None: none), ink is all
+    trace-coloured ink (calibration pulses are looked for there), dark_v the darkness
+    relative to the paper (`paper_normalised`). Where the
     gated traces are fainter than the page's darkest ink, the trace map also holds their
     ink at a threshold of their own (`faint_trace`); ink keeps the page's (pulses are
     looked for there: in the fainter ink they were found in stray strokes)."""
@@ -647,6 +710,8 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None
     if faint is not None:
         faint *= grown
         np.maximum(trace, faint, out=trace)
+    if labels is not None:
+        trace[labels > 0] = 0.0
     return trace, maps.grid, ink, maps.dark_v
 
 

@@ -33,6 +33,10 @@ READ_REACH_MM = 20.0
 MIN_WIDE_LINE_PX = 1.5
 #: Trace-probability thresholds tried in turn until at least three rows of long lines show.
 INK_THRESHOLDS = (0.5, 0.3, 0.2)
+#: A row's line runs on over breaks in its ink up to this long (mm): a grid line's crossing
+#: lost with the grid, or a faint stretch of line under a photo's glare or in its
+#: brightest light (photo bench page 3: three of four rows ended 1-2 panels early at 2 mm).
+MAX_LINE_BREAK_MM = 5.0
 #: A row's line changes lead at a column boundary when its upward or downward reach (from
 #: the line's median, robust percentiles) differs this much on the two sides, as a log
 #: ratio: none at CHANGE_LOG_RATIO[0] (1.35x: one lead breathes by 10-30%) ... certain
@@ -521,7 +525,8 @@ def _row_span(ink: np.ndarray, long_ink: np.ndarray, rows_y: list[int], i: int,
 
     The core is the long-trace ink within 3 mm of the baseline; it is extended over any
     trace ink near the baseline (within 0.3 row spacings, at least 3 mm) that follows on
-    with breaks under 2 mm: a line broken by a lost grid-line crossing is still one line.
+    with breaks up to MAX_LINE_BREAK_MM: a line broken by a lost grid-line crossing, or
+    faint under glare, is still one line.
     ink, long_ink: (H, W) bool.
     """
     y = rows_y[i]
@@ -543,7 +548,7 @@ def _row_span(ink: np.ndarray, long_ink: np.ndarray, rows_y: list[int], i: int,
     keep[0] = False
     near = keep[labels].any(axis=0)
     near[xs[0]:xs[-1] + 1] = True
-    gap = max(2, int(2.0 * px_per_mm))
+    gap = max(2, int(MAX_LINE_BREAK_MM * px_per_mm))
     # Close breaks of up to `gap` columns, then take the run holding the core.
     closed = cv2.morphologyEx(near.astype(np.uint8)[None, :], cv2.MORPH_CLOSE,
                               np.ones((1, gap + 1), np.uint8))[0].astype(bool)

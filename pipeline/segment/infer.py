@@ -27,7 +27,7 @@ from pipeline.segment.preprocess import (
     to_tensor,
     working_shape,
 )
-from pipeline.segment.weights import load_weights
+from pipeline.segment.weights import DEFAULT_WEIGHTS_PATH, load_weights
 from pipeline.types import SEGMENTATION_CLASSES
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,7 @@ class Segmenter:
                 raise ValueError(f"num_threads must be >= 1; found {num_threads}")
             torch.set_num_threads(num_threads)
         loaded = load_weights(Path(weights_path) if weights_path is not None else None, sha256)
+        self.weights_path = Path(weights_path) if weights_path is not None else DEFAULT_WEIGHTS_PATH
         self.weights_sha256: str = loaded.sha256
         self.version: str = loaded.version
         self.working_long_side_px: int = loaded.working_long_side_px

@@ -161,6 +161,24 @@ def test_row_starts_where_its_line_starts_despite_a_break() -> None:
         assert row.x1_px == pytest.approx(250 * PPM, abs=2)
 
 
+def test_a_line_faint_in_pieces_runs_on_to_the_rows_end() -> None:
+    """Rows whose last 40-80 mm are faint (a photo's glare): the line falls into 2-4 mm
+    pieces 4 mm apart there, and each row loses its long line at a different column. Every
+    row still runs to where its ink ends (with breaks of 2 mm, the rows ended where their
+    faint stretch began, the earliest end was taken for the page's and a row lost 80 mm)."""
+    page = rows_page(4)
+    end = int(250 * PPM)
+    for r, faint_from_mm in enumerate((170, 190, 210, 230)):
+        band = slice(int((15 + 40 * r) * PPM), int((45 + 40 * r) * PPM))
+        for x_mm in np.arange(faint_from_mm, 250, 6.0 + r % 2):
+            a = int(x_mm * PPM)
+            page[band, a:min(end, a + int(4 * PPM))] = 0.0
+    rows = find_rows(page, PPM)
+    assert len(rows) == 4
+    for row in rows:  # the last piece may be a speck under 1 mm: within one period
+        assert row.x1_px >= end - 7 * PPM
+
+
 def test_closely_spaced_rows_are_read_beyond_the_half_way_line() -> None:
     """12 rows 14 mm apart: each row is read at least READ_REACH_MM from its baseline (tall
     waves cross the neighbours), while the half-way band stays for the layout's evidence."""

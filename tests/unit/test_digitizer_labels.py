@@ -1,0 +1,104 @@
+"""pipeline.digitizer's second look at a photo's straightened sheet (`_labels_on_sheet`):
+the shipped network segments the sheet again, and what it takes for text there leaves the
+trace map (real peers: pipeline.synth renders the photo, the shipped weights segment it)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.digitizer import LABEL_TEXT_MIN_P, Digitizer, _colour_maps
+from pipeline.errors import NoTraceFoundError
+from pipeline.synth import load_record, render_page, sample_spec
+from pipeline.types import DigitizeOptions
+from tests.paths import ptbxl_record
+
+RECORD = ptbxl_record("00009_hr")
+needs_data = pytest.mark.skipif(not RECORD.with_suffix(".hea").exists(),
+                                reason="PTB-XL sample records not available")
+
+
+def photo(seed: int = 3) -> np.ndarray:
+    """(H, W, 3) uint8: a 3x4+1 page photographed at 20 degrees over a solid background."""
+    rng = np.random.default_rng(seed)
+    signals, fs = load_record(str(RECORD))
+    spec = sample_spec(rng, "clean", layout="3x4+1", dpi=200.0, grid="red",
+                       calibration="start", mm_per_mv=10.0, orientation="landscape",
+                       trace_width_mm=0.2, perspective_deg=20.0, rotation_deg=4.0,
+                       background="solid")
+    return render_page(signals, fs, spec, rng).image
+
+
+class Recorder:
+    """A sheet segmenter that records what it is shown and calls every pixel text with
+    probability `text` (the rest trace)."""
+
+    def __init__(self, text: float) -> None:
+        self.text = text
+        self.shown: list[tuple[int, ...]] = []
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[Any]:
+        out = []
+        for image in images:
+            self.shown.append(image.shape)
+            h, w = image.shape[0] // 4, image.shape[1] // 4
+            probs = np.zeros((4, h, w), np.float32)
+            probs[2], probs[3] = self.text, 1.0 - self.text
+            out.append(type("Maps", (), {"probs": probs, "scale": 0.25})())
+        return out
+
+
+def test_colour_maps_leave_labelled_pixels_out_of_the_trace_map_only() -> None:
+    image = np.full((60, 80, 3), 255, np.uint8)
+    x = np.arange(5, 75)
+    line = np.stack([x, 30 + 8 * np.sin(x / 4)], 1).round().astype(np.int32)
+    cv2.polylines(image, [line], False, (0, 0, 0), 2)  # a black wavy line
+    gate = np.ones((60, 80), np.uint8)
+    labels = np.zeros((60, 80), np.uint8)
+    labels[:, 40:] = 1
+    trace, _, ink, _ = _colour_maps(image, gate, labels)
+    assert trace[:, 6:40].max(axis=0).min() > 0.5 and trace[:, 40:].max() == 0.0
+    # Calibration pulses are still looked for in all the ink.
+    assert ink[:, 6:74].max(axis=0).min() > 0.5
+
+
+@needs_data
+def test_the_sheet_is_looked_at_again_once_straightened() -> None:
+    image = photo()
+    dz = Digitizer(DigitizeOptions(device="cpu"))
+    recorder = Recorder(text=0.0)
+    dz.sheet_segmenter = recorder
+    res = dz.digitize(image)
+    assert res.layout == "3x4+1"
+    assert len(recorder.shown) == 1
+    sheet_h, sheet_w = recorder.shown[0][:2]
+    # The sheet alone, straightened: landscape, and not the whole picture.
+    assert sheet_w > sheet_h and sheet_h * sheet_w < 0.9 * image.shape[0] * image.shape[1]
+
+
+@needs_data
+def test_what_the_second_look_calls_text_is_not_read() -> None:
+    image = photo()
+    dz = Digitizer(DigitizeOptions(device="cpu"))
+    dz.sheet_segmenter = Recorder(text=LABEL_TEXT_MIN_P + 0.3)  # text everywhere
+    with pytest.raises(NoTraceFoundError):
+        dz.digitize(image)
+    dz.sheet_segmenter = Recorder(text=LABEL_TEXT_MIN_P - 0.1)  # nowhere
+    assert dz.digitize(image).layout == "3x4+1"
+
+
+@needs_data
+def test_page_readers_look_again_with_the_parents_network() -> None:
+    """A worker process loads the parent's weights for the second look, on the CPU: the
+    same signals as reading in the parent."""
+    image = photo()
+    with Digitizer(DigitizeOptions(device="cpu")) as single:
+        alone = single.digitize(image).signals_uv
+    with Digitizer(DigitizeOptions(device="cpu", workers=2, batch_size=1)) as pooled:
+        out = pooled.digitize_batch([image, image])
+    for res in out:
+        assert not isinstance(res, Exception)
+        np.testing.assert_array_equal(res.signals_uv, alone)
