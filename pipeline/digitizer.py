@@ -34,6 +34,7 @@ from pipeline.crop import in_signal_region, paper_outline, upright_sheet_box
 from pipeline.errors import (
     DigitizerError,
     ImageTooSmallError,
+    ModelWeightsError,
     NoGridFoundError,
     NoTraceFoundError,
 )
@@ -98,8 +99,9 @@ UNANIMOUS_SKEW_VETO = 1.5
 #: there the sheet fills the network's input, 1.3-1.7x the scale of the first look, where
 #: lead labels printed on or touching the line come out as trace. Pixels the second look
 #: takes for text with at least this probability, and likelier text than trace, are no
-#: trace's (photo bench pages 0-15: 9.83 dB without; 10.27 at 0.3, 10.32 at 0.2, 10.04 at
-#: 0.5; tried as a new gate instead, it lost a rhythm strip's end).
+#: trace's (photo bench pages 0-7: 9.96 dB without; 10.53 at 0.1, 10.70 at 0.2, 10.60 at
+#: 0.3, 10.32 at 0.5; pages 0-15: 10.32 at 0.2, 10.27 at 0.3; tried as a new gate instead,
+#: it lost a rhythm strip's end).
 LABEL_TEXT_MIN_P = 0.3
 
 
@@ -492,7 +494,12 @@ class Digitizer:
         is no network to look."""
         if self.sheet_segmenter is None:
             return None
-        probs = self.sheet_segmenter.segment([sheet])[0].probs
+        try:
+            probs = self.sheet_segmenter.segment([sheet])[0].probs
+        except ModelWeightsError as exc:  # a reader's copy of the weights changed or went
+            log.warning("no second look at photos' sheets: %s", exc)
+            self.sheet_segmenter = None
+            return None
         shape = sheet.shape[:2]
         text, trace = _upsample(probs[TEXT], shape), _upsample(probs[TRACE], shape)
         return ((text >= LABEL_TEXT_MIN_P) & (text > trace)).astype(np.uint8)

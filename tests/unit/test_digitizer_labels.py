@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline.digitizer import LABEL_TEXT_MIN_P, Digitizer, _colour_maps
-from pipeline.errors import NoTraceFoundError
+from pipeline.errors import ModelWeightsError, NoTraceFoundError
 from pipeline.synth import load_record, render_page, sample_spec
 from pipeline.types import DigitizeOptions
 from tests.paths import ptbxl_record
@@ -88,6 +88,22 @@ def test_what_the_second_look_calls_text_is_not_read() -> None:
         dz.digitize(image)
     dz.sheet_segmenter = Recorder(text=LABEL_TEXT_MIN_P - 0.1)  # nowhere
     assert dz.digitize(image).layout == "3x4+1"
+
+
+class BrokenWeights:
+    """A sheet segmenter whose weights file no longer matches (a reader's view of it)."""
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[Any]:
+        raise ModelWeightsError("segmenter weights x.pt: sha256 expected a, found b")
+
+
+@needs_data
+def test_a_second_look_that_cannot_load_its_weights_is_skipped() -> None:
+    image = photo()
+    dz = Digitizer(DigitizeOptions(device="cpu"))
+    dz.sheet_segmenter = BrokenWeights()
+    assert dz.digitize(image).layout == "3x4+1"  # read as without the second look
+    assert dz.sheet_segmenter is None
 
 
 @needs_data
