@@ -163,13 +163,9 @@ def _init_reader(options: DigitizeOptions, classic: bool, weights: tuple[str, st
     global _READER
     cv2.setNumThreads(1)  # the parallelism is the processes; threads would oversubscribe
     _reuse_freed_memory()
-    if classic:
-        _READER = Digitizer(options, "classic")
-    elif weights is None:
-        _READER = Digitizer(options, _NoSegmenter())
-        _READER.sheet_segmenter = None
-    else:
-        _READER = Digitizer(options, _SheetSegmenter(weights))
+    _READER = Digitizer(options, "classic" if classic
+                        else _SheetSegmenter(weights) if weights is not None
+                        else _NoSegmenter())
 
 
 #: glibc's mallopt parameters (malloc.h) and the values set in page-reading processes.
@@ -267,7 +263,9 @@ class Digitizer:
             self.classic = isinstance(segmenter, ClassicSegmenter)
         self.version = f"pipeline-{pipeline.__version__}+{tag}"
         #: What segments a photo's straightened sheet again (None: nothing does).
-        self.sheet_segmenter: SegmenterLike | None = None if self.classic else self._segmenter
+        self.sheet_segmenter: SegmenterLike | None = (
+            None if self.classic or isinstance(self._segmenter, _NoSegmenter)
+            else self._segmenter)
         self._pool: ProcessPoolExecutor | None = None
         # Pages handed to the readers, in blocks reused from batch to batch until `close`.
         self._blocks = SharedPageBlocks()
