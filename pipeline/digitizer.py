@@ -475,11 +475,13 @@ class Digitizer:
             trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
-        page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p, dark_v)
+        labels_out = labels is not None
+        page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p, dark_v, labels_out)
         page.fallback = fallback
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
-            page = self._read_page(image, trace_p, grid_p, flipped, timings, ink_p, dark_v)
+            page = self._read_page(image, trace_p, grid_p, flipped, timings, ink_p, dark_v,
+                                   labels_out)
             page.fallback = fallback
         if pre is not None:
             page.rect = compose(pre, page.rect)
@@ -543,10 +545,13 @@ class Digitizer:
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                    rect: Rectification, timings: dict[str, float],
-                   ink_p: np.ndarray | None = None, dark_v: np.ndarray | None = None) -> _Page:
+                   ink_p: np.ndarray | None = None, dark_v: np.ndarray | None = None,
+                   labels_out: bool = False) -> _Page:
         """Read a page; trace_p is the (gated) trace map, ink_p the ungated one in which the
         calibration pulses are looked for (the network may call a pulse text), dark_v the
-        image's `paper_normalised` darkness when already known (None: computed here)."""
+        image's `paper_normalised` darkness when already known (None: computed here).
+        labels_out: the lead labels were taken out of trace_p (a photo's second look), so
+        ink beside a line's run is not checked for merged letters (`extract.read_row`)."""
         t = time.perf_counter()
         img_r = warp(image, rect, fill=(255, 255, 255))
         trace_r = warp(trace_p, rect, fill=0.0)
@@ -590,7 +595,7 @@ class Digitizer:
         traces = extract_rows(mask, coverage, [
             (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
              0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],
-            max_shared_px=MAX_SHARED_MM * ppm_guess)
+            max_shared_px=MAX_SHARED_MM * ppm_guess, check_edges=not labels_out)
         baselines = [isoelectric_level(tr.y_px) for tr in traces]
         timings["extract"] += time.perf_counter() - t
 

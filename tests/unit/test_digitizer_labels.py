@@ -118,3 +118,27 @@ def test_page_readers_look_again_with_the_parents_network() -> None:
     for res in out:
         assert not isinstance(res, Exception)
         np.testing.assert_array_equal(res.signals_uv, alone)
+
+
+@needs_data
+def test_run_ends_are_checked_for_letters_only_where_no_second_look_took_labels_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.digitizer as digitizer
+
+    seen: list[bool] = []
+    real = digitizer.extract_rows
+
+    def spy(*args: Any, check_edges: bool = True, **kwargs: Any) -> Any:
+        seen.append(check_edges)
+        return real(*args, check_edges=check_edges, **kwargs)
+
+    monkeypatch.setattr(digitizer, "extract_rows", spy)
+    image = photo()
+    dz = Digitizer(DigitizeOptions(device="cpu"))
+    dz.sheet_segmenter = Recorder(text=0.0)
+    dz.digitize(image)
+    assert seen and not any(seen)  # the sheet was looked at again: labels are out
+    seen.clear()
+    dz.sheet_segmenter = None
+    dz.digitize(image)
+    assert seen and all(seen)

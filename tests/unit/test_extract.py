@@ -245,3 +245,57 @@ def test_column_edges_are_each_columns_run_ends_in_order() -> None:
         want = np.nonzero(np.diff(padded, axis=0).T)
         got = column_edges(m)
         assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+
+def _spike(extra_rows: tuple[int, int], extra_cols: int) -> np.ndarray:
+    """(h, w) mask of a narrow R wave 90 px tall (pen 3 px, apex at row 60) and a piece of
+    other ink: rows extra_rows, the extra_cols columns ending one column left of the
+    stroke's leftmost column at row 60 (a gap of one column)."""
+    x = np.arange(300)
+    mask = draw(150.0 - 90.0 * np.exp(-(((x - 150) / 2.0) ** 2)), 260, 3.0)
+    left = int(np.flatnonzero(mask[60])[0])
+    mask[extra_rows[0]:extra_rows[1], left - 1 - extra_cols:left - 1] = True
+    return mask
+
+
+def test_a_speck_beside_a_spike_apex_leaves_the_apex_read() -> None:
+    from pipeline import extract
+
+    # 2 px: a photo's noise, or the stroke's blurred fringe cut off by the threshold
+    mask = _spike((60, 62), 1)
+    assert float(np.nanmin(read(mask, 150).y_px)) == pytest.approx(60.0, abs=1.0)
+    # counted as a letter, the speck makes the apex columns' tops untrusted: the line
+    # is cut below the apex
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(extract, "MIN_OTHER_INK_DOTS", 0.0)
+        assert float(np.nanmin(read(mask, 150).y_px)) > 65.0
+
+
+def test_a_letter_beside_a_run_end_still_untrusts_it() -> None:
+    from pipeline.extract import _edges_clear
+
+    band = np.zeros((40, 20), dtype=bool)
+    band[10:30, 8:10] = True  # the chosen stroke, rows 10-29
+    band[9:12, 11:13] = True  # a letter's stroke beside its top, 6 px
+    has = np.zeros(20, dtype=bool)
+    has[8:10] = True
+    t = np.full(20, 10)
+    b = np.full(20, 29)
+    top_ok, bot_ok = _edges_clear(band, has, t, b, reach=1, min_other_px=2 * 1.5 ** 2)
+    assert not top_ok[8:10].any() and bot_ok[8:10].all()
+    band[9:12, 12] = False  # 3 px: a speck, under 2 pen dots
+    top_ok, _ = _edges_clear(band, has, t, b, reach=1, min_other_px=2 * 1.5 ** 2)
+    assert top_ok[8:10].all()
+
+
+def test_without_the_edge_check_a_letter_beside_the_apex_is_ignored() -> None:
+    from pipeline.extract import choose_row_runs, read_row
+
+    mask = _spike((60, 70), 3)  # 30 px: a letter's stroke, more than 2 pen dots
+    runs = choose_row_runs(mask, top_px=0, bottom_px=260, x0_px=0, x1_px=299,
+                           baseline_px=150)
+    coverage = mask.astype(np.float32)
+    assert float(np.nanmin(read_row(mask, coverage, runs).y_px)) > 65.0
+    unchecked = read_row(mask, coverage, runs, check_edges=False)
+    assert float(np.nanmin(unchecked.y_px)) == pytest.approx(60.0, abs=1.0)
