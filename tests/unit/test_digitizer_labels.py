@@ -123,7 +123,7 @@ def test_page_readers_look_again_with_the_parents_network() -> None:
 @needs_data
 def test_run_ends_are_checked_for_letters_only_where_no_second_look_took_labels_out(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.digitizer as digitizer
+    from pipeline import digitizer
 
     seen: list[bool] = []
     real = digitizer.extract_rows
