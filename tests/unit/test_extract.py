@@ -92,6 +92,37 @@ def test_drop_islands_keeps_a_connected_spike() -> None:
     assert np.array_equal(drop_islands(choice, top, bottom), choice)
 
 
+
+def test_a_grid_lines_piece_seen_through_a_break_is_dropped() -> None:
+    from pipeline.extract import choose_runs, column_runs, drop_islands
+
+    # A faint line at row 100 broken over columns 60-67, where only a grid line 6 px below
+    # (rows 106-107) is inked: each column must take a run, so the path steps onto it.
+    mask = draw(np.full(200, 100.0), 160, 1)
+    mask[:, 60:68] = False
+    mask[106:108, 40:90] = True
+    top, bottom, valid = column_runs(mask, 100)
+    choice = choose_runs(top, bottom, valid, 100, 60)
+    on_grid = np.arange(60, 68)
+    assert (top[on_grid, choice[on_grid]] == 106).all()
+    dropped = drop_islands(choice, top, bottom)
+    assert (dropped[on_grid] == -1).all()
+    assert np.array_equal(dropped[:60], choice[:60]) and np.array_equal(dropped[68:], choice[68:])
+
+
+def test_a_waves_tip_seen_through_faint_strokes_is_kept() -> None:
+    from pipeline.extract import choose_runs, column_runs, drop_islands
+
+    y = np.full(200, 100.0)
+    y[98:103] = [100.0, 92.0, 88.0, 92.0, 100.0]  # a small wave: its tip is not flat
+    mask = draw(y, 160, 1)
+    mask[93:101, 98:103] = False  # its strokes too faint to be inked: its tip stands alone
+    top, bottom, valid = column_runs(mask, 100)
+    choice = choose_runs(top, bottom, valid, 100, 60)
+    tip = np.arange(98, 103)
+    assert (bottom[tip, choice[tip]] <= 92).all()
+    assert np.array_equal(drop_islands(choice, top, bottom), choice)
+
 def test_a_label_touching_a_qrs_stroke_does_not_take_its_apex() -> None:
     from pipeline.extract import choose_runs, window_consistent
 
