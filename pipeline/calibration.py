@@ -12,6 +12,7 @@ import numpy as np
 
 from pipeline.extract import column_runs
 from pipeline.layout import TraceRow
+from pipeline.signals import BAND_LIMIT
 
 STANDARD_MM_PER_MV = (2.5, 5.0, 10.0, 20.0, 40.0)
 STANDARD_MM_PER_S = (12.5, 25.0, 50.0, 100.0)
@@ -191,6 +192,8 @@ class Scales:
 
     px_per_mv: px per millivolt (vertical); px_per_s: px per second (horizontal).
     px_per_mm: page scale used, px/mm. mm_per_mv, mm_per_s: the paper settings. assumed: names assumed, not measured.
+    band_limit: the share of the page's column Nyquist rate (px_per_s / 2) that its
+    signals keep (`pipeline.signals.BAND_LIMIT`; less on photos).
     """
 
     px_per_mv: float
@@ -199,6 +202,7 @@ class Scales:
     mm_per_mv: float
     mm_per_s: float
     assumed: tuple[str, ...]
+    band_limit: float = BAND_LIMIT
 
 
 def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: bool) -> Scales:

@@ -63,7 +63,7 @@ from pipeline.rectify import (
 from pipeline.result import PageGeometry, PageResult, PanelPlacement
 from pipeline.rhythm import match_rhythm_leads
 from pipeline.shared_pages import SharedPage, SharedPageBlocks, take_shared_page
-from pipeline.signals import isoelectric_level
+from pipeline.signals import PHOTO_BAND_LIMIT, isoelectric_level
 from pipeline.types import DigitizationResult, DigitizeOptions
 
 log = logging.getLogger(__name__)
@@ -443,6 +443,7 @@ class Digitizer:
             trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
             timings["segment"] += time.perf_counter() - t
         pre, corners, turn = self._perspective(image, trace_p, grid_p, timings)
+        photo = pre is not None
         if corners is not None:
             image = _blank_outside(image, corners)
         if pre is not None:
@@ -477,12 +478,12 @@ class Digitizer:
             timings["segment"] += time.perf_counter() - t
         labels_out = labels is not None
         page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p, dark_v, labels_out)
-        page.fallback = fallback
+        page.fallback, page.photo = fallback, photo
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
             page = self._read_page(image, trace_p, grid_p, flipped, timings, ink_p, dark_v,
                                    labels_out)
-            page.fallback = fallback
+            page.fallback, page.photo = fallback, photo
         if pre is not None:
             page.rect = compose(pre, page.rect)
         return self._finish(page, work_image, input_shape, timings)
@@ -630,6 +631,8 @@ class Digitizer:
             scales = Scales(px_per_mv=10.0 * ppm, px_per_s=25.0 * ppm, px_per_mm=ppm,
                             mm_per_mv=10.0, mm_per_s=25.0,
                             assumed=("px_per_mm", "mm_per_mv", "mm_per_s"))
+        if page.photo:
+            scales = replace(scales, band_limit=PHOTO_BAND_LIMIT)
         starts, ends = _row_extents(page)
         candidates = choose_template(page.rows, page.mask, page.long_ink, scales.px_per_mm,
                                      opts.layout,
@@ -697,6 +700,7 @@ class _Page:
         self.grid, self.ppm_guess, self.long_ink, self.flip_votes = (
             grid, ppm_guess, long_ink, flip_votes)
         self.fallback = False
+        self.photo = False  # a photographed sheet, its perspective undone
 
 
 def _colour_maps(image: np.ndarray, gate: np.ndarray | None,

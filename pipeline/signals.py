@@ -24,6 +24,11 @@ from scipy.signal import butter, sosfiltfilt
 #: 8 photo, 4 each of clean 100/200/300 dpi, 12x1 and 50 mm/s pages); 0.6 scored up to
 #: 0.3 dB more on scans and photos but lost 1-2 dB on clean 100 and 200 dpi pages.
 BAND_LIMIT = 0.9
+#: The cut-off on photos (a sheet whose perspective was undone): a camera's optics, focus
+#: and shake leave less detail on the page than a scanner, and what the reading holds
+#: above this is mostly noise. 0.5 / 0.6 / 0.65 / 0.75 / 0.9 scored 11.43 / 11.70 / 11.72 /
+#: 11.67 / 11.50 dB on photo pages 0-7 (pages 8-15: 0.6 11.90, 0.65 11.91, 0.9 11.71).
+PHOTO_BAND_LIMIT = 0.65
 #: Order of the Butterworth low-pass (applied forwards and backwards: zero phase).
 BAND_LIMIT_ORDER = 2
 
@@ -56,13 +61,14 @@ def isoelectric_level(y_px: np.ndarray, bin_px: float = 0.5) -> float:
 
 def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
                       px_per_mv: float, x_start_px: float, px_per_s: float, t0_s: float,
-                      t1_s: float, fs_hz: float, n_samples: int, polarity: int = 1
-                      ) -> np.ndarray:
+                      t1_s: float, fs_hz: float, n_samples: int, polarity: int = 1,
+                      band_limit: float = BAND_LIMIT) -> np.ndarray:
     """Signal of one lead window on the output time axis.
 
     x_px, y_px: (N,) column indices and line positions of the row (NaN where unread).
     The window covers columns x with t0_s <= t0_s + (x - x_start_px) / px_per_s < t1_s.
-    polarity: -1 for a lead drawn inverted. Returns (n_samples,) float32 uV, NaN outside
+    polarity: -1 for a lead drawn inverted. band_limit: the low-pass cut-off as a share of
+    the column Nyquist rate (px_per_s / 2). Returns (n_samples,) float32 uV, NaN outside
     [t0_s, t1_s) and where the line was not read.
     """
     if px_per_mv <= 0 or px_per_s <= 0:
@@ -91,7 +97,7 @@ def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
     # NaN where the nearest column was unread.
     nearest = np.clip(np.searchsorted(t_col, t_out), 0, t_col.size - 1)
     vals[~finite[nearest]] = np.nan
-    out[k0:k1] = band_limited(vals, BAND_LIMIT * 0.5 * px_per_s, fs_hz)
+    out[k0:k1] = band_limited(vals, band_limit * 0.5 * px_per_s, fs_hz)
     return out
 
 

@@ -1,6 +1,8 @@
-"""pipeline.digitizer's second look at a photo's straightened sheet (`_labels_on_sheet`):
-the shipped network segments the sheet again, and what it takes for text there leaves the
-trace map (real peers: pipeline.synth renders the photo, the shipped weights segment it)."""
+"""pipeline.digitizer on photos: the second look at a photo's straightened sheet
+(`_labels_on_sheet`): the shipped network segments the sheet again, and what it takes for
+text there leaves the trace map (real peers: pipeline.synth renders the photo, the shipped
+weights segment it); and what a photo is read with apart from that (no check of run ends
+for merged letters, a narrower band)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -142,3 +144,29 @@ def test_run_ends_are_checked_for_letters_only_where_no_second_look_took_labels_
     dz.sheet_segmenter = None
     dz.digitize(image)
     assert seen and all(seen)
+
+
+@needs_data
+def test_photos_keep_a_narrower_band_than_pages_seen_square_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import leads
+    from pipeline.signals import BAND_LIMIT, PHOTO_BAND_LIMIT
+
+    limits: set[float] = set()
+    real = leads.window_to_samples
+
+    def spy(*args: Any, band_limit: float, **kwargs: Any) -> Any:
+        limits.add(band_limit)
+        return real(*args, band_limit=band_limit, **kwargs)
+
+    monkeypatch.setattr(leads, "window_to_samples", spy)
+    dz = Digitizer(DigitizeOptions(device="cpu"))
+    dz.digitize(photo())
+    assert limits == {PHOTO_BAND_LIMIT}
+    limits.clear()
+    rng = np.random.default_rng(3)
+    signals, fs = load_record(str(RECORD))
+    flat = render_page(signals, fs, sample_spec(rng, "clean", layout="3x4+1", dpi=200.0),
+                       rng).image
+    dz.digitize(flat)
+    assert limits == {BAND_LIMIT}
