@@ -6,7 +6,7 @@ settings when within tolerance (gain 2.5/5/10/20/40 mm/mV, speed 12.5/25/50/100 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -243,3 +243,64 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
                   px_per_mm=float(px_per_mm),
                   mm_per_mv=float(mm_per_mv), mm_per_s=float(mm_per_s),
                   assumed=tuple(dict.fromkeys(assumed)))
+
+
+#: Paper a photographed sheet may be, (long, short) side in mm: ECGs are printed on these.
+PAPER_SIZES_MM = {"A4": (297.0, 210.0), "letter": (279.4, 215.9)}
+#: Largest disagreement between the px/mm of a sheet's two sides for it to be that paper:
+#: the outline's straightening sets its aspect from its longer edges, a few % off under a
+#: strong tilt (5.7 % at 15 degrees); a sheet cut off by the picture's edge is further off.
+SHEET_SIDES_TOLERANCE = 0.08
+#: Largest disagreement between the sheet's px/mm along the rows and the page's own
+#: estimate (pulse width: 0.2-1.3 % off on the bench's gridless photos; rows read as 10 s)
+#: for the sheet's to be used. A4 and letter differ by 6.3 % along a landscape row and
+#: 2.8 % along a portrait one; where both fit, the one whose sides agree better by
+#: SHEET_SIDES_MARGIN is taken, else neither.
+SHEET_MATCH_TOLERANCE = 0.02
+SHEET_SIDES_MARGIN = 0.03
+
+
+def sheet_px_per_mm(sheet_px: tuple[float, float], estimate: float) -> tuple[float, float] | None:
+    """px/mm along the rows (x) and across them (y) of a straightened photographed sheet
+    of a standard paper size (`PAPER_SIZES_MM`), or None when no size fits.
+
+    sheet_px: (width, height) of the sheet, px, rows running along the width. estimate:
+    the page's own px/mm along the rows. A size fits when the width's px/mm is within
+    SHEET_MATCH_TOLERANCE of the estimate and both sides' px/mm agree within
+    SHEET_SIDES_TOLERANCE (see SHEET_SIDES_MARGIN where two fit).
+    """
+    w, h = sheet_px
+    fits = []
+    for long_mm, short_mm in PAPER_SIZES_MM.values():
+        x_mm, y_mm = (long_mm, short_mm) if w >= h else (short_mm, long_mm)
+        x, y = w / x_mm, h / y_mm
+        sides = abs(x / y - 1)
+        if sides <= SHEET_SIDES_TOLERANCE and abs(x / estimate - 1) <= SHEET_MATCH_TOLERANCE:
+            fits.append((sides, x, y))
+    fits.sort()
+    if not fits or (len(fits) > 1 and fits[1][0] - fits[0][0] < SHEET_SIDES_MARGIN):
+        return None
+    return fits[0][1], fits[0][2]
+
+
+def scales_from_sheet(scales: Scales, sheet_px: tuple[float, float]) -> Scales:
+    """A gridless photo's scales with px/mm taken from its sheet's size.
+
+    Without a grid, px/mm comes from the pulse width (about 25 px at 5 px/mm: a third of
+    a pixel is 1.3 %, and a 10 s strip drifts 130 ms) or from rows assumed to show 10 s.
+    The sheet's sides, over a thousand px, give it to a pixel when the sheet is A4 or
+    letter (`sheet_px_per_mm`): the time scale then follows from them at the same
+    mm/s, and the amplitude scale too unless a pulse measured it (its height is read
+    across the rows, where the sheet's scale may differ by the outline's few %).
+    scales: from `page_scales` without a grid; sheet_px: (width, height), px.
+    Returns `scales` unchanged when the sheet is of no standard size; else "paper_size"
+    joins what was assumed.
+    """
+    sides = sheet_px_per_mm(sheet_px, scales.px_per_mm)
+    if sides is None:
+        return scales
+    x, y = sides
+    pulse_height = "mm_per_mv" not in scales.assumed
+    return replace(scales, px_per_s=scales.mm_per_s * x, px_per_mm=x,
+                   px_per_mv=scales.px_per_mv if pulse_height else scales.mm_per_mv * y,
+                   assumed=(*scales.assumed, "paper_size"))

@@ -22,7 +22,14 @@ import cv2
 import numpy as np
 
 import pipeline
-from pipeline.calibration import Pulse, Scales, agreeing_pulses, find_pulse, page_scales
+from pipeline.calibration import (
+    Pulse,
+    Scales,
+    agreeing_pulses,
+    find_pulse,
+    page_scales,
+    scales_from_sheet,
+)
 from pipeline.classic_segment import (
     SegMaps,
     classic_segment,
@@ -465,6 +472,8 @@ class Digitizer:
         # A square-on page's turn is known to ~0.05 degree: only the fine search is left.
         rect = rectify_from_map(line_map, near=turn if pre is None else None)
         timings["rectify"] = time.perf_counter() - t
+        # A photo's canvas is its sheet when the sheet's outline was found.
+        sheet_px = _sheet_size(pre, rect) if photo and corners is not None else None
         if rect.angle_deg != 0.0:
             # The colour rule separates straight grid lines from traces better on a
             # straightened page: segment again after turning it.
@@ -478,12 +487,12 @@ class Digitizer:
             timings["segment"] += time.perf_counter() - t
         labels_out = labels is not None
         page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p, dark_v, labels_out)
-        page.fallback, page.photo = fallback, photo
+        page.fallback, page.photo, page.sheet_px = fallback, photo, sheet_px
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
             page = self._read_page(image, trace_p, grid_p, flipped, timings, ink_p, dark_v,
                                    labels_out)
-            page.fallback, page.photo = fallback, photo
+            page.fallback, page.photo, page.sheet_px = fallback, photo, sheet_px
         if pre is not None:
             page.rect = compose(pre, page.rect)
         return self._finish(page, work_image, input_shape, timings)
@@ -631,6 +640,8 @@ class Digitizer:
             scales = Scales(px_per_mv=10.0 * ppm, px_per_s=25.0 * ppm, px_per_mm=ppm,
                             mm_per_mv=10.0, mm_per_s=25.0,
                             assumed=("px_per_mm", "mm_per_mv", "mm_per_s"))
+        if page.grid is None and page.sheet_px is not None:
+            scales = scales_from_sheet(scales, page.sheet_px)
         if page.photo:
             scales = replace(scales, band_limit=PHOTO_BAND_LIMIT)
         starts, ends = _row_extents(page)
@@ -701,6 +712,8 @@ class _Page:
             grid, ppm_guess, long_ink, flip_votes)
         self.fallback = False
         self.photo = False  # a photographed sheet, its perspective undone
+        # (width, height) px of that sheet, rows along the width, when its outline was found
+        self.sheet_px: tuple[float, float] | None = None
 
 
 def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
@@ -943,6 +956,16 @@ def _sheet_after(image: np.ndarray, rect: Rectification, traces: np.ndarray
     corners = np.array([[x0, y0], [x1 - 1, y0], [x1 - 1, y1 - 1], [x0, y1 - 1]], np.float64)
     back = cv2.perspectiveTransform(corners[None], np.linalg.inv(rect.matrix))[0]
     return compose(rect, crop), back
+
+
+def _sheet_size(sheet: Rectification | None, turn: Rectification) -> tuple[float, float] | None:
+    """(width, height) px of a straightened sheet (`sheet`'s canvas) once `turn` (the
+    rotation found after it) has set its rows along the width; None without a sheet."""
+    if sheet is None:
+        return None
+    h, w = sheet.shape
+    quarter = abs(abs(turn.angle_deg) % 180.0 - 90.0) < 45.0
+    return (float(h), float(w)) if quarter else (float(w), float(h))
 
 
 def _blank_outside(image: np.ndarray, corners: np.ndarray, inset: float = 0.005

@@ -118,3 +118,41 @@ def test_pulse_width_to_a_fraction_of_a_pixel_from_its_ink(width_px: float) -> N
     assert columns_only is not None and from_ink is not None
     assert from_ink.width_px == pytest.approx(width_px, abs=0.1)
     assert abs(columns_only.width_px - width_px) > abs(from_ink.width_px - width_px)
+
+
+def test_a_standard_sheets_sides_give_px_per_mm_along_and_across_the_rows() -> None:
+    from pipeline.calibration import sheet_px_per_mm
+
+    # An A4 sheet upright (rows along its 210 mm side), straightened to 1094 x 1515 px: the
+    # pulse width said 5.142 px/mm, 1.3 % short of what the sheet's width says.
+    x, y = sheet_px_per_mm((1094.0, 1515.0), 5.142) or (0.0, 0.0)
+    assert x == pytest.approx(1094 / 210) and y == pytest.approx(1515 / 297)
+    # Letter, landscape.
+    x, y = sheet_px_per_mm((1400.0, 1082.0), 5.0) or (0.0, 0.0)
+    assert x == pytest.approx(1400 / 279.4) and y == pytest.approx(1082 / 215.9)
+    # Sides of no standard paper (a sheet cut off by the picture's edge), and a sheet whose
+    # scale is far from the page's own estimate: not used.
+    assert sheet_px_per_mm((1644.0, 1020.0), 5.5) is None
+    assert sheet_px_per_mm((1094.0, 1515.0), 4.8) is None
+    # Upright, A4 and letter both within 2 % of the estimate and their sides no better
+    # agreed for one than the other: neither.
+    assert sheet_px_per_mm((1080.0, 1460.0), 5.07) is None
+
+
+def test_a_gridless_photos_scales_follow_its_sheet() -> None:
+    from pipeline.calibration import scales_from_sheet
+
+    pulse = Pulse(0, 25, height_px=51.0, width_px=25.7, side="end")
+    scales = page_scales([pulse], 5.0, grid_measured=False)  # px/mm from the pulse width
+    assert scales.px_per_s == pytest.approx(128.5)
+    out = scales_from_sheet(scales, (1094.0, 1515.0))
+    assert out.px_per_mm == pytest.approx(1094 / 210)
+    assert out.px_per_s == pytest.approx(25.0 * 1094 / 210)
+    assert out.px_per_mv == scales.px_per_mv == 51.0  # the pulse measured the height
+    assert "paper_size" in out.assumed and "px_per_mm" in out.assumed
+    # No pulse: the height follows the sheet too.
+    bare = page_scales([], 1515.0 / 297.0 * 1.02, grid_measured=False)
+    out = scales_from_sheet(bare, (1094.0, 1515.0))
+    assert out.px_per_mv == pytest.approx(10.0 * 1515 / 297)
+    # A sheet of no standard size leaves them as they were.
+    assert scales_from_sheet(scales, (1000.0, 1000.0)) == scales

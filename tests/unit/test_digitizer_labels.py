@@ -170,3 +170,19 @@ def test_photos_keep_a_narrower_band_than_pages_seen_square_on(
                        rng).image
     dz.digitize(flat)
     assert limits == {BAND_LIMIT}
+
+
+@needs_data
+def test_a_gridless_photos_scale_comes_from_its_sheet() -> None:
+    rng = np.random.default_rng(5)
+    signals, fs = load_record(str(RECORD))
+    spec = sample_spec(rng, "clean", layout="3x4+1", dpi=200.0, grid="none", paper="a4",
+                       calibration="start", mm_per_mv=10.0, orientation="landscape",
+                       trace_width_mm=0.2, perspective_deg=15.0, rotation_deg=3.0,
+                       background="solid")
+    image = render_page(signals, fs, spec, rng).image
+    res = Digitizer(DigitizeOptions(device="cpu")).digitize(image)
+    assert "paper_size" in res.assumed and res.layout == "3x4+1"
+    assert res.mm_per_mv == 10.0 and res.mm_per_s == 25.0
+    # With a grid the grid gives the scale.
+    assert "paper_size" not in Digitizer(DigitizeOptions(device="cpu")).digitize(photo()).assumed
