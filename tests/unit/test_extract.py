@@ -110,6 +110,19 @@ def test_a_grid_lines_piece_seen_through_a_break_is_dropped() -> None:
     assert np.array_equal(dropped[:60], choice[:60]) and np.array_equal(dropped[68:], choice[68:])
 
 
+
+def test_a_speck_seen_through_a_break_is_dropped() -> None:
+    from pipeline.extract import choose_runs, column_runs, drop_islands
+
+    mask = draw(np.full(200, 100.0), 160, 1)
+    mask[:, 60] = False  # one column where the line is too faint to be inked
+    mask[107:109, 60] = True  # and a speck of noise 7 px below it
+    top, bottom, valid = column_runs(mask, 100)
+    choice = choose_runs(top, bottom, valid, 100, 60)
+    assert top[60, choice[60]] == 107
+    dropped = drop_islands(choice, top, bottom)
+    assert dropped[60] == -1 and (dropped[np.r_[0:60, 61:200]] >= 0).all()
+
 def test_a_waves_tip_seen_through_faint_strokes_is_kept() -> None:
     from pipeline.extract import choose_runs, column_runs, drop_islands
 
