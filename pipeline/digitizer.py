@@ -473,7 +473,7 @@ class Digitizer:
         rect = rectify_from_map(line_map, near=turn if pre is None else None)
         timings["rectify"] = time.perf_counter() - t
         # A photo's canvas is its sheet when the sheet's outline was found.
-        sheet_px = _sheet_size(pre, rect) if photo and corners is not None else None
+        sheet_px = _sheet_size(pre, rect) if pre is not None and corners is not None else None
         if rect.angle_deg != 0.0:
             # The colour rule separates straight grid lines from traces better on a
             # straightened page: segment again after turning it.
@@ -487,12 +487,11 @@ class Digitizer:
             timings["segment"] += time.perf_counter() - t
         labels_out = labels is not None
         page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p, dark_v, labels_out)
-        page.fallback, page.photo, page.sheet_px = fallback, photo, sheet_px
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
             page = self._read_page(image, trace_p, grid_p, flipped, timings, ink_p, dark_v,
                                    labels_out)
-            page.fallback, page.photo, page.sheet_px = fallback, photo, sheet_px
+        page.fallback, page.photo, page.sheet_px = fallback, photo, sheet_px
         if pre is not None:
             page.rect = compose(pre, page.rect)
         return self._finish(page, work_image, input_shape, timings)
@@ -958,11 +957,9 @@ def _sheet_after(image: np.ndarray, rect: Rectification, traces: np.ndarray
     return compose(rect, crop), back
 
 
-def _sheet_size(sheet: Rectification | None, turn: Rectification) -> tuple[float, float] | None:
+def _sheet_size(sheet: Rectification, turn: Rectification) -> tuple[float, float]:
     """(width, height) px of a straightened sheet (`sheet`'s canvas) once `turn` (the
-    rotation found after it) has set its rows along the width; None without a sheet."""
-    if sheet is None:
-        return None
+    rotation found after it) has set its rows along the width."""
     h, w = sheet.shape
     quarter = abs(abs(turn.angle_deg) % 180.0 - 90.0) < 45.0
     return (float(h), float(w)) if quarter else (float(w), float(h))
