@@ -55,6 +55,7 @@ from pipeline.layout import (
     consensus,
     long_trace_mask,
     rows_and_long_ink,
+    turned_fit_gain,
 )
 from pipeline.leads import WindowMemo, assemble_signals, limb_relation_residual
 from pipeline.panels import PanelGaps, close_trace, find_panel_gaps
@@ -102,6 +103,12 @@ RESTORE_MIN_MM = 1.0
 RESTORE_LINE_MM = 15.0
 #: Skew of a page's complexes above which pulses that all point down do not turn it.
 UNANIMOUS_SKEW_VETO = 1.5
+#: Geometry cost per row (`layout.turned_fit_gain`) by which rows must fit a template
+#: better one way up than the other for the rhythm strips' place to turn a page without
+#: pulses. Measured on 16 pages each without pulses: turned clean and scanned pages gained
+#: 0.49-1.39 (two scans 0.08 and 0.18, one 0.39), upright pages -0.3 to -1.13, and upright
+#: photos up to 0.375 (a faint line's breaks).
+TURNED_FIT_MARGIN = 0.45
 #: A photo's sheet, once straightened, is segmented a second time (`_labels_on_sheet`):
 #: there the sheet fills the network's input, 1.3-1.7x the scale of the first look, where
 #: lead labels printed on or touching the line come out as trace. Pixels the second look
@@ -613,7 +620,8 @@ class Digitizer:
         start = [find_pulse(faint, r, ppm_guess, "start", ink=ink_r) for r in rows]
         end = [find_pulse(faint, r, ppm_guess, "end", ink=ink_r) for r in rows]
         found = [p for p in start + end if p is not None]
-        votes = _flip_votes(found, _polarity_skew(traces, baselines), len(rows))
+        turned_gain = turned_fit_gain(rows, mask, long_ink, ppm_guess, traces)
+        votes = _flip_votes(found, _polarity_skew(traces, baselines), len(rows), turned_gain)
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
@@ -1010,22 +1018,28 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
                      minor_visible=grid.minor_visible)
 
 
-def _flip_votes(found: list[Pulse], skew: float, n_rows: int) -> int:
+def _flip_votes(found: list[Pulse], skew: float, n_rows: int, turned_gain: float = 0.0
+                ) -> int:
     """+1 when a page read as it lies is upside down, else -1. found: the calibration
-    pulses found on its rows; skew: `_polarity_skew` of its lines; n_rows: rows read.
+    pulses found on its rows; skew: `_polarity_skew` of its lines; n_rows: rows read;
+    turned_gain: `layout.turned_fit_gain` of its rows.
 
     Pulses point up on upright pages; when most of those found point down, the page is
     turned unless the complexes contradict (most QRS complexes point up on upright
     pages): skew over 0.3, or, when every pulse found points down, over
     UNANIMOUS_SKEW_VETO (a record whose complexes mostly point down, such as deep S
-    waves, has a moderately positive skew read upside down). Without pulses only an
-    extreme majority of downward complexes turns the page (deep S waves in V1-V4 and aVR
-    make moderate negative skew common).
+    waves, has a moderately positive skew read upside down). Without pulses, rhythm strips
+    tell: they lie below the grid of leads, so rows that fit a template clearly better
+    turned (by TURNED_FIT_MARGIN) turn the page, and clearly worse keep it. Otherwise only
+    an extreme majority of downward complexes turns the page (deep S waves in V1-V4 and
+    aVR make moderate negative skew common).
     """
     n_inverted = sum(p.inverted for p in found)
     if len(found) >= max(2, n_rows // 2) and 2 * n_inverted != len(found):
         veto = UNANIMOUS_SKEW_VETO if n_inverted == len(found) else 0.3
         return 1 if 2 * n_inverted > len(found) and skew <= veto else -1
+    if abs(turned_gain) >= TURNED_FIT_MARGIN:
+        return 1 if turned_gain > 0 else -1
     return 1 if skew < -2.0 else -1
 
 

@@ -701,6 +701,35 @@ def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
         )
     if len({tuple(t.row_cols(i) for i in range(len(rows))) for t in candidates}) == 1:
         return [(t, 0.0) for t in candidates]  # one geometry: nothing to tell apart by it
+    evidence = _column_break_evidence(rows, ink, long_ink, px_per_mm, extent_px, traces)
+    scored = [(t, _geometry_cost(t, evidence)) for t in candidates]
+    return sorted(scored, key=lambda tc: tc[1])
+
+
+def turned_fit_gain(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
+                    px_per_mm: float, traces: list[RowTrace] | None = None) -> float:
+    """How much better (geometry cost, as in `choose_template`) the rows fit a template when
+    the page is read turned 180 degrees: > 0 when the rows fit better turned, as a page whose
+    rhythm strips lie above its grid of leads; 0 when no template tells the two apart (no
+    rhythm strips, or no template with that many rows).
+
+    Turning reverses the rows' order and maps each column boundary (quarters, halves) onto
+    another, so the evidence read once serves both orientations.
+    """
+    candidates = [t for t in TEMPLATES.values() if t.n_rows == len(rows)]
+    if not candidates:
+        return 0.0
+    evidence = _column_break_evidence(rows, ink, long_ink, px_per_mm, None, traces)
+    turned = {1.0 - f: ev[::-1] for f, ev in evidence.items()}
+    as_read = min(_geometry_cost(t, evidence) for t in candidates)
+    return as_read - min(_geometry_cost(t, turned) for t in candidates)
+
+
+def _column_break_evidence(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
+                           px_per_mm: float, extent_px: tuple[float, float] | None,
+                           traces: list[RowTrace] | None) -> dict[float, list[float]]:
+    """Evidence (0..1) per row that its line breaks into columns at a quarter, half and
+    three quarters of the signal's extent: {fraction: [evidence per row]}."""
     if extent_px is None:
         x0 = float(np.median([r.x0_px for r in rows]))
         x1 = float(np.median([r.x1_px for r in rows]))
@@ -714,16 +743,19 @@ def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
         for f, ev in evidence.items():
             ev[:] = [max(e, change_evidence(tr, x0 + f * (x1 - x0), half, px_per_mm))
                      for e, tr in zip(ev, traces, strict=True)]
-    scored = []
-    for t in candidates:
-        cost = 0.0
-        for i in range(len(rows)):
-            n = t.row_cols(i)
-            for f, ev in evidence.items():
-                expected = 1.0 if (n > 1 and (f * n) % 1 == 0) else 0.0
-                if expected == 0.0:
-                    cost += ev[i]
-                else:
-                    cost += 0.5 * (1.0 - ev[i])  # continuous rows with lead changes are common
-        scored.append((t, cost / max(1, len(rows))))
-    return sorted(scored, key=lambda tc: tc[1])
+    return evidence
+
+
+def _geometry_cost(template: LayoutTemplate, evidence: dict[float, list[float]]) -> float:
+    """Disagreement per row between break evidence and the template's column boundaries."""
+    n_rows = len(next(iter(evidence.values())))
+    cost = 0.0
+    for i in range(n_rows):
+        n = template.row_cols(i)
+        for f, ev in evidence.items():
+            expected = 1.0 if (n > 1 and (f * n) % 1 == 0) else 0.0
+            if expected == 0.0:
+                cost += ev[i]
+            else:
+                cost += 0.5 * (1.0 - ev[i])  # continuous rows with lead changes are common
+    return cost / max(1, n_rows)

@@ -174,6 +174,19 @@ def test_pulses_that_all_point_down_turn_a_page_despite_moderate_skew() -> None:
     assert _flip_votes([], -2.5, 4) == 1 and _flip_votes([], -1.0, 4) == -1
 
 
+def test_without_pulses_the_rhythm_strips_place_turns_a_page() -> None:
+    from pipeline.calibration import Pulse
+    from pipeline.digitizer import TURNED_FIT_MARGIN, _flip_votes
+
+    clear = TURNED_FIT_MARGIN + 0.1
+    assert _flip_votes([], -1.0, 4, clear) == 1  # strip above the leads, moderate skew
+    assert _flip_votes([], -2.5, 4, -clear) == -1  # strip below: the skew does not turn it
+    assert _flip_votes([], -2.5, 4, 0.5 * TURNED_FIT_MARGIN) == 1  # unclear: skew decides
+    assert _flip_votes([], -1.0, 4, 0.5 * TURNED_FIT_MARGIN) == -1
+    up = [Pulse(10, 40, 80.0, 40.0, "start") for _ in range(4)]
+    assert _flip_votes(up, 0.5, 4, clear) == -1  # pulses come first
+
+
 def test_restored_ink_does_not_lower_the_line_threshold() -> None:
     from pipeline.digitizer import _line_mask
 

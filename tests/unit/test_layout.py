@@ -22,6 +22,7 @@ from pipeline.layout import (
     long_trace_mask,
     rows_and_long_ink,
     snap_to_lattice,
+    turned_fit_gain,
     wide_components,
 )
 from pipeline.layouts import parse_lead
@@ -78,6 +79,22 @@ def test_gaps_choose_6x2_over_6x1() -> None:
     continuous = rows_page(6)
     ranked = choose_template(find_rows(continuous, PPM), continuous > 0.5, continuous > 0.5, PPM)
     assert ranked[0][0].name in ("limb-6x1", "precordial-6x1")
+
+
+def test_rhythm_strip_above_the_leads_fits_better_turned() -> None:
+    from pipeline.digitizer import TURNED_FIT_MARGIN
+
+    page = rows_page(4, gaps=(0.25, 0.5, 0.75))
+    strip_from = int((15 + 40 * 3) * PPM)
+    page[strip_from:] = rows_page(4)[strip_from:]  # the last row: one long rhythm strip
+    upright = turned_fit_gain(find_rows(page, PPM), page > 0.5, page > 0.5, PPM)
+    turned = np.ascontiguousarray(page[::-1, ::-1])
+    upside_down = turned_fit_gain(find_rows(turned, PPM), turned > 0.5, turned > 0.5, PPM)
+    assert upright < -TURNED_FIT_MARGIN
+    assert upside_down > TURNED_FIT_MARGIN
+    grid_only = rows_page(3, gaps=(0.25, 0.5, 0.75))  # 3x4: the same either way up
+    assert turned_fit_gain(find_rows(grid_only, PPM), grid_only > 0.5, grid_only > 0.5,
+                           PPM) == 0.0
 
 
 def test_forced_layout_must_fit() -> None:
