@@ -258,16 +258,24 @@ SHEET_SIDES_TOLERANCE = 0.08
 #: SHEET_SIDES_MARGIN is taken, else neither.
 SHEET_MATCH_TOLERANCE = 0.02
 SHEET_SIDES_MARGIN = 0.03
+#: SHEET_SIDES_TOLERANCE for a page seen square-on whose whole picture may be the sheet
+#: (an exported page, a scan of the whole sheet): no straightening bends its aspect, so
+#: only a picture of the paper's own aspect, to rounding, is taken for it (a 300 x 215 mm
+#: picture, 1.3 % off A4, is not A4).
+IMAGE_SIDES_TOLERANCE = 0.005
 
 
-def sheet_px_per_mm(sheet_px: tuple[float, float], estimate: float) -> tuple[float, float] | None:
+def sheet_px_per_mm(sheet_px: tuple[float, float], estimate: float | None,
+                    sides_tolerance: float = SHEET_SIDES_TOLERANCE
+                    ) -> tuple[float, float] | None:
     """px/mm along the rows (x) and across them (y) of a straightened photographed sheet
     of a standard paper size (`PAPER_SIZES_MM`), or None when no size fits.
 
     sheet_px: (width, height) of the sheet, px, rows running along the width. estimate:
-    the page's own px/mm along the rows. A size fits when the width's px/mm is within
+    the page's own px/mm along the rows, or None when the page has no measure of its own
+    (no grid, no pulse). A size fits when the width's px/mm is within
     SHEET_MATCH_TOLERANCE of the estimate and both sides' px/mm agree within
-    SHEET_SIDES_TOLERANCE (see SHEET_SIDES_MARGIN where two fit).
+    `sides_tolerance` (see SHEET_SIDES_MARGIN where two fit).
     """
     w, h = sheet_px
     fits = []
@@ -275,7 +283,8 @@ def sheet_px_per_mm(sheet_px: tuple[float, float], estimate: float) -> tuple[flo
         x_mm, y_mm = (long_mm, short_mm) if w >= h else (short_mm, long_mm)
         x, y = w / x_mm, h / y_mm
         sides = abs(x / y - 1)
-        if sides <= SHEET_SIDES_TOLERANCE and abs(x / estimate - 1) <= SHEET_MATCH_TOLERANCE:
+        matches = estimate is None or abs(x / estimate - 1) <= SHEET_MATCH_TOLERANCE
+        if sides <= sides_tolerance and matches:
             fits.append((sides, x, y))
     fits.sort()
     if not fits or (len(fits) > 1 and fits[1][0] - fits[0][0] < SHEET_SIDES_MARGIN):
@@ -283,8 +292,9 @@ def sheet_px_per_mm(sheet_px: tuple[float, float], estimate: float) -> tuple[flo
     return fits[0][1], fits[0][2]
 
 
-def scales_from_sheet(scales: Scales, sheet_px: tuple[float, float]) -> Scales:
-    """A gridless photo's scales with px/mm taken from its sheet's size.
+def scales_from_sheet(scales: Scales, sheet_px: tuple[float, float],
+                      whole_image: bool = False) -> Scales:
+    """A gridless page's scales with px/mm taken from its sheet's size.
 
     Without a grid, px/mm comes from the pulse width (about 25 px at 5 px/mm: a third of
     a pixel is 1.3 %, and a 10 s strip drifts 130 ms) or from rows assumed to show 10 s.
@@ -292,11 +302,21 @@ def scales_from_sheet(scales: Scales, sheet_px: tuple[float, float]) -> Scales:
     letter (`sheet_px_per_mm`): the time scale then follows from them at the same
     mm/s, and the amplitude scale too unless a pulse measured it (its height is read
     across the rows, where the sheet's scale may differ by the outline's few %).
+    whole_image: the sheet is a picture seen square-on (a scan, an exported page), whose
+    aspect must then match the paper's within IMAGE_SIDES_TOLERANCE; where its px/mm was
+    itself assumed (no pulse: rows read as 10 s) the paper's is taken without comparing.
+    A photographed sheet's outline may be cut off by the picture's edge, so it is always
+    compared.
     scales: from `page_scales` without a grid; sheet_px: (width, height), px.
     Returns `scales` unchanged when the sheet is of no standard size; else "paper_size"
     joins what was assumed.
     """
-    sides = sheet_px_per_mm(sheet_px, scales.px_per_mm)
+    if whole_image:
+        no_pulse = "mm_per_mv" in scales.assumed  # a pulse measures the height
+        estimate = None if no_pulse else scales.px_per_mm
+        sides = sheet_px_per_mm(sheet_px, estimate, IMAGE_SIDES_TOLERANCE)
+    else:
+        sides = sheet_px_per_mm(sheet_px, scales.px_per_mm)
     if sides is None:
         return scales
     x, y = sides

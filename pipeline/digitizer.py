@@ -480,7 +480,12 @@ class Digitizer:
         rect = rectify_from_map(line_map, near=turn if pre is None else None)
         timings["rectify"] = time.perf_counter() - t
         # A photo's canvas is its sheet when the sheet's outline was found.
-        sheet_px = _sheet_size(pre, rect) if pre is not None and corners is not None else None
+        # A page seen square-on may be its whole sheet (a scan, an exported page).
+        sheet_px: tuple[float, float] | None = (
+            _sheet_size(pre, rect) if pre is not None else
+            _sheet_size(Rectification(0.0, np.eye(3), image.shape[:2]), rect))
+        if pre is not None and corners is None:
+            sheet_px = None
         if rect.angle_deg != 0.0:
             # The colour rule separates straight grid lines from traces better on a
             # straightened page: segment again after turning it.
@@ -648,7 +653,7 @@ class Digitizer:
                             mm_per_mv=10.0, mm_per_s=25.0,
                             assumed=("px_per_mm", "mm_per_mv", "mm_per_s"))
         if page.grid is None and page.sheet_px is not None:
-            scales = scales_from_sheet(scales, page.sheet_px)
+            scales = scales_from_sheet(scales, page.sheet_px, whole_image=not page.photo)
         if page.photo:
             scales = replace(scales, band_limit=PHOTO_BAND_LIMIT)
         starts, ends = _row_extents(page)

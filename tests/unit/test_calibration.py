@@ -156,3 +156,23 @@ def test_a_gridless_photos_scales_follow_its_sheet() -> None:
     assert out.px_per_mv == pytest.approx(10.0 * 1515 / 297)
     # A sheet of no standard size leaves them as they were.
     assert scales_from_sheet(scales, (1000.0, 1000.0)) == scales
+
+
+def test_a_gridless_pulseless_page_seen_square_on_takes_its_pictures_paper_size() -> None:
+    from pipeline.calibration import scales_from_sheet
+
+    # No grid, no pulse: rows read as 10 s said 4.91 px/mm on an A4 portrait page at 200
+    # dpi whose rows show 6.2 s; the picture's own size says 7.88.
+    assumed = page_scales([], 4.91, grid_measured=False)
+    out = scales_from_sheet(assumed, (1654.0, 2339.0), whole_image=True)
+    assert out.px_per_mm == pytest.approx(1654 / 210)
+    assert out.px_per_s == pytest.approx(25.0 * 1654 / 210)
+    assert "paper_size" in out.assumed
+    # A photographed sheet's outline (perhaps cut off) must still agree with the estimate.
+    assert scales_from_sheet(assumed, (1654.0, 2339.0)) == assumed
+    # A picture 1.3 % off A4's aspect (300 x 215 mm) is not A4.
+    assert scales_from_sheet(assumed, (2400.0, 1720.0), whole_image=True) == assumed
+    # A pulse's px/mm must agree with the picture's within 2 %.
+    pulse = Pulse(0, 25, height_px=51.0, width_px=25.7, side="end")
+    measured = page_scales([pulse], 5.0, grid_measured=False)
+    assert scales_from_sheet(measured, (1654.0, 2339.0), whole_image=True) == measured
