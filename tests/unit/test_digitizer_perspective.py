@@ -61,3 +61,16 @@ def test_photo_without_the_sheets_corners(digitizer: Digitizer) -> None:
     assert res.layout == "3x4+1"
     score = mean_score(page.truth_uv, res.signals_uv)
     assert score > 8.0, f"mean SNR {score:.1f} dB without the sheet's corners"
+
+
+def test_ink_at_a_sheets_edge_is_kept_and_the_background_blanked() -> None:
+    from pipeline.digitizer import _blank_outside
+
+    image = np.full((400, 600, 3), 90, np.uint8)  # a dark table ...
+    image[100:300, 150:450] = 240  # ... under a sheet cut close to its pulses
+    image[150:250, 152:154] = 0  # a pulse's upstroke 2 px inside the sheet's edge
+    corners = np.array([[150.0, 100.0], [449.0, 100.0], [449.0, 299.0], [150.0, 299.0]])
+    out = _blank_outside(image, corners)
+    assert (out[150:250, 152:154] == 0).all()
+    assert (out[:95] == 255).all() and (out[:, :145] == 255).all()
+    assert (out[100:300, 155:445] == 240).all()
