@@ -109,6 +109,12 @@ UNANIMOUS_SKEW_VETO = 1.5
 #: 0.49-1.39 (two scans 0.08 and 0.18, one 0.39), upright pages -0.3 to -1.13, and upright
 #: photos up to 0.375 (a faint line's breaks).
 TURNED_FIT_MARGIN = 0.45
+#: Largest difference between a photo row's own grid px/mm and the page's for the row to
+#: be read at its own (`_row_grid_scales`).
+ROW_GRID_TOLERANCE = 0.03
+#: Least spread of the rows' fitted px/mm (a share) for a photo's rows to be read at
+#: scales of their own: a row's grid measure is good to about 0.4 %.
+ROW_TREND_MIN = 0.01
 #: A photo's sheet, once straightened, is segmented a second time (`_labels_on_sheet`):
 #: there the sheet fills the network's input, 1.3-1.7x the scale of the first look, where
 #: lead labels printed on or touching the line come out as trace. Pixels the second look
@@ -630,9 +636,11 @@ class Digitizer:
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
-        return _Page(rect, img_r, mask, rows, traces, baselines, start, end, grid, ppm_guess,
+        page = _Page(rect, img_r, mask, rows, traces, baselines, start, end, grid, ppm_guess,
                      long_ink,
                      votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
+        page.grid_map = grid_r
+        return page
 
     def _finish(self, page: _Page, image: np.ndarray, input_shape: tuple[int, int],
                 timings: dict[str, float]) -> DigitizationResult:
@@ -657,6 +665,8 @@ class Digitizer:
         if page.photo:
             scales = replace(scales, band_limit=PHOTO_BAND_LIMIT)
         starts, ends = _row_extents(page)
+        row_scales = (_row_grid_scales(page, scales) if page.photo and page.grid is not None
+                      else None)
         candidates = choose_template(page.rows, page.mask, page.long_ink, scales.px_per_mm,
                                      opts.layout,
                                      (float(np.median(starts)), float(np.median(ends))),
@@ -673,7 +683,7 @@ class Digitizer:
                                           scales, opts.fs_hz, n_samples, memo)
             signals, placements, agreement = assemble_signals(
                 template, traces, page.baselines, starts, ends, scales, opts.fs_hz,
-                n_samples, memo)
+                n_samples, memo, row_scales)
             # Geometry tells 6-row layouts apart (the only row count several geometries
             # share) by where rows change lead; 0.3 let a poor read's limb and strip terms
             # call a 3x4+3 page precordial-6x1.
@@ -726,6 +736,7 @@ class _Page:
         self.photo = False  # a photographed sheet, its perspective undone
         # (width, height) px of that sheet, rows along the width, when its outline was found
         self.sheet_px: tuple[float, float] | None = None
+        self.grid_map: np.ndarray | None = None  # (H, W) grid probability, rectified
 
 
 def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
@@ -1018,6 +1029,50 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
     return GridScale(px_per_mm=grid.px_per_mm / f, px_per_mm_x=grid.px_per_mm_x / f,
                      px_per_mm_y=grid.px_per_mm_y / f, strength=grid.strength,
                      minor_visible=grid.minor_visible)
+
+
+def _row_grid_scales(page: _Page, scales: Scales) -> list[Scales]:
+    """A photo's scales row by row: the page's, with px/s and px/mV scaled by the grid's
+    px/mm along and across each row, from a straight-line fit over the rows' own bands.
+    A perspective undone from an outline or from the grid's line families leaves its
+    aspect a few % off and a few % of keystone: on photo bench page 19 the grid was 5.65
+    px/mm along the rows and 5.88 across them (read at 5.76 for both: 2.4 dB), and on
+    page 21 it went from 4.87 px/mm at the top to 4.98 at the bottom. A row's own measure
+    counts when it is within ROW_GRID_TOLERANCE of the page's (after the grid's harmonics);
+    an axis with fewer than two rows measured keeps the page's scale."""
+    assert page.grid is not None and page.grid_map is not None
+    ys, ratios_x, ratios_y = [], [], []
+    for row in page.rows:
+        band = page.grid_map[row.own_band[0]:row.own_band[1]]
+        try:
+            local = measure_grid(band)
+        except NoGridFoundError:
+            continue
+        own = []
+        for value in (local.px_per_mm_x, local.px_per_mm_y):
+            value = value if np.isfinite(value) else local.px_per_mm
+            fits = [value * k / page.grid.px_per_mm for k in (1.0, 2.0, 2.5, 5.0, 0.5, 0.4, 0.2)
+                    if abs(value * k / page.grid.px_per_mm - 1.0) <= ROW_GRID_TOLERANCE]
+            own.append(fits[0] if fits else np.nan)
+        ys.append(row.y_px)
+        ratios_x.append(own[0])
+        ratios_y.append(own[1])
+    at = np.array([row.y_px for row in page.rows])
+    fitted = []
+    for ratios, whole in ((ratios_x, page.grid.px_per_mm_x), (ratios_y, page.grid.px_per_mm_y)):
+        level = whole / page.grid.px_per_mm if np.isfinite(whole) else 1.0
+        r = np.array(ratios)
+        ok = np.isfinite(r)
+        trend = np.ones(at.size)
+        if ok.sum() >= 2:
+            slope, icpt = np.polyfit(np.array(ys)[ok], r[ok], 1)
+            line = icpt + slope * at
+            if np.ptp(line) >= ROW_TREND_MIN:
+                trend = line / line.mean()
+        fitted.append(level * trend)
+    return [replace(scales, px_per_s=scales.px_per_s * float(fx),
+                    px_per_mv=scales.px_per_mv * float(fy))
+            for fx, fy in zip(fitted[0], fitted[1])]
 
 
 def _flip_votes(found: list[Pulse], skew: float, n_rows: int, turned_gain: float = 0.0

@@ -8,6 +8,7 @@ same time are therefore linearly dependent; a template that names the rows wrong
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,7 +56,8 @@ class WindowMemo:
 
 def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
                      starts: list[float], ends: list[float], scales: Scales, fs_hz: float,
-                     n_samples: int, memo: WindowMemo | None = None
+                     n_samples: int, memo: WindowMemo | None = None,
+                     row_scales: Sequence[Scales] | None = None
                      ) -> tuple[np.ndarray, list[PanelPlacement], float | None]:
     """Signals of a page read with `template`.
 
@@ -68,9 +70,12 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
     panel.
     memo: windows read by earlier calls for the same page's traces (the candidate
     templates of a page share most windows), filled as windows are read; None: no memo.
+    row_scales: scales row by row (a photo's rows, whose px/mm differs by a few %), or
+    None: `scales` for every row.
     """
     n_cols = template.n_cols
-    spans = [(e - s) / scales.px_per_s / n_cols for s, e in zip(starts, ends)]
+    per_row = list(row_scales) if row_scales is not None else [scales] * len(traces)
+    spans = [(e - s) / sc.px_per_s / n_cols for s, e, sc in zip(starts, ends, per_row)]
     col_s = float(np.median(spans))
     signals = np.full((len(LEADS), n_samples), np.nan, dtype=np.float32)
     placements: list[PanelPlacement] = []
@@ -78,16 +83,16 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
     n_grid = len(template.cells)
     order = list(range(n_grid, template.n_rows)) + list(range(n_grid))
     for r in order:
-        tr = traces[r]
+        tr, row_sc = traces[r], per_row[r]
         tokens = ((template.rhythm[r - n_grid],) if r >= n_grid else template.cells[r])
         n = len(tokens)
         width_s = col_s * n_cols / n
         for c, token in enumerate(tokens):
             lead, pol = parse_lead(token)
             t0, t1 = c * width_s, (c + 1) * width_s
-            x_start = starts[r] + c * width_s * scales.px_per_s
+            x_start = starts[r] + c * width_s * row_sc.px_per_s
             sig, base = _window_signal(tr, baselines[r], x_start, width_s, t0, t1, pol,
-                                       scales, fs_hz, n_samples, memo)
+                                       row_sc, fs_hz, n_samples, memo)
             _trim_joins(sig, c > 0, c < n - 1, EDGE_TRIM_S * fs_hz)
             i = LEADS.index(lead)
             fill = np.isnan(signals[i])
@@ -97,8 +102,8 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
                 if corr > -1.0:
                     agreement.append(corr)
             signals[i, fill] = sig[fill]
-            placements.append(PanelPlacement(lead, pol, r, x_start, scales.px_per_s, base,
-                                             scales.px_per_mv, t0, t1))
+            placements.append(PanelPlacement(lead, pol, r, x_start, row_sc.px_per_s, base,
+                                             row_sc.px_per_mv, t0, t1))
     return signals, placements, (float(np.mean(agreement)) if agreement else None)
 
 

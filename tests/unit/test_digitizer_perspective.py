@@ -74,3 +74,51 @@ def test_ink_at_a_sheets_edge_is_kept_and_the_background_blanked() -> None:
     assert (out[150:250, 152:154] == 0).all()
     assert (out[:95] == 255).all() and (out[:, :145] == 255).all()
     assert (out[100:300, 155:445] == 240).all()
+
+
+def _grid_map(h: int, w: int, ppm_x: float, ppm_y_at) -> np.ndarray:
+    """(h, w) grid probability: 2-px lines every ppm_x px across, and down the page at a
+    spacing ppm_y_at(y) px, every fifth line a major one."""
+    g = np.zeros((h, w), np.float32)
+    for k in range(int(w / ppm_x) + 1):
+        x = round(k * ppm_x)
+        g[:, x:x + 2] = 1.0 if k % 5 == 0 else 0.5
+    y, k = 0.0, 0
+    while y < h:
+        g[round(y):round(y) + 2, :] = 1.0 if k % 5 == 0 else 0.5
+        y, k = y + ppm_y_at(y), k + 1
+    return g
+
+
+def _page_with_grid(grid_map: np.ndarray, n_rows: int):
+    from pipeline.digitizer import _Page
+    from pipeline.grid import measure_grid
+    from pipeline.layout import TraceRow
+
+    h, w = grid_map.shape
+    step = h // n_rows
+    rows = [TraceRow(r * step + step / 2, 0, w - 1, r * step, (r + 1) * step)
+            for r in range(n_rows)]
+    page = _Page(None, None, None, rows, [], [], [], [], measure_grid(grid_map), 5.6, None, 0)
+    page.grid_map = grid_map
+    return page
+
+
+def test_a_photos_rows_are_read_at_their_grids_own_scale_along_and_across() -> None:
+    from pipeline.calibration import page_scales
+    from pipeline.digitizer import _row_grid_scales
+
+    # Straightened with its aspect 3 % off: 5.6 px/mm along the rows, 5.77 across.
+    page = _page_with_grid(_grid_map(1000, 1400, 5.6, lambda y: 5.77), 4)
+    scales = page_scales([], page.grid.px_per_mm, grid_measured=True)
+    for row in _row_grid_scales(page, scales):
+        assert row.px_per_s == pytest.approx(25.0 * 5.6, rel=0.003)
+        assert row.px_per_mv == pytest.approx(10.0 * 5.77, rel=0.003)
+    # A keystone left over: 3 % more px/mm at the bottom than at the top.
+    page = _page_with_grid(_grid_map(1000, 1400, 5.6, lambda y: 5.6 * (1 + 0.03 * y / 1000)), 4)
+    across = [row.px_per_mv / 10.0 for row in _row_grid_scales(page, scales)]
+    truth = [5.6 * (1 + 0.03 * row.y_px / 1000) for row in page.rows]
+    # The level is the whole page's measure (a chirped grid's is a little off its mean);
+    # the trend from row to row is the rows' own.
+    assert across == pytest.approx(truth, rel=0.01)
+    assert across[-1] / across[0] == pytest.approx(truth[-1] / truth[0], rel=0.002)
