@@ -224,3 +224,21 @@ def test_rows_that_all_end_apart_end_at_the_latest() -> None:
     starts, ends = _row_extents(page)  # type: ignore[arg-type]
     assert ends == pytest.approx([450.0] * 4, abs=1.0)
     assert starts == pytest.approx([20.0] * 4, abs=1.0)
+
+
+def test_a_photos_grid_line_dashes_leave_the_line_mask() -> None:
+    from pipeline.digitizer import _drop_grid_pieces
+
+    mask = np.zeros((60, 200), bool)
+    trace = np.zeros((60, 200), np.float32)
+    grid = np.zeros((60, 200), np.float32)
+    mask[30:33, 10:190] = True  # the line, 3 px tall
+    trace[30:33, 10:190] = 0.9
+    grid[30:33, 50:52] = 0.8  # where a grid line crosses it
+    mask[20, 60:90] = True  # a grid line's dash: greyer than grid-like
+    trace[20, 60:90], grid[20, 60:90] = 0.3, 0.6
+    mask[10, 60:90] = True  # a thin piece of faint line: more trace than grid
+    trace[10, 60:90], grid[10, 60:90] = 0.4, 0.2
+    out = _drop_grid_pieces(mask, trace, grid)
+    assert out[30:33, 10:190].all() and out[10, 60:90].all()
+    assert not out[20].any()
