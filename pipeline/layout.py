@@ -54,9 +54,6 @@ MIN_QRS_SLOPE = 3.5
 _PREFERENCE = ("3x4+1", "3x4", "3x4+2", "3x4+3", "6x2", "6x2+1", "12x1", "cabrera-3x4+1",
                "cabrera-3x4", "limb-6x1", "precordial-6x1")
 TEMPLATES: dict[str, LayoutTemplate] = {name: LAYOUTS[name] for name in _PREFERENCE}
-#: A row whose ink covers less than this share of the median row's columns is no layout's
-#: row when dropping it leaves a known count (`_drop_partial_row`).
-PARTIAL_ROW_SHARE = 0.5
 #: `component_sizes` reads sizes from borders unless there is a component per this many
 #: px of image (speckle), where OpenCV's per-pixel statistics cost less.
 SPECKLE_AREA_PX = 1000
@@ -368,34 +365,12 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     counts = {t.n_rows for t in TEMPLATES.values()}
     halves = half_lattice_rows(rows_y, holds_row)
     if halves is not None and len(halves) in counts:
-        return _drop_partial_row(halves, ink, px_per_mm, counts)
+        return halves
     options = [snap_to_lattice(rows_y, holds_row), snap_to_lattice(rows_y), rows_y]
     if len(options[0]) in counts and _adds_rows(rows_y, options[0]):
-        # no layout leaves a lattice place empty between its rows
-        return _drop_partial_row(options[0], ink, px_per_mm, counts)
+        return options[0]  # no layout leaves a lattice place empty between its rows
     wanted = {len(rows_y)} if len(rows_y) in counts else counts
-    chosen = next((o for o in options if len(o) in wanted), options[0])
-    return _drop_partial_row(chosen, ink, px_per_mm, counts)
-
-
-def _drop_partial_row(rows_y: list[int], ink: np.ndarray, px_per_mm: float,
-                      counts: set[int]) -> list[int]:
-    """Rows (px, top to bottom) without the one whose trace ink (H, W) bool, within 2 mm
-    of its baseline, covers less than PARTIAL_ROW_SHARE of the columns the median other
-    row covers, when what is left is a known layout's count of rows: a layout's rows all
-    run across the page, while handwriting over a header, or a line beside a row, covers
-    a part. On the bench, pages read as 3x4+2 had such a row at 4-40 % (a scrawl over a
-    scan's header; photo lines) and real rows were at 64 % or more; 12x1 rows at 0-18 % of
-    long lines are real, but dropping one would leave 11 rows, no layout's count."""
-    if len(rows_y) < 2 or len(rows_y) - 1 not in counts:
-        return rows_y
-    half = int(2 * px_per_mm)
-    cover = np.array([float(ink[max(0, y - half): y + half + 1].any(axis=0).sum())
-                      for y in rows_y])
-    weakest = int(np.argmin(cover))
-    if cover[weakest] >= PARTIAL_ROW_SHARE * float(np.median(np.delete(cover, weakest))):
-        return rows_y
-    return rows_y[:weakest] + rows_y[weakest + 1:]
+    return next((o for o in options if len(o) in wanted), options[0])
 
 
 def _adds_rows(found: list[int], filled: list[int]) -> bool:

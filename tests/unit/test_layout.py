@@ -55,16 +55,6 @@ def test_rows_found_at_their_baselines() -> None:
         assert row.top_px < row.y_px < row.bottom_px
 
 
-def test_a_row_spanning_a_third_of_the_page_is_no_layouts_row() -> None:
-    page = rows_page(5)
-    page[: int(50 * PPM), int(90 * PPM):] = 0.0  # the first line: a third of the others
-    assert [round(r.y_px / PPM) for r in find_rows(page, PPM)] == [70, 110, 150, 190]
-    assert len(find_rows(rows_page(5), PPM)) == 5  # every row whole: 3x4+2
-    eleven = rows_page(12)
-    eleven[: int(50 * PPM), int(90 * PPM):] = 0.0  # dropping it would leave 11 rows
-    assert len(find_rows(eleven, PPM)) == 12
-
-
 def test_a_line_squeezed_between_two_rows_is_no_row() -> None:
     page = rows_page(4)
     # Handwriting-like: a long wavy line 45% of the way from row 3 to row 4.
