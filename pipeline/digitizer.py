@@ -485,13 +485,13 @@ class Digitizer:
         # A square-on page's turn is known to ~0.05 degree: only the fine search is left.
         rect = rectify_from_map(line_map, near=turn if pre is None else None)
         timings["rectify"] = time.perf_counter() - t
-        # A photo's canvas is its sheet when the sheet's outline was found.
-        # A page seen square-on may be its whole sheet (a scan, an exported page).
-        sheet_px: tuple[float, float] | None = (
-            _sheet_size(pre, rect) if pre is not None else
-            _sheet_size(Rectification(0.0, np.eye(3), image.shape[:2]), rect))
-        if pre is not None and corners is None:
-            sheet_px = None
+        # A photo's canvas is its sheet when the sheet's outline was found; a page seen
+        # square-on may be its whole sheet (a scan, an exported page).
+        sheet_px: tuple[float, float] | None = None
+        if pre is None:
+            sheet_px = _sheet_size(Rectification(0.0, np.eye(3), image.shape[:2]), rect)
+        elif corners is not None:
+            sheet_px = _sheet_size(pre, rect)
         if rect.angle_deg != 0.0:
             # The colour rule separates straight grid lines from traces better on a
             # straightened page: segment again after turning it.
@@ -1083,9 +1083,9 @@ def _row_grid_scales(page: _Page, scales: Scales) -> list[Scales]:
         own = []
         for value in (local.px_per_mm_x, local.px_per_mm_y):
             value = value if np.isfinite(value) else local.px_per_mm
-            fits = [value * k / page.grid.px_per_mm for k in (1.0, 2.0, 2.5, 5.0, 0.5, 0.4, 0.2)
-                    if abs(value * k / page.grid.px_per_mm - 1.0) <= ROW_GRID_TOLERANCE]
-            own.append(fits[0] if fits else np.nan)
+            harmonics = [value * k / page.grid.px_per_mm
+                         for k in (1.0, 2.0, 2.5, 5.0, 0.5, 0.4, 0.2)]
+            own.append(next((h for h in harmonics if abs(h - 1.0) <= ROW_GRID_TOLERANCE), np.nan))
         ys.append(row.y_px)
         ratios_x.append(own[0])
         ratios_y.append(own[1])
