@@ -62,7 +62,8 @@ def cpu_run(images: list[np.ndarray], segmenter: str | None, threads: int) -> No
     dz = Digitizer(DigitizeOptions(device="cpu", batch_size=1), segmenter=segmenter)
     print(f"digitizer {dz.version}")
     dz.digitize(images[0])  # warm-up
-    times, stages = [], {}
+    times: list[float] = []
+    stages: dict[str, list[float]] = {}
     for im in images:
         t = time.perf_counter()
         res = dz.digitize(im)
@@ -83,28 +84,48 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _processes_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) that the running processes `pids` have used so far, read
+    from /proc (Linux); 0 for a process that has gone."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14, 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def gpu_run(images: list[np.ndarray], segmenter: str | None, worker_counts: list[int],
-            batch: int, out: Path | None, device: str = "cuda") -> None:
+            batch: int, out: Path | None, device: str = "cuda", pages_per_worker: int = 8
+            ) -> None:
     """Pages/s of the whole pipeline on the GPU for each worker count, and of the network.
 
     device "cpu" runs the same batched path on the CPU (a dry run of this function)."""
     name = torch.cuda.get_device_name(0) if device == "cuda" else "none (dry run on the CPU)"
     print(f"GPU {name}; {os.cpu_count()} CPU cores; batch {batch}")
     for workers in worker_counts:
-        n = max(2 * batch, 8 * workers)
+        n = max(2 * batch, pages_per_worker * workers)
         work = (images * (n // len(images) + 1))[:n]
         with Digitizer(DigitizeOptions(device=device, batch_size=batch, workers=workers),
                        segmenter=segmenter) as gz:
             gz.digitize_batch(work[:max(2, workers)])  # CUDA context, worker start-up
             _sync(device)
+            readers = list(getattr(gz._pool, "_processes", None) or {})
+            readers_cpu, load = _processes_cpu_s(readers), os.getloadavg()[0]
             t, cpu = time.perf_counter(), time.process_time()
             results = gz.digitize_batch(work)
             dt, parent_cpu = time.perf_counter() - t, time.process_time() - cpu
+            readers_cpu = _processes_cpu_s(readers) - readers_cpu
         failed = sum(not isinstance(r, DigitizationResult) for r in results)
         print(f"  whole pipeline, {workers:2d} page-reading processes: {n / dt:6.1f} pages/s "
               f"({n} pages in {dt:.1f} s; {failed} failed; target >= 20); the parent process "
               f"(network, hand-over) busy {parent_cpu / dt:.2f} cores, {parent_cpu / n * 1e3:.0f}"
               " ms per page", flush=True)
+        if readers:
+            print(f"    page readers busy {readers_cpu / dt:.1f} cores, {readers_cpu / n:.2f} s of a"
+                  f" core per page; load average before {load:.1f}", flush=True)
         done = [r for r in results if isinstance(r, DigitizationResult)]
         if done:
             print("    stages per page (median s): " + ", ".join(
@@ -146,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated page-reading process counts for the GPU run")
     ap.add_argument("--gpu-batch", type=int, default=16)
     ap.add_argument("--gpu-out", type=Path, help="save the GPU run's signals (.npz)")
+    ap.add_argument("--gpu-pages-per-worker", type=int, default=8,
+                    help="pages in each timed batched run, per page-reading process")
     ap.add_argument("--dry-run-batched", action="store_true",
                     help="run the batched measurement on the CPU (checks this script)")
     args = ap.parse_args(argv)
@@ -163,9 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         cpu_run(images, segmenter, args.threads)
     workers = [int(w) for w in args.gpu_workers.split(",")]
     if args.dry_run_batched:
-        gpu_run(images, segmenter, workers, args.gpu_batch, args.gpu_out, device="cpu")
+        gpu_run(images, segmenter, workers, args.gpu_batch, args.gpu_out, device="cpu",
+                pages_per_worker=args.gpu_pages_per_worker)
     elif torch.cuda.is_available():
-        gpu_run(images, segmenter, workers, args.gpu_batch, args.gpu_out)
+        gpu_run(images, segmenter, workers, args.gpu_batch, args.gpu_out,
+                pages_per_worker=args.gpu_pages_per_worker)
     else:
         print("GPU: no GPU here (torch.cuda.is_available() is False); not measured")
     return 0
