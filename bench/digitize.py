@@ -98,7 +98,7 @@ def _processes_cpu_s(pids: list[int]) -> float:
 
 
 def gpu_run(images: list[np.ndarray], segmenter: str | None, worker_counts: list[int],
-            batch: int, out: Path | None, device: str = "cuda", pages_per_worker: int = 8
+            batch: int, out: Path | None, device: str = "cuda", pages_per_worker: int = 16
             ) -> None:
     """Pages/s of the whole pipeline on the GPU for each worker count, and of the network.
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated page-reading process counts for the GPU run")
     ap.add_argument("--gpu-batch", type=int, default=16)
     ap.add_argument("--gpu-out", type=Path, help="save the GPU run's signals (.npz)")
-    ap.add_argument("--gpu-pages-per-worker", type=int, default=8,
+    ap.add_argument("--gpu-pages-per-worker", type=int, default=16,
                     help="pages in each timed batched run, per page-reading process")
     ap.add_argument("--dry-run-batched", action="store_true",
                     help="run the batched measurement on the CPU (checks this script)")
