@@ -3,8 +3,10 @@
 Prints: median seconds per page (3x4+1, letter landscape, 200 dpi = 2200 x 1700 px) on this
 CPU, per stage; peak resident memory of the process; and, when CUDA is available, batched
 pages per second on the GPU, whole pipeline (network on the GPU, the later stages in
-`--workers` page-reading processes), for each worker count given, plus the network alone
-("no GPU here" otherwise).
+`--workers` page-reading processes; the readers' busy cores and CPU seconds per page beside
+it), for each worker count given, plus the network alone ("no GPU here" otherwise). Each
+timed run reads `--gpu-pages-per-worker` pages per reader (16: on shorter runs, filling
+and draining the readers weighs more).
 
     python bench/digitize.py [--pages 5] [--segmenter auto|classic] [--threads 2]
     python bench/digitize.py --save-pages DIR --pages 16     # write the pages as PNG, stop
@@ -112,6 +114,7 @@ def gpu_run(images: list[np.ndarray], segmenter: str | None, worker_counts: list
                        segmenter=segmenter) as gz:
             gz.digitize_batch(work[:max(2, workers)])  # CUDA context, worker start-up
             _sync(device)
+            # The readers' pids: ProcessPoolExecutor lists its processes only privately.
             readers = list(getattr(gz._pool, "_processes", None) or {})
             readers_cpu, load = _processes_cpu_s(readers), os.getloadavg()[0]
             t, cpu = time.perf_counter(), time.process_time()
