@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from pipeline.extract import column_runs
@@ -23,6 +24,18 @@ PULSE_S = 0.2
 #: a trace drawn as recorded, with its DC offset (0.5 mV and more on raw records), lies off
 #: it (ecg_plot draws so: 4.5 mm on one PTB-XL record at 10 mm/mV).
 FOOT_REACH_MM = 8.0
+#: Largest share of a pulse's inside that may hold ink (a pen's width in from its strokes).
+MAX_INSIDE_INK = 0.05
+#: Ink pieces inside a pulse smaller than this both ways (mm) are a dotted grid's dots or a
+#: grid line's dashes, not a trace. They are discounted only for a pulse of a common height
+#: (`SPECK_TOLERANT_HEIGHTS_MM`): discounted everywhere, a 2.5 mm notch of a real picture's
+#: trace (ecg00020) passed for a 2.5 mm/mV pulse.
+PULSE_SPECK_MM = 1.0
+#: Pulse heights (mm, 1 mV at 5, 10 and 20 mm/mV) at which specks inside are discounted,
+#: to within SPECK_TOLERANT_HEIGHT_TOLERANCE (relative). A dotted grid's dots filled 8-14 %
+#: of the pulses of real picture ecg00028, which then read as lead I's first 0.4 s.
+SPECK_TOLERANT_HEIGHTS_MM = (5.0, 10.0, 20.0)
+SPECK_TOLERANT_HEIGHT_TOLERANCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,9 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     (0-1), when known: the vertical strokes are then placed at their ink's centre, to a
     fraction of a pixel (see `_stroke_centre`), else at their columns' middle.
     A pulse is two vertical strokes of equal extent, 2-14 mm apart, joined at the top by a
-    straight horizontal stroke, with nothing inside. Returns the pulse or None.
+    straight horizontal stroke, with nothing inside (at most MAX_INSIDE_INK; for a pulse of
+    a common height, not counting specks under PULSE_SPECK_MM, a dotted grid's dots).
+    Returns the pulse or None.
     """
     h, w = mask.shape
     reach = int(search_mm * px_per_mm)
@@ -143,7 +158,9 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         # separate strokes, are no ink inside the pulse).
         core = between[y_top + 2 * pen + 1:y_bot - 2 * pen, pen:between.shape[1] - pen]
         inside = float(core.mean()) if core.size else 0.0
-        if max(top_stroke, bot_stroke) < 0.9 or inside > 0.05:
+        if inside > MAX_INSIDE_INK and _common_pulse_height((y_bot - y_top) / px_per_mm):
+            inside = _ink_share_without_specks(core, PULSE_SPECK_MM * px_per_mm)
+        if max(top_stroke, bot_stroke) < 0.9 or inside > MAX_INSIDE_INK:
             continue
         if min(top_stroke, bot_stroke) > 0.5:
             # A closed box (the baseline drawn under the pulse): the end on the baseline
@@ -165,6 +182,23 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     if not found:
         return None
     return min(found, key=lambda fp: fp[0])[1]  # the one standing on this row's baseline
+
+
+def _common_pulse_height(height_mm: float) -> bool:
+    """Whether a pulse `height_mm` tall (mm, pen included) is 1 mV at a common gain."""
+    return any(abs(height_mm / h - 1) <= SPECK_TOLERANT_HEIGHT_TOLERANCE
+               for h in SPECK_TOLERANT_HEIGHTS_MM)
+
+
+def _ink_share_without_specks(core: np.ndarray, speck_px: float) -> float:
+    """Share of `core` ((h, w) bool, a pulse's inside) inked by pieces (8-connected) at
+    least `speck_px` wide or tall: a dotted grid's dots and a grid line's dashes left out."""
+    _n, _labels, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8),
+                                                             connectivity=8)
+    pieces = stats[1:]
+    big = ((pieces[:, cv2.CC_STAT_WIDTH] >= speck_px)
+           | (pieces[:, cv2.CC_STAT_HEIGHT] >= speck_px))
+    return float(pieces[big, cv2.CC_STAT_AREA].sum()) / core.size
 
 
 def agreeing_pulses(pulses: list[Pulse], tolerance: float = 0.1) -> list[Pulse]:

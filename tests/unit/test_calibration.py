@@ -51,6 +51,37 @@ def test_pulse_with_broken_stroke_edges() -> None:
     assert p.height_px / ppm == pytest.approx(10.0, rel=0.05)
 
 
+def _dotted_inside(mask: np.ndarray, box: tuple[int, int, int, int], step_px: int) -> None:
+    """Single-pixel dots every `step_px` inside box (y0, y1, x0, x1): a dotted grid."""
+    y0, y1, x0, x1 = box
+    mask[y0:y1:step_px, x0:x1:step_px] = True
+    mask[y0 + 2:y1:step_px, x0 + 2:x1:step_px] = True
+
+
+@pytest.mark.parametrize("gain", [5.0, 10.0])
+def test_a_pulse_over_a_dotted_grid_is_found(gain: float) -> None:
+    # Real picture ecg00028: the grid's dots filled 8-14 % of the pulses' inside, and the
+    # pulse was read as the first 0.4 s of lead I.
+    mask, row = page_with_pulse(gain)
+    base, h = 300, round(gain * PPM)
+    _dotted_inside(mask, (base - h + 4, base - 3, 44, 40 + int(5 * PPM) - 3), 4)
+    p = find_pulse(mask, row, PPM, "start")
+    assert p is not None
+    assert p.height_px / PPM == pytest.approx(gain, rel=0.05)
+
+
+def test_specks_do_not_make_an_odd_notch_a_pulse() -> None:
+    # Discounting specks only for common heights: a 2.5 mm box over dots (a trace's notch
+    # on a real picture passed for a 2.5 mm/mV pulse) and a box with a trace inside stay
+    # no pulse.
+    mask, row = page_with_pulse(2.5)
+    _dotted_inside(mask, (300 - 20 + 3, 300 - 2, 43, 40 + int(5 * PPM) - 2), 3)
+    assert find_pulse(mask, row, PPM, "start") is None
+    mask, row = page_with_pulse(10.0)
+    cv2.line(mask.view(np.uint8), (46, 270), (74, 250), 1, 2)  # a piece of line inside
+    assert find_pulse(mask, row, PPM, "start") is None
+
+
 def test_inverted_pulse_is_flagged() -> None:
     mask, row = page_with_pulse(10.0, inverted=True)
     p = find_pulse(mask, row, PPM, "start")
