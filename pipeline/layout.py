@@ -281,6 +281,44 @@ def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
     return rows, first
 
 
+#: Two found rows closer than this share of the row spacing may be one sloped row...
+SPLIT_ROW_GAP = 0.4
+#: ...when their flat lines overlap in at most this share of the shorter one's columns.
+SPLIT_ROW_OVERLAP = 0.25
+
+
+def _merge_split_rows(rows_y: list[int], long_ink: np.ndarray, px_per_mm: float
+                      ) -> list[int]:
+    """Row positions (px, top to bottom) with the two halves of a sloped row made one.
+
+    A row whose line drifts across the page (a lead drawn with its DC offset or baseline
+    wander, or a photo's leftover tilt) shows in the horizontal projection as two peaks a
+    few mm apart, each from the flat stretches on one part of the page: photo bench page
+    25 was read as 3x4+2 (7.9 dB; 14.9 as one row). Two rows under SPLIT_ROW_GAP of the
+    spacing most gaps agree on apart become one, at their mean weighted by columns, when
+    their flat lines (`long_ink` (H, W) bool within 2 mm of each position) overlap in at
+    most SPLIT_ROW_OVERLAP of the shorter one's columns; two real rows that close would
+    both span the page."""
+    if len(rows_y) < 4:
+        return rows_y
+    gaps = np.diff(rows_y).astype(np.float64)
+    spacing = consensus(gaps.tolist(), 0.1 * float(np.median(gaps)))
+    reach = int(2 * px_per_mm)
+    out = list(rows_y)
+    i = 0
+    while i < len(out) - 1:
+        if out[i + 1] - out[i] < SPLIT_ROW_GAP * spacing:
+            upper = long_ink[max(0, out[i] - reach):out[i] + reach + 1].any(axis=0)
+            lower = long_ink[max(0, out[i + 1] - reach):out[i + 1] + reach + 1].any(axis=0)
+            n_up, n_low = int(upper.sum()), int(lower.sum())
+            if min(n_up, n_low) > 0 and int((upper & lower).sum()) <= (
+                    SPLIT_ROW_OVERLAP * min(n_up, n_low)):
+                out[i:i + 2] = [round((out[i] * n_up + out[i + 1] * n_low) / (n_up + n_low))]
+                continue
+        i += 1
+    return out
+
+
 def _drop_squeezed(rows_y: list[int]) -> list[int]:
     """Row positions (px, top to bottom) without those squeezed between two rows that are
     one row spacing apart: handwriting or a stamp's line under a row is no layout's row.
@@ -353,7 +391,7 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     if not rows_y:
         return []
 
-    rows_y = _drop_squeezed(rows_y)
+    rows_y = _merge_split_rows(_drop_squeezed(rows_y), long_ink, px_per_mm)
 
     def holds_row(yy: int, d: float) -> bool:
         band = ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]

@@ -66,6 +66,37 @@ def test_a_line_squeezed_between_two_rows_is_no_row() -> None:
     assert [round(r.y_px / PPM) for r in rows] == [30, 70, 110, 150]
 
 
+def _page_with_row_3(left_mm: float, right_mm: float, full_width_both: bool = False
+                     ) -> np.ndarray:
+    """rows_page(4) with its third row redrawn: at left_mm on the page's left half and at
+    right_mm on its right half (a row that drifts down), or, full_width_both, two whole
+    lines at those heights."""
+    img = (rows_page(4) * 255).astype(np.uint8)
+    img[int(95 * PPM):int(128 * PPM)] = 0
+    x0, xm, x1 = int(10 * PPM), int(130 * PPM), int(250 * PPM)
+    if full_width_both:
+        for y_mm in (left_mm, right_mm):
+            cv2.line(img, (x0, int(y_mm * PPM)), (x1, int(y_mm * PPM)), 255, 2)
+    else:
+        pts = [(x0, int(left_mm * PPM)), (xm, int(left_mm * PPM)),
+               (xm + 3, int(right_mm * PPM)), (x1, int(right_mm * PPM))]
+        cv2.polylines(img, [np.array(pts, np.int32)], False, 255, 2)
+    return img.astype(np.float32) / 255.0
+
+
+def test_a_row_that_drifts_down_is_one_row() -> None:
+    # Photo bench page 25: a row whose line sank 8 mm across the page showed as two
+    # peaks of the projection and was read as 3x4+2.
+    rows = find_rows(_page_with_row_3(108.0, 116.0), PPM)
+    assert len(rows) == 4
+    assert 108.0 * PPM < rows[2].y_px < 116.0 * PPM
+
+
+def test_two_lines_across_the_page_stay_two_rows() -> None:
+    rows = find_rows(_page_with_row_3(108.0, 116.0, full_width_both=True), PPM)
+    assert len(rows) == 5
+
+
 def test_empty_page() -> None:
     with pytest.raises(NoTraceFoundError, match="no ECG trace"):
         find_rows(np.zeros((300, 400), np.float32), PPM)
