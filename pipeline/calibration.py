@@ -36,6 +36,12 @@ PULSE_SPECK_MM = 1.0
 #: of the pulses of real picture ecg00028, which then read as lead I's first 0.4 s.
 SPECK_TOLERANT_HEIGHTS_MM = (5.0, 10.0, 20.0)
 SPECK_TOLERANT_HEIGHT_TOLERANCE = 0.15
+#: Specks count as a dotted grid's only when there are at least this many, spaced like
+#: its 1 mm lattice (median distance to the nearest other speck within DOT_SPACING_MM): a
+#: serif label's pieces between two of its letters' stems ("III" on a 100 dpi scan, two
+#: specks) then stay ink inside, where real pictures' dotted pulses held 11-24 dots.
+MIN_GRID_DOTS = 6
+DOT_SPACING_MM = (0.6, 1.6)
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,7 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     fraction of a pixel (see `_stroke_centre`), else at their columns' middle.
     A pulse is two vertical strokes of equal extent, 2-14 mm apart, joined at the top by a
     straight horizontal stroke, with nothing inside (at most MAX_INSIDE_INK; for a pulse of
-    a common height, not counting specks under PULSE_SPECK_MM, a dotted grid's dots).
+    a common height, not counting a dotted grid's dots, `_ink_share_without_grid_dots`).
     Returns the pulse or None.
     """
     h, w = mask.shape
@@ -159,7 +165,7 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         core = between[y_top + 2 * pen + 1:y_bot - 2 * pen, pen:between.shape[1] - pen]
         inside = float(core.mean()) if core.size else 0.0
         if inside > MAX_INSIDE_INK and _common_pulse_height((y_bot - y_top) / px_per_mm):
-            inside = _ink_share_without_specks(core, PULSE_SPECK_MM * px_per_mm)
+            inside = _ink_share_without_grid_dots(core, px_per_mm)
         if max(top_stroke, bot_stroke) < 0.9 or inside > MAX_INSIDE_INK:
             continue
         if min(top_stroke, bot_stroke) > 0.5:
@@ -190,15 +196,26 @@ def _common_pulse_height(height_mm: float) -> bool:
                for h in SPECK_TOLERANT_HEIGHTS_MM)
 
 
-def _ink_share_without_specks(core: np.ndarray, speck_px: float) -> float:
-    """Share of `core` ((h, w) bool, a pulse's inside) inked by pieces (8-connected) at
-    least `speck_px` wide or tall: a dotted grid's dots and a grid line's dashes left out."""
-    _n, _labels, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8),
-                                                             connectivity=8)
-    pieces = stats[1:]
-    big = ((pieces[:, cv2.CC_STAT_WIDTH] >= speck_px)
-           | (pieces[:, cv2.CC_STAT_HEIGHT] >= speck_px))
-    return float(pieces[big, cv2.CC_STAT_AREA].sum()) / core.size
+def _ink_share_without_grid_dots(core: np.ndarray, px_per_mm: float) -> float:
+    """Share of `core` ((h, w) bool, a pulse's inside) that is ink, not counting a dotted
+    grid's dots: pieces (8-connected) under PULSE_SPECK_MM both ways, when there are at
+    least MIN_GRID_DOTS of them spaced as a 1 mm lattice (`DOT_SPACING_MM`); otherwise
+    every piece counts."""
+    _n, _labels, stats, centres = cv2.connectedComponentsWithStats(core.astype(np.uint8),
+                                                                   connectivity=8)
+    pieces, centres = stats[1:], centres[1:]
+    speck_px = PULSE_SPECK_MM * px_per_mm
+    speck = ((pieces[:, cv2.CC_STAT_WIDTH] < speck_px)
+             & (pieces[:, cv2.CC_STAT_HEIGHT] < speck_px))
+    if speck.sum() < MIN_GRID_DOTS:
+        return float(core.mean())
+    dots = centres[speck]
+    dist = np.sqrt(np.square(dots[:, None, :] - dots[None, :, :]).sum(axis=2))
+    np.fill_diagonal(dist, np.inf)
+    spacing_mm = float(np.median(dist.min(axis=1))) / px_per_mm
+    if not DOT_SPACING_MM[0] <= spacing_mm <= DOT_SPACING_MM[1]:
+        return float(core.mean())
+    return float(pieces[~speck, cv2.CC_STAT_AREA].sum()) / core.size
 
 
 def agreeing_pulses(pulses: list[Pulse], tolerance: float = 0.1) -> list[Pulse]:

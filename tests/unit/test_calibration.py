@@ -51,11 +51,13 @@ def test_pulse_with_broken_stroke_edges() -> None:
     assert p.height_px / ppm == pytest.approx(10.0, rel=0.05)
 
 
-def _dotted_inside(mask: np.ndarray, box: tuple[int, int, int, int], step_px: int) -> None:
-    """Single-pixel dots every `step_px` inside box (y0, y1, x0, x1): a dotted grid."""
+def _dotted_inside(mask: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """2 x 2 px dots every 1 mm inside box (y0, y1, x0, x1): a dotted grid (6 % ink)."""
     y0, y1, x0, x1 = box
-    mask[y0:y1:step_px, x0:x1:step_px] = True
-    mask[y0 + 2:y1:step_px, x0 + 2:x1:step_px] = True
+    step = int(PPM)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            mask[y0 + dy:y1:step, x0 + dx:x1:step] = True
 
 
 @pytest.mark.parametrize("gain", [5.0, 10.0])
@@ -64,21 +66,25 @@ def test_a_pulse_over_a_dotted_grid_is_found(gain: float) -> None:
     # pulse was read as the first 0.4 s of lead I.
     mask, row = page_with_pulse(gain)
     base, h = 300, round(gain * PPM)
-    _dotted_inside(mask, (base - h + 4, base - 3, 44, 40 + int(5 * PPM) - 3), 4)
+    _dotted_inside(mask, (base - h + 4, base - 3, 44, 40 + int(5 * PPM) - 3))
     p = find_pulse(mask, row, PPM, "start")
     assert p is not None
     assert p.height_px / PPM == pytest.approx(gain, rel=0.05)
 
 
-def test_specks_do_not_make_an_odd_notch_a_pulse() -> None:
-    # Discounting specks only for common heights: a 2.5 mm box over dots (a trace's notch
-    # on a real picture passed for a 2.5 mm/mV pulse) and a box with a trace inside stay
-    # no pulse.
+def test_only_a_dot_lattice_is_discounted_inside_a_pulse() -> None:
+    # A 2.5 mm box over dots (a trace's notch on a real picture passed for a 2.5 mm/mV
+    # pulse), a box with a piece of line inside, and one with three small blobs (a serif
+    # label's pieces between two stems: "III" on a 100 dpi scan) stay no pulse.
     mask, row = page_with_pulse(2.5)
-    _dotted_inside(mask, (300 - 20 + 3, 300 - 2, 43, 40 + int(5 * PPM) - 2), 3)
+    _dotted_inside(mask, (300 - 20 + 3, 300 - 2, 43, 40 + int(5 * PPM) - 2))
     assert find_pulse(mask, row, PPM, "start") is None
     mask, row = page_with_pulse(10.0)
     cv2.line(mask.view(np.uint8), (46, 270), (74, 250), 1, 2)  # a piece of line inside
+    assert find_pulse(mask, row, PPM, "start") is None
+    mask, row = page_with_pulse(10.0)
+    for y in (236, 256, 276):  # three 7 x 7 px blobs, each under 1 mm: 7 % of the inside
+        mask[y:y + 7, 55:62] = True
     assert find_pulse(mask, row, PPM, "start") is None
 
 
