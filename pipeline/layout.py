@@ -319,6 +319,36 @@ def _merge_split_rows(rows_y: list[int], long_ink: np.ndarray, px_per_mm: float
     return out
 
 
+#: An end row nearer its neighbour than this share of the row spacing...
+STRAY_ROW_GAP = 0.6
+#: ...whose flat line covers under this share of the other rows' (median) columns is no row.
+STRAY_ROW_COVER = 0.5
+
+
+def _drop_stray_end_row(rows_y: list[int], long_ink: np.ndarray, px_per_mm: float
+                        ) -> list[int]:
+    """Row positions (px, top to bottom) without a stray first or last row: one nearer its
+    neighbour than STRAY_ROW_GAP of the spacing most gaps agree on, whose flat line
+    (`long_ink` (H, W) bool within 2 mm of it) covers under STRAY_ROW_COVER of the other
+    rows' median columns, when a known layout's count of rows is left. Photo bench page
+    21: a handwritten ellipse half a spacing under the rhythm strip read as a fifth row
+    (3x4+2). Session 10 dropped such rows without the spacing condition and lost real
+    rows of 7 real pictures, rows a whole spacing from their neighbours."""
+    counts = {t.n_rows for t in TEMPLATES.values()}
+    if len(rows_y) < 4 or len(rows_y) - 1 not in counts:
+        return rows_y
+    gaps = np.diff(rows_y).astype(np.float64)
+    spacing = consensus(gaps.tolist(), 0.1 * float(np.median(gaps)))
+    reach = int(2 * px_per_mm)
+    cover = [int(long_ink[max(0, y - reach):y + reach + 1].any(axis=0).sum()) for y in rows_y]
+    for end, neighbour in ((len(rows_y) - 1, len(rows_y) - 2), (0, 1)):
+        others = cover[:end] + cover[end + 1:]
+        if (abs(rows_y[end] - rows_y[neighbour]) < STRAY_ROW_GAP * spacing
+                and cover[end] < STRAY_ROW_COVER * float(np.median(others))):
+            return rows_y[:end] + rows_y[end + 1:]
+    return rows_y
+
+
 def _drop_squeezed(rows_y: list[int]) -> list[int]:
     """Row positions (px, top to bottom) without those squeezed between two rows that are
     one row spacing apart: handwriting or a stamp's line under a row is no layout's row.
@@ -391,7 +421,8 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     if not rows_y:
         return []
 
-    rows_y = _merge_split_rows(_drop_squeezed(rows_y), long_ink, px_per_mm)
+    rows_y = _drop_stray_end_row(_merge_split_rows(_drop_squeezed(rows_y), long_ink, px_per_mm),
+                                 long_ink, px_per_mm)
 
     def holds_row(yy: int, d: float) -> bool:
         band = ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]

@@ -97,6 +97,24 @@ def test_two_lines_across_the_page_stay_two_rows() -> None:
     assert len(rows) == 5
 
 
+def test_a_short_line_half_a_spacing_under_the_last_row_is_no_row() -> None:
+    # Photo bench page 21: a handwritten ellipse under the rhythm strip read as a fifth row.
+    img = (rows_page(4) * 255).astype(np.uint8)
+    cv2.ellipse(img, (int(150 * PPM), int(170 * PPM)), (int(28 * PPM), int(3 * PPM)), 0, 0,
+                360, 255, 2)
+    rows = find_rows(img.astype(np.float32) / 255.0, PPM)
+    assert [round(r.y_px / PPM) for r in rows] == [30, 70, 110, 150]
+
+
+def test_a_full_row_half_a_spacing_under_the_last_is_kept() -> None:
+    # The same place, a line as long as the rows': a real (if oddly placed) row.
+    img = (rows_page(4) * 255).astype(np.uint8)
+    img = np.pad(img, ((0, int(20 * PPM)), (0, 0)))
+    cv2.line(img, (int(10 * PPM), int(170 * PPM)), (int(250 * PPM), int(170 * PPM)), 255, 2)
+    rows = find_rows(img.astype(np.float32) / 255.0, PPM)
+    assert len(rows) == 5
+
+
 def test_empty_page() -> None:
     with pytest.raises(NoTraceFoundError, match="no ECG trace"):
         find_rows(np.zeros((300, 400), np.float32), PPM)
