@@ -164,7 +164,9 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         # separate strokes, are no ink inside the pulse).
         core = between[y_top + 2 * pen + 1:y_bot - 2 * pen, pen:between.shape[1] - pen]
         inside = float(core.mean()) if core.size else 0.0
-        if inside > MAX_INSIDE_INK and _common_pulse_height((y_bot - y_top) / px_per_mm):
+        if inside > MAX_INSIDE_INK and snap((y_bot - y_top) / px_per_mm,
+                                            SPECK_TOLERANT_HEIGHTS_MM,
+                                            SPECK_TOLERANT_HEIGHT_TOLERANCE)[1]:
             inside = _ink_share_without_grid_dots(core, px_per_mm)
         if max(top_stroke, bot_stroke) < 0.9 or inside > MAX_INSIDE_INK:
             continue
@@ -188,12 +190,6 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     if not found:
         return None
     return min(found, key=lambda fp: fp[0])[1]  # the one standing on this row's baseline
-
-
-def _common_pulse_height(height_mm: float) -> bool:
-    """Whether a pulse `height_mm` tall (mm, pen included) is 1 mV at a common gain."""
-    return any(abs(height_mm / h - 1) <= SPECK_TOLERANT_HEIGHT_TOLERANCE
-               for h in SPECK_TOLERANT_HEIGHTS_MM)
 
 
 def _ink_share_without_grid_dots(core: np.ndarray, px_per_mm: float) -> float:

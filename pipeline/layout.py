@@ -281,6 +281,18 @@ def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
     return rows, first
 
 
+def _row_spacing(rows_y: list[int]) -> float:
+    """The spacing (px) most gaps between row positions `rows_y` (px, >= 2) agree on."""
+    gaps = np.diff(rows_y).astype(np.float64)
+    return consensus(gaps.tolist(), 0.1 * float(np.median(gaps)))
+
+
+def _flat_columns(long_ink: np.ndarray, y: int, px_per_mm: float) -> np.ndarray:
+    """(W,) bool columns where `long_ink` ((H, W) bool) holds ink within 2 mm of row y px."""
+    reach = int(2 * px_per_mm)
+    return np.asarray(long_ink[max(0, y - reach):y + reach + 1].any(axis=0), dtype=bool)
+
+
 #: Two found rows closer than this share of the row spacing may be one sloped row...
 SPLIT_ROW_GAP = 0.4
 #: ...when their flat lines overlap in at most this share of the shorter one's columns.
@@ -301,15 +313,13 @@ def _merge_split_rows(rows_y: list[int], long_ink: np.ndarray, px_per_mm: float
     both span the page."""
     if len(rows_y) < 4:
         return rows_y
-    gaps = np.diff(rows_y).astype(np.float64)
-    spacing = consensus(gaps.tolist(), 0.1 * float(np.median(gaps)))
-    reach = int(2 * px_per_mm)
+    spacing = _row_spacing(rows_y)
     out = list(rows_y)
     i = 0
     while i < len(out) - 1:
         if out[i + 1] - out[i] < SPLIT_ROW_GAP * spacing:
-            upper = long_ink[max(0, out[i] - reach):out[i] + reach + 1].any(axis=0)
-            lower = long_ink[max(0, out[i + 1] - reach):out[i + 1] + reach + 1].any(axis=0)
+            upper = _flat_columns(long_ink, out[i], px_per_mm)
+            lower = _flat_columns(long_ink, out[i + 1], px_per_mm)
             n_up, n_low = int(upper.sum()), int(lower.sum())
             if min(n_up, n_low) > 0 and int((upper & lower).sum()) <= (
                     SPLIT_ROW_OVERLAP * min(n_up, n_low)):
@@ -337,10 +347,8 @@ def _drop_stray_end_row(rows_y: list[int], long_ink: np.ndarray, px_per_mm: floa
     counts = {t.n_rows for t in TEMPLATES.values()}
     if len(rows_y) < 4 or len(rows_y) - 1 not in counts:
         return rows_y
-    gaps = np.diff(rows_y).astype(np.float64)
-    spacing = consensus(gaps.tolist(), 0.1 * float(np.median(gaps)))
-    reach = int(2 * px_per_mm)
-    cover = [int(long_ink[max(0, y - reach):y + reach + 1].any(axis=0).sum()) for y in rows_y]
+    spacing = _row_spacing(rows_y)
+    cover = [int(_flat_columns(long_ink, y, px_per_mm).sum()) for y in rows_y]
     for end, neighbour in ((len(rows_y) - 1, len(rows_y) - 2), (0, 1)):
         others = cover[:end] + cover[end + 1:]
         if (abs(rows_y[end] - rows_y[neighbour]) < STRAY_ROW_GAP * spacing
@@ -357,8 +365,7 @@ def _drop_squeezed(rows_y: list[int]) -> list[int]:
     gaps are under 3/4 of it and its neighbours are within 15% of it apart."""
     if len(rows_y) < 4:
         return rows_y
-    gaps = np.diff(rows_y).astype(np.float64)
-    spacing = consensus(gaps.tolist(), 0.1 * float(np.median(gaps)))
+    spacing = _row_spacing(rows_y)
     keep = list(rows_y)
     i = 1
     while i < len(keep) - 1:
@@ -415,14 +422,14 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     rows_y: list[int] = []
     extent = float(cols_with_ink.sum())
     for p in peaks:
-        band = long_ink[max(0, p - int(2 * px_per_mm)): p + int(2 * px_per_mm) + 1]
-        if band.any(axis=0).sum() >= 0.18 * extent:
+        if _flat_columns(long_ink, int(p), px_per_mm).sum() >= 0.18 * extent:
             rows_y.append(int(p))
     if not rows_y:
         return []
 
-    rows_y = _drop_stray_end_row(_merge_split_rows(_drop_squeezed(rows_y), long_ink, px_per_mm),
-                                 long_ink, px_per_mm)
+    rows_y = _drop_squeezed(rows_y)
+    rows_y = _merge_split_rows(rows_y, long_ink, px_per_mm)
+    rows_y = _drop_stray_end_row(rows_y, long_ink, px_per_mm)
 
     def holds_row(yy: int, d: float) -> bool:
         band = ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]
