@@ -6,10 +6,17 @@ pipeline.evaluate.score_lead), the whole-sample shift the metric chose, the ampl
 slope (least squares, estimate on truth, at that shift), our window origin x0 (px) and
 time window (s) against the truth's (`page.panels`), the share of the squared error held
 by the worst 5% of samples and by the 25 samples at each window edge, and the score of the
-oracle that reads the renderer's own trace mask (pipeline.synth.oracle, "envelope").
+oracle that reads the renderer's own trace mask (pipeline.synth.oracle, "envelope"), and
+what the lead's timing costs: "drift", the spread (samples) of the best shift of each
+TIMING_WINDOW_S of the lead within +-TIMING_REACH samples of the lead's own, and "local dB",
+the score with each window at its best shift (the lead's offset kept). A line read with a
+time axis that stretches or bends (a perspective left in the rectification, a wrong column
+length) drifts; a few samples of drift cost a sharp QRS complex several dB.
 
     python bench/accuracy_breakdown.py [--condition "clean 3x4+1 200dpi"] [--pages 3]
         [--segmenter auto|classic]
+
+The default segmenter is the shipped network ("auto"); "classic" is the colour rule alone.
 """
 from __future__ import annotations
 
@@ -27,6 +34,44 @@ from pipeline.synth.oracle import digitize_from_masks
 from pipeline.types import LEADS, DigitizeOptions
 
 EDGE_SAMPLES = 25
+#: Window of the timing diagnostic (s) and how far (samples) each window's shift is searched.
+TIMING_WINDOW_S = 1.25
+TIMING_REACH = 8
+
+
+def local_timing(ref: np.ndarray, est: np.ndarray, lag: int, offset_uv: float,
+                 fs: float = 500.0) -> tuple[float, int]:
+    """Score (dB, as `score_lead`) of est ((T,) uV) when each TIMING_WINDOW_S of ref ((T,)
+    uV, NaN where not drawn) may take its own shift within lag +- TIMING_REACH samples, the
+    offset held at offset_uv; and the spread (max - min, samples) of those windows' shifts.
+    """
+    valid = np.flatnonzero(np.isfinite(ref))
+    if valid.size == 0:
+        return 0.0, 0
+    est64 = est.astype(np.float64)
+    moved = {k: _shifted(est64, k) for k in range(lag - TIMING_REACH, lag + TIMING_REACH + 1)}
+    window = max(1, round(TIMING_WINDOW_S * fs))
+    err, n_both, shifts = 0.0, 0, []
+    for w0 in range(int(valid[0]), int(valid[-1]) + 1, window):
+        r = ref[w0:min(w0 + window, int(valid[-1]) + 1)].astype(np.float64)
+        best: tuple[float, int, int] | None = None  # (mean square error, samples, shift)
+        for k, m in moved.items():
+            part = m[w0:w0 + r.size]
+            ok = np.isfinite(r) & np.isfinite(part)
+            if ok.sum() < 10:
+                continue
+            e = float(np.sum((r[ok] - part[ok] - offset_uv) ** 2))
+            if best is None or e / ok.sum() < best[0] / best[1]:
+                best = (e, int(ok.sum()), k)
+        if best is not None:
+            err, n_both = err + best[0], n_both + best[1]
+            shifts.append(best[2])
+    rv = ref[valid].astype(np.float64)
+    power = float(np.sum((rv - rv.mean()) ** 2))
+    if not shifts or power <= 0:
+        return 0.0, 0
+    snr = min(100.0, 10 * np.log10(power / max(err, 1e-12 * power)))
+    return float(snr * n_both / valid.size), int(max(shifts) - min(shifts))
 
 
 def lead_row(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
@@ -36,7 +81,7 @@ def lead_row(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
     moved = _shifted(est.astype(np.float64), int(s["shift_samples"]))
     ok = np.isfinite(ref) & np.isfinite(moved)
     out = {"score": s["score_db"], "shift": s["shift_samples"], "slope": np.nan,
-           "top5": np.nan, "edges": np.nan}
+           "top5": np.nan, "edges": np.nan, "local": np.nan, "drift": np.nan}
     if ok.sum() < 20:
         return out
     r, e = ref[ok].astype(np.float64), moved[ok]
@@ -51,6 +96,8 @@ def lead_row(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
         edge[a:a + EDGE_SAMPLES] = True
         edge[max(a, b - EDGE_SAMPLES):b] = True
     out["edges"] = float(np.sum(res[edge] ** 2) / total)
+    out["local"], out["drift"] = local_timing(ref, est, int(s["shift_samples"]),
+                                              float(s["offset_uv"]))
     return out
 
 
@@ -58,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--condition", default="clean 3x4+1 200dpi", choices=list(CONDITIONS))
     ap.add_argument("--pages", type=int, default=3)
-    ap.add_argument("--segmenter", choices=("auto", "classic"), default="classic")
+    ap.add_argument("--segmenter", choices=("auto", "classic"), default="auto")
     args = ap.parse_args(argv)
     flip = CONDITIONS[args.condition][2]
     dz = Digitizer(DigitizeOptions(device="cpu"),
@@ -81,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         truth_panel = {}
         for p in page.panels:
             truth_panel.setdefault(p.lead, p)
-        print("  lead  dB    shift slope  top5%  edges%  x0 (truth)        window s (truth)"
-              "              oracle dB")
+        print("  lead  dB    shift slope  top5%  edges%  drift local  x0 (truth)        "
+              "window s (truth)              oracle dB")
         for k, lead in enumerate(LEADS):
             if not np.isfinite(page.truth_uv[k]).any():
                 continue
@@ -93,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             where = (f"{ours.x_start_px:7.1f} ({true.x0_px:7.1f})  {ours.t0_s:.3f}-{ours.t1_s:.3f}"
                      f" ({true.t0_s:.3f}-{true.t1_s:.3f})") if ours else "not placed"
             print(f"  {lead:4s} {row['score']:5.1f} {row['shift']:+4d}  {row['slope']:.3f} "
-                  f"{row['top5']:5.0%} {row['edges']:6.0%}   {where}  {o:5.1f}")
+                  f"{row['top5']:5.0%} {row['edges']:6.0%}  {row['drift']:5.0f} {row['local']:5.1f}"
+                  f"   {where}  {o:5.1f}")
     return 0
 
 
