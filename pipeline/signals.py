@@ -31,6 +31,13 @@ BAND_LIMIT = 0.9
 PHOTO_BAND_LIMIT = 0.65
 #: Order of the Butterworth low-pass (applied forwards and backwards: zero phase).
 BAND_LIMIT_ORDER = 2
+#: Longest stretch of a window's line left unread (s) that is bridged by interpolation;
+#: longer ones stay NaN (not read) rather than a drawn-in curve. On photo pages 0-15 the
+#: reader's unread stretches of 0.1-0.2 s hid a truth range of 31 uV (median; none over
+#: 0.5 mV), those over 0.2 s 135 uV, and 2 of 24 hid a QRS complex. Bridging only up to
+#: 0.2 s scored the same on every condition of the bench, photos 8-31 +0.06 dB, 12x1
+#: +0.1; up to 0.1 s lost 0.06 dB on photos 0-7.
+MAX_BRIDGED_GAP_S = 0.2
 
 
 def isoelectric_level(y_px: np.ndarray, bin_px: float = 0.5) -> float:
@@ -69,7 +76,8 @@ def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
     The window covers columns x with t0_s <= t0_s + (x - x_start_px) / px_per_s < t1_s.
     polarity: -1 for a lead drawn inverted. band_limit: the low-pass cut-off as a share of
     the column Nyquist rate (px_per_s / 2). Returns (n_samples,) float32 uV, NaN outside
-    [t0_s, t1_s) and where the line was not read.
+    [t0_s, t1_s) and where the line was not read (stretches up to MAX_BRIDGED_GAP_S between
+    read columns are interpolated).
     """
     if px_per_mv <= 0 or px_per_s <= 0:
         raise ValueError(f"scales must be positive; found {px_per_mv} px/mV, {px_per_s} px/s")
@@ -94,9 +102,13 @@ def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
     if keep.sum() < 2:
         return out  # every read sample in one column: no line to interpolate
     vals = PchipInterpolator(tc[keep], vc[keep], extrapolate=False)(t_out)
-    # NaN where the nearest column was unread.
+    # NaN where the nearest column was unread, and inside unread stretches too long to
+    # bridge (the reader marks a stretch by one NaN sample at its start).
     nearest = np.clip(np.searchsorted(t_col, t_out), 0, t_col.size - 1)
     vals[~finite[nearest]] = np.nan
+    tk = tc[keep]
+    after = np.clip(np.searchsorted(tk, t_out), 1, tk.size - 1)
+    vals[tk[after] - tk[after - 1] > MAX_BRIDGED_GAP_S] = np.nan
     out[k0:k1] = band_limited(vals, band_limit * 0.5 * px_per_s, fs_hz)
     return out
 

@@ -98,3 +98,33 @@ def test_a_window_is_band_limited_at_the_share_it_is_given() -> None:
     inner = slice(200, 1000)
     assert np.nanstd(usual[inner]) > 450.0  # 1000 uV peak: std 707 unfiltered
     assert np.nanstd(photo[inner]) < 0.75 * np.nanstd(usual[inner])
+
+
+def _line_with_hole(hole_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """A reader's line (samples every 0.5 px, one NaN sample marking where an unread
+    stretch of hole_s begins) over 2 s at 100 px/s: a 1 Hz sine of 0.5 mV on baseline 100."""
+    x = np.arange(0.0, 200.0, 0.5)
+    y = 100.0 - 5.0 * np.sin(2 * np.pi * x / 100.0)
+    a = 80.0
+    keep = (x < a) | (x >= a + hole_s * 100.0)
+    x, y = x[keep], y[keep]
+    at = int(np.searchsorted(x, a))
+    return np.insert(x, at, a - 0.25), np.insert(y, at, np.nan)
+
+
+def test_a_short_unread_stretch_is_bridged_and_a_long_one_is_not() -> None:
+    t = np.arange(1000) / 500.0
+    for hole_s, bridged in ((0.1, True), (0.3, False)):
+        x, y = _line_with_hole(hole_s)
+        out = window_to_samples(x, y, baseline_px=100.0, px_per_mv=10.0, x_start_px=0.0,
+                                px_per_s=100.0, t0_s=0.0, t1_s=2.0, fs_hz=500.0,
+                                n_samples=1000, band_limit=1.0)
+        inside = (t > 0.82) & (t < 0.78 + hole_s)
+        assert inside.sum() > 5
+        if bridged:  # the sine, within the interpolation's error over 0.1 s
+            assert np.isfinite(out[inside]).all()
+            np.testing.assert_allclose(out[inside], 500.0 * np.sin(2 * np.pi * t[inside]),
+                                       atol=30.0)
+        else:
+            assert np.isnan(out[inside]).all()
+        assert np.isfinite(out[(t > 0.1) & (t < 0.7)]).all()
