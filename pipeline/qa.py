@@ -51,9 +51,11 @@ def render_qa(image: np.ndarray, result: DigitizationResult) -> np.ndarray:
                 continue
             x = p.x_start_px + (t[sel] - p.t0_s) * p.px_per_s
             y = p.baseline_px - p.polarity * result.signals_uv[i, sel] / 1000.0 * p.px_per_mv
-            pts = np.stack([x, y], axis=1)
+            pts = np.round(np.stack([x, y], axis=1) * 4).astype(np.int32)
             colour = _COLOURS[k % 2]
-            cv2.polylines(canvas, [np.round(pts * 4).astype(np.int32)], False, colour, thick,
+            # One polyline per stretch of read samples: what was not read shows as a break.
+            runs = np.split(pts, np.flatnonzero(np.diff(np.flatnonzero(sel)) > 1) + 1)
+            cv2.polylines(canvas, [r for r in runs if len(r) >= 2], False, colour, thick,
                           cv2.LINE_AA, shift=2)
             label = f"{'-' if p.polarity < 0 else ''}{p.lead} q={result.quality[i]:.2f}"
             cv2.putText(canvas, label, (int(x[0]), int(p.baseline_px - 0.45 * p.px_per_mv)),
