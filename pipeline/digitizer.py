@@ -1352,8 +1352,9 @@ def _line_samples(tr: RowTrace, px_per_mm: float) -> np.ndarray:
 
 def _quality(signals: np.ndarray, placements: list[PanelPlacement], traces: list[RowTrace],
              scales: Scales, grid: GridScale | None) -> np.ndarray:
-    """Confidence per lead in [0, 1]: drawn fraction of its window read with confidence,
-    lowered when scales were assumed."""
+    """Confidence per lead in [0, 1]: the share of its window's columns read with
+    confidence, lowered when scales were assumed. Counted by column, not by read sample:
+    an unread stretch holds no samples, and a share of samples ignored it."""
     from pipeline.types import LEADS
 
     q = np.zeros(len(LEADS), dtype=np.float64)
@@ -1364,11 +1365,13 @@ def _quality(signals: np.ndarray, placements: list[PanelPlacement], traces: list
         factor *= 0.85
     for p in placements:
         tr = traces[p.row]
-        sel = (tr.x_px >= p.x_start_px) & (tr.x_px < p.x_start_px + (p.t1_s - p.t0_s)
-                                           * scales.px_per_s)
-        if not sel.any():
+        n_cols = max(1, round(float(p.t1_s - p.t0_s) * float(p.px_per_s)))
+        read = np.isfinite(tr.y_px) & tr.confident
+        col = np.floor(tr.x_px[read] - p.x_start_px).astype(np.int64)
+        col = col[(col >= 0) & (col < n_cols)]
+        if col.size == 0:
             continue
-        frac = float(np.mean(np.isfinite(tr.y_px[sel]) & tr.confident[sel]))
+        frac = np.unique(col).size / n_cols
         i = LEADS.index(p.lead)
         q[i] = max(q[i], frac * factor)
     q[np.all(np.isnan(signals), axis=1)] = 0.0
