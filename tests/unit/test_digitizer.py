@@ -227,3 +227,50 @@ def test_qa_picture_shows_an_unread_stretch_as_a_break(digitizer: Digitizer, pag
     drawn.clear()
     render_qa(page.image, res)
     assert drawn[panel] == before + 1
+
+
+@needs_data
+def test_untrained_network_falls_back_to_classic(page, tmp_path: Path) -> None:
+    import torch
+
+    from pipeline.segment.infer import Segmenter
+    from pipeline.segment.model import UNet, UNetConfig
+    from pipeline.segment.weights import save_weights
+
+    torch.manual_seed(0)
+    weights = tmp_path / "untrained.pt"
+    sha = save_weights(UNet(UNetConfig(widths=(4, 8))), weights, "untrained", 512)
+    dz = Digitizer(segmenter=Segmenter(weights, device="cpu"))
+    assert dz.version.endswith(f"+seg-{sha[:12]}")
+    res = dz.digitize(page.image)
+    assert "segmentation_classic_fallback" in res.assumed
+    assert res.layout == "3x4+1"
+
+
+@pytest.mark.parametrize(("read_ppm", "expected"), [(7.87, 7.87), (23.61, 7.87),
+                                                    (3.935, 7.87), (2.62, 7.86),
+                                                    (7.87 * 5, 7.87)])
+def test_grid_period_harmonics_are_undone_by_the_row_length(read_ppm: float,
+                                                             expected: float) -> None:
+    from pipeline.digitizer import _check_grid_harmonic
+    from pipeline.grid import GridScale
+    from pipeline.layout import TraceRow
+
+    row = TraceRow(y_px=500.0, x0_px=100, x1_px=100 + 1968, top_px=400, bottom_px=600)
+    grid = GridScale(px_per_mm=read_ppm, px_per_mm_x=read_ppm, px_per_mm_y=read_ppm,
+                     strength=0.5, minor_visible=True)
+    assert _check_grid_harmonic(grid, [row]).px_per_mm == pytest.approx(expected, rel=0.01)
+
+
+def test_faint_lines_are_read_at_a_lower_threshold() -> None:
+    from pipeline.digitizer import _line_mask
+    from pipeline.layout import TraceRow
+
+    trace = np.zeros((200, 400), np.float32)
+    trace[50:52, 20:380] = 0.9  # a solid line
+    trace[150:152, 20:380] = 0.35  # a faint thin line, under 0.5 all along
+    rows = [TraceRow(y_px=51.0, x0_px=20, x1_px=379, top_px=0, bottom_px=100),
+            TraceRow(y_px=151.0, x0_px=20, x1_px=379, top_px=100, bottom_px=200)]
+    mask = _line_mask(trace, rows)
+    assert mask[150, 20:380].all() and mask[50, 20:380].all()
+    assert not _line_mask(trace, rows[:1])[150].any()  # solid rows alone: 0.5 is kept
