@@ -101,12 +101,12 @@ def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
     keep = np.r_[True, np.diff(tc) > 0]
     if keep.sum() < 2:
         return out  # every read sample in one column: no line to interpolate
-    vals = PchipInterpolator(tc[keep], vc[keep], extrapolate=False)(t_out)
+    tk = tc[keep]
+    vals = PchipInterpolator(tk, vc[keep], extrapolate=False)(t_out)
     # NaN where the nearest column was unread, and inside unread stretches too long to
     # bridge (the reader marks a stretch by one NaN sample at its start).
     nearest = np.clip(np.searchsorted(t_col, t_out), 0, t_col.size - 1)
     vals[~finite[nearest]] = np.nan
-    tk = tc[keep]
     after = np.clip(np.searchsorted(tk, t_out), 1, tk.size - 1)
     vals[tk[after] - tk[after - 1] > MAX_BRIDGED_GAP_S] = np.nan
     out[k0:k1] = band_limited(vals, band_limit * 0.5 * px_per_s, fs_hz)
