@@ -1,7 +1,8 @@
 """Train the page segmenter on rendered pages: one command, reproducible from a seed.
 
     python -m pipeline.train --data DIR [DIR...] --steps 3000 --batch 8 --crop 256 --seed 0 \
-        --out weights/segmenter.pt [--run-dir runs/segment] [--time-limit-min 70]
+        --out weights/segmenter.pt [--run-dir runs/segment] [--time-limit-min 70] \
+        [--device auto|cpu|cuda] [--crop-workers N]
 
 DIR is a dataset written by `python -m pipeline.synth make` (DIR/train, DIR/val). Pages are
 resized to the working size exactly as at inference, cut into random crops, augmented, and fed
@@ -10,6 +11,12 @@ to the U-Net with weighted cross-entropy + soft Dice. A checkpoint in --run-dir 
 per-class IoU on validation pages is printed and a snapshot weights file is written to the run
 folder; at the end the final weights and their sha256 sidecar go to --out and the metrics are
 printed as JSON (for weights/MODEL_CARD.md).
+
+With --crop-workers 0 (the default) crops are drawn in this process from one random stream,
+as the shipped CPU runs were. With N > 0 they are drawn in N processes, batch g from its own
+generator (`pipeline.segment.data.batch_rng`), so a GPU is kept fed; the run is then the same
+whatever N is, but not the same as with 0. On a GPU the forward and backward passes run in
+bfloat16 autocast (the weights stay float32).
 """
 from __future__ import annotations
 
@@ -19,16 +26,18 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from pipeline.segment.data import CropSampler, Page, class_frequencies, load_pages
+from pipeline.segment.data import CropSampler, Page, class_frequencies, load_pages, parallel_batches
+from pipeline.segment.infer import resolve_device
 from pipeline.segment.loss import class_weights_from_frequencies, confusion, dice_ce_loss, iou_dice
 from pipeline.segment.model import UNet, UNetConfig, parameter_count
-from pipeline.segment.preprocess import WORKING_LONG_SIDE_PX, pad_to_multiple, to_tensor
+from pipeline.segment.preprocess import WORKING_LONG_SIDE_PX, normalised, pad_to_multiple, to_tensor
 from pipeline.segment.weights import load_weights, save_weights
 from pipeline.types import SEGMENTATION_CLASSES
 
@@ -56,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--load-workers", type=int, default=2, help="processes that load pages")
+    p.add_argument("--crop-workers", type=int, default=0,
+                   help="processes that draw crops (0: this process, one random stream)")
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     p.add_argument("--time-limit-min", type=float, default=None,
                    help="stop early (and finish normally) after this many minutes of training")
     p.add_argument("--stop-after", type=int, default=None,
@@ -66,8 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "instead of random ones: a second, fine-tuning stage")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
     args = p.parse_args(argv)
-    if args.steps < 1 or args.batch < 1 or args.crop < 16:
-        p.error(f"need steps >= 1, batch >= 1, crop >= 16; found {args.steps}, {args.batch}, {args.crop}")
+    if args.steps < 1 or args.batch < 1 or args.crop < 16 or args.crop_workers < 0:
+        p.error(f"need steps >= 1, batch >= 1, crop >= 16, crop workers >= 0; found {args.steps}, "
+                f"{args.batch}, {args.crop}, {args.crop_workers}")
     return args
 
 
@@ -80,16 +93,18 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
 
 
 def validate(model: UNet, pages: list[Page]) -> dict[str, Any]:
-    """Whole-page scores at working resolution: per-class IoU and Dice, pixel accuracy."""
+    """Whole-page scores at working resolution (float32, on the model's device): per-class
+    IoU and Dice, pixel accuracy."""
     k = model.config.num_classes
     conf = np.zeros((k, k), np.int64)
     was_training = model.training
+    device = next(model.parameters()).device
     model.eval()
     with torch.inference_mode():
         for page in pages:
             h, w = page.labels.shape
-            x = to_tensor(pad_to_multiple(page.image, model.config.stride)[None])
-            pred = model(x)[0, :, :h, :w].argmax(0).numpy()
+            x = to_tensor(pad_to_multiple(page.image, model.config.stride)[None], device)
+            pred = model(x)[0, :, :h, :w].argmax(0).cpu().numpy()
             conf += confusion(pred, page.labels, k)
     model.train(was_training)
     iou, dice = iou_dice(conf)
@@ -101,18 +116,32 @@ def validate(model: UNet, pages: list[Page]) -> dict[str, Any]:
     }
 
 
-def train_steps(model: UNet, optimizer: torch.optim.Optimizer, sampler: CropSampler,
-                rng: np.random.Generator, weights: torch.Tensor, batch: int, start: int,
-                stop: int, total: int, base_lr: float, warmup: int) -> list[float]:
-    """Run steps [start, stop): returns the loss of each step."""
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def stream_batches(sampler: CropSampler, rng: np.random.Generator, batch: int) -> Iterator[Batch]:
+    """Batches drawn in this process from one generator, each only when asked for (so `rng`'s
+    state at a checkpoint is that after the batches trained on)."""
+    while True:
+        images, labels = sampler.batch(batch, rng)
+        yield torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def train_steps(model: UNet, optimizer: torch.optim.Optimizer, batches: Iterator[Batch],
+                weights: torch.Tensor, start: int, stop: int, total: int, base_lr: float,
+                warmup: int) -> list[float]:
+    """Run steps [start, stop) on the next stop - start batches (images (B, H, W, 3) uint8,
+    labels (B, H, W) uint8) on the model's device: returns the loss of each step."""
     losses = []
+    device = weights.device
     model.train()
     for step in range(start, stop):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, base_lr, warmup)
-        images, labels = sampler.batch(batch, rng)
-        logits = model(to_tensor(images))
-        loss = dice_ce_loss(logits, torch.from_numpy(labels).long(), weights)
+        images, labels = next(batches)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(normalised(images.to(device, non_blocking=True)))
+            loss = dice_ce_loss(logits.float(), labels.to(device, non_blocking=True).long(), weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -135,6 +164,7 @@ def _checkpoint(path: Path, model: UNet, optimizer: torch.optim.Optimizer, step:
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Run (or resume) a training run; returns the final metrics."""
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     widths = tuple(int(w) for w in args.widths.split(","))
@@ -162,20 +192,21 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         init_info = {"path": str(args.init), "sha256": loaded.sha256, "version": loaded.version,
                      "steps": loaded.meta.get("steps"), "command": loaded.meta.get("command")}
         log.info("initialised from %s (%s)", args.init, loaded.version)
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sampler = CropSampler(train_pages, args.crop)
-    weights = torch.tensor(cw, dtype=torch.float32)
+    weights = torch.tensor(cw, dtype=torch.float32, device=device)
     step, elapsed, history = 0, 0.0, []
     ckpt = args.run_dir / "checkpoint.pt"
     if ckpt.is_file() and not args.no_resume:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        state = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = json.loads(state["numpy_rng"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         step, elapsed, history = int(state["step"]), float(state["elapsed_s"]), json.loads(state["history"])
         log.info("resumed from %s at step %d (%.0f s trained)", ckpt, step, elapsed)
-    log.info("UNet widths %s: %d parameters", widths, parameter_count(model))
+    log.info("UNet widths %s: %d parameters, on %s", widths, parameter_count(model), device)
 
     version_base = f"unet{'-'.join(map(str, widths))}-s{args.long_side}-seed{args.seed}"
     if init_info is not None:
@@ -184,14 +215,17 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     chunk = math.gcd(args.ckpt_every, args.val_every)
     recent: list[float] = []
     end = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
+    batches: Iterator[Batch] = (
+        iter(parallel_batches(sampler, args.batch, args.seed, step, end, args.crop_workers))
+        if args.crop_workers else stream_batches(sampler, rng, args.batch))
     while step < end:
         if args.time_limit_min is not None and time.perf_counter() - start_wall > args.time_limit_min * 60:
             log.info("time limit of %.1f min reached at step %d", args.time_limit_min, step)
             break
         stop = min(end, (step // chunk + 1) * chunk)
         t = time.perf_counter()
-        recent += train_steps(model, optimizer, sampler, rng, weights, args.batch, step, stop,
-                              args.steps, args.lr, args.warmup)
+        recent += train_steps(model, optimizer, batches, weights, step, stop, args.steps,
+                              args.lr, args.warmup)
         dt = time.perf_counter() - t
         elapsed += dt
         log.info("step %d loss %.4f (mean of last %d) lr %.2e %.2f s/step", stop,
@@ -213,6 +247,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     meta = {
         "command": "python -m pipeline.train " + " ".join(sys.argv[1:]),
         "steps": step, "batch": args.batch, "crop": args.crop, "seed": args.seed, "lr": args.lr,
+        "device": device.type, "crop_workers": args.crop_workers,
         "train_pages": len(train_pages), "val_pages": len(val_pages),
         "class_frequencies": np.round(freq, 5).tolist(), "class_weights": np.round(cw, 4).tolist(),
         "train_seconds": round(elapsed, 1), "parameters": parameter_count(model),

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from pipeline.segment.augment import augment
 from pipeline.segment.preprocess import TRACE, labels_at_shape, resize_image, working_shape
@@ -181,6 +182,52 @@ class CropSampler:
         """n crops: images (n, crop, crop, 3) uint8, labels (n, crop, crop) uint8."""
         crops = [self.crop_one(rng) for _ in range(n)]
         return np.stack([c[0] for c in crops]), np.stack([c[1] for c in crops])
+
+
+def batch_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of training batch `index` of a run seeded `seed` (parallel sampling)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, 1, index]))
+
+
+class ParallelBatches(torch.utils.data.IterableDataset):
+    """Batches [start, stop) of crops drawn in `workers` processes of a DataLoader.
+
+    Batch g is drawn from `batch_rng(seed, g)` alone, so the sequence does not depend on the
+    number of workers and a run resumed at step g draws what an uninterrupted one would. The
+    DataLoader takes workers' batches in turn, which is the order g = start, start + 1, ...
+    Yields (images (n, crop, crop, 3) uint8, labels (n, crop, crop) uint8) as tensors.
+    """
+
+    def __init__(self, sampler: CropSampler, batch: int, seed: int, start: int, stop: int) -> None:
+        super().__init__()
+        self.sampler, self.batch, self.seed, self.start, self.stop = sampler, batch, seed, start, stop
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        for index in range(self.start + worker, self.stop, workers):
+            images, labels = self.sampler.batch(self.batch, batch_rng(self.seed, index))
+            yield torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def _quiet_worker(_: int) -> None:
+    """One torch thread per crop worker: the workers are the parallelism."""
+    torch.set_num_threads(1)
+
+
+def parallel_batches(sampler: CropSampler, batch: int, seed: int, start: int, stop: int,
+                     workers: int) -> torch.utils.data.DataLoader:
+    """A DataLoader over `ParallelBatches` with `workers` forked processes (the pages are
+    shared with them, not copied or pickled); workers = 0 draws in this process.
+
+    With workers, OpenCV is set to one thread in this process too: a worker forked from a
+    process whose OpenCV thread pool has run hangs in its first cv2 call."""
+    if workers:
+        cv2.setNumThreads(1)
+    return torch.utils.data.DataLoader(
+        ParallelBatches(sampler, batch, seed, start, stop), batch_size=None, num_workers=workers,
+        worker_init_fn=_quiet_worker if workers else None, prefetch_factor=4 if workers else None,
+        multiprocessing_context="fork" if workers else None, persistent_workers=False)
 
 
 def _window(array: np.ndarray, y0: int, x0: int, size: int) -> np.ndarray:

@@ -12,7 +12,13 @@ import torch
 
 from pipeline.segment import Segmenter
 from pipeline.segment.augment import augment
-from pipeline.segment.data import CropSampler, class_frequencies, load_pages, record_of
+from pipeline.segment.data import (
+    CropSampler,
+    class_frequencies,
+    load_pages,
+    parallel_batches,
+    record_of,
+)
 from pipeline.segment.loss import (
     class_weights_from_frequencies,
     confusion,
@@ -182,6 +188,37 @@ def test_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     assert first["steps"] == 2
     resumed = train(parse_args(common + ["--steps", "4"] + run_b))
     assert resumed["steps"] == 4 and resumed["val"] == whole["val"]
+    a, b = load_weights(tmp_path / "a.pt").model, load_weights(tmp_path / "b.pt").model
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        torch.testing.assert_close(pa, pb, msg=name)
+
+
+def test_parallel_batches_do_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
+    pages = load_pages(_write_dataset(tmp_path / "ds"), "train", long_side_px=96)
+    sampler = CropSampler(pages, crop=32)
+    alone = list(parallel_batches(sampler, 2, seed=4, start=3, stop=8, workers=0))
+    shared = list(parallel_batches(sampler, 2, seed=4, start=3, stop=8, workers=2))
+    assert len(alone) == len(shared) == 5
+    for (ai, al), (bi, bl) in zip(alone, shared):
+        torch.testing.assert_close(ai, bi)
+        torch.testing.assert_close(al, bl)
+    # batch 5 of a run resumed at step 5 is batch 5 of the whole run
+    resumed = next(iter(parallel_batches(sampler, 2, seed=4, start=5, stop=8, workers=0)))
+    torch.testing.assert_close(resumed[0], alone[2][0])
+    assert not torch.equal(alone[0][0], alone[1][0])
+
+
+def test_resume_with_crop_workers_matches_uninterrupted_run(tmp_path: Path) -> None:
+    data = _write_dataset(tmp_path / "ds")
+    common = ["--data", str(data), "--batch", "2", "--crop", "32", "--seed", "1", "--widths", "4,8",
+              "--long-side", "96", "--val-every", "2", "--ckpt-every", "2", "--threads", "1",
+              "--load-workers", "1", "--device", "cpu"]
+    whole = train(parse_args(common + ["--steps", "4", "--crop-workers", "2",
+                                       "--out", str(tmp_path / "a.pt"), "--run-dir", str(tmp_path / "ra")]))
+    run_b = ["--out", str(tmp_path / "b.pt"), "--run-dir", str(tmp_path / "rb")]
+    train(parse_args(common + ["--steps", "4", "--stop-after", "2", "--crop-workers", "1"] + run_b))
+    resumed = train(parse_args(common + ["--steps", "4", "--crop-workers", "3"] + run_b))
+    assert whole["crop_workers"] == 2 and resumed["steps"] == 4 and resumed["val"] == whole["val"]
     a, b = load_weights(tmp_path / "a.pt").model, load_weights(tmp_path / "b.pt").model
     for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
         torch.testing.assert_close(pa, pb, msg=name)
