@@ -413,3 +413,31 @@ def test_speckled_is_the_component_count_rule() -> None:
         count = cv2.connectedComponents(img, connectivity=8)[0]
         assert _speckled(img) == (count * SPECKLE_AREA_PX > img.size)
     assert _speckled(np.tile(np.array([[1, 0], [0, 0]], np.uint8), (100, 100)))
+
+
+def _page_with_busy_top_row() -> np.ndarray:
+    """(H, W) trace probability: a top row busy all along (flutter: a 4 mm period, +-4 mm),
+    two wavy rows and a flat rhythm strip under them, 40 mm apart (real picture ecg00028)."""
+    img = (rows_page(4) * 255).astype(np.uint8)
+    img[: int(50 * PPM)] = 0
+    x = np.arange(int(10 * PPM), int(250 * PPM))
+    y = 30 * PPM + 4 * PPM * np.sin(2 * np.pi * x / (4 * PPM))
+    cv2.polylines(img, [np.stack([x, y], 1).astype(np.int32)], False, 255, 2)
+    img[int(135 * PPM):] = 0
+    cv2.line(img, (int(10 * PPM), int(150 * PPM)), (int(250 * PPM), int(150 * PPM)), 255, 2)
+    return img.astype(np.float32) / 255.0
+
+
+def test_a_busy_row_above_the_found_rows_is_not_missed() -> None:
+    rows = find_rows(_page_with_busy_top_row(), PPM)
+    assert [r.y_px / PPM for r in rows] == pytest.approx([30, 70, 110, 150], abs=2)
+
+
+def test_no_row_is_added_above_where_no_long_line_runs() -> None:
+    page = _page_with_busy_top_row()
+    page[: int(50 * PPM)] = 0
+    # short strokes where a row would be (a header's text): no row
+    for x0 in range(int(20 * PPM), int(240 * PPM), int(30 * PPM)):
+        page[int(29 * PPM):int(31 * PPM), x0:x0 + int(8 * PPM)] = 1.0
+    rows = find_rows(page, PPM)
+    assert [round(r.y_px / PPM) for r in rows] == [70, 110, 150]
