@@ -29,7 +29,7 @@ from accuracy import CONDITIONS, condition_page, test_records  # bench/ is on sy
 
 from pipeline.digitizer import Digitizer
 from pipeline.errors import DigitizerError
-from pipeline.evaluate import MAX_SNR_DB, _shifted, score_lead
+from pipeline.evaluate import _shifted, score_lead, snr_db
 from pipeline.synth.oracle import digitize_from_masks
 from pipeline.types import LEADS, DigitizeOptions
 
@@ -70,7 +70,7 @@ def local_timing(ref: np.ndarray, est: np.ndarray, lag: int, offset_uv: float,
     power = float(np.sum((rv - rv.mean()) ** 2))
     if not shifts or power <= 0:
         return 0.0, 0
-    snr = min(MAX_SNR_DB, 10 * np.log10(power / max(err, 1e-12 * power)))
+    snr = snr_db(power, err)
     return float(snr * n_both / valid.size), int(max(shifts) - min(shifts))
 
 

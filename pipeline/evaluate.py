@@ -52,6 +52,16 @@ def _shifted(est: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
+def snr_db(power: float, err: float) -> float:
+    """SNR (dB) of a signal of `power` (sum of squares about its mean) against an error of
+    `err` (sum of squares): 0 when the signal has no power, capped at MAX_SNR_DB."""
+    if power <= 0:
+        return 0.0
+    if err <= power * 10 ** (-MAX_SNR_DB / 10):
+        return MAX_SNR_DB
+    return float(10 * np.log10(power / err))
+
+
 def _exact(ref: np.ndarray, est: np.ndarray, lag: int, n_ref: int) -> dict[str, float]:
     """Score, SNR, r, offset and coverage of `est` shifted by `lag` against `ref`."""
     moved = _shifted(est, lag)
@@ -64,12 +74,7 @@ def _exact(ref: np.ndarray, est: np.ndarray, lag: int, n_ref: int) -> dict[str, 
     offset = float(np.clip(np.mean(r_v - e_v), -MAX_OFFSET_UV, MAX_OFFSET_UV))
     err = np.sum((r_v - e_v - offset) ** 2)
     power = np.sum((r_v - r_v.mean()) ** 2)
-    if power <= 0:
-        snr = 0.0
-    elif err <= power * 10 ** (-MAX_SNR_DB / 10):
-        snr = MAX_SNR_DB
-    else:
-        snr = float(10 * np.log10(power / err))
+    snr = snr_db(float(power), float(err))
     coverage = n_both / n_ref
     r_std, e_std = np.std(r_v), np.std(e_v)
     r = float(np.corrcoef(r_v, e_v)[0, 1]) if r_std > 0 and e_std > 0 else 0.0
