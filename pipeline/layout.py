@@ -504,19 +504,26 @@ def _adds_rows(found: list[int], filled: list[int]) -> bool:
 def _lattice_hypothesis(y: np.ndarray) -> tuple[float, float] | None:
     """(spacing d, offset a) px of the lattice most found rows y (N,) px lie on (within
     0.15 d): each pair of rows and whole number of spacings between them is a hypothesis;
-    the most rows win, then the smaller residual; spacings under 0.7 of the median gap
-    are not tried (every lattice also fits its halves)."""
+    the most rows win, then the smaller residual. Spacings under 0.7 of the median gap
+    (every lattice also fits its halves) count only when they hold every row and leave
+    one place between the first and last row empty: three rows found of four, a spacing
+    and two apart (a faint row missed between them), have a median gap of 1.5 spacings
+    (photo bench pages 7 and 53 were read as 3x4, every lead of a row misplaced)."""
     best: tuple[int, float, float, float] | None = None
-    med = float(np.median(np.diff(y)))
+    gaps = np.diff(y)
+    med = float(np.median(gaps))
+    low = max(0.7 * float(gaps.min()), 0.35 * med)  # (two rows at one place: gap 0)
     for i in range(y.size):
         for j in range(i + 1, y.size):
             span = y[j] - y[i]
-            for m in range(1, int(span / (0.7 * med)) + 1):
+            for m in range(1, int(span / low) + 1):
                 d = span / m
-                if d < 0.7 * med:  # half the spacing fits every row too: not that
+                if d < low:
                     break
                 resid = np.abs((y - y[i]) / d - np.round((y - y[i]) / d))
                 n = int((resid <= 0.15).sum())
+                if d < 0.7 * med and (n < y.size or round((y[-1] - y[0]) / d) != y.size):
+                    continue
                 key = (n, -float(resid[resid <= 0.15].sum()), d)
                 if best is None or key > best[:3]:
                     best = (n, key[1], d, float(y[i]))

@@ -441,3 +441,20 @@ def test_no_row_is_added_above_where_no_long_line_runs() -> None:
         page[int(29 * PPM):int(31 * PPM), x0:x0 + int(8 * PPM)] = 1.0
     rows = find_rows(page, PPM)
     assert [round(r.y_px / PPM) for r in rows] == [70, 110, 150]
+
+
+def test_three_rows_with_one_missed_between_are_four() -> None:
+    """Photo bench page 7's second row (glare) made no projection peak: rows found at
+    362, 718 and 896 px (truth 362 + 178 k). Their median gap is 1.5 spacings; the
+    lattice of the smallest gap holds all three and leaves one place, where ink is."""
+    found = [362, 718, 896]
+    assert snap_to_lattice(found, lambda y, d: True) == [362, 540, 718, 896]
+    # No ink at the empty place: the rows as found.
+    assert snap_to_lattice(found, lambda y, d: False) == found
+
+
+def test_a_strip_set_apart_does_not_make_a_half_lattice() -> None:
+    """Three rows and a rhythm strip 1.5 spacings below them fit the lattice of half the
+    spacing, with three empty places: that is not one missed row, and nothing is added."""
+    found = [300, 500, 700, 1000]
+    assert snap_to_lattice(found, lambda y, d: True) == found
