@@ -61,7 +61,7 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG,
                        (max(8, int(w * f)), max(8, int(h * f))),
                        interpolation=cv2.INTER_AREA)
     if near is not None:
-        return _refine(small, float(np.clip(near, -max_angle, max_angle)), first_steps=2)
+        return _climb(small, float(np.clip(near, -max_angle, max_angle)), first_steps=2)
     g = 0.5
     # Blur first: at ~1.5 px per mm a dense 1 mm grid aliases into moire whose sharpness
     # peaks at wrong angles (black grids on scans read 5-10 degrees off); blurred, the
@@ -128,6 +128,36 @@ def _refine(small: np.ndarray, best: float, first_steps: int = 6) -> float:
         scores = [known[float(a)] for a in fine]
         best = float(fine[int(np.argmax(scores))])
     return best
+
+
+def _climb(small: np.ndarray, best: float, first_steps: int) -> float:
+    """`_refine`'s answer by climbing: steps of 0.05 degree from `best` towards the
+    sharper neighbour (within first_steps of it), then of 0.01 (within 5).
+
+    For a start near the answer (`estimate_angle`'s near: a page seen square-on, whose
+    grid gives one peak, about a pixel's turn across the map wide: 0.06 degree at 900
+    px), the climb stops where `_refine` would, turning the map 4-8 times instead of 14
+    (a test holds the two equal). A photo's first estimate, whose sharpness can have
+    several peaks, is searched in full."""
+    known: dict[int, float] = {}  # steps of 0.01 degree from `best` -> sharpness
+
+    def score(k: int) -> float:
+        if k not in known:
+            known[k] = _sharpness(small, best + 0.01 * k)
+        return known[k]
+
+    at = 0
+    for step, n in ((5, first_steps), (1, 5)):
+        centre = at
+        for _ in range(2 * n):
+            here, up, down = score(at), score(at + step), score(at - step)
+            if here >= up and here >= down:
+                break
+            nxt = at + step if up > down else at - step
+            if abs(nxt - centre) > n * step:
+                break
+            at = nxt
+    return best + 0.01 * at
 
 
 def rotation_matrix(shape: tuple[int, int], angle_deg: float) -> tuple[np.ndarray, tuple[int, int]]:

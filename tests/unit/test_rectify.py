@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.rectify import (
+    _climb,
+    _refine,
     _sharpness,
     _spectral_sharpness,
     estimate_angle,
@@ -87,6 +89,19 @@ def test_refining_near_a_known_angle_agrees_with_the_full_search() -> None:
     rotated = cv2.warpAffine(g, m, (1100, 800))
     full = estimate_angle(rotated)
     assert estimate_angle(rotated, near=full + 0.15) == pytest.approx(full, abs=1e-9)
+
+
+@pytest.mark.parametrize(("angle", "offset"), [(0.0, 0.04), (0.37, -0.1), (-1.13, 0.07),
+                                               (2.21, 0.1), (-4.02, -0.03)])
+def test_climbing_stops_where_the_full_refinement_does(angle: float, offset: float) -> None:
+    # A page seen square-on: started within 0.1 degree, the climb and the search of every
+    # step of the range find the same angle (at 900 px, as estimate_angle measures).
+    g = grid_map(700, 900, 7.9)
+    m = cv2.getRotationMatrix2D((450, 350), angle, 1.0)
+    rotated = cv2.warpAffine(g, m, (900, 700))
+    start = -angle + offset
+    assert _climb(rotated, start, 2) == pytest.approx(_refine(rotated, start, 2), abs=1e-9)
+    assert _climb(rotated, start, 2) == pytest.approx(-angle, abs=0.02)
 
 
 def test_sharpness_unturned_is_the_warped_maps() -> None:
