@@ -1,6 +1,7 @@
 """pipeline.extract: reading one row's line at full resolution."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -343,3 +344,40 @@ def test_without_the_edge_check_a_letter_beside_the_apex_is_ignored() -> None:
     assert float(np.nanmin(read_row(mask, coverage, runs).y_px)) > 65.0
     unchecked = read_row(mask, coverage, runs, check_edges=False)
     assert float(np.nanmin(unchecked.y_px)) == pytest.approx(60.0, abs=1.0)
+
+
+def _edges_clear_whole_band(band: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray,
+                            reach: int, min_other_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The rule of `_edges_clear`, applied to the whole band at once (the reference)."""
+    other = band.astype(np.uint8)
+    for c in np.flatnonzero(has):
+        other[t[c]:b[c] + 1, c] = 0
+    _, piece, stats, _ = cv2.connectedComponentsWithStats(other, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_other_px
+    keep[0] = False
+    near = cv2.dilate(keep[piece].astype(np.uint8), np.ones((3, 2 * reach + 5), np.uint8)) > 0
+    cols = np.arange(band.shape[1])
+    return ~near[t, cols], ~near[b, cols]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_run_ends_are_judged_as_over_the_whole_band(seed: int) -> None:
+    # Only rows near the runs' ends are labelled: ink pieces running out of them (long
+    # strokes, another row's wave) must count as they do over the whole band.
+    from pipeline.extract import _edges_clear
+
+    rng = np.random.default_rng(seed)
+    h, w = 120, 90
+    band = rng.random((h, w)) < 0.04
+    for _ in range(6):  # long strokes crossing the runs' rows and beyond
+        c, r0 = int(rng.integers(0, w)), int(rng.integers(0, h // 2))
+        band[r0:r0 + int(rng.integers(10, 70)), c] = True
+    has = rng.random(w) < 0.8
+    t = np.clip(50 + rng.integers(-8, 9, w), 0, h - 1)
+    b = np.clip(t + rng.integers(0, 12, w), 0, h - 1)
+    for c in np.flatnonzero(has):
+        band[t[c]:b[c] + 1, c] = True
+    top, bottom = _edges_clear(band, has, t, b, reach=2, min_other_px=6.0)
+    ref_top, ref_bottom = _edges_clear_whole_band(band, has, t, b, 2, 6.0)
+    assert (top[has] == ref_top[has]).all() and (bottom[has] == ref_bottom[has]).all()
+    assert not ref_top[has].all()  # other ink does reach some ends
