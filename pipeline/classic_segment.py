@@ -85,12 +85,18 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
     channel: (H, W) float32 in [0, 1]. Returns (H, W) float32, >= 0.05.
     """
     h, w = channel.shape
-    f = max(1, round(max(h, w) / 400))
-    small = cv2.resize(channel, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    f = max(1, min(round(max(h, w) / 400), h, w))
+    # Whole f x f blocks: OpenCV averages those 7x faster than fractional ones (1.1 vs
+    # 7.4 ms at 2200 x 1700). The last h % f rows and w % f columns, left out of the
+    # blocks, take the level of the nearest block row or column.
+    bh, bw = h // f * f, w // f * f
+    small = cv2.resize(channel[:bh, :bw], (w // f, h // f), interpolation=cv2.INTER_AREA)
     k = 2 * max(3, round(min(small.shape) / 40)) + 1
     level = cv2.dilate(small, np.ones((k, k), np.uint8))
     level = cv2.GaussianBlur(level, (0, 0), k / 2)
-    level = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
+    level = cv2.resize(level, (bw, bh), interpolation=cv2.INTER_LINEAR)
+    if (bh, bw) != (h, w):
+        level = cv2.copyMakeBorder(level, 0, h - bh, 0, w - bw, cv2.BORDER_REPLICATE)
     return np.maximum(level, 0.05, out=level)
 
 
