@@ -71,18 +71,43 @@ def _rgb_channels(image: np.ndarray) -> tuple[np.ndarray, ...]:
 _UNIT = np.arange(256, dtype=np.float32) * (1.0 / 255.0)
 
 
+#: Darkest local paper level: a shadow's black is not paper to measure ink against.
+PAPER_FLOOR = 0.05
+#: Bytes of one float32 map that a chain of elementwise steps works on at a time.
+STRIP_BYTES = 256 << 10
+
+
+def _strips(shape: tuple[int, ...]) -> list[slice]:
+    """Row slices of an (H, W) float32 map, each about STRIP_BYTES.
+
+    A chain of elementwise steps run strip by strip gives the same numbers as run on the
+    whole map, but a strip stays in the core's cache between steps, where a 15 MB page
+    map goes out to memory and back at every step. On a 16-core GPU machine with 16 page
+    readers sharing its memory, the stage that is mostly this rule took 0.22 s a page,
+    3.5x its time on one core here, where the other stages took about 2x.
+    """
+    h, w = shape[0], max(1, shape[1])
+    rows = max(1, STRIP_BYTES // (4 * w))
+    return [slice(y, min(h, y + rows)) for y in range(0, h, rows)]
+
+
 def _darkness(channel: np.ndarray) -> np.ndarray:
     """1 - brightness / local paper brightness of an (H, W) uint8 channel: (H, W) float32."""
     value = cv2.LUT(channel, _UNIT)
     out = _paper_level(value)
-    np.divide(value, out, out=out)
-    return np.subtract(1.0, out, out=out)
+    for s in _strips(out.shape):
+        part = out[s]
+        np.maximum(part, PAPER_FLOOR, out=part)
+        np.divide(value[s], part, out=part)
+        np.subtract(1.0, part, out=part)
+    return out
 
 
 def _paper_level(channel: np.ndarray) -> np.ndarray:
     """Local paper brightness: a max filter (removes ink and grid) at reduced resolution.
 
-    channel: (H, W) float32 in [0, 1]. Returns (H, W) float32, >= 0.05.
+    channel: (H, W) float32 in [0, 1]. Returns (H, W) float32, a new array (`_darkness`
+    raises it to PAPER_FLOOR where darker).
     """
     h, w = channel.shape
     f = max(1, min(round(max(h, w) / 400), h, w))
@@ -97,21 +122,25 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
     level = cv2.resize(level, (bw, bh), interpolation=cv2.INTER_LINEAR)
     if (bh, bw) != (h, w):
         level = cv2.copyMakeBorder(level, 0, h - bh, 0, w - bw, cv2.BORDER_REPLICATE)
-    return np.maximum(level, 0.05, out=level)
+    return level
 
 
-def _scaled(x: np.ndarray, centre: float, scale: float) -> np.ndarray:
-    """(x - centre) / scale of (H, W) float32, as a new float32 array (one, not two)."""
-    out = np.subtract(x, centre)
-    out /= scale
+def _sigmoid_scaled(x: np.ndarray, centre: float, scale: float) -> np.ndarray:
+    """1 / (1 + exp(-(x - centre) / scale)) of (H, W) float32, as a new float32 array,
+    worked out strip by strip (`_strips`)."""
+    out = np.empty(x.shape, np.float32)
+    for s in _strips(x.shape):
+        part = out[s]
+        np.subtract(x[s], centre, out=part)
+        part /= scale
+        np.clip(part, -30, 30, out=part)
+        np.negative(part, out=part)
+        e = cv2.exp(part, dst=part)
+        if e is not part:  # OpenCV wrote elsewhere (it never has for a row strip)
+            part[...] = e
+        np.add(part, 1.0, out=part)
+        np.divide(1.0, part, out=part)
     return out
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) of (H, W) float, as float32; x is overwritten."""
-    x = np.clip(x, -30, 30, out=x).astype(np.float32, copy=False)
-    e = np.add(cv2.exp(np.negative(x, out=x), dst=x), 1.0, out=x)
-    return np.divide(1.0, e, out=e)
 
 
 @dataclass(frozen=True)
@@ -143,9 +172,10 @@ def colour_rule(image: np.ndarray) -> ColourMaps:
     sample = dark_v[::4, ::4]
     level = float(np.percentile(sample, 99.7)) if sample.size else 1.0
     thr = float(np.clip(0.5 * level, 0.2, 0.42))
-    trace = _sigmoid(_scaled(dark_v, thr, thr / 6.0))
-    grid = _sigmoid(_scaled(dark_m, 0.10, 0.03))
-    grid *= 1.0 - trace
+    trace = _sigmoid_scaled(dark_v, thr, thr / 6.0)
+    grid = _sigmoid_scaled(dark_m, 0.10, 0.03)
+    for s in _strips(grid.shape):
+        grid[s] *= 1.0 - trace[s]
     long_lines = _long_straight_lines(trace > 0.15)
     if long_lines.any():
         # Ink clearly darker than the lines themselves (a black trace crossing a grey grid
@@ -182,7 +212,7 @@ def faint_trace(maps: ColourMaps, gate: np.ndarray) -> np.ndarray | None:
     thr = float(np.clip(0.5 * ridge, FAINT_FLOOR, maps.threshold))
     if thr > 0.9 * maps.threshold:
         return None
-    faint = _sigmoid(_scaled(maps.dark_v, thr, thr / 6.0))
+    faint = _sigmoid_scaled(maps.dark_v, thr, thr / 6.0)
     faint *= maps.dark_v > 0.5 * maps.dark_m
     lines = _long_straight_lines(faint > 0.15)
     if lines.any():

@@ -194,3 +194,20 @@ def test_faint_trace_keeps_a_thin_grey_trace_under_a_dark_page() -> None:
     img[:] = 255
     cv2.polylines(img, [pts], False, (0, 0, 0), 1)  # the traces are the page's darkest ink
     assert faint_trace(colour_rule(img), gate) is None
+
+
+def test_strip_by_strip_steps_give_the_whole_maps_numbers() -> None:
+    # The sigmoid's steps run on row strips that stay in cache: every value must be what
+    # the same steps give on the whole map (a height that is no whole number of strips).
+    from pipeline.classic_segment import _sigmoid_scaled, _strips
+
+    rng = np.random.default_rng(3)
+    x = rng.random((301, 1237)).astype(np.float32)
+    strips = _strips(x.shape)
+    assert len(strips) > 2 and strips[-1].stop == 301
+    whole = np.subtract(x, 0.3)
+    whole /= 0.05
+    np.clip(whole, -30, 30, out=whole)
+    whole = np.divide(1.0, np.add(cv2.exp(np.negative(whole)), 1.0))
+    got = _sigmoid_scaled(x, 0.3, 0.05)
+    assert got.dtype == np.float32 and np.array_equal(got, whole)
