@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipeline.strips import row_strips
 from pipeline.types import SEGMENTATION_CLASSES
 
 BACKGROUND, GRID, TEXT, TRACE = (SEGMENTATION_CLASSES.index(c) for c in SEGMENTATION_CLASSES)
@@ -73,29 +74,11 @@ _UNIT = np.arange(256, dtype=np.float32) * (1.0 / 255.0)
 
 #: Darkest local paper level: a shadow's black is not paper to measure ink against.
 PAPER_FLOOR = 0.05
-#: Bytes of one float32 map that a chain of elementwise steps works on at a time.
-STRIP_BYTES = 256 << 10
-
-
-def _strips(shape: tuple[int, ...]) -> list[slice]:
-    """Row slices of an (H, W) float32 map, each about STRIP_BYTES.
-
-    A chain of elementwise steps run strip by strip gives the same numbers as run on the
-    whole map, but a strip stays in the core's cache between steps, where a 15 MB page
-    map goes out to memory and back at every step. On a 16-core GPU machine with 16 page
-    readers sharing its memory, the stage that is mostly this rule took 0.22 s a page,
-    3.5x its time on one core here, where the other stages took about 2x.
-    """
-    h, w = shape[0], max(1, shape[1])
-    rows = max(1, STRIP_BYTES // (4 * w))
-    return [slice(y, min(h, y + rows)) for y in range(0, h, rows)]
-
-
 def _darkness(channel: np.ndarray) -> np.ndarray:
     """1 - brightness / local paper brightness of an (H, W) uint8 channel: (H, W) float32."""
     value = cv2.LUT(channel, _UNIT)
     out = _paper_level(value)
-    for s in _strips(out.shape):
+    for s in row_strips(out.shape):
         part = out[s]
         np.maximum(part, PAPER_FLOOR, out=part)
         np.divide(value[s], part, out=part)
@@ -127,9 +110,9 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
 
 def _sigmoid_scaled(x: np.ndarray, centre: float, scale: float) -> np.ndarray:
     """1 / (1 + exp(-(x - centre) / scale)) of (H, W) float32, as a new float32 array,
-    worked out strip by strip (`_strips`)."""
+    worked out strip by strip (`pipeline.strips`)."""
     out = np.empty(x.shape, np.float32)
-    for s in _strips(x.shape):
+    for s in row_strips(x.shape):
         part = out[s]
         np.subtract(x[s], centre, out=part)
         part /= scale
@@ -174,7 +157,7 @@ def colour_rule(image: np.ndarray) -> ColourMaps:
     thr = float(np.clip(0.5 * level, 0.2, 0.42))
     trace = _sigmoid_scaled(dark_v, thr, thr / 6.0)
     grid = _sigmoid_scaled(dark_m, 0.10, 0.03)
-    for s in _strips(grid.shape):
+    for s in row_strips(grid.shape):
         grid[s] *= 1.0 - trace[s]
     long_lines = _long_straight_lines(trace > 0.15)
     if long_lines.any():

@@ -72,6 +72,7 @@ from pipeline.result import PageGeometry, PageResult, PanelPlacement
 from pipeline.rhythm import match_rhythm_leads
 from pipeline.shared_pages import SharedPage, SharedPageBlocks, take_shared_page
 from pipeline.signals import PHOTO_BAND_LIMIT, isoelectric_level
+from pipeline.strips import row_strips
 from pipeline.types import DigitizationResult, DigitizeOptions
 
 log = logging.getLogger(__name__)
@@ -621,9 +622,12 @@ class Digitizer:
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = float(np.percentile(dark_v[mask], 70))
-        coverage = dark_v / max(level, 0.05)
-        np.clip(coverage, 0.0, 1.0, out=coverage)
-        coverage *= line_r > 0.15
+        coverage = np.empty(dark_v.shape, np.float32)
+        for s in row_strips(dark_v.shape):
+            part = coverage[s]
+            np.divide(dark_v[s], max(level, 0.05), out=part)
+            np.clip(part, 0.0, 1.0, out=part)
+            part *= line_r[s] > 0.15
         traces = extract_rows(mask, coverage, [
             (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
              0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],

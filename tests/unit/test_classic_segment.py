@@ -199,11 +199,12 @@ def test_faint_trace_keeps_a_thin_grey_trace_under_a_dark_page() -> None:
 def test_strip_by_strip_steps_give_the_whole_maps_numbers() -> None:
     # The sigmoid's steps run on row strips that stay in cache: every value must be what
     # the same steps give on the whole map (a height that is no whole number of strips).
-    from pipeline.classic_segment import _sigmoid_scaled, _strips
+    from pipeline.classic_segment import _sigmoid_scaled
+    from pipeline.strips import row_strips
 
     rng = np.random.default_rng(3)
     x = rng.random((301, 1237)).astype(np.float32)
-    strips = _strips(x.shape)
+    strips = row_strips(x.shape)
     assert len(strips) > 2 and strips[-1].stop == 301
     whole = np.subtract(x, 0.3)
     whole /= 0.05
