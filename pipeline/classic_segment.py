@@ -172,11 +172,13 @@ def colour_rule(image: np.ndarray) -> ColourMaps:
         # Ink clearly darker than the lines themselves (a black trace crossing a grey grid
         # line, or running along it at a QRS) stays trace.
         line_dark = float(np.percentile(dark_v[long_lines > 0], 90))  # core, not fringe
-        if line_dark < 0.8 * level:
-            long_lines = long_lines * (dark_v < 0.5 * (line_dark + level))
-        moved = trace * long_lines
-        trace -= moved
-        np.maximum(grid, moved, out=grid)
+        for s in row_strips(trace.shape):
+            lines = long_lines[s]
+            if line_dark < 0.8 * level:
+                lines = lines * (dark_v[s] < 0.5 * (line_dark + level))
+            moved = trace[s] * lines
+            trace[s] -= moved
+            np.maximum(grid[s], moved, out=grid[s])
     return ColourMaps(dark_v, trace, grid, dark_m, thr)
 
 
