@@ -42,8 +42,12 @@ def signal_box(trace_prob: np.ndarray, px_per_mm: float, margin_mm: float = 6.0
 def in_signal_region(trace_prob: np.ndarray, px_per_mm: float) -> np.ndarray:
     """trace_prob (H, W) float inside `signal_box`, 0 outside: a new array."""
     x0, y0, x1, y1 = signal_box(trace_prob, px_per_mm)
-    out = np.zeros_like(trace_prob)
+    out = np.empty_like(trace_prob)  # each pixel written once: the box, then its margins
     out[y0:y1, x0:x1] = trace_prob[y0:y1, x0:x1]
+    out[:y0] = 0
+    out[y1:] = 0
+    out[y0:y1, :x0] = 0
+    out[y0:y1, x1:] = 0
     return out
 
 

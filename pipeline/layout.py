@@ -94,14 +94,16 @@ class TraceRow:
 
 
 def long_trace_mask(trace_prob: np.ndarray, min_width_px: float, threshold: float = 0.5,
-                    max_density_px: float | None = None) -> np.ndarray:
+                    max_density_px: float | None = None, *, above: np.ndarray | None = None
+                    ) -> np.ndarray:
     """Trace pixels belonging to connected components at least `min_width_px` wide.
 
     trace_prob: (H, W) float. max_density_px: components with more ink pixels per column
-    than this are text lines, not traces (None: no limit). Returns (H, W) bool. Leaves out
+    than this are text lines, not traces (None: no limit). above: trace_prob > threshold
+    when the caller has it (None: worked out here). Returns (H, W) bool. Leaves out
     text, specks and ticks.
     """
-    full = trace_prob > threshold
+    full = trace_prob > threshold if above is None else above
     out = np.zeros(full.shape, dtype=bool)
     # Only the box around the ink (with room for the closing's reach) can hold components:
     # the same components as over the whole page, at the cost of the box.
@@ -234,17 +236,19 @@ def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
     `long_trace_mask(trace_prob, max(8, 12 px_per_mm))` (at the usual threshold)."""
     h, _w = trace_prob.shape
     rows_y: list[int] = []
-    best: tuple[float, np.ndarray] | None = None
+    best: tuple[np.ndarray, np.ndarray] | None = None  # (trace_prob > threshold, long ink)
     long_ink = np.zeros(trace_prob.shape, dtype=bool)
     first: np.ndarray | None = None
     for threshold in INK_THRESHOLDS:
         # Faint thin lines (grey antialiased traces of low-resolution pages) break into
         # short pieces at the usual threshold: look again lower when too few rows show.
-        long_ink = long_trace_mask(trace_prob, max(8.0, 12.0 * px_per_mm), threshold)
+        above = trace_prob > threshold
+        long_ink = long_trace_mask(trace_prob, max(8.0, 12.0 * px_per_mm), threshold,
+                                   above=above)
         first = long_ink if first is None else first
-        found = _row_positions(long_ink, trace_prob > threshold, px_per_mm)
+        found = _row_positions(long_ink, above, px_per_mm)
         if len(found) > len(rows_y):
-            rows_y, best = found, (threshold, long_ink)
+            rows_y, best = found, (above, long_ink)
         if len(rows_y) >= 3:
             break
     if best is None:
@@ -253,8 +257,7 @@ def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
                 "no ECG trace found: no ink line is longer than 12 mm "
                 f"({12.0 * px_per_mm:.0f} px at {px_per_mm:.2f} px/mm)")
         raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
-    threshold, long_ink = best
-    ink = trace_prob > threshold
+    ink, long_ink = best
     # Thin lines break into pieces the line follower cannot tell from a neighbour's across
     # a wide band: only lines drawn solid are read beyond the half-way line.
     reach = READ_REACH_MM * px_per_mm if line_thickness(long_ink) >= MIN_WIDE_LINE_PX else 0.0
