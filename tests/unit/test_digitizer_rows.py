@@ -242,3 +242,12 @@ def test_a_photos_grid_line_dashes_leave_the_line_mask() -> None:
     out = _drop_grid_pieces(mask, trace, grid)
     assert out[30:33, 10:190].all() and out[10, 60:90].all()
     assert not out[20].any()
+
+
+def test_downward_complexes_do_not_turn_rows_that_fit_better_as_they_lie() -> None:
+    # Photo bench page 35: no grid, no pulses, skew -2.08, and its rows fit a template
+    # 0.31 better as read (under the margin). It was turned and read at -1.4 dB; 16.7 now.
+    from pipeline.digitizer import _flip_votes
+
+    assert _flip_votes([], -2.08, 4, -0.307) == -1
+    assert _flip_votes([], -2.08, 4, 0.0) == 1  # no template tells: the skew decides
