@@ -126,10 +126,7 @@ def _sigmoid_scaled(x: np.ndarray, centre: float, scale: float) -> np.ndarray:
         part /= scale
         np.clip(part, -30, 30, out=part)
         np.negative(part, out=part)
-        e = cv2.exp(part, dst=part)
-        if e is not part:  # OpenCV wrote elsewhere (it never has for a row strip)
-            part[...] = e
-        np.add(part, 1.0, out=part)
+        np.add(cv2.exp(part, dst=part), 1.0, out=part)
         np.divide(1.0, part, out=part)
     return out
 

@@ -621,11 +621,11 @@ class Digitizer:
             mask = _drop_grid_pieces(mask, trace_r, grid_r)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
-        level = float(np.percentile(dark_v[mask], 70))
+        level = max(float(np.percentile(dark_v[mask], 70)), 0.05)
         coverage = np.empty(dark_v.shape, np.float32)
         for s in row_strips(dark_v.shape):
             part = coverage[s]
-            np.divide(dark_v[s], max(level, 0.05), out=part)
+            np.divide(dark_v[s], level, out=part)
             np.clip(part, 0.0, 1.0, out=part)
             part *= line_r[s] > 0.15
         traces = extract_rows(mask, coverage, [
