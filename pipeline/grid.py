@@ -21,12 +21,18 @@ MIN_PERIOD_PX = 2.0
 MIN_STRENGTH = 0.12
 #: Least fraction of the image the grid map must cover.
 MIN_GRID_FRACTION = 0.01
-#: Plausible length of the image's longer side, mm.
-MIN_PAGE_MM, MAX_PAGE_MM = 40.0, 800.0
+#: Plausible length of the image's longer side, mm. Some programs size each lead's panel
+#: to its largest amplitude: ecg_plot drew a 6x2 page 861 mm tall (a 5.7 mV QRS).
+MIN_PAGE_MM, MAX_PAGE_MM = 40.0, 1000.0
 #: Fraction of a profile's length compared with itself when the whole of it shows no period.
 SHORT_LAGS = 0.12
 #: Least comb contrast of the grid measured on short lags.
 SHORT_LAGS_MIN_STRENGTH = 0.2
+#: Least comb contrast of a grid whose 1 mm lines are not resolved (its period read from
+#: the 5 mm lines alone). On gridless bench pages the traces' antialiased fringes and the
+#: text repeat weakly (0.13-0.15: clean page 8, scan pages 14 and 35, read at 1.3-1.9x
+#: their px/mm), real grids read this way 0.54-0.78 (photos), 0.61-0.63 (scans).
+MAJOR_ONLY_MIN_STRENGTH = 0.2
 #: Comb contrast each axis must show at the grid period when the 1 mm period is not
 #: resolved on both axes (else the pattern is rows of traces, not a grid).
 MIN_AXIS_STRENGTH = 0.03
@@ -204,6 +210,11 @@ def _measure(grid_prob: np.ndarray, min_strength: float, lags: float) -> GridSca
         )
     acs = _autocorrelations(profiles, lags)
     ppm, minor = _minor_period(acs, period, max(h, w))
+    if not minor and strength < MAJOR_ONLY_MIN_STRENGTH:
+        raise NoGridFoundError(
+            f"no ECG grid found: a weak pattern ({period:.1f} px, comb contrast "
+            f"{strength:.3f}) without finer lines; a grid seen by its 5 mm lines alone shows "
+            f"at least {MAJOR_ONLY_MIN_STRENGTH}")
     extent_mm = max(h, w) / ppm
     if not MIN_PAGE_MM <= extent_mm <= MAX_PAGE_MM:
         raise NoGridFoundError(

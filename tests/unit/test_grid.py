@@ -38,6 +38,13 @@ def test_major_lines_only() -> None:
     assert not g.minor_visible
 
 
+def test_a_page_taller_than_paper_sizes_its_grid() -> None:
+    # 900 x 200 mm: one panel per lead, each as tall as its largest wave (ecg_plot's 6x2).
+    ppm = 4.0
+    g = measure_grid(grid_map(int(900 * ppm), int(200 * ppm), ppm))
+    assert g.px_per_mm == pytest.approx(ppm, rel=0.005)
+
+
 def test_no_grid_raises() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(NoGridFoundError, match="no ECG grid found"):
@@ -78,6 +85,22 @@ def test_rows_of_traces_without_a_grid_are_no_grid() -> None:
             img[y.astype(int) + dy, x] = 1.0 - 0.2 * abs(dy)
     with pytest.raises(NoGridFoundError, match="one axis only"):
         measure_grid(img)
+
+
+def test_a_weak_pattern_without_finer_lines_on_a_gridless_page_is_no_grid() -> None:
+    """A gridless page (no pulse at the start of its rows) whose trace fringes and text
+    repeat weakly at 5/4 of a 5 mm period (comb contrast 0.13): once read as a grid of
+    9.95 px/mm against the page's 7.87, which set every later scale."""
+    from pipeline.classic_segment import colour_rule
+    from pipeline.synth import load_record, render_page, sample_spec
+    from tests.paths import ptbxl_record
+
+    signals, fs = load_record(ptbxl_record("00009_hr"))
+    rng = np.random.default_rng(5)
+    spec = sample_spec(rng, "clean", layout="3x4+1", dpi=200.0, grid="none")
+    page = render_page(signals, fs, spec, rng)
+    with pytest.raises(NoGridFoundError, match="without finer lines"):
+        measure_grid(colour_rule(page.image).grid)
 
 
 def _panels(ppm: float) -> np.ndarray:
