@@ -11,6 +11,7 @@ import numpy as np
 from pipeline.classic_segment import brightest_channel
 from pipeline.errors import NoTraceFoundError
 from pipeline.layout import long_trace_mask
+from pipeline.sheet_edges import sheet_corners_from_edges
 
 
 def signal_box(trace_prob: np.ndarray, px_per_mm: float, margin_mm: float = 6.0
@@ -57,7 +58,9 @@ def paper_outline(image: np.ndarray, max_cover: float = 0.92) -> np.ndarray | No
     pages: more than max_cover of it) or no four-cornered bright region is found.
 
     image: (H, W, 3) uint8 RGB. The paper is the largest bright region (Otsu threshold on
-    brightness at reduced resolution), reduced to a quadrilateral.
+    brightness at reduced resolution), reduced to a quadrilateral; where that region has
+    no four corners (background patches joined it, a shadow split it), the sheet's
+    straight edges bound it (`pipeline.sheet_edges`).
     """
     import cv2
 
@@ -69,23 +72,21 @@ def paper_outline(image: np.ndarray, max_cover: float = 0.92) -> np.ndarray | No
     k = max(3, round(0.03 * max(small.shape[:2])))
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return None
-    c = max(contours, key=cv2.contourArea)
-    area = cv2.contourArea(c) / (small.shape[0] * small.shape[1])
-    if area > max_cover or area < 0.2:
-        return None
-    hull = cv2.convexHull(c)
-    quad = None
-    for eps in (0.01, 0.02, 0.03, 0.05):
-        approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
-        if len(approx) == 4:
-            quad = approx.reshape(4, 2).astype(np.float64)
-            break
-    if quad is None:
-        return None
-    quad = _refine_quad(quad, c.reshape(-1, 2).astype(np.float64))
     sh, sw = small.shape[:2]
+    quad = None
+    if contours:
+        c = max(contours, key=cv2.contourArea)
+        area = cv2.contourArea(c) / (sh * sw)
+        if area > max_cover:
+            return None
+        if area >= 0.2:
+            quad = _four_cornered(c)
+    if quad is None:
+        # Background patches joined the bright region, or a shadow split it: the sheet's
+        # straight edges may still show.
+        quad = sheet_corners_from_edges(small)
+        if quad is None or cv2.contourArea(quad.astype(np.float32)) < 0.2 * sh * sw:
+            return None
     edge = 0.01 * max(sh, sw)
     if (quad[:, 0].min() < edge or quad[:, 1].min() < edge or quad[:, 0].max() > sw - 1 - edge
             or quad[:, 1].max() > sh - 1 - edge):
@@ -96,6 +97,20 @@ def paper_outline(image: np.ndarray, max_cover: float = 0.92) -> np.ndarray | No
     if len({tuple(p) for p in ordered.round(3)}) != 4:
         return None
     return ordered
+
+
+def _four_cornered(contour: np.ndarray) -> np.ndarray | None:
+    """Corners (4, 2) float64 px of an OpenCV contour's convex hull when a polygon
+    approximation of it has four (refined by `_refine_quad`), else None."""
+    import cv2
+
+    hull = cv2.convexHull(contour)
+    for eps in (0.01, 0.02, 0.03, 0.05):
+        approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
+        if len(approx) == 4:
+            return _refine_quad(approx.reshape(4, 2).astype(np.float64),
+                                contour.reshape(-1, 2).astype(np.float64))
+    return None
 
 
 def _refine_quad(quad: np.ndarray, outline: np.ndarray) -> np.ndarray:

@@ -52,6 +52,54 @@ def test_outline_of_a_tilted_sheet() -> None:
     np.testing.assert_allclose(got, quad, atol=6)
 
 
+def _tilted_sheet_with_traces(quad: np.ndarray) -> np.ndarray:
+    """A pink sheet at `quad` (4, 2) px on the desk, gridded, with four dark rows of
+    traces across it."""
+    img = _desk()
+    sheet = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillConvexPoly(sheet, quad.astype(np.int32), 1)
+    paper = np.full(img.shape, (248, 236, 236), np.uint8)
+    paper[::12] = paper[:, ::12] = (235, 180, 185)
+    img[sheet > 0] = paper[sheet > 0]
+    x = np.arange(330, 1050)
+    for row in range(4):
+        y = 280 + 130 * row + 3 * np.sin(x / 9.0) - 0.05 * (x - 330)
+        pts = np.stack([x, y], axis=1).round().astype(np.int32)
+        cv2.polylines(img, [pts], False, (30, 30, 30), 2)
+    return img
+
+
+def test_outline_of_a_sheet_joined_by_pale_patches_of_the_desk() -> None:
+    quad = np.array([[260, 150], [1100, 90], [1180, 760], [200, 820]], np.float64)
+    img = _tilted_sheet_with_traces(quad)
+    # Bright patches of an unevenly lit desk touching the sheet's edges: the bright
+    # region is no longer four-cornered.
+    for cx, cy, r in ((1180, 420, 110), (640, 850, 90), (120, 500, 100)):
+        cv2.circle(img, (cx, cy), r, (212, 212, 208), -1)
+    img[sheet_mask(img.shape, quad)] = _tilted_sheet_with_traces(quad)[
+        sheet_mask(img.shape, quad)]
+    got = paper_outline(img)
+    assert got is not None
+    np.testing.assert_allclose(got, quad, atol=8)
+
+
+def sheet_mask(shape: tuple[int, ...], quad: np.ndarray) -> np.ndarray:
+    """(H, W) bool inside quad (4, 2) px."""
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, quad.astype(np.int32), 1)
+    return mask > 0
+
+
+def test_rows_of_traces_on_a_page_filling_the_picture_make_no_outline() -> None:
+    img = np.full((900, 1300, 3), 250, np.uint8)
+    x = np.arange(100, 1200)
+    for row in range(4):
+        y = 200 + 160 * row + 20 * np.sin(x / 9.0)
+        cv2.polylines(img, [np.stack([x, y], 1).round().astype(np.int32)], False,
+                      (20, 20, 20), 3)
+    assert paper_outline(img) is None
+
+
 def test_signal_box_keeps_faint_thin_lines() -> None:
     from pipeline.crop import signal_box
 
