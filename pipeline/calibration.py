@@ -280,6 +280,11 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
         # The measured height is the best amplitude scale when it matches the standard.
         px_per_mv = height if abs(height / (mm_per_mv * px_per_mm) - 1) < 0.03 else (
             mm_per_mv * px_per_mm)
+        if grid_measured and len(pulses) == 1 and mm_per_mv != 10.0 and mm_per_s != 25.0:
+            # One "pulse" saying both an odd gain and an odd speed is likelier a piece of
+            # something else (a 2.5 x 2.2 mm notch of photo bench page 12 read as 2.5
+            # mm/mV at 12.5 mm/s): the usual settings are assumed instead.
+            return page_scales([], px_per_mm, grid_measured)
     else:
         mm_per_mv, mm_per_s = 10.0, 25.0
         assumed += ["mm_per_mv", "mm_per_s"]

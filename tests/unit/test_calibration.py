@@ -33,6 +33,19 @@ def test_pulse_height_and_width(gain: float) -> None:
     assert s.mm_per_mv == gain and s.mm_per_s == 25.0 and s.assumed == ()
 
 
+def test_a_lone_pulse_of_odd_gain_and_speed_is_not_trusted() -> None:
+    small = Pulse(x0_px=100, x1_px=111, height_px=2.5 * PPM, width_px=2.5 * PPM,
+                  side="start", inverted=False)
+    s = page_scales([small], PPM, grid_measured=True)
+    assert (s.mm_per_mv, s.mm_per_s) == (10.0, 25.0)
+    assert set(s.assumed) == {"mm_per_mv", "mm_per_s"}
+    # Two pulses that agree on it are believed; so is a lone pulse of an odd gain alone.
+    assert page_scales([small, small], PPM, grid_measured=True).mm_per_mv == 2.5
+    odd_gain = Pulse(x0_px=100, x1_px=120, height_px=2.5 * PPM, width_px=5.0 * PPM,
+                     side="start", inverted=False)
+    assert page_scales([odd_gain], PPM, grid_measured=True).mm_per_mv == 2.5
+
+
 def test_pulse_with_broken_stroke_edges() -> None:
     # A 72-dpi photo (4 px/mm): the pulse's 2-px sides have a broken inner column, read as
     # strokes of their own beside the sides; they are no ink inside the pulse.
