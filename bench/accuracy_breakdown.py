@@ -13,7 +13,7 @@ the score with each window at its best shift (the lead's offset kept). A line re
 time axis that stretches or bends (a perspective left in the rectification, a wrong column
 length) drifts; a few samples of drift cost a sharp QRS complex several dB.
 
-    python bench/accuracy_breakdown.py [--condition "clean 3x4+1 200dpi"] [--pages 3]
+    python bench/accuracy_breakdown.py [--condition "clean 3x4+1 200dpi"] [--pages 3] [--start 0]
         [--segmenter auto|classic]
 
 The default segmenter is the shipped network ("auto"); "classic" is the colour rule alone.
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--condition", default="clean 3x4+1 200dpi", choices=list(CONDITIONS))
     ap.add_argument("--pages", type=int, default=3)
+    ap.add_argument("--start", type=int, default=0, help="first page index")
     ap.add_argument("--segmenter", choices=("auto", "classic"), default="auto")
     args = ap.parse_args(argv)
     flip = CONDITIONS[args.condition][2]
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                    segmenter="classic" if args.segmenter == "classic" else None)
     records = test_records()
     name = args.condition
-    for i in range(args.pages):
+    for i in range(args.start, args.start + args.pages):
         rec, page, image = condition_page(name, i, records)
         try:
             res = dz.digitize(image)

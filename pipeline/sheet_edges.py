@@ -36,7 +36,7 @@ def sheet_corners_from_edges(small: np.ndarray) -> np.ndarray | None:
     blur = cv2.GaussianBlur(small, (0, 0), BLUR_PX)
     edges = np.zeros((h, w), np.uint8)
     for c in range(3):
-        edges |= cv2.Canny(np.ascontiguousarray(blur[..., c]), 10, 30)
+        cv2.bitwise_or(edges, cv2.Canny(np.ascontiguousarray(blur[..., c]), 10, 30), dst=edges)
     shorter = min(h, w)
     found = cv2.HoughLinesP(edges, 1, np.pi / 720, threshold=int(0.15 * shorter),
                             minLineLength=MIN_SEGMENT * shorter, maxLineGap=10)
