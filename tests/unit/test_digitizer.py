@@ -247,6 +247,17 @@ def test_untrained_network_falls_back_to_classic(page, tmp_path: Path) -> None:
     assert res.layout == "3x4+1"
 
 
+def test_a_picture_the_network_sees_no_trace_in_and_without_a_grid_is_refused() -> None:
+    # A smooth colour picture: its dark corner's noise passes the colour rule as ink, and
+    # rows of it were once read as a 3x4+2 page.
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:300, 0:400]
+    base = np.stack([x / 400, y / 300, (x + y) / 700], axis=-1) * 200 + 20
+    picture = np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
+    with pytest.raises(NoTraceFoundError, match="network sees no trace"):
+        Digitizer(DigitizeOptions(device="cpu")).digitize(picture)
+
+
 @pytest.mark.parametrize(("read_ppm", "expected"), [(7.87, 7.87), (23.61, 7.87),
                                                     (3.935, 7.87), (2.62, 7.86),
                                                     (7.87 * 5, 7.87)])
