@@ -16,6 +16,10 @@ from pipeline.layout import TraceRow
 from pipeline.signals import BAND_LIMIT
 
 STANDARD_MM_PER_MV = (2.5, 5.0, 10.0, 20.0, 40.0)
+#: Largest relative difference between a pulse's height-to-width ratio and that of the
+#: usual pulse (10 mm tall at 10 mm/mV, 5 mm wide at 25 mm/s) for it to count as one.
+PULSE_SHAPE_TOLERANCE = 0.06
+USUAL_PULSE_ASPECT = (10.0 * 1.0) / (25.0 * 0.2)  # 10 mm / 5 mm
 STANDARD_MM_PER_S = (12.5, 25.0, 50.0, 100.0)
 #: The pulse's amplitude (mV) and duration (s).
 PULSE_MV = 1.0
@@ -274,6 +278,13 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
             mm_per_mv = 10.0
             assumed.append("mm_per_mv")
         mm_per_s, snapped = snap(width / px_per_mm / PULSE_S, STANDARD_MM_PER_S, 0.2)
+        if (grid_measured and len(pulses) >= 2 and not gain_ok and not snapped
+                and abs(height / width / USUAL_PULSE_ASPECT - 1.0) <= PULSE_SHAPE_TOLERANCE):
+            # Pulses of the usual 10 mm x 5 mm shape whose size fits no standard gain or
+            # speed at the grid's px/mm: the grid's period is misread (photo bench page 55:
+            # 6.81 px/mm from a perspective-warped pink grid; four pulses 53 x 27 px, which
+            # are 5.3 and 5.4 px/mm at 10 mm/mV and 25 mm/s). Scaled as a gridless page.
+            return page_scales(pulses, px_per_mm, grid_measured=False)
         if not snapped:
             mm_per_s = 25.0
             assumed.append("mm_per_s")
