@@ -16,14 +16,14 @@ from pipeline.layout import TraceRow
 from pipeline.signals import BAND_LIMIT
 
 STANDARD_MM_PER_MV = (2.5, 5.0, 10.0, 20.0, 40.0)
-#: Largest relative difference between a pulse's height-to-width ratio and that of the
-#: usual pulse (10 mm tall at 10 mm/mV, 5 mm wide at 25 mm/s) for it to count as one.
-PULSE_SHAPE_TOLERANCE = 0.06
-USUAL_PULSE_ASPECT = (10.0 * 1.0) / (25.0 * 0.2)  # 10 mm / 5 mm
 STANDARD_MM_PER_S = (12.5, 25.0, 50.0, 100.0)
 #: The pulse's amplitude (mV) and duration (s).
 PULSE_MV = 1.0
 PULSE_S = 0.2
+#: Height over width of the usual pulse: 10 mm tall at 10 mm/mV, 5 mm wide at 25 mm/s.
+USUAL_PULSE_ASPECT = 10.0 * PULSE_MV / (25.0 * PULSE_S)
+#: Largest relative difference from USUAL_PULSE_ASPECT for a pulse to count as the usual.
+PULSE_SHAPE_TOLERANCE = 0.06
 #: Largest distance from a pulse's foot to its row's line, mm. The pulse stands on 0 mV;
 #: a trace drawn as recorded, with its DC offset (0.5 mV and more on raw records), lies off
 #: it (ecg_plot draws so: 4.5 mm on one PTB-XL record at 10 mm/mV).

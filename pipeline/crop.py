@@ -11,7 +11,7 @@ import numpy as np
 from pipeline.classic_segment import brightest_channel
 from pipeline.errors import NoTraceFoundError
 from pipeline.layout import long_trace_mask
-from pipeline.sheet_edges import sheet_corners_from_edges
+from pipeline.sheet_edges import line_crossing, sheet_corners_from_edges
 
 
 def signal_box(trace_prob: np.ndarray, px_per_mm: float, margin_mm: float = 6.0
@@ -133,12 +133,10 @@ def _refine_quad(quad: np.ndarray, outline: np.ndarray) -> np.ndarray:
         lines.append((np.array([x0, y0]), np.array([vx, vy])))
     out = np.zeros_like(quad)
     for i in range(4):
-        (p1, d1), (p2, d2) = lines[i - 1], lines[i]
-        m = np.array([d1, -d2]).T
-        if abs(np.linalg.det(m)) < 1e-6:
+        corner = line_crossing(*lines[i - 1], *lines[i])
+        if corner is None:
             return quad
-        s1, _ = np.linalg.solve(m, p2 - p1)
-        out[i] = p1 + s1 * d1
+        out[i] = corner
     return out
 
 

@@ -482,10 +482,10 @@ class Digitizer:
                 f"no ECG trace found: trace-like ink covers {ink:.0%} of the image; an ECG's "
                 f"traces cover under {MAX_INK_FRACTION:.0%} (a photo or a dark page?)")
         t = time.perf_counter()
-        if pre is None and turn is None:
+        line_map = grid_p if float(grid_p.mean()) > 0.02 else trace_p
+        if pre is None and turn is None and line_map is grid_p:
             rect = _turn_of_unsure_grid(trace_p, grid_p)
         else:
-            line_map = grid_p if float(grid_p.mean()) > 0.02 else trace_p
             # A square-on page's turn is known to ~0.05 degree: only the fine search is left.
             rect = rectify_from_map(line_map, near=turn if pre is None else None)
         timings["rectify"] = time.perf_counter() - t
@@ -1048,14 +1048,13 @@ def _blank_outside(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
 
 
 def _turn_of_unsure_grid(trace_p: np.ndarray, grid_p: np.ndarray) -> Rectification:
-    """The turn of a page on which the perspective stage found no grid seen square-on and
-    no perspective: from the grid map (H, W) when the page turned by it shows a grid, else
-    from the trace map (H, W). Such pages are mostly gridless, and a gridless page's grid
-    map holds what is not trace: text, the traces' antialiased fringes, stamps. It turned
-    clean bench page 8 by 0.55 degree (the traces: 0.0); on the bench's five gridless
-    scans the traces' angle was 0.00-0.10 degree off, the grid map's 0.01-0.12."""
-    if float(grid_p.mean()) <= 0.02:
-        return rectify_from_map(trace_p)
+    """The turn of a page with grid-map ink on which the perspective stage found no grid
+    seen square-on and no perspective: from the grid map (H, W) when the page turned by it
+    shows a grid, else from the trace map (H, W). Such pages are mostly gridless, and a
+    gridless page's grid map holds what is not trace: text, the traces' antialiased
+    fringes, stamps. It turned clean bench page 8 by 0.55 degree (the traces: 0.0); on the
+    bench's five gridless scans the traces' angle was 0.00-0.10 degree off, the grid map's
+    0.01-0.12."""
     rect = rectify_from_map(grid_p)
     try:
         measure_grid(warp(grid_p, rect, fill=0.0))

@@ -88,8 +88,13 @@ def colour_step(blur: np.ndarray, segment: np.ndarray) -> float:
 def _crossing(first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
     """Where the lines through two segments (x0, y0, x1, y1) cross, (2,) px; None when
     they are parallel."""
-    p1, d1 = first[:2], first[2:] - first[:2]
-    p2, d2 = second[:2], second[2:] - second[:2]
+    return line_crossing(first[:2], first[2:] - first[:2], second[:2], second[2:] - second[:2])
+
+
+def line_crossing(p1: np.ndarray, d1: np.ndarray, p2: np.ndarray, d2: np.ndarray
+                  ) -> np.ndarray | None:
+    """Where the line through p1 (2,) px along d1 (2,) crosses the one through p2 along d2,
+    (2,) px; None when they are parallel (|det [d1, -d2]| < 1e-6)."""
     m = np.array([d1, -d2]).T
     if abs(float(np.linalg.det(m))) < 1e-6:
         return None
