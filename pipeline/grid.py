@@ -36,6 +36,12 @@ MAJOR_ONLY_MIN_STRENGTH = 0.2
 #: Comb contrast each axis must show at the grid period when the 1 mm period is not
 #: resolved on both axes (else the pattern is rows of traces, not a grid).
 MIN_AXIS_STRENGTH = 0.03
+#: Least weight of every fifth line (`_fifth_line_weight`) that makes a period the 1 mm
+#: one; a period whose fifth lines weigh less than its negative is taken for 5 mm (a
+#: grid of 1 mm lines has heavier 5 mm ones). 1 mm periods weighed 0.05-0.35 (bench
+#: pages: clean at 72-300 dpi, scans, photos; dicom-ecg-plot's 1 mm lines 0.09), 5 mm
+#: periods -0.44 to 0.01.
+HEAVIER_FIFTH = 0.03
 
 
 @dataclass(frozen=True)
@@ -147,19 +153,38 @@ def _minor_period(acs: list[np.ndarray], period: float, extent_px: int) -> tuple
         acs, np.array([period])
     )[0]:
         return fifth, True  # finer lines every fifth of the period: it is the 5 mm one
-    heavier = []
-    for ac in acs:
-        if 5 * period < 0.6 * ac.size:
-            at = np.interp(np.arange(1, 6) * period, np.arange(ac.size), ac)
-            heavier.append(at[4] - at[:4].mean())
-    if heavier and float(np.mean(heavier)) > 0.05:
+    weight = _fifth_line_weight(acs, period)
+    if weight is not None and weight > HEAVIER_FIFTH:
         return period, True  # every fifth line heavier: the period is 1 mm
     # Ambiguous: a 1 mm grid would make the page implausibly small, or a 5 mm one too large.
     if extent_px / period > 400.0:
         return fifth, False
     if period < 6.0:
         return period, True
+    if weight is not None and weight < -HEAVIER_FIFTH:
+        return fifth, False  # no heavier fifth line: a 1 mm grid's would show
     return (fifth, False) if extent_px / period < 60.0 else (period, True)
+
+
+def _fifth_line_weight(acs: list[np.ndarray], period: float) -> float | None:
+    """How much more every fifth line of a grid of `period` px weighs: the autocorrelations'
+    mean at multiples of 5 periods minus their mean at the other multiples (below 0.6 of
+    each one's length), averaged over the axes; None when no axis has 5 multiples.
+
+    Over all multiples, not at 5 periods alone: the rows and panels of a page also repeat,
+    and one lag can fall on them (dicom-ecg-plot's pages, whose grid has 5 mm lines only,
+    read 0.03-0.08 at 5 periods, so their 5 mm period was taken for 1 mm: 39 px/mm at
+    200 dpi; over all multiples -0.06). See HEAVIER_FIFTH."""
+    weights = []
+    for ac in acs:
+        count = int(0.6 * ac.size / period)
+        if count < 5:
+            continue
+        k = np.arange(1, count + 1)
+        at = np.interp(k * period, np.arange(ac.size), ac)
+        fifth = k % 5 == 0
+        weights.append(float(at[fifth].mean() - at[~fifth].mean()))
+    return float(np.mean(weights)) if weights else None
 
 
 def _refine(ac: np.ndarray, period: float) -> float:

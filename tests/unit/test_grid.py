@@ -38,6 +38,16 @@ def test_major_lines_only() -> None:
     assert not g.minor_visible
 
 
+@pytest.mark.parametrize("ppm", [5.91, 7.874, 11.81])
+def test_major_lines_only_at_150_to_300_dpi(ppm: float) -> None:
+    """A grid of 5 mm lines alone (dicom-ecg-plot's default) on a 250 x 170 mm page: its
+    period is 30-59 px, and its fifth lines weigh no more than the others, so it is the
+    5 mm one (it was read as 1 mm: 39 px/mm at 200 dpi)."""
+    g = measure_grid(grid_map(int(170 * ppm), int(250 * ppm), ppm, minor=0.0))
+    assert g.px_per_mm == pytest.approx(ppm, rel=0.005)
+    assert not g.minor_visible
+
+
 def test_a_page_taller_than_paper_sizes_its_grid() -> None:
     # 900 x 200 mm: one panel per lead, each as tall as its largest wave (ecg_plot's 6x2).
     ppm = 4.0
