@@ -5,7 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.extract import choose_runs, column_runs, extract_row, window_consistent
+from pipeline.extract import (
+    choose_row_runs,
+    choose_runs,
+    choose_runs_skipping,
+    column_runs,
+    extract_row,
+    window_consistent,
+)
 from pipeline.synth.raster import stroke_patch
 
 
@@ -261,6 +268,44 @@ def test_choose_runs_is_the_plain_dynamic_program(seed: int) -> None:
     assert (got[100:104] == -1).all()
     fixed = window_consistent(got, top, bottom, valid, 20.0, 4.0)
     assert fixed.shape == got.shape and (fixed[valid.any(axis=1)] >= 0).all()
+
+
+def test_a_break_in_the_rows_line_is_skipped_not_taken_to_the_neighbours() -> None:
+    """A thin line (row 40) broken for 2 and 3 columns, with the next row's line (row 100)
+    in the band: the plain path jumps to the neighbour's line at the first break and stays
+    on it until the second (123 columns: no island to drop); skipping, it keeps its own
+    line and leaves the breaks unread."""
+    mask = np.zeros((130, 600), bool)
+    mask[40, :] = True
+    mask[100, :] = True
+    mask[40, 300:302] = False
+    mask[40, 420:423] = False
+    top, bottom, valid = column_runs(mask, 40.0)
+    plain = choose_runs(top, bottom, valid, 40.0, 60.0)
+    assert (top[np.arange(600), plain][300:423] == 100).all()  # the neighbour's line
+    runs = choose_row_runs(mask, top_px=0, bottom_px=130, x0_px=0, x1_px=599,
+                           baseline_px=40.0, prior_half_px=60.0)
+    gaps = np.r_[300:302, 420:423]
+    assert not runs.has[gaps].any()
+    kept = np.setdiff1d(np.arange(600), gaps)
+    assert runs.has[kept].all() and (runs.t[kept] + runs.top_px == 40).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_skipping_path_without_breaks_is_the_plain_one(seed: int) -> None:
+    """Where no break makes a skip worth its cost, the skipping path is the plain one."""
+    rng = np.random.default_rng(seed)
+    h, w = 40, 300
+    mask = np.zeros((h, w), bool)
+    y = 20 + np.cumsum(rng.integers(-1, 2, w)).clip(-15, 15)
+    for c in range(w):
+        mask[y[c]:y[c] + 2, c] = True
+        if rng.random() < 0.15:
+            r0 = int(rng.integers(0, h - 3))
+            mask[r0:r0 + 3, c] = True
+    top, bottom, valid = column_runs(mask, 20.0)
+    plain = choose_runs(top, bottom, valid, 20.0, 4.0)
+    assert np.array_equal(choose_runs_skipping(top, bottom, valid, 20.0, 4.0), plain)
 
 
 def test_column_spans_list_each_columns_rows_in_turn() -> None:
