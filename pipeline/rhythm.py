@@ -8,6 +8,7 @@ every grid panel over their common time: the panel it follows best names it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -26,6 +27,13 @@ MIN_MARGIN_R = 0.05
 #: ... and the template's own lead at most this well: leads I and II, or V4 and V5, often
 #: correlate at 0.9, so a strip that follows its own panel passably keeps its name.
 MAX_OWN_R = 0.6
+#: Strips printed in another order than the template's (GE's V1, II for II, V1): each
+#: strip whose template lead another strip's order gives follows that panel at least this
+#: well (and its own at most MAX_OWN_R). Looser than MIN_MATCH_R, and without its margin
+#: over third panels: only the template's own strip leads compete. (Real picture ecg00004:
+#: its V1 strip follows V1 at 0.98 and V2 at 0.95 once V2's deep S waves are read whole;
+#: its II strip follows II at 0.86 and V6 at 0.85; each its template lead at -0.87.)
+MIN_ORDER_R = 0.8
 
 
 def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselines: list[float],
@@ -45,27 +53,50 @@ def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselin
     panels, _, _ = assemble_signals(grid_only, traces[:n_grid], baselines[:n_grid],
                                     starts[:n_grid], ends[:n_grid], scales, fs_hz, n_samples,
                                     memo)
-    leads = list(template.rhythm)
+    strips, scores = [], []
     for k, lead in enumerate(template.rhythm):
         r = n_grid + k
         strip_template = LayoutTemplate("strip", ((lead,),))
         strip, _, _ = assemble_signals(strip_template, [traces[r]], [baselines[r]],
                                        [starts[r]], [ends[r]], scales, fs_hz, n_samples,
                                        memo)
-        scores = _panel_correlations(strip[LEADS.index(lead)], panels, fs_hz)
-        if not scores:
-            continue
-        ranked = sorted(scores, key=lambda name: scores[name], reverse=True)
+        strips.append(strip[LEADS.index(lead)])
+        scores.append(_panel_correlations(strips[-1], panels, fs_hz))
+    order = _strip_order(template.rhythm, scores)
+    leads = list(order)
+    for k, lead in enumerate(order):
+        if lead != template.rhythm[k] or not scores[k]:
+            continue  # placed by the order
+        ranked = sorted(scores[k], key=lambda name: scores[k][name], reverse=True)
         best = ranked[0]
-        runner_up = scores[ranked[1]] if len(ranked) > 1 else -1.0
-        if (best == lead or scores[best] < MIN_MATCH_R or scores.get(lead, -1.0) > MAX_OWN_R
-                or scores[best] - runner_up < MIN_MARGIN_R):
+        runner_up = scores[k][ranked[1]] if len(ranked) > 1 else -1.0
+        if (best == lead or scores[k][best] < MIN_MATCH_R
+                or scores[k].get(lead, -1.0) > MAX_OWN_R
+                or scores[k][best] - runner_up < MIN_MARGIN_R):
             continue
         # A row read a few px early or late must not lose its name: try small shifts.
-        if shifted_correlation(strip[LEADS.index(lead)], panels[LEADS.index(lead)],
-                               fs_hz) <= MAX_OWN_R:
+        if shifted_correlation(strips[k], panels[LEADS.index(lead)], fs_hz) <= MAX_OWN_R:
             leads[k] = best
-    return dataclasses.replace(template, rhythm=_swapped(template.rhythm, leads))
+    return dataclasses.replace(template, rhythm=_swapped(order, leads))
+
+
+def _strip_order(template_leads: tuple[str, ...], scores: list[dict[str, float]]
+                 ) -> tuple[str, ...]:
+    """The template's strip leads in the order the strips follow best: the permutation
+    with the highest summed r (`scores`: per strip, r with each panel) when every strip it
+    moves follows its new panel at least MIN_ORDER_R and its template one at most
+    MAX_OWN_R; else the template's order."""
+    best, best_sum = template_leads, -np.inf
+    for order in itertools.permutations(template_leads):
+        total = sum(sc.get(lead, -1.0) for sc, lead in zip(scores, order, strict=True))
+        if total > best_sum:
+            best, best_sum = order, total
+    moved = [k for k, (was, now) in enumerate(zip(template_leads, best, strict=True))
+             if was != now]
+    if all(scores[k].get(best[k], -1.0) >= MIN_ORDER_R
+           and scores[k].get(template_leads[k], -1.0) <= MAX_OWN_R for k in moved):
+        return tuple(best)
+    return template_leads
 
 
 def _swapped(template_leads: tuple[str, ...], found: list[str]) -> tuple[str, ...]:

@@ -73,6 +73,17 @@ def test_a_strip_keeps_its_name_when_its_panel_is_read_a_little_late() -> None:
     assert match(("II",), "3x4+1", sig, late_row=1) == ("II",)
 
 
+def test_strips_in_another_order_are_named_though_a_neighbour_panel_is_alike() -> None:
+    """GE's V1, II under a template of II, V1, on a page where V2 looks like V1 and V6 like
+    II: no strip follows one panel by the margin over all others, but the template's two
+    strip leads fit far better swapped (real picture ecg00004)."""
+    sig = lead_signals(5)
+    sig["V2"] = lambda t, f=sig["V1"]: 0.9 * f(t) + 150 * np.sin(9 * t)
+    sig["V6"] = lambda t, f=sig["II"]: 0.9 * f(t) + 150 * np.sin(7 * t)
+    assert match(("V1", "II"), "3x4+2", sig) == ("V1", "II")
+    assert match(("II", "V1"), "3x4+2", sig) == ("II", "V1")
+
+
 def test_strips_found_in_another_order_are_swapped_not_duplicated() -> None:
     from pipeline.rhythm import _swapped
 
