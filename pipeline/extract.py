@@ -37,12 +37,11 @@ LINE_FIT_STEPS = 6
 #: Most runs per column kept for the dynamic program (nearest the baseline first).
 MAX_RUNS = 8
 #: Breaks in a row's own line (`choose_runs_skipping`): the path may leave up to
-#: MAX_SKIPPED_COLS inked columns unread, at SKIP_COST each (in px of paper jumped), where
-#: the plain path jumps through more than SKIP_COST px somewhere. A 1-3 column break in a
-#: thin, faint line with a neighbour's line in the band cost a jump there and back (2 x 150
-#: px on a 100-dpi scan), so the path stayed on the neighbour's line for 100 columns. At
-#: 20 px against 10: clean 200-dpi pages 0-15 22.60 / 22.55, 100 dpi (8) 16.86 / 16.67
-#: (10 skipped a wave's tip), scans 0-39 19.15 / 19.19, photos 0-63 13.24 / 13.24.
+#: MAX_SKIPPED_COLS inked columns whose ink all lies beyond the row's half band (other rows'
+#: lines) unread, at SKIP_COST each (in px of paper jumped), where the plain path jumps
+#: through more than SKIP_COST px somewhere. A 1-3 column break in a thin, faint line with
+#: a neighbour's line in the band cost a jump there and back (2 x 150 px on a 100-dpi
+#: scan), so the path stayed on the neighbour's line for 100 columns.
 SKIP_COST = 20.0
 MAX_SKIPPED_COLS = 3
 #: Smallest piece of other ink, in pen dots (pen width squared, px^2), that makes a run's
@@ -199,8 +198,9 @@ def choose_runs_skipping(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray,
                          max_skipped: int = MAX_SKIPPED_COLS, gap_cost: float = 1.0,
                          move_cost: float = 0.02, prior_cost: float = 0.5) -> np.ndarray:
     """`choose_runs` where the path may also leave up to max_skipped consecutive inked
-    columns without a run, at skip_cost each, its costs otherwise the same (the paper gap
-    and motion measured between the runs either side of the skipped columns).
+    columns without a run, at skip_cost each, when all their ink lies farther than
+    half_band from the baseline; its costs otherwise the same (the paper gap and motion
+    measured between the runs either side of the skipped columns).
 
     `choose_runs` must take a run in every column that holds ink anywhere in the band.
     Where the row's own line breaks for a column or two and another row's line lies in the
@@ -218,6 +218,12 @@ def choose_runs_skipping(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray,
     t, b, v = top[cols], bottom[cols], valid[cols]
     c = 0.5 * (t + b)
     unary = prior_cost * np.square((c - baseline) / max(half_band, 1.0))
+    # Only columns whose ink all lies beyond the half band (other rows' lines) are skipped:
+    # a stroke of the row's own (a panel starting at another level than the last one
+    # ended) is followed, not skipped to land on the lead label beside the line (real
+    # picture ecg00022's V3). held[i]: inked columns before i that may not be skipped.
+    own = (v & (np.abs(c - baseline) <= half_band)).any(axis=1)
+    held = np.r_[0, np.cumsum(own)]
     # Nodes: run r of inked column i is i * k + r; then a start and an end node. Every edge
     # weighs a little more than its cost: Dijkstra's graph holds no zero-weight edge.
     start, end = n * k, n * k + 1
@@ -228,12 +234,15 @@ def choose_runs_skipping(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray,
                                        t[:-d, :, None] - b[d:, None, :]) - 1)
         cost = (gap_cost * gap + move_cost * np.abs(c[:-d, :, None] - c[d:, None, :])
                 + unary[d:, None, :] + skip_cost * (d - 1) + tiny)
-        i, p, q = np.nonzero(v[:-d, :, None] & v[d:, None, :])
+        free = held[d:n] - held[1:n - d + 1] == 0  # columns i + 1 .. i + d - 1 skippable
+        i, p, q = np.nonzero(v[:-d, :, None] & v[d:, None, :] & free[:, None, None])
         src.append(i * k + p)
         dst.append((i + d) * k + q)
         weight.append(cost[i, p, q])
     for e in range(min(max_skipped, n - 1) + 1):  # the path may skip the first and last
-        first, last = np.flatnonzero(v[e]), np.flatnonzero(v[n - 1 - e])
+        first = np.flatnonzero(v[e]) if held[e] == 0 else np.zeros(0, np.int64)
+        last = np.flatnonzero(v[n - 1 - e]) if held[n] - held[n - e] == 0 else np.zeros(
+            0, np.int64)
         src += [np.full(first.size, start), (n - 1 - e) * k + last]
         dst += [e * k + first, np.full(last.size, end)]
         weight += [unary[e, first] + skip_cost * e + tiny,
@@ -463,7 +472,7 @@ def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int
     half_band = 0.5 * h if prior_half_px is None else prior_half_px
     choice = choose_runs(top, bottom, valid, base, half_band)
     if _longest_jump(choice, top, bottom) > SKIP_COST:
-        # A jump dearer than a skip: the line may break where other ink lies in the band.
+        # A jump dearer than a skip: the row's line may break where other rows' ink lies.
         choice = choose_runs_skipping(top, bottom, valid, base, half_band)
     if _run_pen_px(top, bottom, valid) >= 2:
         choice = window_consistent(choice, top, bottom, valid, base, half_band)

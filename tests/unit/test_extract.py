@@ -271,20 +271,20 @@ def test_choose_runs_is_the_plain_dynamic_program(seed: int) -> None:
 
 
 def test_a_break_in_the_rows_line_is_skipped_not_taken_to_the_neighbours() -> None:
-    """A thin line (row 40) broken for 2 and 3 columns, with the next row's line (row 100)
-    in the band: the plain path jumps to the neighbour's line at the first break and stays
-    on it until the second (123 columns: no island to drop); skipping, it keeps its own
-    line and leaves the breaks unread."""
+    """A thin line (row 40) broken for 2 and 3 columns, with the next row's line (row 100,
+    beyond the row's half band of 50 px) in the band: the plain path jumps to the
+    neighbour's line at the first break and stays on it until the second (123 columns: no
+    island to drop); skipping, it keeps its own line and leaves the breaks unread."""
     mask = np.zeros((130, 600), bool)
     mask[40, :] = True
     mask[100, :] = True
     mask[40, 300:302] = False
     mask[40, 420:423] = False
     top, bottom, valid = column_runs(mask, 40.0)
-    plain = choose_runs(top, bottom, valid, 40.0, 60.0)
+    plain = choose_runs(top, bottom, valid, 40.0, 50.0)
     assert (top[np.arange(600), plain][300:423] == 100).all()  # the neighbour's line
     runs = choose_row_runs(mask, top_px=0, bottom_px=130, x0_px=0, x1_px=599,
-                           baseline_px=40.0, prior_half_px=60.0)
+                           baseline_px=40.0, prior_half_px=50.0)
     gaps = np.r_[300:302, 420:423]
     assert not runs.has[gaps].any()
     kept = np.setdiff1d(np.arange(600), gaps)
