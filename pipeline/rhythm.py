@@ -42,9 +42,10 @@ def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselin
     """`template` with each rhythm strip's lead set to the grid panel it matches best.
 
     traces, baselines, starts, ends: per drawn row, rhythm strips last (px), as for
-    `assemble_signals` (and memo). A strip keeps the template's lead unless that panel follows it with
-    r <= MAX_OWN_R (even shifted a little) and another with r >= MIN_MATCH_R, by
-    MIN_MARGIN_R more than any other.
+    `assemble_signals` (and memo). The template's strip leads are first put in the order the
+    strips follow best (`_strip_order`); a strip that order leaves in place keeps its lead
+    unless that panel follows it with r <= MAX_OWN_R (even shifted a little) and another
+    with r >= MIN_MATCH_R, by MIN_MARGIN_R more than any other.
     """
     n_grid = len(template.cells)
     if not template.rhythm or len(traces) != template.n_rows:
