@@ -248,19 +248,26 @@ def _reference_path(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, base
     return out
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_choose_runs_is_the_plain_dynamic_program(seed: int) -> None:
-    """Stretches of one-run columns summed at once, several-run columns stepped: the same
-    path as stepping every column (costs in eighths: sums exact either way)."""
+def _wandering_line_with_specks(seed: int) -> np.ndarray:
+    """(40, 300) bool: a 2 px line wandering about row 20, and in 15% of the columns another
+    3 px run elsewhere (a letter, a neighbour's wave)."""
     rng = np.random.default_rng(seed)
     h, w = 40, 300
     mask = np.zeros((h, w), bool)
     y = 20 + np.cumsum(rng.integers(-1, 2, w)).clip(-15, 15)
     for c in range(w):
         mask[y[c]:y[c] + 2, c] = True
-        if rng.random() < 0.15:  # another run: a letter, a neighbour's wave
+        if rng.random() < 0.15:
             r0 = int(rng.integers(0, h - 3))
             mask[r0:r0 + 3, c] = True
+    return mask
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_choose_runs_is_the_plain_dynamic_program(seed: int) -> None:
+    """Stretches of one-run columns summed at once, several-run columns stepped: the same
+    path as stepping every column (costs in eighths: sums exact either way)."""
+    mask = _wandering_line_with_specks(seed)
     mask[:, 100:104] = False  # a break
     top, bottom, valid = column_runs(mask, 20.0)
     got = choose_runs(top, bottom, valid, 20.0, 4.0, move_cost=0.25)
@@ -294,15 +301,7 @@ def test_a_break_in_the_rows_line_is_skipped_not_taken_to_the_neighbours() -> No
 @pytest.mark.parametrize("seed", range(4))
 def test_skipping_path_without_breaks_is_the_plain_one(seed: int) -> None:
     """Where no break makes a skip worth its cost, the skipping path is the plain one."""
-    rng = np.random.default_rng(seed)
-    h, w = 40, 300
-    mask = np.zeros((h, w), bool)
-    y = 20 + np.cumsum(rng.integers(-1, 2, w)).clip(-15, 15)
-    for c in range(w):
-        mask[y[c]:y[c] + 2, c] = True
-        if rng.random() < 0.15:
-            r0 = int(rng.integers(0, h - 3))
-            mask[r0:r0 + 3, c] = True
+    mask = _wandering_line_with_specks(seed)
     top, bottom, valid = column_runs(mask, 20.0)
     plain = choose_runs(top, bottom, valid, 20.0, 4.0)
     assert np.array_equal(choose_runs_skipping(top, bottom, valid, 20.0, 4.0), plain)
