@@ -127,6 +127,28 @@ def column_runs(mask: np.ndarray, baseline: float, max_runs: int = MAX_RUNS
     return top, bottom, valid
 
 
+def _prior(centre: np.ndarray, baseline: float, half_band: float,
+           prior_cost: float) -> np.ndarray:
+    """Cost of runs lying off the row's baseline: prior_cost * ((centre - baseline) /
+    half_band)^2 for run centres (px, any shape)."""
+    return prior_cost * np.square((centre - baseline) / max(half_band, 1.0))
+
+
+def _step_cost(top_a: np.ndarray, bottom_a: np.ndarray, centre_a: np.ndarray,
+               top_b: np.ndarray, bottom_b: np.ndarray, centre_b: np.ndarray,
+               gap_cost: float, move_cost: float) -> np.ndarray:
+    """Cost of stepping from runs a to runs b (arrays broadcast together, px): gap_cost
+    per px of paper between them, move_cost per px their centres move."""
+    gap = np.maximum(0, np.maximum(top_b - bottom_a, top_a - bottom_b) - 1)
+    return gap_cost * gap + move_cost * np.abs(centre_a - centre_b)
+
+
+def _paper_between(t: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n - 1,) px of paper between consecutive runs of a path, from their first and last
+    ink rows t, b ((n,))."""
+    return np.maximum(t[1:] - b[:-1], t[:-1] - b[1:]) - 1
+
+
 def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline: float,
                 half_band: float, *, gap_cost: float = 1.0, move_cost: float = 0.02,
                 prior_cost: float = 0.5) -> np.ndarray:
@@ -139,8 +161,7 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
     """
     w, k = top.shape
     centre = 0.5 * (top + bottom)
-    unary = prior_cost * np.square((centre - baseline) / max(half_band, 1.0))
-    unary = np.where(valid, unary, np.inf)
+    unary = np.where(valid, _prior(centre, baseline, half_band, prior_cost), np.inf)
     cols = np.flatnonzero(valid.any(axis=1))
     choice = np.full(w, -1, dtype=np.int64)
     if cols.size == 0:
@@ -161,10 +182,9 @@ def choose_runs(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray, baseline
     # The other steps' (K, K) costs, run p before to run q after, also all at once.
     steps = np.flatnonzero(~forced) + 1
     a_s, b_s = cols[steps - 1], cols[steps]
-    gap = np.maximum(0, np.maximum(top[b_s][:, None, :] - bottom[a_s][:, :, None],
-                                   top[a_s][:, :, None] - bottom[b_s][:, None, :]) - 1)
-    trans = gap_cost * gap + move_cost * np.abs(centre[a_s][:, :, None]
-                                                - centre[b_s][:, None, :])
+    trans = _step_cost(top[a_s][:, :, None], bottom[a_s][:, :, None], centre[a_s][:, :, None],
+                       top[b_s][:, None, :], bottom[b_s][:, None, :], centre[b_s][:, None, :],
+                       gap_cost, move_cost)
     scalar: float | None = None  # cost of the only state while consecutive columns have one run
     done = 1  # steps before column `done` are taken
     for s, i in enumerate([*steps.tolist(), cols.size]):
@@ -217,7 +237,7 @@ def choose_runs_skipping(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray,
         return choice
     t, b, v = top[cols], bottom[cols], valid[cols]
     c = 0.5 * (t + b)
-    unary = prior_cost * np.square((c - baseline) / max(half_band, 1.0))
+    unary = _prior(c, baseline, half_band, prior_cost)
     # Only columns whose ink all lies beyond the half band (other rows' lines) are skipped:
     # a stroke of the row's own (a panel starting at another level than the last one
     # ended) is followed, not skipped to land on the lead label beside the line (real
@@ -230,9 +250,8 @@ def choose_runs_skipping(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray,
     tiny = 1e-9
     src, dst, weight = [], [], []
     for d in range(1, min(max_skipped + 1, n - 1) + 1):
-        gap = np.maximum(0, np.maximum(t[d:, None, :] - b[:-d, :, None],
-                                       t[:-d, :, None] - b[d:, None, :]) - 1)
-        cost = (gap_cost * gap + move_cost * np.abs(c[:-d, :, None] - c[d:, None, :])
+        cost = (_step_cost(t[:-d, :, None], b[:-d, :, None], c[:-d, :, None],
+                           t[d:, None, :], b[d:, None, :], c[d:, None, :], gap_cost, move_cost)
                 + unary[d:, None, :] + skip_cost * (d - 1) + tiny)
         free = held[d:n] - held[1:n - d + 1] == 0  # columns i + 1 .. i + d - 1 skippable
         i, p, q = np.nonzero(v[:-d, :, None] & v[d:, None, :] & free[:, None, None])
@@ -264,7 +283,7 @@ def _longest_jump(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> fl
     if cols.size < 2:
         return 0.0
     t, b = top[cols, choice[cols]], bottom[cols, choice[cols]]
-    return float((np.maximum(t[1:] - b[:-1], t[:-1] - b[1:]) - 1).max())
+    return float(_paper_between(t, b).max())
 
 
 def window_consistent(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray,
@@ -292,7 +311,7 @@ def window_consistent(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray,
     multi = valid.sum(axis=1) >= 2
     edges = np.diff(np.r_[0, multi.astype(np.int8), 0])
     centre = 0.5 * (top + bottom)
-    unary = prior_cost * np.square((centre - baseline) / max(half_band, 1.0))
+    unary = _prior(centre, baseline, half_band, prior_cost)
     for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True):
         lo, hi = int(a) - 2, int(b) + 2
         if lo < 0 or hi >= w or np.any(choice[lo:hi + 1] < 0):
@@ -319,10 +338,9 @@ def _second_order_path(top: np.ndarray, bottom: np.ndarray, centre: np.ndarray,
     each three consecutive columns. Returns (n,) run indices."""
     n, k = top.shape
     # pair[i - 1][p, q]: cost of run p at column i - 1 followed by run q at column i.
-    t_prev, t_next = top[:-1, :, None], top[1:, None, :]
-    b_prev, b_next = bottom[:-1, :, None], bottom[1:, None, :]
-    gap = np.maximum(0, np.maximum(t_next - b_prev, t_prev - b_next) - 1)
-    pair = gap_cost * gap + move_cost * np.abs(centre[:-1, :, None] - centre[1:, None, :])
+    pair = _step_cost(top[:-1, :, None], bottom[:-1, :, None], centre[:-1, :, None],
+                      top[1:, None, :], bottom[1:, None, :], centre[1:, None, :], gap_cost,
+                      move_cost)
     # broken[i - 2][r, p, q]: how far runs r, p, q at columns i - 2, i - 1, i break the rule.
     t0, t1, t2 = top[:-2, :, None, None], top[1:-1, None, :, None], top[2:, None, None, :]
     b0, b1, b2 = bottom[:-2, :, None, None], bottom[1:-1, None, :, None], bottom[2:, None, None, :]
@@ -376,7 +394,7 @@ def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
             return out
         t = top[cols, out[cols]]
         b = bottom[cols, out[cols]]
-        gap = np.maximum(t[1:] - b[:-1], t[:-1] - b[1:]) - 1  # paper between neighbours, px
+        gap = _paper_between(t, b)
         jumps = np.flatnonzero(gap > jump)  # a jump between cols[j] and cols[j + 1]
         for j0, j1 in pairwise(jumps):
             if cols[j1] - cols[j0 + 1] + 1 > max_len:
@@ -421,8 +439,7 @@ def _leading_island(t: np.ndarray, b: np.ndarray, base: float, min_jump_px: floa
     baseline, band rows. Returns 0 when the path begins on its line."""
     if cols.size < 3:
         return 0
-    gap = np.maximum(t[1:] - b[:-1], t[:-1] - b[1:]) - 1
-    jumps = np.flatnonzero(gap > min_jump_px)
+    jumps = np.flatnonzero(_paper_between(t, b) > min_jump_px)
     if jumps.size == 0:
         return 0
     j = int(jumps[0])
