@@ -36,28 +36,47 @@ class SegMaps:
     scale: float
 
 
-def paper_normalised(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+#: Channel indices of an RGB image (red, green, blue).
+ALL_CHANNELS: tuple[int, ...] = (0, 1, 2)
+
+
+def paper_normalised(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Darkness relative to the local paper brightness, robust to shadows and tints.
 
-    image: (H, W, 3) uint8 RGB.
+    image: (H, W, 3) uint8 RGB. channels: those the traces are dark in
+    (`pipeline.trace_colour.trace_channels`; all three for black ink).
     Returns (dark_value, dark_min): (H, W) float32 in [0, 1]; dark_value is darkness of the
-    brightest channel (black ink ~1, coloured grid ~0), dark_min of the darkest channel
-    (coloured grid and ink both high).
+    brightest of `channels` (black ink ~1, coloured grid ~0), dark_min of the darkest
+    channel (coloured grid and ink both high).
     """
-    r, g, b = _rgb_channels(image)
-    return _darkness(cv2.max(cv2.max(r, g), b)), _darkness(cv2.min(cv2.min(r, g), b))
+    rgb = _rgb_channels(image)
+    r, g, b = rgb
+    return (channel_darkness(_brightest_of(rgb, channels)),
+            channel_darkness(cv2.min(cv2.min(r, g), b)))
 
 
-def paper_darkness(image: np.ndarray) -> np.ndarray:
+def paper_darkness(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS
+                   ) -> np.ndarray:
     """`paper_normalised`'s dark_value alone: (H, W) float32 in [0, 1] of (H, W, 3) uint8 RGB."""
-    return _darkness(brightest_channel(image))
+    return channel_darkness(_brightest_of(_rgb_channels(image), channels))
 
 
 def brightest_channel(image: np.ndarray) -> np.ndarray:
     """(H, W) uint8: the brightest channel of each pixel of an (H, W, 3) uint8 image (HSV's
     value). numpy's image.max(axis=2) gives the same, 20-70x slower."""
-    r, g, b = _rgb_channels(image)
-    return cv2.max(cv2.max(r, g), b)
+    return _brightest_of(_rgb_channels(image), ALL_CHANNELS)
+
+
+def _brightest_of(rgb: tuple[np.ndarray, ...], channels: tuple[int, ...]) -> np.ndarray:
+    """(H, W) uint8: the brightest of `channels` (indices into rgb, non-empty) per pixel."""
+    if not channels or any(c not in ALL_CHANNELS for c in channels):
+        raise ValueError(f"channels must be a non-empty subset of {ALL_CHANNELS}; "
+                         f"found {channels}")
+    out = rgb[channels[0]]
+    for c in channels[1:]:
+        out = cv2.max(out, rgb[c])
+    return out
 
 
 def _rgb_channels(image: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -76,7 +95,7 @@ _UNIT = np.arange(256, dtype=np.float32) * (1.0 / 255.0)
 PAPER_FLOOR = 0.05
 
 
-def _darkness(channel: np.ndarray) -> np.ndarray:
+def channel_darkness(channel: np.ndarray) -> np.ndarray:
     """1 - brightness / local paper brightness of an (H, W) uint8 channel: (H, W) float32."""
     value = cv2.LUT(channel, _UNIT)
     level = _paper_level(value)
@@ -102,7 +121,7 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
 
     channel: (H, W) float32 in [0, 1]. Returns (H // f * f, W // f * f) float32, the part
     of the page in whole f x f blocks (f about max(H, W) / 400): OpenCV averages those 7x
-    faster than fractional ones (1.1 vs 7.4 ms at 2200 x 1700). `_darkness` gives the last
+    faster than fractional ones (1.1 vs 7.4 ms at 2200 x 1700). `channel_darkness` gives the last
     H % f rows and W % f columns the level of the nearest block row or column, and raises
     it to PAPER_FLOOR where darker.
     """
@@ -135,7 +154,8 @@ def _sigmoid_scaled(x: np.ndarray, centre: float, scale: float) -> np.ndarray:
 class ColourMaps:
     """The colour rule's maps of one page, each (H, W) float32 in [0, 1] at full resolution.
 
-    dark_v: darkness of the brightest channel relative to the local paper (`paper_normalised`).
+    dark_v: darkness of the brightest of the trace's channels relative to the local paper
+        (`paper_normalised`).
     trace: trace probability (dark, low-saturation ink; long straight lines removed).
     grid: grid probability (coloured or light lines, and the long straight dark lines).
     dark_m: darkness of the darkest channel (`paper_normalised`).
@@ -149,13 +169,15 @@ class ColourMaps:
     threshold: float
 
 
-def colour_rule(image: np.ndarray) -> ColourMaps:
+def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS) -> ColourMaps:
     """Trace and grid maps of one page from colour and darkness, at full resolution.
 
-    image: (H, W, 3) uint8 RGB. Long straight lines as dark as the trace (black grids) are
-    moved from trace to grid.
+    image: (H, W, 3) uint8 RGB. channels: those the traces are dark in (all three for
+    black ink; `pipeline.trace_colour.trace_channels` for coloured ink): trace is ink dark
+    in all of them. Long straight lines as dark as the trace (black grids) are moved from
+    trace to grid.
     """
-    dark_v, dark_m = paper_normalised(image)
+    dark_v, dark_m = paper_normalised(image, channels)
     # Faint (grey, thin antialiased) traces: lower the threshold to the page's darkest ink.
     sample = dark_v[::4, ::4]
     level = float(np.percentile(sample, 99.7)) if sample.size else 1.0

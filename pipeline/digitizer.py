@@ -31,6 +31,7 @@ from pipeline.calibration import (
     scales_from_sheet,
 )
 from pipeline.classic_segment import (
+    ALL_CHANNELS,
     SegMaps,
     classic_segment,
     colour_rule,
@@ -73,6 +74,7 @@ from pipeline.rhythm import match_rhythm_leads
 from pipeline.shared_pages import SharedPage, SharedPageBlocks, take_shared_page
 from pipeline.signals import PHOTO_BAND_LIMIT, isoelectric_level
 from pipeline.strips import row_strips
+from pipeline.trace_colour import trace_channels
 from pipeline.types import DigitizationResult, DigitizeOptions
 
 log = logging.getLogger(__name__)
@@ -449,6 +451,7 @@ class Digitizer:
         dark_v: np.ndarray | None = None  # the colour rule's darkness map of `image`
         gate: np.ndarray | None = None
         labels: np.ndarray | None = None  # (H, W) uint8 1: text on a straightened sheet
+        channels = ALL_CHANNELS  # the colour channels the traces are dark in
         if not self.classic:
             t = time.perf_counter()
             if np.count_nonzero(trace_p > 0.5) / trace_p.size < MIN_NET_TRACE_FRACTION:
@@ -461,7 +464,8 @@ class Digitizer:
                 # exactly where their ink is.
                 k = max(3, round(0.01 * max(h, w)) | 1)
                 gate = cv2.dilate((trace_p > 0.3).astype(np.uint8), np.ones((k, k), np.uint8))
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate)
+                channels = trace_channels(image, gate)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, channels=channels)
             timings["segment"] += time.perf_counter() - t
         pre, corners, turn = self._perspective(image, trace_p, grid_p, timings)
         photo = pre is not None
@@ -474,7 +478,7 @@ class Digitizer:
             image = np.ascontiguousarray(warp(image, pre, fill=(255, 255, 255)))
             gate = None if gate is None else warp(gate, pre, fill=0, nearest=True)
             labels = None if gate is None else self._labels_on_sheet(image)
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels, channels)
             timings["segment"] += time.perf_counter() - t
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
@@ -504,16 +508,16 @@ class Digitizer:
             image = np.ascontiguousarray(warp(image, rect, fill=(255, 255, 255)))
             gate = None if gate is None else warp(gate, rect, fill=0, nearest=True)
             labels = None if labels is None else warp(labels, rect, fill=0, nearest=True)
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels)
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels, channels)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
         labels_out = labels is not None
         page = self._read_page(image, trace_p, grid_p, rect, timings, ink_p, dark_v, labels_out,
-                               photo)
+                               photo, channels)
         if page.flip_votes > 0:
             flipped = compose(rect, rotate_180(rect.shape))
             page = self._read_page(image, trace_p, grid_p, flipped, timings, ink_p, dark_v,
-                                   labels_out, photo)
+                                   labels_out, photo, channels)
         if fallback and page.grid is None:
             # Without the network's traces and without a grid, dark ink read as rows may be
             # anything: a dark corner's speckle of a picture that holds no ECG was read as
@@ -585,14 +589,16 @@ class Digitizer:
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                    rect: Rectification, timings: dict[str, float],
                    ink_p: np.ndarray | None = None, dark_v: np.ndarray | None = None,
-                   labels_out: bool = False, photo: bool = False) -> _Page:
+                   labels_out: bool = False, photo: bool = False,
+                   channels: tuple[int, ...] = ALL_CHANNELS) -> _Page:
         """Read a page; trace_p is the (gated) trace map, ink_p the ungated one in which the
         calibration pulses are looked for (the network may call a pulse text), dark_v the
         image's `paper_normalised` darkness when already known (None: computed here).
         labels_out: the lead labels were taken out of trace_p (a photo's second look), so
         ink beside a line's run is not checked for merged letters (`extract.read_row`).
         photo: a photographed sheet, whose grid lines' pieces are taken out of the lines'
-        mask (`_drop_grid_pieces`)."""
+        mask (`_drop_grid_pieces`). channels: the colour channels the traces are dark in
+        (`trace_channels`)."""
         t = time.perf_counter()
         img_r = warp(image, rect, fill=(255, 255, 255))
         trace_r = warp(trace_p, rect, fill=0.0)
@@ -611,7 +617,7 @@ class Digitizer:
         ppm_guess = grid.px_per_mm if grid else max(img_r.shape[:2]) / 280.0
         t = time.perf_counter()
         if dark_v is None or img_r is not image:
-            dark_v = paper_darkness(img_r)
+            dark_v = paper_darkness(img_r, channels)
         timings["extract"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -759,7 +765,7 @@ class _Page:
 
 
 def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
-                 labels: np.ndarray | None = None
+                 labels: np.ndarray | None = None, channels: tuple[int, ...] = ALL_CHANNELS
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink, dark_v), each (H, W)
     float; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
@@ -768,8 +774,9 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
     relative to the paper (`paper_normalised`). Where the
     gated traces are fainter than the page's darkest ink, the trace map also holds their
     ink at a threshold of their own (`faint_trace`); ink keeps the page's (pulses are
-    looked for there: in the fainter ink they were found in stray strokes)."""
-    maps = colour_rule(image)
+    looked for there: in the fainter ink they were found in stray strokes). channels: the
+    colour channels the traces are dark in (`trace_channels`)."""
+    maps = colour_rule(image, channels)
     ink = maps.trace
     if gate is None:
         return ink, maps.grid, ink, maps.dark_v

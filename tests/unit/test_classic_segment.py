@@ -217,7 +217,7 @@ def test_strip_by_strip_steps_give_the_whole_maps_numbers() -> None:
 def test_darkness_past_the_whole_blocks_is_the_replicated_borders() -> None:
     # The level map covers whole blocks only (here 3 x 3 px: 301 % 3 rows and 1237 % 3
     # columns are left over); the rest must read as a replicated border would give it.
-    from pipeline.classic_segment import _UNIT, PAPER_FLOOR, _darkness, _paper_level
+    from pipeline.classic_segment import _UNIT, PAPER_FLOOR, _paper_level, channel_darkness
 
     rng = np.random.default_rng(4)
     channel = rng.integers(0, 256, (301, 1237), dtype=np.uint8)
@@ -226,4 +226,4 @@ def test_darkness_past_the_whole_blocks_is_the_replicated_borders() -> None:
     assert level.shape == (300, 1236)
     level = cv2.copyMakeBorder(level, 0, 1, 0, 1, cv2.BORDER_REPLICATE)
     expected = np.subtract(1.0, value / np.maximum(level, PAPER_FLOOR))
-    assert np.array_equal(_darkness(channel), expected)
+    assert np.array_equal(channel_darkness(channel), expected)
