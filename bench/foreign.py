@@ -6,7 +6,9 @@
 The digitizer is built for ECG pictures from any program; this bench draws held-out PTB-XL
 records in several styles and resolutions by
 - ecg_plot 0.3: each lead in its own gridded panel, gaps between panels, the calibration
-  pulse on 0 mV beside the trace, faint pink or grey grids;
+  pulse on 0 mV beside the trace, faint pink or grey grids; its style "blue" (ours) draws
+  the traces in matplotlib's default blue (31, 119, 180), as a plotting script that sets
+  no colour would;
 - dicom-ecg-plot 1.4 (module `ecg`), from a 12-lead ECG Waveform DICOM file the bench
   writes: one orange-red 5 mm grid (1 mm lines optional) under 3x4+II, 3x4, 6x2 or 12x1, lead
   labels and short tick marks at each cell's start, no calibration pulse, patient text
@@ -42,7 +44,8 @@ from pipeline.types import DigitizationResult, DigitizeOptions
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 #: name -> (program, layout, style, dpi). Layouts and styles are each program's own words:
-#: ecg_plot "12lead" / "columns" and style None / "bw"; dicom-ecg-plot "3x4_1" / "3x4" /
+#: ecg_plot "12lead" / "columns" and style None / "bw" / "blue" (not its own: its traces
+#: recoloured); dicom-ecg-plot "3x4_1" / "3x4" /
 #: "6x2" / "12x1" and style None / "minor" (its --minor-grid); bemplt the column count
 #: "2" / "1" and style None / "bw".
 STYLES: dict[str, tuple[str, str, str | None, int]] = {
@@ -50,6 +53,8 @@ STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "3x4+II 100 dpi": ("ecg_plot", "12lead", None, 100),
     "3x4+II 300 dpi": ("ecg_plot", "12lead", None, 300),
     "3x4+II bw 150 dpi": ("ecg_plot", "12lead", "bw", 150),
+    "3x4+II blue 200 dpi": ("ecg_plot", "12lead", "blue", 200),
+    "6x2 blue 150 dpi": ("ecg_plot", "columns", "blue", 150),
     "6x2 200 dpi": ("ecg_plot", "columns", None, 200),
     "dicom 3x4+II 200 dpi": ("dicom-ecg-plot", "3x4_1", None, 200),
     "dicom 3x4+II 100 dpi": ("dicom-ecg-plot", "3x4_1", None, 100),
@@ -80,17 +85,28 @@ def _png_rgb(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
+#: Lines of ecg_plot's pages with more points than this are traces (grid lines have 2).
+BLUE_MIN_POINTS = 4
+
+
 def draw_ecg_plot(signals_mv: np.ndarray, fs: float, layout: str, style: str | None,
                   dpi: int) -> tuple[np.ndarray, np.ndarray]:
-    """ecg_plot 0.3: each lead in its own gridded panel, 25 mm/s, 10 mm/mV, unfiltered."""
+    """ecg_plot 0.3: each lead in its own gridded panel, 25 mm/s, 10 mm/mV, unfiltered.
+    Style "blue": its own default style, with the traces and pulses (its lines of over
+    BLUE_MIN_POINTS points) recoloured to matplotlib's default blue."""
     import ecg_plot
 
     layout_args = ({"layout": "12lead", "time_mode": "sequential", "rhythm_lead": "II"}
                    if layout == "12lead" else
                    {"layout": "columns", "columns": 2, "time_mode": "sequential"})
-    chart = ecg_plot.plot(signals_mv, sample_rate=fs, lead_names=list(LEADS), style=style,
-                          **layout_args)
+    chart = ecg_plot.plot(signals_mv, sample_rate=fs, lead_names=list(LEADS),
+                          style=None if style == "blue" else style, **layout_args)
     figure = chart.to_matplotlib()[0]
+    if style == "blue":
+        for axes in figure.axes:
+            for line in axes.get_lines():
+                if len(line.get_xdata()) > BLUE_MIN_POINTS:
+                    line.set_color("#1f77b4")
     buffer = io.BytesIO()
     figure.savefig(buffer, dpi=dpi, format="png")
     return _png_rgb(buffer.getvalue()), signals_mv
