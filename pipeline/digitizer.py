@@ -61,6 +61,7 @@ from pipeline.layout import (
 from pipeline.leads import WindowMemo, assemble_signals, limb_relation_residual
 from pipeline.panels import PanelGaps, close_trace, find_panel_gaps
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
+from pipeline.polarity import dark_on_light
 from pipeline.rectify import (
     Rectification,
     compose,
@@ -991,7 +992,8 @@ def _closed(mask: np.ndarray) -> np.ndarray:
 
 
 def _working_image(image: np.ndarray) -> np.ndarray:
-    """Check an input page and reduce it to at most MAX_WORK_SIDE_PX on its longer side."""
+    """Check an input page, reduce it to at most MAX_WORK_SIDE_PX on its longer side, and
+    turn a light-on-dark page (a monitor's screen) to its negative (`pipeline.polarity`)."""
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         raise DigitizerError(
             f"image must be an (H, W, 3) array; found "
@@ -1004,9 +1006,8 @@ def _working_image(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     f = MAX_WORK_SIDE_PX / max(h, w)
     if f < 1.0:
-        return cv2.resize(image, (round(w * f), round(h * f)),
-                          interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(image)
+        image = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    return dark_on_light(np.ascontiguousarray(image))
 
 
 def _sheet_after(image: np.ndarray, rect: Rectification, traces: np.ndarray
