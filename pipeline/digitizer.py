@@ -11,7 +11,7 @@ import ctypes
 import logging
 import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 import pipeline
+from pipeline.beat_order import time_asymmetry
 from pipeline.calibration import (
     Pulse,
     Scales,
@@ -59,6 +60,7 @@ from pipeline.layout import (
     turned_fit_gain,
 )
 from pipeline.leads import WindowMemo, assemble_signals, limb_relation_residual
+from pipeline.orientation import is_better_turned, may_be_sideways
 from pipeline.panels import PanelGaps, close_trace, find_panel_gaps
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
 from pipeline.polarity import dark_on_light
@@ -66,6 +68,7 @@ from pipeline.rectify import (
     Rectification,
     compose,
     rectify_from_map,
+    rotate_90,
     rotate_180,
     unwarp_quad,
     warp,
@@ -113,6 +116,14 @@ UNANIMOUS_SKEW_VETO = 1.5
 #: 0.49-1.39 (two scans 0.08 and 0.18, one 0.39), upright pages -0.3 to -1.13, and upright
 #: photos up to 0.375 (a faint line's breaks).
 TURNED_FIT_MARGIN = 0.45
+#: Weight of the complexes' skew beside the rows' time asymmetry
+#: (`beat_order.time_asymmetry`) in telling which way time runs on a page...
+TIME_SKEW_WEIGHT = 0.1
+#: ... and how far below 0 (backwards) their sum turns a page that nothing else decides.
+#: 104 upright bench pages (clean, 12x1, 6x2, 50 mm/s, scans, photos): -0.005 to 0.8;
+#: their turned copies that pulses and strips left upright: -0.80 to -0.02 (12 of 17
+#: under -0.1).
+BACKWARD_TIME = 0.1
 #: Largest difference between a photo row's own grid px/mm and the page's for the row to
 #: be read at its own (`_row_grid_scales`).
 ROW_GRID_TOLERANCE = 0.03
@@ -286,7 +297,8 @@ class Digitizer:
             tag = f"seg-{sha[:12]}" if sha else str(getattr(segmenter, "version", "custom"))
             self.classic = isinstance(segmenter, ClassicSegmenter)
         self.version = f"pipeline-{pipeline.__version__}+{tag}"
-        #: What segments a photo's straightened sheet again (None: nothing does).
+        #: What segments a photo's straightened sheet, or a sideways page turned, again
+        #: (None: nothing does).
         self.sheet_segmenter: SegmenterLike | None = (
             None if self.classic or isinstance(self._segmenter, _NoSegmenter)
             else self._segmenter)
@@ -439,6 +451,14 @@ class Digitizer:
     def _digitize_one(self, image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
                       seg_time: float) -> DigitizationResult:
         timings: dict[str, float] = {"segment": seg_time}
+        work_image = image
+        quarter: Rectification | None = None  # the page turned a quarter before reading
+        if not self.classic:
+            t = time.perf_counter()
+            turned = self._quarter_turned(image, maps)
+            if turned is not None:
+                image, maps, quarter = turned
+            timings["segment"] += time.perf_counter() - t
         h, w = image.shape[:2]
         t = time.perf_counter()
         trace_p = _upsample(maps.trace, (h, w))
@@ -448,7 +468,6 @@ class Digitizer:
         timings["upsample"] = time.perf_counter() - t
 
         fallback = False
-        work_image = image
         dark_v: np.ndarray | None = None  # the colour rule's darkness map of `image`
         gate: np.ndarray | None = None
         labels: np.ndarray | None = None  # (H, W) uint8 1: text on a straightened sheet
@@ -529,7 +548,28 @@ class Digitizer:
         page.fallback, page.photo, page.sheet_px = fallback, photo, sheet_px
         if pre is not None:
             page.rect = compose(pre, page.rect)
+        if quarter is not None:
+            page.rect = compose(quarter, page.rect)
         return self._finish(page, work_image, input_shape, timings)
+
+    def _quarter_turned(self, image: np.ndarray, maps: _NetMaps
+                        ) -> tuple[np.ndarray, _NetMaps, Rectification] | None:
+        """The page (H, W, 3) turned a quarter counter-clockwise, the network's maps of it
+        and the turn, when its traces run down the picture, not across
+        (`pipeline.orientation`); None when they run across, when turned they do not run
+        across clearly better, or when there is no network to look again.
+        A page then upside down is turned by the flip votes, as any other."""
+        if self.sheet_segmenter is None or not may_be_sideways(maps.trace):
+            return None
+        turned = np.ascontiguousarray(np.rot90(image))
+        try:
+            trace = self.sheet_segmenter.segment([turned])[0].probs[TRACE]
+        except ModelWeightsError as exc:
+            log.warning("no second look at a sideways page: %s", exc)
+            return None
+        if not is_better_turned(maps.trace, trace):
+            return None
+        return turned, _NetMaps(trace, None), rotate_90(image.shape[:2])
 
     def _labels_on_sheet(self, sheet: np.ndarray) -> np.ndarray | None:
         """(H, W) uint8, 1 where a second look of the network at a photo's straightened
@@ -658,7 +698,8 @@ class Digitizer:
         end = [find_pulse(faint, r, ppm_guess, "end", ink=ink_r) for r in rows]
         found = [p for p in start + end if p is not None]
         turned_gain = turned_fit_gain(rows, mask, long_ink, ppm_guess, traces)
-        votes = _flip_votes(found, _polarity_skew(traces, baselines), len(rows), turned_gain)
+        votes = _flip_votes(found, _polarity_skew(traces, baselines), len(rows), turned_gain,
+                            lambda: time_asymmetry(traces, 25.0 * ppm_guess))
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
@@ -1145,11 +1186,13 @@ def _row_grid_scales(page: _Page, scales: Scales) -> list[Scales]:
             for fx, fy in zip(fitted[0], fitted[1])]
 
 
-def _flip_votes(found: list[Pulse], skew: float, n_rows: int, turned_gain: float = 0.0
-                ) -> int:
+def _flip_votes(found: list[Pulse], skew: float, n_rows: int, turned_gain: float = 0.0,
+                asymmetry: Callable[[], float] = lambda: 0.0) -> int:
     """+1 when a page read as it lies is upside down, else -1. found: the calibration
     pulses found on its rows; skew: `_polarity_skew` of its lines; n_rows: rows read;
-    turned_gain: `layout.turned_fit_gain` of its rows.
+    turned_gain: `layout.turned_fit_gain` of its rows; asymmetry: the rows'
+    `beat_order.time_asymmetry`, worked out only when the rules before it leave the page
+    undecided.
 
     Pulses point up on upright pages; when most of those found point down, the page is
     turned unless the complexes contradict (most QRS complexes point up on upright
@@ -1157,12 +1200,14 @@ def _flip_votes(found: list[Pulse], skew: float, n_rows: int, turned_gain: float
     UNANIMOUS_SKEW_VETO (a record whose complexes mostly point down, such as deep S
     waves, has a moderately positive skew read upside down). Without pulses, rhythm strips
     tell: they lie below the grid of leads, so rows that fit a template clearly better
-    turned (by TURNED_FIT_MARGIN) turn the page, and clearly worse keep it. Otherwise only
-    an extreme majority of downward complexes turns the page (deep S waves in V1-V4 and
-    aVR make moderate negative skew common), and not when the rows fit better as they lie:
-    photo bench page 35 (no grid, no pulses, skew -2.08, the rows 0.31 better as read) was
-    turned; of 136 bench pages (64 photos, 40 scans, 16 clean, 16 upside down) no other
-    one reached this rule.
+    turned (by TURNED_FIT_MARGIN) turn the page, and clearly worse keep it. Otherwise the
+    direction of time does (T waves follow QRS complexes): a negative asymmetry whose sum
+    with TIME_SKEW_WEIGHT times the skew is under -BACKWARD_TIME turns the page, and so
+    does any sum under 0 when at least 3 pulses were found and all point down (fewer than
+    half the rows: a 12x1 page's). Last, an extreme majority of downward complexes turns the
+    page (deep S waves in V1-V4 and aVR make moderate negative skew common), and not when
+    the rows fit better as they lie: photo bench page 35 (no grid, no pulses, skew -2.08,
+    the rows 0.31 better as read) was turned.
     """
     n_inverted = sum(p.inverted for p in found)
     if len(found) >= max(2, n_rows // 2) and 2 * n_inverted != len(found):
@@ -1170,6 +1215,11 @@ def _flip_votes(found: list[Pulse], skew: float, n_rows: int, turned_gain: float
         return 1 if 2 * n_inverted > len(found) and skew <= veto else -1
     if abs(turned_gain) >= TURNED_FIT_MARGIN:
         return 1 if turned_gain > 0 else -1
+    time_runs = asymmetry()
+    backward = time_runs + TIME_SKEW_WEIGHT * skew
+    if time_runs < 0.0 and (backward < -BACKWARD_TIME or (
+            backward < 0.0 and len(found) >= 3 and n_inverted == len(found))):
+        return 1
     return 1 if skew < -2.0 and turned_gain >= 0.0 else -1
 
 

@@ -206,6 +206,14 @@ def rotate_180(shape: tuple[int, int]) -> Rectification:
     return Rectification(180.0, m, (h, w))
 
 
+def rotate_90(shape: tuple[int, int]) -> Rectification:
+    """Rectification turning an (H, W) image a quarter turn counter-clockwise (as
+    `np.rot90`): the result is (W, H), input (x, y) lands on (y, W - 1 - x)."""
+    h, w = shape
+    m = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0], [0.0, 0.0, 1.0]])
+    return Rectification(90.0, m, (w, h))
+
+
 def compose(first: Rectification, then: Rectification) -> Rectification:
     """The rectification applying `first`, then `then`."""
     angle = first.angle_deg + then.angle_deg

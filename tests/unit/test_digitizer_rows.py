@@ -187,6 +187,28 @@ def test_without_pulses_the_rhythm_strips_place_turns_a_page() -> None:
     assert _flip_votes(up, 0.5, 4, clear) == -1  # pulses come first
 
 
+def test_time_running_backwards_turns_a_page_nothing_else_decides() -> None:
+    from pipeline.calibration import Pulse
+    from pipeline.digitizer import TURNED_FIT_MARGIN, _flip_votes
+
+    assert _flip_votes([], 0.4, 12, 0.0, lambda: -0.6) == 1
+    assert _flip_votes([], 0.4, 12, 0.0, lambda: 0.3) == -1
+    # A moderately negative asymmetry with upward complexes: not enough.
+    assert _flip_votes([], 1.0, 12, 0.0, lambda: -0.08) == -1
+    # Without a measured asymmetry the skew alone keeps its own rule (under -2).
+    assert _flip_votes([], -1.5, 12, 0.0, lambda: 0.0) == -1
+    # Three pulses of twelve rows, all down: any backward sum turns the page.
+    down = [Pulse(10, 40, 80.0, 40.0, "end", inverted=True) for _ in range(3)]
+    assert _flip_votes(down, -0.2, 12, 0.0, lambda: -0.05) == 1
+    assert _flip_votes(down, 0.6, 12, 0.0, lambda: -0.05) == -1
+
+    def never() -> float:
+        raise AssertionError("asymmetry worked out though the strips decide")
+
+    # Pulses and strips decide before time does, and it is not worked out then.
+    assert _flip_votes([], 0.4, 4, -2 * TURNED_FIT_MARGIN, never) == -1
+
+
 def test_restored_ink_does_not_lower_the_line_threshold() -> None:
     from pipeline.digitizer import _line_mask
 
