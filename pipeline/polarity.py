@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pipeline.classic_segment import brightest_channel
+
 #: The page is looked at reduced to this many pixels along its longer side.
 SAMPLE_PX = 512
 #: A light-on-dark page's ground: its median brightness (0-255) at most this.
@@ -30,25 +32,19 @@ def is_light_on_dark(image: np.ndarray) -> bool:
     # pages are light, and end here.
     h, w = image.shape[:2]
     step = max(1, round(max(h, w) / SAMPLE_PX))
-    if float(np.median(_brightest(image[::step, ::step]))) > DARK_GROUND:
+    if float(np.median(brightest_channel(image[::step, ::step]))) > DARK_GROUND:
         return False
     # Area-averaged, so thin lines stay in the picture.
     f = min(1.0, SAMPLE_PX / max(h, w))
     small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))),
                        interpolation=cv2.INTER_AREA) if f < 1.0 else image
-    value = _brightest(small)
+    value = brightest_channel(small)
     _, light = cv2.threshold(value, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     n_light = int(np.count_nonzero(light))
     if n_light == 0 or n_light > LIGHT_SHARE * light.size:
         return False
     thick = cv2.morphologyEx(light, cv2.MORPH_OPEN, np.ones((OPEN_PX, OPEN_PX), np.uint8))
     return int(np.count_nonzero(thick)) <= THICK_SHARE * n_light
-
-
-def _brightest(image: np.ndarray) -> np.ndarray:
-    """(h, w) uint8: each pixel's brightest channel of an (h, w, 3) uint8 image."""
-    channels = [np.ascontiguousarray(image[..., c]) for c in range(3)]
-    return cv2.max(cv2.max(channels[0], channels[1]), channels[2])
 
 
 def dark_on_light(image: np.ndarray) -> np.ndarray:
