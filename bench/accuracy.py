@@ -9,7 +9,10 @@ placed right (each of the lead's windows inside a cell where the page drew it, s
 the largest relative error of the amplitude and time scales (px/s against the
 render's; on warped pages, scans and photos, the paper speed mm/s alone), and the 95th
 percentile of how far the read leads sit from their time (ms): the metric aligns each lead
-within +-0.5 s before scoring, so a lead read late scores as if it were on time.
+within +-0.5 s before scoring, so a lead read late scores as if it were on time. The first
+13 conditions are the issue's (TARGETED); the rest track pictures the renderer does not
+draw that way (turned a quarter, upside down without pulses, coloured traces, light on
+dark), with no target.
 
     python bench/accuracy.py [--pages 4] [--segmenter auto|classic] [--conditions a,b]
 """
@@ -37,23 +40,36 @@ from pipeline.types import DigitizationResult, DigitizeOptions
 PTBXL = DEFAULT_RECORDS
 BASE: dict[str, Any] = {"layout": "3x4+1", "dpi": 200.0, "mm_per_s": 25.0, "mm_per_mv": 10.0}
 
-#: name -> (preset, spec overrides, turn the image upside down)
-CONDITIONS: dict[str, tuple[str, dict[str, Any], bool]] = {
-    "clean 3x4+1 200dpi": ("clean", {}, False),
-    "clean 3x4+1 100dpi": ("clean", {"dpi": 100.0}, False),
-    "clean 3x4+1 300dpi": ("clean", {"dpi": 300.0}, False),
-    "clean 6x2": ("clean", {"layout": "6x2"}, False),
-    "clean 12x1": ("clean", {"layout": "12x1"}, False),
-    "clean 3x4+3": ("clean", {"layout": "3x4+3"}, False),
-    "clean cabrera-3x4+1": ("clean", {"layout": "cabrera-3x4+1"}, False),
+#: name -> (preset, spec overrides, what is done to the rendered picture: "" nothing,
+#: "rot90" / "rot180" / "rot270" turned that far counter-clockwise (np.rot90), "negative"
+#: light on dark, a monitor's screen).
+CONDITIONS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "clean 3x4+1 200dpi": ("clean", {}, ""),
+    "clean 3x4+1 100dpi": ("clean", {"dpi": 100.0}, ""),
+    "clean 3x4+1 300dpi": ("clean", {"dpi": 300.0}, ""),
+    "clean 6x2": ("clean", {"layout": "6x2"}, ""),
+    "clean 12x1": ("clean", {"layout": "12x1"}, ""),
+    "clean 3x4+3": ("clean", {"layout": "3x4+3"}, ""),
+    "clean cabrera-3x4+1": ("clean", {"layout": "cabrera-3x4+1"}, ""),
     # scale conditions: the issue's targets rely on the calibration pulse being drawn
-    "clean 5 mm/mV": ("clean", {"mm_per_mv": 5.0, "calibration": "start"}, False),
-    "clean 20 mm/mV": ("clean", {"mm_per_mv": 20.0, "calibration": "start"}, False),
-    "clean 50 mm/s": ("clean", {"mm_per_s": 50.0, "calibration": "start"}, False),
-    "clean upside down": ("clean", {"calibration": "start"}, True),
-    "scan 3x4+1": ("scan", {}, False),
-    "photo 3x4+1": ("photo", {}, False),
+    "clean 5 mm/mV": ("clean", {"mm_per_mv": 5.0, "calibration": "start"}, ""),
+    "clean 20 mm/mV": ("clean", {"mm_per_mv": 20.0, "calibration": "start"}, ""),
+    "clean 50 mm/s": ("clean", {"mm_per_s": 50.0, "calibration": "start"}, ""),
+    "clean upside down": ("clean", {"calibration": "start"}, "rot180"),
+    "scan 3x4+1": ("scan", {}, ""),
+    "photo 3x4+1": ("photo", {}, ""),
+    # No target in the issue: pictures our renderer does not draw this way.
+    "clean upside down no pulses": ("clean", {"calibration": "none"}, "rot180"),
+    "clean 12x1 upside down no pulses": ("clean", {"layout": "12x1", "calibration": "none"},
+                                          "rot180"),
+    "clean sideways": ("clean", {}, "rot270"),
+    "scan sideways": ("scan", {}, "rot90"),
+    "clean blue traces": ("clean", {"trace_rgb": (31, 119, 180)}, ""),
+    "clean light on dark": ("clean", {"trace_rgb": (255, 0, 255), "grid": "grey"},
+                            "negative"),
 }
+#: The conditions the issue sets targets for (the rest are tracked, not judged).
+TARGETED = tuple(list(CONDITIONS)[:13])
 
 
 def test_records() -> list[Path]:
@@ -64,33 +80,48 @@ def test_records() -> list[Path]:
 def condition_page(name: str, i: int, records: list[Path]) -> tuple[Path, RenderedPage,
                                                                     np.ndarray]:
     """Page `i` of condition `name`: (record, rendered page, the (H, W, 3) image to digitize,
-    turned 180 degrees for the upside-down condition). The same for every caller."""
-    preset, overrides, flip = CONDITIONS[name]
+    turned or made negative as the condition says). The same for every caller."""
+    preset, overrides, change = CONDITIONS[name]
     rec = records[(i * 7 + len(name)) % len(records)]
     rng = np.random.default_rng(1000 + i)
     signals, fs = load_record(str(rec))
     spec = sample_spec(rng, preset, **{**BASE, "trace_width_mm": float(rng.uniform(0.1, 0.3)),
                                       **overrides})
     page = render_page(signals, fs, spec, rng)
-    image = np.ascontiguousarray(page.image[::-1, ::-1]) if flip else page.image
-    return rec, page, image
+    return rec, page, changed_picture(page.image, change)
 
 
-def _to_rectified(points: np.ndarray, page: RenderedPage, image: np.ndarray,
+def changed_picture(image: np.ndarray, change: str) -> np.ndarray:
+    """The (H, W, 3) picture as a condition changes it (see CONDITIONS); itself for ""."""
+    if change == "negative":
+        return 255 - image
+    if change:
+        return np.ascontiguousarray(np.rot90(image, QUARTERS[change]))
+    return image
+
+
+#: Quarter turns counter-clockwise of each turning change.
+QUARTERS = {"rot90": 1, "rot180": 2, "rot270": 3}
+
+
+def _to_rectified(points: np.ndarray, page: RenderedPage, quarters: int,
                   geometry: PageGeometry) -> np.ndarray:
-    """(N, 2) page px -> the digitizer's rectified working px (image turned 180 degrees
-    when `image` is the page turned)."""
+    """(N, 2) page px -> the digitizer's rectified working px (through the turn from the
+    rendered page to the picture digitized: `quarters` turns counter-clockwise)."""
     q = cv2.perspectiveTransform(points[None].astype(np.float64), page.homography)[0]
-    if image is not page.image:
-        q = np.array([image.shape[1] - 1, image.shape[0] - 1]) - q
+    h, w = page.image.shape[:2]
+    for _ in range(quarters):  # each turn: (x, y) -> (y, w - 1 - x)
+        q = np.stack([q[:, 1], w - 1 - q[:, 0]], axis=1)
+        h, w = w, h
     q = q * geometry.work_scale
     return cv2.perspectiveTransform(q[None], geometry.matrix)[0]
 
 
-def leads_right(page: RenderedPage, image: np.ndarray, res: DigitizationResult) -> int:
+def leads_right(page: RenderedPage, quarters: int, res: DigitizationResult) -> int:
     """How many of the page's drawn leads the digitizer placed right: at the middle of each
     of the lead's windows, of the page's cells there (`page.panels`) the one whose baseline
-    is nearest the window's (isoelectric level) shows that lead, with that polarity."""
+    is nearest the window's (isoelectric level) shows that lead, with that polarity.
+    quarters: turns counter-clockwise from the rendered page to the picture digitized."""
     geometry = getattr(res, "geometry", None)
     if geometry is None:
         return 0
@@ -99,7 +130,7 @@ def leads_right(page: RenderedPage, image: np.ndarray, res: DigitizationResult) 
         x0, y0, x1, y1 = c.box_px
         q = _to_rectified(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1],
                                     [0.5 * (x0 + x1), c.baseline_y_px]], np.float64), page,
-                          image, geometry)
+                          quarters, geometry)
         boxes.append((c, q[:4].min(axis=0), q[:4].max(axis=0), q[4, 1]))
     right = 0
     for lead in dict.fromkeys(p.lead for p in page.panels):
@@ -129,7 +160,7 @@ def run_condition(dz: Digitizer, name: str, n: int, records: list[Path]) -> dict
             res = dz.digitize(image)
             est = res.signals_uv
             layout_ok += res.layout == page.layout
-            n_right += leads_right(page, image, res)
+            n_right += leads_right(page, QUARTERS.get(CONDITIONS[name][2], 0), res)
             gain_err.append(abs(res.mm_per_mv / page.mm_per_mv - 1))
             if np.allclose(page.homography, np.eye(3)):
                 speed_err.append(abs(res.mm_per_s * res.px_per_mm
@@ -186,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['refused']} | "
               f"{row['gain_err']:.1%} | {row['time_err']:.1%} | {row['shift_ms']:.0f} ms |",
               flush=True)
-    print(f"\nall conditions: mean {statistics.mean(r['mean_db'] for r in rows):.1f} dB")
+    targeted = [r["mean_db"] for r in rows if r["condition"] in TARGETED]
+    if targeted:
+        print(f"\nconditions with targets: mean {statistics.mean(targeted):.1f} dB")
+    print(f"all conditions: mean {statistics.mean(r['mean_db'] for r in rows):.1f} dB")
     return 0
 
 

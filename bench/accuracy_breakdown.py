@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", type=int, default=0, help="first page index")
     ap.add_argument("--segmenter", choices=("auto", "classic"), default="auto")
     args = ap.parse_args(argv)
-    flip = CONDITIONS[args.condition][2]
+    changed = bool(CONDITIONS[args.condition][2])  # turned or negative
     dz = Digitizer(DigitizeOptions(device="cpu"),
                    segmenter="classic" if args.segmenter == "classic" else None)
     records = test_records()
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
               f"pen {page.conditions.get('trace_width_px', float('nan')):.2f} px, layout "
               f"{res.layout} (truth {page.layout})")
         oracle = (digitize_from_masks(page, "envelope")
-                  if np.allclose(page.homography, np.eye(3)) and not flip else None)
+                  if np.allclose(page.homography, np.eye(3)) and not changed else None)
         placed = {p.lead: p for p in res.geometry.panels} if res.geometry else {}
         truth_panel = {}
         for p in page.panels:
