@@ -164,49 +164,49 @@ def test_a_line_the_gate_cut_is_put_back_but_not_a_stamp_touching_it() -> None:
 
 def test_pulses_that_all_point_down_turn_a_page_despite_moderate_skew() -> None:
     from pipeline.calibration import Pulse
-    from pipeline.digitizer import _flip_votes
+    from pipeline.upside_down import flip_votes
 
     down = [Pulse(10, 40, 80.0, 40.0, "end", inverted=True) for _ in range(4)]
     up = Pulse(10, 40, 80.0, 40.0, "start")
-    assert _flip_votes(down, 0.85, 4) == 1  # a record of mostly downward complexes
-    assert _flip_votes(down, 2.5, 4) == -1  # the complexes contradict strongly
-    assert _flip_votes([*down[:3], up], 0.85, 4) == -1  # pulses disagree: skew decides
-    assert _flip_votes([], -2.5, 4) == 1 and _flip_votes([], -1.0, 4) == -1
+    assert flip_votes(down, 0.85, 4) == 1  # a record of mostly downward complexes
+    assert flip_votes(down, 2.5, 4) == -1  # the complexes contradict strongly
+    assert flip_votes([*down[:3], up], 0.85, 4) == -1  # pulses disagree: skew decides
+    assert flip_votes([], -2.5, 4) == 1 and flip_votes([], -1.0, 4) == -1
 
 
 def test_without_pulses_the_rhythm_strips_place_turns_a_page() -> None:
     from pipeline.calibration import Pulse
-    from pipeline.digitizer import TURNED_FIT_MARGIN, _flip_votes
+    from pipeline.upside_down import TURNED_FIT_MARGIN, flip_votes
 
     clear = TURNED_FIT_MARGIN + 0.1
-    assert _flip_votes([], -1.0, 4, clear) == 1  # strip above the leads, moderate skew
-    assert _flip_votes([], -2.5, 4, -clear) == -1  # strip below: the skew does not turn it
-    assert _flip_votes([], -2.5, 4, 0.5 * TURNED_FIT_MARGIN) == 1  # unclear: skew decides
-    assert _flip_votes([], -1.0, 4, 0.5 * TURNED_FIT_MARGIN) == -1
+    assert flip_votes([], -1.0, 4, clear) == 1  # strip above the leads, moderate skew
+    assert flip_votes([], -2.5, 4, -clear) == -1  # strip below: the skew does not turn it
+    assert flip_votes([], -2.5, 4, 0.5 * TURNED_FIT_MARGIN) == 1  # unclear: skew decides
+    assert flip_votes([], -1.0, 4, 0.5 * TURNED_FIT_MARGIN) == -1
     up = [Pulse(10, 40, 80.0, 40.0, "start") for _ in range(4)]
-    assert _flip_votes(up, 0.5, 4, clear) == -1  # pulses come first
+    assert flip_votes(up, 0.5, 4, clear) == -1  # pulses come first
 
 
 def test_time_running_backwards_turns_a_page_nothing_else_decides() -> None:
     from pipeline.calibration import Pulse
-    from pipeline.digitizer import TURNED_FIT_MARGIN, _flip_votes
+    from pipeline.upside_down import TURNED_FIT_MARGIN, flip_votes
 
-    assert _flip_votes([], 0.4, 12, 0.0, lambda: -0.6) == 1
-    assert _flip_votes([], 0.4, 12, 0.0, lambda: 0.3) == -1
+    assert flip_votes([], 0.4, 12, 0.0, lambda: -0.6) == 1
+    assert flip_votes([], 0.4, 12, 0.0, lambda: 0.3) == -1
     # A moderately negative asymmetry with upward complexes: not enough.
-    assert _flip_votes([], 1.0, 12, 0.0, lambda: -0.08) == -1
+    assert flip_votes([], 1.0, 12, 0.0, lambda: -0.08) == -1
     # Without a measured asymmetry the skew alone keeps its own rule (under -2).
-    assert _flip_votes([], -1.5, 12, 0.0, lambda: 0.0) == -1
+    assert flip_votes([], -1.5, 12, 0.0, lambda: 0.0) == -1
     # Three pulses of twelve rows, all down: any backward sum turns the page.
     down = [Pulse(10, 40, 80.0, 40.0, "end", inverted=True) for _ in range(3)]
-    assert _flip_votes(down, -0.2, 12, 0.0, lambda: -0.05) == 1
-    assert _flip_votes(down, 0.6, 12, 0.0, lambda: -0.05) == -1
+    assert flip_votes(down, -0.2, 12, 0.0, lambda: -0.05) == 1
+    assert flip_votes(down, 0.6, 12, 0.0, lambda: -0.05) == -1
 
     def never() -> float:
         raise AssertionError("asymmetry worked out though the strips decide")
 
     # Pulses and strips decide before time does, and it is not worked out then.
-    assert _flip_votes([], 0.4, 4, -2 * TURNED_FIT_MARGIN, never) == -1
+    assert flip_votes([], 0.4, 4, -2 * TURNED_FIT_MARGIN, never) == -1
 
 
 def test_restored_ink_does_not_lower_the_line_threshold() -> None:
@@ -269,7 +269,7 @@ def test_a_photos_grid_line_dashes_leave_the_line_mask() -> None:
 def test_downward_complexes_do_not_turn_rows_that_fit_better_as_they_lie() -> None:
     # Photo bench page 35: no grid, no pulses, skew -2.08, and its rows fit a template
     # 0.31 better as read (under the margin). It was turned and read at -1.4 dB; 16.7 now.
-    from pipeline.digitizer import _flip_votes
+    from pipeline.upside_down import flip_votes
 
-    assert _flip_votes([], -2.08, 4, -0.307) == -1
-    assert _flip_votes([], -2.08, 4, 0.0) == 1  # no template tells: the skew decides
+    assert flip_votes([], -2.08, 4, -0.307) == -1
+    assert flip_votes([], -2.08, 4, 0.0) == 1  # no template tells: the skew decides

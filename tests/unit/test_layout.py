@@ -131,7 +131,7 @@ def test_gaps_choose_6x2_over_6x1() -> None:
 
 
 def test_rhythm_strip_above_the_leads_fits_better_turned() -> None:
-    from pipeline.digitizer import TURNED_FIT_MARGIN
+    from pipeline.upside_down import TURNED_FIT_MARGIN
 
     page = rows_page(4, gaps=(0.25, 0.5, 0.75))
     strip_from = int((15 + 40 * 3) * PPM)
