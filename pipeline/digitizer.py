@@ -223,14 +223,14 @@ class _NetMaps(NamedTuple):
 
 
 def _read_in_worker(page: SharedPage, input_shape: tuple[int, int], seg_time: float,
-                    index: int) -> DigitizationResult | DigitizerError:
+                    index: int, quarter: bool = False) -> DigitizationResult | DigitizerError:
     """Read one segmented page in a worker process (see `Digitizer._read_guarded`); its
     pixels and maps (trace, then grid when there is one) come in shared memory."""
     if _READER is None:
         raise RuntimeError("worker process was not initialised")
     image, maps = take_shared_page(page)
     net = _NetMaps(maps[0], maps[1] if len(maps) > 1 else None)
-    return _READER._read_guarded(image, input_shape, net, seg_time, index)
+    return _READER._read_guarded(image, input_shape, net, seg_time, index, quarter)
 
 
 def _load_default_segmenter(options: DigitizeOptions) -> tuple[SegmenterLike, str, bool]:
@@ -282,8 +282,7 @@ class Digitizer:
             tag = f"seg-{sha[:12]}" if sha else str(getattr(segmenter, "version", "custom"))
             self.classic = isinstance(segmenter, ClassicSegmenter)
         self.version = f"pipeline-{pipeline.__version__}+{tag}"
-        #: What segments a photo's straightened sheet, or a sideways page turned, again
-        #: (None: nothing does).
+        #: What segments a photo's straightened sheet again (None: nothing does).
         self.sheet_segmenter: SegmenterLike | None = (
             None if self.classic or isinstance(self._segmenter, _NoSegmenter)
             else self._segmenter)
@@ -342,21 +341,24 @@ class Digitizer:
                 chunk = work[start:start + batch]
                 t = time.perf_counter()
                 maps = self._segment(chunk)
+                chunk, maps, quarters = self._turn_sideways(chunk, maps)
                 seg_time = (time.perf_counter() - t) / len(chunk)
                 for k in range(start, start + len(chunk)):
                     i = where[k]
                     if pool is None:
-                        results[i] = self._read_guarded(work[k], images[i].shape[:2],
-                                                        maps[k - start], seg_time, i)
+                        results[i] = self._read_guarded(chunk[k - start], images[i].shape[:2],
+                                                        maps[k - start], seg_time, i,
+                                                        quarters[k - start])
                         continue
                     while len(in_flight) >= max_in_flight:
                         collect(FIRST_COMPLETED)
                     net = maps[k - start]
                     block, page = blocks.share(
-                        work[k], (net.trace,) if net.grid is None else (net.trace, net.grid))
+                        chunk[k - start],
+                        (net.trace,) if net.grid is None else (net.trace, net.grid))
                     try:
                         future = pool.submit(_read_in_worker, page, images[i].shape[:2],
-                                             seg_time, i)
+                                             seg_time, i, quarters[k - start])
                     except BrokenProcessPool as exc:  # a reader died: a new pool for the rest
                         blocks.give_back(block)
                         results[i] = DigitizerError(f"page-reading worker process died: {exc!r}")
@@ -372,6 +374,26 @@ class Digitizer:
             for _, block in in_flight.values():
                 blocks.give_back(block)
         return [r if r is not None else DigitizerError("not processed") for r in results]
+
+    def _turn_sideways(self, chunk: list[np.ndarray], maps: list[_NetMaps]
+                       ) -> tuple[list[np.ndarray], list[_NetMaps], list[bool]]:
+        """The pages of a batch (each (H, W, 3)) and their maps, those whose traces run
+        down the picture turned a quarter counter-clockwise with the network's maps of them
+        turned (`pipeline.orientation`), and which were turned. Pages in doubt
+        (`may_be_sideways`) are segmented again turned, as one batch, where the network
+        runs: on the GPU when there is one. A page then upside down is turned by the flip
+        votes, as any other."""
+        quarters = [False] * len(chunk)
+        doubt = ([] if self.classic else
+                 [k for k, m in enumerate(maps) if may_be_sideways(m.trace)])
+        if not doubt:
+            return chunk, maps, quarters
+        turned = [np.ascontiguousarray(np.rot90(chunk[k])) for k in doubt]
+        chunk, maps = list(chunk), list(maps)
+        for k, image, seen in zip(doubt, turned, self._segment(turned)):
+            if is_better_turned(maps[k].trace, seen.trace):
+                chunk[k], maps[k], quarters[k] = image, seen, True
+        return chunk, maps, quarters
 
     def _segment(self, chunk: list[np.ndarray]) -> list[_NetMaps]:
         """What page reading needs of the segmenter's maps of each page. The network is
@@ -421,10 +443,11 @@ class Digitizer:
         return (str(path), str(sha)) if path is not None and sha else None
 
     def _read_guarded(self, image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
-                      seg_time: float, index: int) -> DigitizationResult | DigitizerError:
+                      seg_time: float, index: int, quarter: bool = False
+                      ) -> DigitizationResult | DigitizerError:
         """`_digitize_one`, with any failure turned into the page's DigitizerError."""
         try:
-            return self._digitize_one(image, input_shape, maps, seg_time)
+            return self._digitize_one(image, input_shape, maps, seg_time, quarter)
         except DigitizerError as exc:
             return exc
         except (ValueError, IndexError, ZeroDivisionError, cv2.error,
@@ -434,16 +457,12 @@ class Digitizer:
 
     # ------------------------------------------------------------------ one page
     def _digitize_one(self, image: np.ndarray, input_shape: tuple[int, int], maps: _NetMaps,
-                      seg_time: float) -> DigitizationResult:
+                      seg_time: float, quarter: bool = False) -> DigitizationResult:
+        """Read one segmented page. image: (H, W, 3) the working page (reduced from the
+        input, of `input_shape`); quarter: it is the working page turned a quarter
+        counter-clockwise (`_turn_sideways`), its maps those of the turned page."""
         timings: dict[str, float] = {"segment": seg_time}
-        work_image = image
-        quarter: Rectification | None = None  # the page turned a quarter before reading
-        if not self.classic:
-            t = time.perf_counter()
-            turned = self._quarter_turned(image, maps)
-            if turned is not None:
-                image, maps, quarter = turned
-            timings["segment"] += time.perf_counter() - t
+        work_shape = (image.shape[1], image.shape[0]) if quarter else image.shape[:2]
         h, w = image.shape[:2]
         t = time.perf_counter()
         trace_p = _upsample(maps.trace, (h, w))
@@ -533,28 +552,9 @@ class Digitizer:
         page.fallback, page.photo, page.sheet_px = fallback, photo, sheet_px
         if pre is not None:
             page.rect = compose(pre, page.rect)
-        if quarter is not None:
-            page.rect = compose(quarter, page.rect)
-        return self._finish(page, work_image, input_shape, timings)
-
-    def _quarter_turned(self, image: np.ndarray, maps: _NetMaps
-                        ) -> tuple[np.ndarray, _NetMaps, Rectification] | None:
-        """The page (H, W, 3) turned a quarter counter-clockwise, the network's maps of it
-        and the turn, when its traces run down the picture, not across
-        (`pipeline.orientation`); None when they run across, when turned they do not run
-        across clearly better, or when there is no network to look again.
-        A page then upside down is turned by the flip votes, as any other."""
-        if self.sheet_segmenter is None or not may_be_sideways(maps.trace):
-            return None
-        turned = np.ascontiguousarray(np.rot90(image))
-        try:
-            trace = self.sheet_segmenter.segment([turned])[0].probs[TRACE]
-        except ModelWeightsError as exc:
-            log.warning("no second look at a sideways page: %s", exc)
-            return None
-        if not is_better_turned(maps.trace, trace):
-            return None
-        return turned, _NetMaps(trace, None), rotate_90(image.shape[:2])
+        if quarter:
+            page.rect = compose(rotate_90(work_shape), page.rect)
+        return self._finish(page, work_shape, input_shape, timings)
 
     def _labels_on_sheet(self, sheet: np.ndarray) -> np.ndarray | None:
         """(H, W) uint8, 1 where a second look of the network at a photo's straightened
@@ -694,7 +694,7 @@ class Digitizer:
         page.grid_map = grid_r
         return page
 
-    def _finish(self, page: _Page, image: np.ndarray, input_shape: tuple[int, int],
+    def _finish(self, page: _Page, work_shape: tuple[int, int], input_shape: tuple[int, int],
                 timings: dict[str, float]) -> DigitizationResult:
         t = time.perf_counter()
         opts = self.options
@@ -760,7 +760,7 @@ class Digitizer:
             assumed.append("segmentation_classic_fallback")
         if page.grid is None:
             assumed.append("px_per_mm")
-        scale_back = input_shape[1] / image.shape[1]
+        scale_back = input_shape[1] / work_shape[1]
         geometry = PageGeometry(matrix=page.rect.matrix, shape=page.rect.shape,
                                 work_scale=1.0 / scale_back, panels=tuple(placements))
         return PageResult(

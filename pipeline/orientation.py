@@ -2,8 +2,9 @@
 
 A landscape ECG scanned or exported on a portrait page is often turned a quarter. The
 traces' pieces in the segmentation network's trace map are then taller than wide. Upright
-bench pages give a width/height ratio (summed over the pieces) of 1.9-19, their quarter
-turns 0.13-0.9. The network, trained on upright pages, also sees less of a turned page's
+bench pages give a width/height ratio (summed over the pieces) of 1.9-19, most of their
+quarter turns 0.1-1.0; on a few (12x1 and 6x2 pages whose QRS strokes, then across, are
+what the network sees best) 1.6-8, and those are not turned. The network, trained on upright pages, also sees less of a turned page's
 traces (a half to two thirds): a page is turned only where its turned picture shows both
 (`is_better_turned`). Turned photos of real pictures can show long horizontal pieces
 (grid lines, text lines taken for trace), but then with a third of the trace.

@@ -86,3 +86,19 @@ def test_a_page_turned_clockwise_reads_as_the_page() -> None:
     assert read.geometry is not None and upright.geometry is not None
     np.testing.assert_allclose(read.geometry.matrix,
                                upright.geometry.matrix @ rotate_90(sideways.shape[:2]).matrix)
+
+
+@pytest.mark.slow
+def test_a_batch_read_by_worker_processes_turns_its_sideways_page() -> None:
+    # The parent segments the batch and its sideways page again, turned; the quarter turn
+    # travels with the page to the reading process.
+    signals, fs = load_record(ptbxl_record("00009_hr"))
+    rng = np.random.default_rng(3)
+    page = render_page(signals, fs, sample_spec(rng, "clean", layout="3x4+1", dpi=150.0),
+                       rng).image
+    sideways = np.ascontiguousarray(np.rot90(page, 3))
+    with Digitizer(DigitizeOptions(device="cpu", workers=2, batch_size=2)) as digitizer:
+        upright, read = digitizer.digitize_batch([page, sideways])
+    assert not isinstance(upright, Exception) and not isinstance(read, Exception)
+    np.testing.assert_array_equal(read.signals_uv, upright.signals_uv)
+    assert read.rotation_deg == pytest.approx(upright.rotation_deg + 90.0)
