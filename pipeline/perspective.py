@@ -165,22 +165,55 @@ def _tile_direction(tile: np.ndarray, vertical: bool, max_tilt: float, around: f
     0.5 degree steps cannot step over it; shrinking both axes alike keeps the lattice of
     grid crossings from aliasing), then finer on the tile squeezed along the lines.
     """
-    if vertical:
-        tile = np.ascontiguousarray(tile.T)
-    # Taper across the lines: the tile's own straight top and bottom edges must not make
-    # the unsheared projection look sharp.
-    tile = tile * np.hanning(tile.shape[0] + 2)[1:-1, None].astype(np.float32)
+    tile = _tapered(tile, vertical)
     shrink = max(1, round(max(tile.shape) / COARSE_SIDE_PX))
     cand = around + np.arange(-max_tilt, max_tilt + 1e-9, 0.5)
     scores = _search(tile, cand, (shrink, shrink))
     best = float(cand[int(np.argmax(scores))])
     floor = float(np.median(scores))
     gain = float(scores.max()) / floor - 1.0 if floor > 0 else 0.0
+    return _fine_direction(tile, best), max(0.0, gain)
+
+
+def _fine_direction(tile: np.ndarray, best: float) -> float:
+    """The sharpest angle (deg) of the horizontal family of a tapered tile (h, w) float32,
+    searched in three rounds of 5 angles (steps of 0.25, 0.08 and 0.025 degree) from
+    `best`: within 0.71 degree of it, to about 0.01 degree."""
     cache: dict[tuple[int, int], tuple[np.ndarray, dict[int, np.ndarray]]] = {}
     for fine_step in (0.25, 0.08, 0.025):
         near = best + np.arange(-2, 3) * fine_step
         squeeze = (1, 1) if abs(best) > 8.0 else (4, 1)
         best = float(near[int(np.argmax(_search(tile, near, squeeze, True, cache)))])
+    return best
+
+
+def _tapered(tile: np.ndarray, vertical: bool) -> np.ndarray:
+    """A tile (h, w) float32 laid so that the family measured runs along its rows
+    (transposed for the vertical one) and tapered across them: the tile's own straight top
+    and bottom edges must not make the unsheared projection look sharp."""
+    if vertical:
+        tile = np.ascontiguousarray(tile.T)
+    return tile * np.hanning(tile.shape[0] + 2)[1:-1, None].astype(np.float32)
+
+
+def _direction_near(tile: np.ndarray, vertical: bool, around: float) -> tuple[float, float]:
+    """`_tile_direction` within 0.71 degree of `around` (deg), for a tile whose family is
+    expected there (the page's turn, measured to 0.05 degree): the fine search alone, from
+    `around`. The gain is the sharpness at the angle found over the mean of that at
+    around +- 2 degrees (where a grid's lines are blurred across the tile), both measured
+    as `_tile_direction`'s coarse search measures them. A family more than 0.71 degree
+    from `around` is reported at the search's edge.
+
+    On a page seen square-on each family lies within 0.1 degree of the page's turn, where
+    `_tile_direction`'s coarse search (0.5 degree steps about `around`) would start the
+    same fine search: the angles are the same, at 3 coarse turns of the tile instead of 9.
+    """
+    tile = _tapered(tile, vertical)
+    best = _fine_direction(tile, around)
+    shrink = max(1, round(max(tile.shape) / COARSE_SIDE_PX))
+    scores = _search(tile, np.array([around - 2.0, around + 2.0, best]), (shrink, shrink))
+    floor = 0.5 * float(scores[0] + scores[1])
+    gain = float(scores[2]) / floor - 1.0 if floor > 0 else 0.0
     return best, max(0.0, gain)
 
 
@@ -378,12 +411,16 @@ def _half(small: np.ndarray) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-def _turn_and_square_on(small: np.ndarray) -> tuple[float, bool]:
-    """The turn (deg) of a reduced map `small` (h, w) and whether it looks square-on, both
-    measured at half its size: the square-on check's tiles (300 px on a 2200 px page) still
-    resolve 0.1 degree there, and take 21 ms instead of 33 (bench pages)."""
-    half = _half(small)
-    turn = estimate_angle(half, MAX_TURN_DEG)
+def _turn_and_square_on(half: np.ndarray) -> tuple[float, bool]:
+    """The turn (deg, to 0.05) of a map `half` (h, w) and whether it looks square-on.
+
+    half: the line map reduced to WORK_SIDE_PX / 2 (`_half` of `_reduced`). The square-on
+    check's tiles (300 px on a 2200 px page) still resolve 0.1 degree there, at about 2/3
+    of the cost at WORK_SIDE_PX. The way the map is shrunk sets the moire of a grid whose
+    lines lie 2-3 px apart there, and with it the directions found: a scan's map shrunk in
+    whole blocks of 3 px first showed no lines in its quarters.
+    """
+    turn = estimate_angle(half, MAX_TURN_DEG, rough=True)
     return turn, _square_on(half, (turn, -turn))
 
 
@@ -397,7 +434,7 @@ def page_turn(line_map: np.ndarray) -> tuple[float, bool]:
     (`pipeline.rectify.estimate_angle`'s near)."""
     if line_map.ndim != 2:
         raise ValueError(f"line_map must be (H, W); found shape {line_map.shape}")
-    return _turn_and_square_on(_reduced(line_map)[0])
+    return _turn_and_square_on(_half(_reduced(line_map)[0]))
 
 
 def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
@@ -419,7 +456,7 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
     small, f = _reduced(line_map)
     if turn is None:
         # The page's turn, roughly (the square-on check searches +-2 degrees around it).
-        turn, square_on = _turn_and_square_on(small)
+        turn, square_on = _turn_and_square_on(_half(small))
         if square_on:
             return None  # a scan or a digital page: a rotation does
     around = (turn, -turn)  # the families' angles on a page turned by `turn`, no keystone
@@ -473,10 +510,12 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
 
 def _square_on(small: np.ndarray, around: tuple[float, float]) -> bool:
     """Whether a map (h, w) looks square-on: in its four corner quarters each family's
-    direction (searched within +-2 degrees of `around`) is the same within
-    SQUARE_ON_SPREAD_DEG (a keystone of 2% turns lines by about 1 degree there). The
+    direction (searched within 0.71 degree of `around`, `_direction_near`) is the same
+    within SQUARE_ON_SPREAD_DEG (a keystone of 2% turns lines by about 1 degree there). The
     answer is no as soon as a family's directions spread more, or too few quarters are
-    left for it to be found in three."""
+    left for it to be found in three. (`around` is the page's turn, which lies among the
+    quarters' directions: quarters further from it than the search reaches spread at least
+    as far as its edges.)"""
     h, w = small.shape
     th, tw = h // 2, w // 2
     found: tuple[list[float], list[float]] = ([], [])
@@ -486,7 +525,7 @@ def _square_on(small: np.ndarray, around: tuple[float, float]) -> bool:
         if float(tile.sum()) <= 0:
             continue
         for k in (0, 1):
-            angle, gain = _tile_direction(tile, bool(k), 2.0, around[k])
+            angle, gain = _direction_near(tile, bool(k), around[k])
             if gain > 0.05:
                 found[k].append(angle)
             left = len(quarters) - 1 - i

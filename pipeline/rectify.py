@@ -48,12 +48,13 @@ def _sharpness(small: np.ndarray, angle: float) -> float:
 
 
 def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG,
-                   near: float | None = None) -> float:
+                   near: float | None = None, rough: bool = False) -> float:
     """Rotation (degrees, counter-clockwise positive as in cv2) that makes lines axis-aligned.
 
     line_map: (H, W) float, high on grid lines or traces. Returns the angle to apply with
-    `rotate` to straighten the page, in [-max_angle, max_angle]. near: an estimate already
-    known to within ~0.2 degree (from a smaller map): only the fine search runs, about it.
+    `rotate` to straighten the page, in [-max_angle, max_angle], to 0.01 degree. near: an
+    estimate already known to within ~0.2 degree (from a smaller map): only the fine search
+    runs, about it. rough: to 0.05 degree only (a start for a finer search elsewhere).
     """
     h, w = line_map.shape
     f = min(1.0, SEARCH_SIDE_PX / max(h, w))
@@ -71,7 +72,7 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG,
                       interpolation=cv2.INTER_AREA)
     angles = np.arange(-max_angle, max_angle + 1e-9, 0.25)
     scores = _spectral_sharpness(tiny, angles)
-    return _refine(small, float(angles[int(np.argmax(scores))]))
+    return _refine(small, float(angles[int(np.argmax(scores))]), rough=rough)
 
 
 def _spectral_sharpness(image: np.ndarray, angles: np.ndarray) -> np.ndarray:
@@ -115,12 +116,14 @@ def _tukey(n: int, edge: float = 0.1) -> np.ndarray:
     return window
 
 
-def _refine(small: np.ndarray, best: float, first_steps: int = 6) -> float:
+def _refine(small: np.ndarray, best: float, first_steps: int = 6, rough: bool = False
+            ) -> float:
     """The sharpest angle (deg) of `small` (h, w) float32 within first_steps * 0.05 degree
-    of `best` (0.3 after the coarse search's 0.25 degree steps), to 0.01 degree. The
-    second round's centre, the first round's best, is not turned and measured again."""
+    of `best` (0.3 after the coarse search's 0.25 degree steps), to 0.01 degree (0.05 when
+    rough). The second round's centre, the first round's best, is not turned and measured
+    again."""
     known: dict[float, float] = {}  # angle (deg) -> sharpness
-    for step, n in ((0.05, first_steps), (0.01, 5)):
+    for step, n in ((0.05, first_steps), (0.01, 5))[:1 if rough else 2]:
         fine = best + np.arange(-n, n + 1) * step
         for a in fine:
             if float(a) not in known:
