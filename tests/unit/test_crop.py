@@ -52,6 +52,18 @@ def test_outline_of_a_tilted_sheet() -> None:
     np.testing.assert_allclose(got, quad, atol=6)
 
 
+def test_outline_of_a_sheet_filling_nine_tenths_of_a_large_picture() -> None:
+    # Under max_cover (0.92) but near it, on a picture large enough for the strided
+    # first look: that look must leave such a sheet to the full one.
+    img = _desk(1800, 2400)
+    quad = np.array([[70, 60], [2340, 40], [2350, 1750], [50, 1735]], np.float64)
+    cv2.fillConvexPoly(img, quad.astype(np.int32), (250, 248, 245))
+    assert 0.88 < cv2.contourArea(quad.astype(np.float32)) / (1800 * 2400) < 0.92
+    got = paper_outline(img)
+    assert got is not None
+    np.testing.assert_allclose(got, quad, atol=10)
+
+
 def _tilted_sheet_with_traces(quad: np.ndarray) -> np.ndarray:
     """A pink sheet at `quad` (4, 2) px on the desk, gridded, with four dark rows of
     traces across it."""
