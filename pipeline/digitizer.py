@@ -93,6 +93,12 @@ MIN_INKED_SHARE = 0.95
 MAX_INK_FRACTION = 0.15
 #: Below this fraction of confident trace pixels the network's map is not used for a page.
 MIN_NET_TRACE_FRACTION = 0.001
+#: Least share of a page that grid-map ink away from the traces must cover for a page not
+#: seen square-on to be searched for its grid's perspective (`_grid_ink_share`). Pages
+#: with a grid measured 0.036-0.24 (bench renders, scans and photos, the real pictures,
+#: other programs' pages); gridless ones 0.0007-0.0034 (the grid map then holds the
+#: traces' fringes, text and scan noise).
+MIN_GRID_INK_SHARE = 0.01
 #: Ink-free columns that make a break between a calibration pulse's tail and the signal.
 MIN_BREAK_PX = 2
 #: Longest piece of a stroke the gate may be grown over, as a share of the longer side.
@@ -593,7 +599,9 @@ class Digitizer:
             turn, square_on = page_turn(grid_p)
             if square_on:
                 square_turn = turn
-            else:
+            elif _grid_ink_share(grid_p, trace_p) >= MIN_GRID_INK_SHARE:
+                # Not a gridless page (whose search found no grid after 0.4 s, or a
+                # keystone in the traces' directions on a scan).
                 content = (grid_p > 0.5) | (trace_p > 0.5)
                 if corners is not None:
                     # The canvas is the sheet; unless the grid says the outline is no sheet.
@@ -1079,6 +1087,15 @@ def _blank_outside(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
     out = image.copy()
     out[sheet == 0] = 255
     return out
+
+
+def _grid_ink_share(grid_p: np.ndarray, trace_p: np.ndarray) -> float:
+    """Share of a page (grid_p, trace_p: (H, W) maps) that holds grid-map ink (> 0.5) more
+    than 3 px from trace ink (> 0.5): a grid's lines cover much of the page; on a gridless
+    page the grid map holds the traces' antialiased fringes, text and specks."""
+    near_trace = cv2.dilate((trace_p > 0.5).view(np.uint8), np.ones((7, 7), np.uint8))
+    away = cv2.bitwise_and((grid_p > 0.5).view(np.uint8), cv2.bitwise_not(near_trace * 255))
+    return cv2.countNonZero(away) / grid_p.size
 
 
 def _turn_of_unsure_grid(trace_p: np.ndarray, grid_p: np.ndarray) -> Rectification:
