@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from pipeline.grid import autocorrelation, best_period, comb_scores
-from pipeline.rectify import Rectification, estimate_angle
+from pipeline.rectify import Rectification, estimate_angle, finish_rough_angle
 
 #: Long side of the reduced map directions are measured on, px.
 WORK_SIDE_PX = 1200
@@ -412,7 +412,9 @@ def _half(small: np.ndarray) -> np.ndarray:
 
 
 def _turn_and_square_on(half: np.ndarray) -> tuple[float, bool]:
-    """The turn (deg, to 0.05) of a map `half` (h, w) and whether it looks square-on.
+    """The turn (deg) of a map `half` (h, w) and whether it looks square-on. The turn of a
+    page seen square-on is measured to 0.05 degree (rectify's climb starts from it), any
+    other's to 0.01.
 
     half: the line map reduced to WORK_SIDE_PX / 2 (`_half` of `_reduced`). The square-on
     check's tiles (300 px on a 2200 px page) still resolve 0.1 degree there, at about 2/3
@@ -421,7 +423,12 @@ def _turn_and_square_on(half: np.ndarray) -> tuple[float, bool]:
     whole blocks of 3 px first showed no lines in its quarters.
     """
     turn = estimate_angle(half, MAX_TURN_DEG, rough=True)
-    return turn, _square_on(half, (turn, -turn))
+    if _square_on(half, (turn, -turn)):
+        return turn, True
+    # A photo's turn seeds `grid_rectification`, whose answer can move a degree with its
+    # seed's last hundredth of a degree (photo bench page 33: 13.3 -> 0.6 dB at -14.45
+    # instead of -14.43): measured in full.
+    return finish_rough_angle(half, turn), False
 
 
 def page_turn(line_map: np.ndarray) -> tuple[float, bool]:

@@ -56,11 +56,7 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG,
     estimate already known to within ~0.2 degree (from a smaller map): only the fine search
     runs, about it. rough: to 0.05 degree only (a start for a finer search elsewhere).
     """
-    h, w = line_map.shape
-    f = min(1.0, SEARCH_SIDE_PX / max(h, w))
-    small = cv2.resize(line_map.astype(np.float32, copy=False),
-                       (max(8, int(w * f)), max(8, int(h * f))),
-                       interpolation=cv2.INTER_AREA)
+    small = _search_map(line_map)
     if near is not None:
         return _climb(small, float(np.clip(near, -max_angle, max_angle)), first_steps=2)
     g = 0.5
@@ -73,6 +69,21 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG,
     angles = np.arange(-max_angle, max_angle + 1e-9, 0.25)
     scores = _spectral_sharpness(tiny, angles)
     return _refine(small, float(angles[int(np.argmax(scores))]), rough=rough)
+
+
+def finish_rough_angle(line_map: np.ndarray, rough_deg: float) -> float:
+    """What `estimate_angle(line_map)` returns, from `estimate_angle(line_map, rough=True)`'s
+    answer `rough_deg`: the last round of its search (0.01 degree steps), which that
+    answer leaves out."""
+    return _refine(_search_map(line_map), rough_deg, fine_only=True)
+
+
+def _search_map(line_map: np.ndarray) -> np.ndarray:
+    """line_map (H, W) reduced to SEARCH_SIDE_PX on its long side (never enlarged), float32."""
+    h, w = line_map.shape
+    f = min(1.0, SEARCH_SIDE_PX / max(h, w))
+    return cv2.resize(line_map.astype(np.float32, copy=False),
+                      (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
 
 
 def _spectral_sharpness(image: np.ndarray, angles: np.ndarray) -> np.ndarray:
@@ -116,14 +127,16 @@ def _tukey(n: int, edge: float = 0.1) -> np.ndarray:
     return window
 
 
-def _refine(small: np.ndarray, best: float, first_steps: int = 6, rough: bool = False
-            ) -> float:
+def _refine(small: np.ndarray, best: float, first_steps: int = 6, rough: bool = False,
+            fine_only: bool = False) -> float:
     """The sharpest angle (deg) of `small` (h, w) float32 within first_steps * 0.05 degree
-    of `best` (0.3 after the coarse search's 0.25 degree steps), to 0.01 degree (0.05 when
-    rough). The second round's centre, the first round's best, is not turned and measured
-    again."""
+    of `best` (0.3 after the coarse search's 0.25 degree steps), to 0.01 degree: a round of
+    0.05 degree steps, then one of 0.01 about its best (rough: the first round alone;
+    fine_only: the second alone, about `best`). The second round's centre, the first
+    round's best, is not turned and measured again."""
     known: dict[float, float] = {}  # angle (deg) -> sharpness
-    for step, n in ((0.05, first_steps), (0.01, 5))[:1 if rough else 2]:
+    rounds = ((0.05, first_steps), (0.01, 5))
+    for step, n in rounds[:1] if rough else rounds[1:] if fine_only else rounds:
         fine = best + np.arange(-n, n + 1) * step
         for a in fine:
             if float(a) not in known:
