@@ -497,7 +497,7 @@ class Digitizer:
                 channels = trace_channels(image, gate)
             trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, channels=channels)
             timings["segment"] += time.perf_counter() - t
-        pre, corners, turn, gridless = self._perspective(image, trace_p, grid_p, timings)
+        pre, corners, turn = self._perspective(image, trace_p, grid_p, timings)
         photo = pre is not None
         if corners is not None:
             image = _blank_outside(image, corners)
@@ -517,11 +517,7 @@ class Digitizer:
                 f"traces cover under {MAX_INK_FRACTION:.0%} (a photo or a dark page?)")
         t = time.perf_counter()
         line_map = grid_p if float(grid_p.mean()) > 0.02 else trace_p
-        if gridless and pre is None:
-            # The traces' turn (`_turn_of_unsure_grid` found no grid on every gridless
-            # page, after measuring the grid map's turn).
-            rect = rectify_from_map(trace_p)
-        elif pre is None and turn is None and line_map is grid_p:
+        if pre is None and turn is None and line_map is grid_p:
             rect = _turn_of_unsure_grid(trace_p, grid_p)
         else:
             # A square-on page's turn is known to ~0.05 degree: only the fine search is left.
@@ -586,11 +582,10 @@ class Digitizer:
     @staticmethod
     def _perspective(image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                      timings: dict[str, float]
-                     ) -> tuple[Rectification | None, np.ndarray | None, float | None, bool]:
+                     ) -> tuple[Rectification | None, np.ndarray | None, float | None]:
         """Homography undoing a camera's perspective (None for a page seen square-on), the
-        sheet's corners (4, 2) px when it lies on a background (else None), the turn
-        (deg) of a page with a grid seen square-on (else None), and whether the page was
-        found to have no grid (`_grid_ink_share`; False also when not looked at).
+        sheet's corners (4, 2) px when it lies on a background (else None), and the turn
+        (deg) of a page with a grid seen square-on (else None).
 
         The homography comes from the grid's two line families when the page has a grid
         (which works when the sheet's corners are not in the picture), else from the
@@ -599,17 +594,14 @@ class Digitizer:
         t = time.perf_counter()
         rect: Rectification | None = None
         square_turn: float | None = None
-        gridless = False
         corners = paper_outline(image)
         if float(grid_p.mean()) > 0.02:
             turn, square_on = page_turn(grid_p)
             if square_on:
                 square_turn = turn
-            elif _grid_ink_share(grid_p, trace_p) < MIN_GRID_INK_SHARE:
-                # A gridless page: the search below found no grid after 0.4 s (or a
+            elif _grid_ink_share(grid_p, trace_p) >= MIN_GRID_INK_SHARE:
+                # Not a gridless page (whose search found no grid after 0.4 s, or a
                 # keystone in the traces' directions on a scan).
-                gridless = True
-            else:
                 content = (grid_p > 0.5) | (trace_p > 0.5)
                 if corners is not None:
                     # The canvas is the sheet; unless the grid says the outline is no sheet.
@@ -626,7 +618,7 @@ class Digitizer:
         if rect is None and corners is not None:
             rect = unwarp_quad(corners)
         timings["perspective"] = time.perf_counter() - t
-        return rect, corners, square_turn, gridless
+        return rect, corners, square_turn
 
     def _read_page(self, image: np.ndarray, trace_p: np.ndarray, grid_p: np.ndarray,
                    rect: Rectification, timings: dict[str, float],
@@ -1109,11 +1101,11 @@ def _grid_ink_share(grid_p: np.ndarray, trace_p: np.ndarray) -> float:
 def _turn_of_unsure_grid(trace_p: np.ndarray, grid_p: np.ndarray) -> Rectification:
     """The turn of a page with grid-map ink on which the perspective stage found no grid
     seen square-on and no perspective: from the grid map (H, W) when the page turned by it
-    shows a grid, else from the trace map (H, W). Gridless pages (`_grid_ink_share`) no
-    longer come here (their grid map holds what is not trace: text, the traces'
-    antialiased fringes, stamps; it turned clean bench page 8 by 0.55 degree, the traces
-    by 0.0, and on the bench's five gridless scans the traces' angle was 0.00-0.10 degree
-    off, the grid map's 0.01-0.12); photos whose grid search failed do."""
+    shows a grid, else from the trace map (H, W). Such pages are mostly gridless, and a
+    gridless page's grid map holds what is not trace: text, the traces' antialiased
+    fringes, stamps. It turned clean bench page 8 by 0.55 degree (the traces: 0.0); on the
+    bench's five gridless scans the traces' angle was 0.00-0.10 degree off, the grid map's
+    0.01-0.12."""
     rect = rectify_from_map(grid_p)
     try:
         measure_grid(warp(grid_p, rect, fill=0.0))

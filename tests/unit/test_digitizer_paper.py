@@ -56,11 +56,10 @@ def test_grid_ink_away_from_the_traces_tells_a_grid(grid: str, has_grid: bool) -
 
 
 @pytest.mark.slow
-def test_a_gridless_page_is_not_searched_for_a_grids_perspective_or_turn(
+def test_a_gridless_page_is_not_searched_for_a_grids_perspective(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # A gridless page is never seen square-on (no lines in its quarters); the search for
-    # its grid's vanishing points then cost about 0.4 s and found nothing, and its grid
-    # map's turn (fringes and text) was measured before the traces' was taken.
+    # its grid's vanishing points then cost about 0.4 s and found nothing.
     page = _page("none")
     turns: list[tuple[float, bool]] = []
     real_turn = digitizer_module.page_turn
@@ -74,8 +73,6 @@ def test_a_gridless_page_is_not_searched_for_a_grids_perspective_or_turn(
 
     monkeypatch.setattr(digitizer_module, "page_turn", recorded_turn)
     monkeypatch.setattr(digitizer_module, "grid_rectification", no_search)
-    # Nor is its grid map's turn measured: the traces' is the page's.
-    monkeypatch.setattr(digitizer_module, "_turn_of_unsure_grid", no_search)
     result = Digitizer(DigitizeOptions(device="cpu")).digitize(page.image)
     assert turns and not turns[0][1]
     assert result.px_per_mm == pytest.approx(page.px_per_mm, rel=0.005)
