@@ -95,9 +95,11 @@ MAX_INK_FRACTION = 0.15
 MIN_NET_TRACE_FRACTION = 0.001
 #: Least share of a page that grid-map ink away from the traces must cover for a page not
 #: seen square-on to be searched for its grid's perspective (`_grid_ink_share`). Pages
-#: with a grid measured 0.036-0.24 (bench renders, scans and photos, the real pictures,
-#: other programs' pages); gridless ones 0.0007-0.0034 (the grid map then holds the
-#: traces' fringes, text and scan noise).
+#: with a grid in the grid map measured 0.036-0.24 (bench renders, scans and photos, the
+#: real pictures, other programs' pages); under 0.005 were gridless pages (the grid map
+#: then holds the traces' fringes, text and scan noise) and scans with a dashed black grid
+#: that the colour rule leaves in the trace map (bench scans 39 and 44). On those the
+#: search found nothing, or a keystone on a scan (scan 44: 9.7 dB with it, 20.6 without).
 MIN_GRID_INK_SHARE = 0.01
 #: Ink-free columns that make a break between a calibration pulse's tail and the signal.
 MIN_BREAK_PX = 2
