@@ -13,7 +13,6 @@ from pipeline.errors import NoTraceFoundError
 from pipeline.layout import long_trace_mask
 from pipeline.sheet_edges import line_crossing, sheet_corners_from_edges
 
-
 #: Long side (px) of the reduced picture the sheet's outline is looked for on.
 OUTLINE_SIDE_PX = 600
 #: Share of a strided sample of the picture that a bright region must enclose for the

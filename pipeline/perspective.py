@@ -462,7 +462,7 @@ def grid_rectification(line_map: np.ndarray, region: np.ndarray | None = None,
         raise ValueError(f"line_map must be (H, W); found shape {line_map.shape}")
     small, f = _reduced(line_map)
     if turn is None:
-        # The page's turn, roughly (the square-on check searches +-2 degrees around it).
+        # The page's turn (the square-on check searches within 0.71 degree of it).
         turn, square_on = _turn_and_square_on(_half(small))
         if square_on:
             return None  # a scan or a digital page: a rotation does

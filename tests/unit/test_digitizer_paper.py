@@ -7,7 +7,7 @@ import pytest
 import pipeline.digitizer as digitizer_module
 from pipeline.classic_segment import colour_rule
 from pipeline.digitizer import MIN_GRID_INK_SHARE, Digitizer, _grid_ink_share
-from pipeline.synth import load_record, render_page, sample_spec
+from pipeline.synth import RenderedPage, load_record, render_page, sample_spec
 from pipeline.types import DigitizeOptions
 from tests.paths import ptbxl_record
 
@@ -41,7 +41,8 @@ def test_a_gridless_page_whose_ink_repeats_weakly_is_scaled_by_its_pulses() -> N
     assert "px_per_mm" in result.assumed
 
 
-def _page(grid: str):
+def _page(grid: str) -> RenderedPage:
+    """A clean 3x4+1 page at 200 dpi of record 00009_hr with the given grid colour."""
     rng = np.random.default_rng(5)
     signals, fs = load_record(ptbxl_record("00009_hr"))
     spec = sample_spec(rng, "clean", layout="3x4+1", dpi=200.0, grid=grid)
