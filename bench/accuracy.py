@@ -12,7 +12,7 @@ percentile of how far the read leads sit from their time (ms): the metric aligns
 within +-0.5 s before scoring, so a lead read late scores as if it were on time. The first
 13 conditions are the issue's (TARGETED); the rest track pictures the renderer does not
 draw that way (turned a quarter, upside down without pulses, coloured traces, light on
-dark), with no target.
+dark) or draws on few pages of a condition (black-and-white grids), with no target.
 
     python bench/accuracy.py [--pages 4] [--segmenter auto|classic] [--conditions a,b]
 """
@@ -67,6 +67,10 @@ CONDITIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     "clean blue traces": ("clean", {"trace_rgb": (31, 119, 180)}, ""),
     "clean light on dark": ("clean", {"trace_rgb": (255, 0, 255), "grid": "grey"},
                             "negative"),
+    # Black-and-white grids (the issue's scans include them; the scan preset draws one on
+    # a tenth of its pages): grid lines as dark as the traces.
+    "clean black grid": ("clean", {"grid": "bw"}, ""),
+    "scan black grid": ("scan", {"grid": "bw"}, ""),
 }
 #: The conditions the issue sets targets for (the rest are tracked, not judged).
 TARGETED = tuple(list(CONDITIONS)[:13])
