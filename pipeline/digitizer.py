@@ -1096,7 +1096,7 @@ def _grid_ink_share(grid_p: np.ndarray, trace_p: np.ndarray) -> float:
     than 3 px from trace ink (> 0.5): a grid's lines cover much of the page; on a gridless
     page the grid map holds the traces' antialiased fringes, text and specks."""
     near_trace = cv2.dilate((trace_p > 0.5).view(np.uint8), np.ones((7, 7), np.uint8))
-    away = cv2.bitwise_and((grid_p > 0.5).view(np.uint8), cv2.bitwise_not(near_trace * 255))
+    away = cv2.subtract((grid_p > 0.5).view(np.uint8), near_trace)  # 0/1 - 0/1, floored at 0
     return cv2.countNonZero(away) / grid_p.size
 
 

@@ -68,14 +68,15 @@ def estimate_angle(line_map: np.ndarray, max_angle: float = MAX_ANGLE_DEG,
                       interpolation=cv2.INTER_AREA)
     angles = np.arange(-max_angle, max_angle + 1e-9, 0.25)
     scores = _spectral_sharpness(tiny, angles)
-    return _refine(small, float(angles[int(np.argmax(scores))]), rough=rough)
+    return _refine(small, float(angles[int(np.argmax(scores))]),
+                   REFINE_ROUNDS[:1] if rough else REFINE_ROUNDS)
 
 
 def finish_rough_angle(line_map: np.ndarray, rough_deg: float) -> float:
     """What `estimate_angle(line_map)` returns, from `estimate_angle(line_map, rough=True)`'s
     answer `rough_deg`: the last round of its search (0.01 degree steps), which that
     answer leaves out."""
-    return _refine(_search_map(line_map), rough_deg, fine_only=True)
+    return _refine(_search_map(line_map), rough_deg, REFINE_ROUNDS[1:])
 
 
 def _search_map(line_map: np.ndarray) -> np.ndarray:
@@ -127,16 +128,19 @@ def _tukey(n: int, edge: float = 0.1) -> np.ndarray:
     return window
 
 
-def _refine(small: np.ndarray, best: float, first_steps: int = 6, rough: bool = False,
-            fine_only: bool = False) -> float:
-    """The sharpest angle (deg) of `small` (h, w) float32 within first_steps * 0.05 degree
-    of `best` (0.3 after the coarse search's 0.25 degree steps), to 0.01 degree: a round of
-    0.05 degree steps, then one of 0.01 about its best (rough: the first round alone;
-    fine_only: the second alone, about `best`). The second round's centre, the first
-    round's best, is not turned and measured again."""
+#: The fine search's rounds after the coarse one: (step deg, steps each side). The first
+#: covers 0.3 degree about the coarse search's best (its steps are 0.25 degree).
+REFINE_ROUNDS: tuple[tuple[float, int], ...] = ((0.05, 6), (0.01, 5))
+
+
+def _refine(small: np.ndarray, best: float,
+            rounds: tuple[tuple[float, int], ...] = REFINE_ROUNDS) -> float:
+    """The sharpest angle (deg) of `small` (h, w) float32 near `best`, searched in `rounds`:
+    each (step deg, n) turns the map to the round's centre +- k * step, k <= n, and the
+    next round is centred on its best. A round's centre, the last round's best, is not
+    turned and measured again."""
     known: dict[float, float] = {}  # angle (deg) -> sharpness
-    rounds = ((0.05, first_steps), (0.01, 5))
-    for step, n in rounds[:1] if rough else rounds[1:] if fine_only else rounds:
+    for step, n in rounds:
         fine = best + np.arange(-n, n + 1) * step
         for a in fine:
             if float(a) not in known:
