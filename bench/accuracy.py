@@ -12,7 +12,8 @@ percentile of how far the read leads sit from their time (ms): the metric aligns
 within +-0.5 s before scoring, so a lead read late scores as if it were on time. The first
 13 conditions are the issue's (TARGETED); the rest track pictures the renderer does not
 draw that way (turned a quarter, upside down without pulses, coloured traces, light on
-dark) or draws on few pages of a condition (black-and-white grids), with no target.
+dark) or draws on few pages of a condition (black-and-white grids, thresholded scans), with
+no target.
 
     python bench/accuracy.py [--pages 4] [--segmenter auto|classic] [--conditions a,b]
 """
@@ -71,6 +72,10 @@ CONDITIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     # a tenth of its pages): grid lines as dark as the traces.
     "clean black grid": ("clean", {"grid": "bw"}, ""),
     "scan black grid": ("scan", {"grid": "bw"}, ""),
+    # Thresholded scans (a scanner's or fax's black-and-white mode; the scan preset
+    # thresholds a twentieth of its pages): light grids vanish, dark ones turn as black
+    # as the traces, thin traces break up.
+    "scan binarized": ("scan", {"binarize": True}, ""),
 }
 #: The conditions the issue sets targets for (the rest are tracked, not judged).
 TARGETED = tuple(list(CONDITIONS)[:13])
