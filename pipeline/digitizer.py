@@ -506,8 +506,10 @@ class Digitizer:
                 channels = trace_channels(image, gate)
                 if is_bilevel(image):
                     bilevel_net = trace_p
+            # The picture as given: each grid line's own darkness tells traces from it.
             trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, channels=channels,
-                                                          bilevel_net=bilevel_net)
+                                                          bilevel_net=bilevel_net,
+                                                          per_line=True)
             timings["segment"] += time.perf_counter() - t
         pre, corners, turn = self._perspective(image, trace_p, grid_p, timings)
         photo = pre is not None
@@ -823,7 +825,7 @@ class _Page:
 
 def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
                  labels: np.ndarray | None = None, channels: tuple[int, ...] = ALL_CHANNELS,
-                 bilevel_net: np.ndarray | None = None
+                 bilevel_net: np.ndarray | None = None, per_line: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink, dark_v), each (H, W)
     float; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
@@ -835,8 +837,9 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
     looked for there: in the fainter ink they were found in stray strokes). channels: the
     colour channels the traces are dark in (`trace_channels`). bilevel_net: the network's
     trace probability (H, W) of a two-level page (`is_bilevel`), None for others: the
-    trace map then keeps only the pieces of ink it sees traces on (`_network_pieces`)."""
-    maps = colour_rule(image, channels)
+    trace map then keeps only the pieces of ink it sees traces on (`_network_pieces`).
+    per_line: `colour_rule`'s, for a picture not resampled."""
+    maps = colour_rule(image, channels, per_line)
     ink = maps.trace
     if gate is None:
         return ink, maps.grid, ink, maps.dark_v

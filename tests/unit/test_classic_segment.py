@@ -44,6 +44,27 @@ def test_black_grid_lines_are_not_trace() -> None:
     assert m.probs[1, 10, 40] > 0.5
 
 
+def test_heavy_lines_of_a_two_weight_grid_go_to_the_grid_measured_line_by_line() -> None:
+    # Light grey lines every 8 px and dark ones every 80 px (a black-and-white grid of two
+    # weights) under a black trace. Measured all together, the lines are light, and the
+    # dark lines, darker than midway to the trace, stay trace; measured line by line they
+    # go to the grid, and the trace where it crosses them stays trace.
+    img = np.full((400, 640, 3), 255, np.uint8)
+    img[::8, :] = 140
+    img[:, ::8] = 140
+    img[::80, :] = 40
+    img[:, ::80] = 40
+    x = np.arange(20, 620)
+    pts = np.stack([x, 200 + 60 * np.sin(x / 25)], 1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (0, 0, 0), 2)
+    together, by_line = colour_rule(img), colour_rule(img, per_line=True)
+    assert together.trace[80, 40] > 0.5 and together.trace[370, 160] > 0.5
+    assert by_line.trace[80, 40] < 0.5 and by_line.trace[370, 160] < 0.5
+    assert by_line.grid[80, 40] > 0.5
+    crossings = [(y, xx) for xx, y in pts if xx % 80 == 0]
+    assert crossings and all(by_line.trace[y - 1:y + 2, xx].max() > 0.5 for y, xx in crossings)
+
+
 def test_bad_input() -> None:
     with pytest.raises(ValueError, match="uint8"):
         classic_segment(np.zeros((10, 10), np.float32))
