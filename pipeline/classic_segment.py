@@ -222,7 +222,7 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
     A grid of two weights (black-and-white grids: 1 mm lines at 0.69, 5 mm lines at 0.89
     of the darkest ink) has one page-wide line darkness of about the light lines', and the
     heavy lines and the crossings, darker than its midway to the traces, stayed trace: the
-    rows' paths ran along them (clean black-grid page 4: -0.5 dB; 11.3 with each line's
+    rows' paths ran along them (clean black-grid page 4: -0.5 dB; 11.1 with each line's
     own). Only for pictures as given: on a page resampled by a turn, a trace on a heavy
     line is no darker than that line's midway (scans 8-39 lost 0.18 dB, scan 12 4.2).
     """
