@@ -506,10 +506,12 @@ class Digitizer:
                 channels = trace_channels(image, gate)
                 if is_bilevel(image):
                     bilevel_net = trace_p
-            # The picture as given: each grid line's own darkness tells traces from it.
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, channels=channels,
-                                                          bilevel_net=bilevel_net,
-                                                          per_line=True)
+            # The picture as given: each grid line's own darkness tells traces from it,
+            # but not in a coloured trace's channels, where a grid is nearly as dark as
+            # the trace (clean blue traces: 23.7 -> 23.4 dB with it).
+            trace_p, grid_p, ink_p, dark_v = _colour_maps(
+                image, gate, channels=channels, bilevel_net=bilevel_net,
+                per_line=channels == ALL_CHANNELS)
             timings["segment"] += time.perf_counter() - t
         pre, corners, turn = self._perspective(image, trace_p, grid_p, timings)
         photo = pre is not None
