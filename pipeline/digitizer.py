@@ -848,14 +848,12 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
     grown = _grow_gate(ink, gate)
     if bilevel_net is not None:
         trace = _network_pieces(ink, grown, bilevel_net)
-        if labels is not None:
-            trace[labels > 0] = 0.0
-        return trace, maps.grid, ink, maps.dark_v
-    trace = ink * grown
-    faint = faint_trace(maps, grown)
-    if faint is not None:
-        faint *= grown
-        np.maximum(trace, faint, out=trace)
+    else:
+        trace = ink * grown
+        faint = faint_trace(maps, grown)
+        if faint is not None:
+            faint *= grown
+            np.maximum(trace, faint, out=trace)
     if labels is not None:
         trace[labels > 0] = 0.0
     return trace, maps.grid, ink, maps.dark_v
