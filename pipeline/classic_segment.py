@@ -100,32 +100,33 @@ PAPER_FLOOR = 0.05
 def channel_darkness(channel: np.ndarray) -> np.ndarray:
     """1 - brightness / local paper brightness of an (H, W) uint8 channel: (H, W) float32."""
     value = cv2.LUT(channel, _UNIT)
-    level = _paper_level(value)
     h, w = value.shape
-    bh, bw = level.shape
     out = np.empty((h, w), np.float32)
+    # The level goes straight into the output (a page-sized copy fewer); the rows and
+    # columns past the whole blocks take the level of the nearest block row or column,
+    # as a replicated border would.
+    bh, bw = _paper_level(value, out).shape
+    if bw < w:
+        out[:bh, bw:] = out[:bh, bw - 1:bw]
+    if bh < h:
+        out[bh:] = out[bh - 1:bh]
     for s in row_strips(out.shape):
         part = out[s]
-        # The rows and columns past the whole blocks take the level of the nearest block
-        # row or column (as a replicated border would, without a copy of the page).
-        part[:, :bw] = level[s] if s.stop <= bh else level[
-            np.minimum(np.arange(s.start, s.stop), bh - 1)]
-        if bw < w:
-            part[:, bw:] = part[:, bw - 1:bw]
         np.maximum(part, PAPER_FLOOR, out=part)
         np.divide(value[s], part, out=part)
         np.subtract(1.0, part, out=part)
     return out
 
 
-def _paper_level(channel: np.ndarray) -> np.ndarray:
+def _paper_level(channel: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Local paper brightness: a max filter (removes ink and grid) at reduced resolution.
 
     channel: (H, W) float32 in [0, 1]. Returns (H // f * f, W // f * f) float32, the part
     of the page in whole f x f blocks (f about max(H, W) / 400): OpenCV averages those 7x
     faster than fractional ones (1.1 vs 7.4 ms at 2200 x 1700). `channel_darkness` gives the last
     H % f rows and W % f columns the level of the nearest block row or column, and raises
-    it to PAPER_FLOOR where darker.
+    it to PAPER_FLOOR where darker. out: (H, W) float32 or None; when given, the level is
+    written into its top-left part, and that part (a view of it) is returned.
     """
     h, w = channel.shape
     f = max(1, min(round(max(h, w) / 400), h, w))
@@ -134,7 +135,9 @@ def _paper_level(channel: np.ndarray) -> np.ndarray:
     k = 2 * max(3, round(min(small.shape) / 40)) + 1
     level = cv2.dilate(small, np.ones((k, k), np.uint8))
     level = cv2.GaussianBlur(level, (0, 0), k / 2)
-    return cv2.resize(level, (bw, bh), interpolation=cv2.INTER_LINEAR)
+    if out is None:
+        return cv2.resize(level, (bw, bh), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(level, (bw, bh), dst=out[:bh, :bw], interpolation=cv2.INTER_LINEAR)
 
 
 def _sigmoid_scaled(x: np.ndarray, centre: float, scale: float) -> np.ndarray:
@@ -279,10 +282,7 @@ def faint_trace(maps: ColourMaps, gate: np.ndarray) -> np.ndarray | None:
     columns = inside.any(axis=0)
     if not columns.any():
         return None
-    # Each column's darkest gated pixel (or 0): a masked copy and a column reduce, cheaper
-    # than multiplying the whole page by the gate.
-    gated = cv2.copyTo(maps.dark_v, inside.view(np.uint8), np.zeros_like(maps.dark_v))
-    ridge = float(np.median(cv2.reduce(gated, 0, cv2.REDUCE_MAX)[0][columns]))
+    ridge = float(np.median(_column_max_within(maps.dark_v, inside)[columns]))
     thr = float(np.clip(0.5 * ridge, FAINT_FLOOR, maps.threshold))
     if thr > 0.9 * maps.threshold:
         return None
@@ -292,6 +292,20 @@ def faint_trace(maps: ColourMaps, gate: np.ndarray) -> np.ndarray | None:
     if lines.any():
         faint *= 1.0 - lines
     return faint
+
+
+def _column_max_within(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """(W,) float32: each column's largest value of `values` ((H, W) float32) where
+    `inside` ((H, W) bool) holds, and 0 where that is smaller or the column holds none.
+
+    A masked copy and a column reduce per row strip (`pipeline.strips`), cheaper than
+    multiplying the whole page by the mask, and with no page-sized copy."""
+    best = np.zeros(values.shape[1], np.float32)
+    mask = inside.view(np.uint8)
+    for s in row_strips(values.shape):
+        gated = cv2.copyTo(values[s], mask[s], np.zeros_like(values[s]))
+        np.maximum(best, cv2.reduce(gated, 0, cv2.REDUCE_MAX)[0], out=best)
+    return best
 
 
 def classic_segment(image: np.ndarray) -> SegMaps:

@@ -248,3 +248,18 @@ def test_darkness_past_the_whole_blocks_is_the_replicated_borders() -> None:
     level = cv2.copyMakeBorder(level, 0, 1, 0, 1, cv2.BORDER_REPLICATE)
     expected = np.subtract(1.0, value / np.maximum(level, PAPER_FLOOR))
     assert np.array_equal(channel_darkness(channel), expected)
+
+
+def test_column_max_within_equals_the_masked_page_reduce() -> None:
+    # The strip-wise column maximum must give what one masked copy of the page gives:
+    # the largest value inside the mask, 0 where that is negative or the column has none.
+    from pipeline.classic_segment import _column_max_within
+
+    rng = np.random.default_rng(7)
+    values = rng.uniform(-0.5, 1.0, (1013, 377)).astype(np.float32)
+    inside = rng.random((1013, 377)) < 0.01
+    inside[:, :20] = False  # columns without mask
+    expected = np.where(inside, values, 0.0).max(axis=0)
+    got = _column_max_within(values, inside)
+    assert got.dtype == np.float32 and np.array_equal(got, expected)
+    assert np.all(got[:20] == 0.0)
