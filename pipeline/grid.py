@@ -135,6 +135,8 @@ def best_period(
         j = int(np.argmax(fscores))
         refined.append((float(fine[j]), float(fscores[j])))
     top = max(sc for _, sc in refined)
+    if not top > 0:  # every peak's fine comb (all multiples) sees no period
+        return float("nan"), 0.0
     period, strength = next((p, sc) for p, sc in refined if sc >= 0.5 * top)
     return period, strength
 

@@ -113,6 +113,28 @@ def test_batch_isolates_bad_images(digitizer: Digitizer, page) -> None:
 
 
 @needs_data
+def test_a_bug_met_on_one_page_fails_that_page_only(digitizer: Digitizer, page,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Any exception out of one page's reading (here StopIteration, which a gridless page
+    # once raised from the grid's period search) becomes that page's error; the batch
+    # goes on.
+    real = digitizer._digitize_one
+    calls = []
+
+    def first_fails(*args: object, **kwargs: object) -> DigitizationResult:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StopIteration
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(digitizer, "_digitize_one", first_fails)
+    results = digitizer.digitize_batch([page.image, page.image])
+    assert isinstance(results[0], DigitizerError)
+    assert "internal error" in str(results[0]) and "StopIteration" in str(results[0])
+    assert isinstance(results[1], DigitizationResult)
+
+
+@needs_data
 def test_worker_processes_give_the_same_results_in_order(digitizer: Digitizer, page) -> None:
     blank = np.full((600, 800, 3), 255, np.uint8)
     upside_down = np.ascontiguousarray(page.image[::-1, ::-1])

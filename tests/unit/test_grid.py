@@ -143,3 +143,26 @@ def test_short_lags_do_not_find_a_grid_in_rows_of_lines() -> None:
     page[::137, :] = 1.0
     with pytest.raises(NoGridFoundError):
         measure_grid(page)
+
+
+def test_no_period_when_no_refined_peak_scores_above_zero(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    # A gridless page's map can give coarse comb peaks (few multiples) whose fine combs
+    # (all multiples) all score below zero; that is no period, not a crash (it raised
+    # StopIteration on a clean gridless bench page).
+    import pipeline.grid as grid_module
+
+    real = grid_module.comb_scores
+
+    def fine_negative(acs: list[np.ndarray], periods: np.ndarray,
+                      max_k: int = 10_000) -> np.ndarray:
+        scores = real(acs, periods, max_k)
+        return scores if max_k < 10_000 else -np.abs(scores) - 0.01
+
+    monkeypatch.setattr(grid_module, "comb_scores", fine_negative)
+    profiles = [grid_map(400, 600, 8.0).sum(axis=0), grid_map(400, 600, 8.0).sum(axis=1)]
+    period, strength = grid_module.best_period(profiles, 4.0, 100.0)
+    assert np.isnan(period) and strength == 0.0
+    monkeypatch.setattr(grid_module, "comb_scores", real)
+    period, strength = grid_module.best_period(profiles, 4.0, 100.0)
+    assert period == pytest.approx(8.0, rel=0.01) and strength > 0
