@@ -684,9 +684,9 @@ class Digitizer:
         rows, long_ink = rows_and_long_ink(in_region, ppm_guess)
         if grid is not None:
             grid = _check_grid_harmonic(grid, rows)
-            if grid.px_per_mm != ppm_guess:  # the long traces are those of 12 mm
+            if grid.px_per_mm != ppm_guess:
                 ppm_guess = grid.px_per_mm
-                long_ink = long_trace_mask(in_region, max(8.0, 12.0 * ppm_guess))
+                rows, long_ink = _rows_again(trace_r, ppm_guess, rows, in_region)
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -1195,6 +1195,23 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
     return GridScale(px_per_mm=grid.px_per_mm / f, px_per_mm_x=grid.px_per_mm_x / f,
                      px_per_mm_y=grid.px_per_mm_y / f, strength=grid.strength,
                      minor_visible=grid.minor_visible)
+
+
+def _rows_again(trace_r: np.ndarray, px_per_mm: float, rows: list[TraceRow],
+                in_region: np.ndarray) -> tuple[list[TraceRow], np.ndarray]:
+    """(rows, long traces (H, W) bool) of the rectified trace map `trace_r` ((H, W)
+    float) found again at the page's scale as `_check_grid_harmonic` corrected it.
+
+    Rows are found at the grid's scale: at one read 2-5x too coarse, rows closer than the
+    spacing it allows merge. A photographed 6x2 page whose 5 mm lines were taken for 1 mm
+    ones (25 px/mm for 5) kept 3 of its 6 rows and was read as 3x4 (-2.3 dB). When no
+    rows show at the corrected scale, those found before (`rows`, in the signal region
+    `in_region` found with them) are kept, with the long traces of 12 mm at it.
+    """
+    try:
+        return rows_and_long_ink(in_signal_region(trace_r, px_per_mm), px_per_mm)
+    except NoTraceFoundError:
+        return rows, long_trace_mask(in_region, max(8.0, 12.0 * px_per_mm))
 
 
 def _row_grid_scales(page: _Page, scales: Scales) -> list[Scales]:

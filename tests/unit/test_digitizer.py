@@ -1,6 +1,7 @@
 """pipeline.digitizer end to end on rendered pages (pipeline.synth, real peer), and bad input."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import pipeline.qa as qa_module
 from pipeline.digitizer import Digitizer
 from pipeline.errors import DigitizerError, NoTraceFoundError
 from pipeline.evaluate import score_record
+from pipeline.grid import GridScale
 from pipeline.qa import render_qa
 from pipeline.synth import load_record, render_page, sample_spec
 from pipeline.types import LEADS, DigitizationResult, DigitizeOptions
@@ -132,6 +134,28 @@ def test_a_bug_met_on_one_page_fails_that_page_only(digitizer: Digitizer, page,
     assert isinstance(results[0], DigitizerError)
     assert "internal error" in str(results[0]) and "StopIteration" in str(results[0])
     assert isinstance(results[1], DigitizationResult)
+
+
+@needs_data
+def test_rows_are_found_again_when_the_grid_was_read_at_its_5_mm_lines(
+        digitizer: Digitizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A photo whose 1 mm lines are lost shows only 5 mm lines, read as 1 mm: the scale
+    # 5x too coarse. The row length undoes that (`_check_grid_harmonic`), but rows were
+    # first found at that scale, where the 6 rows of a 6x2 page, 30 mm apart, merge into 3.
+    import pipeline.digitizer as digitizer_module
+
+    real = digitizer_module.measure_grid
+
+    def at_5_mm(grid_prob: np.ndarray) -> GridScale:
+        g = real(grid_prob)
+        return replace(g, px_per_mm=5 * g.px_per_mm, px_per_mm_x=5 * g.px_per_mm_x,
+                       px_per_mm_y=5 * g.px_per_mm_y)
+
+    six = render(layout="6x2", dpi=100.0)
+    monkeypatch.setattr(digitizer_module, "measure_grid", at_5_mm)
+    res = digitizer.digitize(six.image)
+    assert res.layout == "6x2"
+    assert mean_score(six.truth_uv, res.signals_uv) > 15.0
 
 
 @needs_data
