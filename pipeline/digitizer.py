@@ -81,7 +81,7 @@ from pipeline.signals import PHOTO_BAND_LIMIT, isoelectric_level
 from pipeline.strips import row_strips
 from pipeline.trace_colour import trace_channels
 from pipeline.types import DigitizationResult, DigitizeOptions
-from pipeline.upside_down import flip_votes, polarity_skew
+from pipeline.upside_down import flip_votes, label_side, polarity_skew
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,9 @@ ROW_TREND_MIN = 0.01
 #: 0.3, 10.32 at 0.5; pages 0-15: 10.32 at 0.2, 10.27 at 0.3; tried as a new gate instead,
 #: it lost a rhythm strip's end).
 LABEL_TEXT_MIN_P = 0.3
+#: Most ratio of the largest to the smallest gap between rows found again at a corrected
+#: grid scale (`_rows_again`) for them to replace those found before.
+ROWS_AGAIN_SPACING = 1.5
 
 
 class SegmenterLike(Protocol):
@@ -717,7 +720,8 @@ class Digitizer:
         found = [p for p in start + end if p is not None]
         turned_gain = turned_fit_gain(rows, mask, long_ink, ppm_guess, traces)
         votes = flip_votes(found, polarity_skew(traces, baselines), len(rows), turned_gain,
-                           lambda: time_asymmetry(traces, 25.0 * ppm_guess))
+                           lambda: time_asymmetry(traces, 25.0 * ppm_guess),
+                           lambda: label_side(ink_r, mask, rows, ppm_guess))
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
@@ -1197,6 +1201,7 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
                      minor_visible=grid.minor_visible)
 
 
+
 def _rows_again(trace_r: np.ndarray, px_per_mm: float, rows: list[TraceRow],
                 in_region: np.ndarray) -> tuple[list[TraceRow], np.ndarray]:
     """(rows, long traces (H, W) bool) of the rectified trace map `trace_r` ((H, W)
@@ -1205,13 +1210,21 @@ def _rows_again(trace_r: np.ndarray, px_per_mm: float, rows: list[TraceRow],
     Rows are found at the grid's scale: at one read 2-5x too coarse, rows closer than the
     spacing it allows merge. A photographed 6x2 page whose 5 mm lines were taken for 1 mm
     ones (25 px/mm for 5) kept 3 of its 6 rows and was read as 3x4 (-2.3 dB). When no
-    rows show at the corrected scale, those found before (`rows`, in the signal region
-    `in_region` found with them) are kept, with the long traces of 12 mm at it.
+    rows show at the corrected scale, or no more rows than before, or rows not evenly
+    spaced (gaps differing by over ROWS_AGAIN_SPACING: a real photo of part of a page,
+    two rows 92 mm long whose grid the correction took 3x too fine, gained a stray third
+    row 28 mm under the second, 120 over the first, and was read as 3x4), those found
+    before (`rows`, in the signal region `in_region` found with them) are kept, with the
+    long traces of 12 mm at the corrected scale.
     """
     try:
-        return rows_and_long_ink(in_signal_region(trace_r, px_per_mm), px_per_mm)
+        found, long_ink = rows_and_long_ink(in_signal_region(trace_r, px_per_mm), px_per_mm)
     except NoTraceFoundError:
-        return rows, long_trace_mask(in_region, max(8.0, 12.0 * px_per_mm))
+        found = []
+    gaps = np.diff([r.y_px for r in found])
+    if len(found) > len(rows) and gaps.max() <= ROWS_AGAIN_SPACING * gaps.min():
+        return found, long_ink
+    return rows, long_trace_mask(in_region, max(8.0, 12.0 * px_per_mm))
 
 
 def _row_grid_scales(page: _Page, scales: Scales) -> list[Scales]:
