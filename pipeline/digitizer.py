@@ -1201,7 +1201,6 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
                      minor_visible=grid.minor_visible)
 
 
-
 def _rows_again(trace_r: np.ndarray, px_per_mm: float, rows: list[TraceRow],
                 in_region: np.ndarray) -> tuple[list[TraceRow], np.ndarray]:
     """(rows, long traces (H, W) bool) of the rectified trace map `trace_r` ((H, W)
