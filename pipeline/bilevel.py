@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pipeline.classic_segment import darkest_channel
+
 #: Darkest channel below this (0-255) is ink.
 INK_BELOW = 128
 #: Mid-tones: darkest channel strictly between these (0-255). A JPEG's ringing about a
@@ -34,11 +36,7 @@ def is_bilevel(image: np.ndarray) -> bool:
     a page with no ink."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8; found {image.shape} {image.dtype}")
-    sample = image[::STEP, ::STEP]
-    # The darkest channel by OpenCV on contiguous copies: numpy's min over the channel
-    # axis of the strided sample took 10x as long.
-    r, g, b = (np.ascontiguousarray(sample[..., c]) for c in range(3))
-    darkest = cv2.min(cv2.min(r, g), b)
+    darkest = darkest_channel(image[::STEP, ::STEP])
     counts = cv2.calcHist([darkest], [0], None, [256], [0, 256]).ravel()
     ink = float(counts[:INK_BELOW].sum())
     if ink == 0:

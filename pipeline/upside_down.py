@@ -124,8 +124,7 @@ def label_side(ink: np.ndarray, lines: np.ndarray, rows: list[TraceRow], px_per_
     near_line = np.ones((5, 5), np.uint8)
     counts = [0, 0]
     for r in rows:
-        top = max(0, r.own_top_px if r.own_top_px is not None else r.top_px)
-        bottom = min(h, r.own_bottom_px if r.own_bottom_px is not None else r.bottom_px)
+        top, bottom = max(0, r.own_band[0]), min(h, r.own_band[1])
         for k, (a, b) in enumerate(((r.x0_px - outside, r.x0_px + inside),
                                     (r.x1_px - inside, r.x1_px + outside))):
             x0, x1 = max(0, int(a)), min(w, int(b))
