@@ -11,7 +11,8 @@
 #
 # ROUNDS (default 2): baseline then this tree, that many times; WORKERS (default 16,18):
 # page-reading process counts for this tree (the baseline runs the first). DRY=1 runs the
-# batched path on the CPU (a check of this script on a machine without a GPU).
+# batched path on the CPU (a check of this script on a machine without a GPU). PROFILE=N
+# then profiles this tree's page readers alone and N at once (`bench/reader_profile.py`).
 set -u
 base=$(cd "$1" && pwd); pages=$(cd "$2" && pwd); rounds=${3:-2}; workers=${4:-16,18}
 here=$(pwd)
@@ -29,3 +30,8 @@ for _ in $(seq "$rounds"); do
     run "$base" "${workers%%,*}"
     run "$here" "$workers"
 done
+if [ -n "${PROFILE:-}" ]; then
+    echo "=== reader profile, 1 and $PROFILE readers $(date +%T)"
+    PYTHONPATH="$here" python3 bench/reader_profile.py --images "$pages" --pages 16 \
+        --readers "1,$PROFILE" --top 30 2>&1 | grep -v Warning
+fi
