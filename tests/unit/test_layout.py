@@ -458,3 +458,40 @@ def test_a_strip_set_apart_does_not_make_a_half_lattice() -> None:
     spacing, with three empty places: that is not one missed row, and nothing is added."""
     found = [300, 500, 700, 1000]
     assert snap_to_lattice(found, lambda y, d: True) == found
+
+
+def _broken(page: np.ndarray, rows: tuple[int, ...], every_mm: float = 8.0) -> np.ndarray:
+    """`rows_page`'s page with the given rows (0-based) cut every `every_mm` by a 1 mm gap:
+    pieces shorter than the long lines rows are found from (12 mm), as a thin trace whose
+    pixels on heavy grid lines the lines' mask took out."""
+    out = page.copy()
+    for r in rows:
+        band = slice(int((15 + 40 * r) * PPM), int((45 + 40 * r) * PPM))
+        for x0 in np.arange(10 * PPM, 250 * PPM, every_mm * PPM).astype(int):
+            out[band, x0:x0 + int(PPM)] = 0
+    return out
+
+
+def test_rows_of_broken_lines_below_the_found_rows_are_added() -> None:
+    """Clean black-grid bench page 7: two rows of whole lines found, the two below in
+    pieces: 4 rows, not a refusal for 2."""
+    rows = find_rows(_broken(rows_page(4), (2, 3)), PPM)
+    assert [r.y_px / PPM for r in rows] == pytest.approx([30, 70, 110, 150], abs=2)
+
+
+def test_a_broken_row_between_two_found_rows_halves_their_spacing() -> None:
+    rows = find_rows(_broken(rows_page(4), (1, 3)), PPM)
+    assert [r.y_px / PPM for r in rows] == pytest.approx([30, 70, 110, 150], abs=2)
+
+
+def test_two_rows_and_text_below_stay_two_rows() -> None:
+    """Short strokes (text) where a third row would be are no row: 2 rows are left (and
+    no layout has 2: the page is refused)."""
+    page = rows_page(2)
+    img = np.zeros((int(200 * PPM), page.shape[1]), np.float32)
+    img[: page.shape[0]] = page
+    for x0 in range(int(20 * PPM), int(240 * PPM), int(6 * PPM)):
+        img[int(108 * PPM):int(112 * PPM), x0:x0 + int(PPM)] = 1.0
+    rows = find_rows(img, PPM)
+    assert [round(r.y_px / PPM) for r in rows] == [30, 70]
+
