@@ -495,3 +495,17 @@ def test_two_rows_and_text_below_stay_two_rows() -> None:
     rows = find_rows(img, PPM)
     assert [round(r.y_px / PPM) for r in rows] == [30, 70]
 
+
+def test_a_row_split_in_two_is_merged_when_no_two_gaps_agree() -> None:
+    """Scan black-grid bench page 3: a row drawn at two heights (its first lead with a DC
+    offset) made two peaks 9 mm apart, and no two of the rows' gaps agreed within 10%:
+    the spacing taken was the smallest gap, the split's own, and the page read as 3x4+2."""
+    h, w = int(190 * PPM), int(260 * PPM)
+    img = np.zeros((h, w), np.uint8)
+    x0, xm, x1 = int(10 * PPM), int(130 * PPM), int(250 * PPM)
+    for y_left, y_right in ((30, 30), (76, 76), (112, 121), (162, 162)):
+        pts = [(x0, int(y_left * PPM)), (xm, int(y_left * PPM)), (xm, int(y_right * PPM)),
+               (x1, int(y_right * PPM))]
+        cv2.polylines(img, [np.array(pts, np.int32)], False, 255, 2)
+    rows = find_rows(img.astype(np.float32) / 255.0, PPM)
+    assert [r.y_px / PPM for r in rows] == pytest.approx([30, 76, 116.5, 162], abs=2)
