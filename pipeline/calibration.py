@@ -17,6 +17,10 @@ from pipeline.signals import BAND_LIMIT
 
 STANDARD_MM_PER_MV = (2.5, 5.0, 10.0, 20.0, 40.0)
 STANDARD_MM_PER_S = (12.5, 25.0, 50.0, 100.0)
+#: The rarest gain, whose pulse (2.5 mm tall) is the size of a notch in a trace: found on
+#: one row only, it is not believed (photo 6x2 bench page 12: a 2.5 x 4.7 mm piece at a
+#: row's end read so, every lead 4x too tall, -10 dB).
+LONE_PULSE_DOUBT_MM_PER_MV = 2.5
 #: The pulse's amplitude (mV) and duration (s).
 PULSE_MV = 1.0
 PULSE_S = 0.2
@@ -28,6 +32,14 @@ PULSE_SHAPE_TOLERANCE = 0.06
 #: a trace drawn as recorded, with its DC offset (0.5 mV and more on raw records), lies off
 #: it (ecg_plot draws so: 4.5 mm on one PTB-XL record at 10 mm/mV).
 FOOT_REACH_MM = 8.0
+#: Share of a pulse's width that its flat stroke (the top; the bottom when inverted) must
+#: ink...
+MIN_FLAT_STROKE = 0.9
+#: ...or this share, for a pulse of the usual shape (USUAL_PULSE_ASPECT) standing upright:
+#: on photos the mask can lose pieces of the thin top stroke (photo 6x2 bench page 10: it
+#: kept 70%, on three rows; no pulse was found and the gridless page was scaled from its
+#: rows' length, 1.7x off, -2.1 dB).
+MIN_BROKEN_FLAT_STROKE = 0.6
 #: Largest share of a pulse's inside that may hold ink (a pen's width in from its strokes).
 MAX_INSIDE_INK = 0.05
 #: Ink pieces inside a pulse smaller than this both ways (mm) are a dotted grid's dots or a
@@ -172,7 +184,8 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
                                             SPECK_TOLERANT_HEIGHTS_MM,
                                             SPECK_TOLERANT_HEIGHT_TOLERANCE)[1]:
             inside = _ink_share_without_grid_dots(core, px_per_mm)
-        if max(top_stroke, bot_stroke) < 0.9 or inside > MAX_INSIDE_INK:
+        flat_stroke = max(top_stroke, bot_stroke)
+        if flat_stroke < MIN_BROKEN_FLAT_STROKE or inside > MAX_INSIDE_INK:
             continue
         if min(top_stroke, bot_stroke) > 0.5:
             # A closed box (the baseline drawn under the pulse): the end on the baseline
@@ -189,6 +202,9 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         height_mm = height / px_per_mm
         if not 1.8 <= height_mm <= 45.0:
             continue
+        if flat_stroke < MIN_FLAT_STROKE and (
+                inverted or abs(height / sep / USUAL_PULSE_ASPECT - 1.0) > PULSE_SHAPE_TOLERANCE):
+            continue  # a broken flat stroke: only the usual pulse, standing upright
         found.append((abs(foot - base), Pulse(xa + a0, xa + b1, float(height), float(sep),
                                               side, inverted)))
     if not found:
@@ -291,10 +307,12 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
         # The measured height is the best amplitude scale when it matches the standard.
         px_per_mv = height if abs(height / (mm_per_mv * px_per_mm) - 1) < 0.03 else (
             mm_per_mv * px_per_mm)
-        if grid_measured and len(pulses) == 1 and mm_per_mv != 10.0 and mm_per_s != 25.0:
-            # One "pulse" saying both an odd gain and an odd speed is likelier a piece of
-            # something else (a 2.5 x 2.2 mm notch of photo bench page 12 read as 2.5
-            # mm/mV at 12.5 mm/s): the usual settings are assumed instead.
+        odd_both = mm_per_mv != 10.0 and mm_per_s != 25.0
+        if grid_measured and len(pulses) == 1 and (
+                odd_both or mm_per_mv == LONE_PULSE_DOUBT_MM_PER_MV):
+            # One "pulse" saying both an odd gain and an odd speed, or the rarest gain, is
+            # likelier a piece of something else (a 2.5 x 2.2 mm notch of photo bench page
+            # 12 read as 2.5 mm/mV at 12.5 mm/s): the usual settings are assumed instead.
             return page_scales([], px_per_mm, grid_measured)
     else:
         mm_per_mv, mm_per_s = 10.0, 25.0

@@ -39,11 +39,14 @@ def test_a_lone_pulse_of_odd_gain_and_speed_is_not_trusted() -> None:
     s = page_scales([small], PPM, grid_measured=True)
     assert (s.mm_per_mv, s.mm_per_s) == (10.0, 25.0)
     assert set(s.assumed) == {"mm_per_mv", "mm_per_s"}
-    # Two pulses that agree on it are believed; so is a lone pulse of an odd gain alone.
+    # Two pulses that agree on it are believed; so is a lone pulse of an odd gain alone,
+    # but for the rarest, 2.5 mm/mV (a pulse the size of a notch: photo 6x2 page 12).
     assert page_scales([small, small], PPM, grid_measured=True).mm_per_mv == 2.5
-    odd_gain = Pulse(x0_px=100, x1_px=120, height_px=2.5 * PPM, width_px=5.0 * PPM,
-                     side="start", inverted=False)
-    assert page_scales([odd_gain], PPM, grid_measured=True).mm_per_mv == 2.5
+    for gain, believed in ((2.5, 10.0), (5.0, 5.0), (20.0, 20.0)):
+        odd_gain = Pulse(x0_px=100, x1_px=120, height_px=gain * PPM, width_px=5.0 * PPM,
+                         side="start", inverted=False)
+        assert page_scales([odd_gain], PPM, grid_measured=True).mm_per_mv == believed
+        assert page_scales([odd_gain] * 2, PPM, grid_measured=True).mm_per_mv == gain
 
 
 def test_usual_pulses_too_small_for_the_grid_set_the_page_scale() -> None:
@@ -59,6 +62,24 @@ def test_usual_pulses_too_small_for_the_grid_set_the_page_scale() -> None:
     odd = Pulse(x0_px=100, x1_px=140, height_px=5.0 * PPM, width_px=10.0 * PPM, side="start")
     s = page_scales([odd] * 4, PPM, grid_measured=True)
     assert (s.px_per_mm, s.mm_per_mv, s.mm_per_s) == (PPM, 5.0, 50.0)
+
+
+@pytest.mark.parametrize(("gain", "inverted", "found"), [
+    (10.0, False, True), (10.0, True, False), (5.0, False, False), (20.0, False, False)])
+def test_a_pulse_with_a_broken_top_stroke(gain: float, inverted: bool, found: bool) -> None:
+    """Photo 6x2 bench page 10: the mask lost 30% of the pulses' thin top strokes. Such a
+    pulse is still found when it has the usual shape (10 x 5 mm) and stands upright; a
+    broken flat stroke of any other pulse is too likely two waves' tips."""
+    mask, row = page_with_pulse(gain, inverted)
+    flat_y = round(row.y_px + (gain if inverted else -gain) * PPM)
+    x0 = 40 + int(1.5 * PPM)
+    mask[flat_y - 2:flat_y + 3, x0:x0 + int(1.5 * PPM)] = False
+    p = find_pulse(mask, row, PPM, "start")
+    assert (p is not None) == found
+    if p is not None:
+        assert p.height_px / PPM == pytest.approx(gain, rel=0.05)
+    # Whole, every one of them is a pulse.
+    assert find_pulse(page_with_pulse(gain, inverted)[0], row, PPM, "start") is not None
 
 
 def test_pulse_with_broken_stroke_edges() -> None:
