@@ -42,6 +42,10 @@ MIN_FLAT_STROKE = 0.9
 MIN_BROKEN_FLAT_STROKE = 0.6
 #: Largest share of a pulse's inside that may hold ink (a pen's width in from its strokes).
 MAX_INSIDE_INK = 0.05
+#: Rows inside a pulse on which a line crosses it (`_without_crossing_lines`): ink over this
+#: share of the columns within CROSSING_LINE_MM (mm) before and after the pulse.
+CROSSING_LINE_COVER = 0.3
+CROSSING_LINE_MM = 2.0
 #: Ink pieces inside a pulse smaller than this both ways (mm) are a dotted grid's dots or a
 #: grid line's dashes, not a trace. They are discounted only for a pulse of a common height
 #: (`SPECK_TOLERANT_HEIGHTS_MM`): discounted everywhere, a 2.5 mm notch of a real picture's
@@ -180,6 +184,9 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
         # separate strokes, are no ink inside the pulse).
         core = between[y_top + 2 * pen + 1:y_bot - 2 * pen, pen:between.shape[1] - pen]
         inside = float(core.mean()) if core.size else 0.0
+        if inside > MAX_INSIDE_INK:
+            core = _without_crossing_lines(band, core, y_top + 2 * pen + 1, a0, b1, px_per_mm)
+            inside = float(core.mean()) if core.size else 0.0
         if inside > MAX_INSIDE_INK and snap((y_bot - y_top) / px_per_mm,
                                             SPECK_TOLERANT_HEIGHTS_MM,
                                             SPECK_TOLERANT_HEIGHT_TOLERANCE)[1]:
@@ -210,6 +217,27 @@ def find_pulse(mask: np.ndarray, row: TraceRow, px_per_mm: float, side: str = "s
     if not found:
         return None
     return min(found, key=lambda fp: fp[0])[1]  # the one standing on this row's baseline
+
+
+def _without_crossing_lines(band: np.ndarray, core: np.ndarray, core_top: int, left: int,
+                            right: int, px_per_mm: float) -> np.ndarray:
+    """A pulse's inside `core` ((h, w) bool, from band row core_top) without the rows on
+    which a horizontal line crosses the whole pulse: ink within a row of them over
+    CROSSING_LINE_COVER of the CROSSING_LINE_MM before the pulse's left stroke (band column
+    `left`) and after its right one (`right`). On photos the mask keeps pieces of the
+    grid's lines (photo 6x2 bench page 12: two dashed lines through every start pulse,
+    over 5% of its inside: no pulse was found, and each row's first lead was read from
+    the pulse on, 0.38 s early); a trace inside a pulse does not go on outside it."""
+    reach = max(2, round(CROSSING_LINE_MM * px_per_mm))
+    keep = np.ones(core.shape[0], dtype=bool)
+    for i in range(core.shape[0]):
+        rows = band[max(0, core_top + i - 1):core_top + i + 2]
+        before = rows[:, max(0, left - reach):left].any(axis=0)
+        after = rows[:, right + 1:right + 1 + reach].any(axis=0)
+        if (before.size and after.size and before.mean() >= CROSSING_LINE_COVER
+                and after.mean() >= CROSSING_LINE_COVER):
+            keep[max(0, i - 1):i + 2] = False
+    return core[keep]
 
 
 def _ink_share_without_grid_dots(core: np.ndarray, px_per_mm: float) -> float:
@@ -272,6 +300,25 @@ class Scales:
     band_limit: float = BAND_LIMIT
 
 
+def lone_pulse_doubted(pulses: list[Pulse], px_per_mm: float, grid_measured: bool) -> bool:
+    """Whether `pulses` is one pulse, on a page whose grid was measured (px_per_mm), that
+    is likelier a piece of something else (a notch in a trace, a letter, a grid line's
+    piece) than a calibration pulse: the usual settings are then assumed (its row still
+    starts after it: real picture ecg00028's lone pulse, 11.4 mm tall at the grid's
+    px/mm, is a pulse, read as lead I's first 0.4 s when left in). Such a pulse has no
+    standard height (its width would set the speed: photo 12x1 bench page 0, a 3.2 x 2.0
+    mm piece read as 12.5 mm/s, every lead's time axis doubled), the rarest gain's
+    (LONE_PULSE_DOUBT_MM_PER_MV), or an odd gain and an odd speed both (a 2.5 x 2.2 mm
+    notch of photo bench page 12 read as 2.5 mm/mV at 12.5 mm/s)."""
+    if not grid_measured or len(pulses) != 1:
+        return False
+    mm_per_mv, gain_ok = snap(pulses[0].height_px / px_per_mm / PULSE_MV, STANDARD_MM_PER_MV,
+                              0.12)
+    mm_per_s, speed_ok = snap(pulses[0].width_px / px_per_mm / PULSE_S, STANDARD_MM_PER_S, 0.2)
+    return (not gain_ok or mm_per_mv == LONE_PULSE_DOUBT_MM_PER_MV
+            or (mm_per_mv != 10.0 and speed_ok and mm_per_s != 25.0))
+
+
 def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: bool) -> Scales:
     """Combine the grid's px/mm and the pulses into amplitude and time scales.
 
@@ -281,6 +328,8 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
     assumed: list[str] = []
     if px_per_mm is None or px_per_mm <= 0:
         raise ValueError(f"px_per_mm must be a positive estimate; found {px_per_mm}")
+    if lone_pulse_doubted(pulses, px_per_mm, grid_measured):
+        pulses = []
     if pulses:
         height = float(np.median([p.height_px for p in pulses]))
         width = float(np.median([p.width_px for p in pulses]))
@@ -307,13 +356,6 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
         # The measured height is the best amplitude scale when it matches the standard.
         px_per_mv = height if abs(height / (mm_per_mv * px_per_mm) - 1) < 0.03 else (
             mm_per_mv * px_per_mm)
-        odd_both = mm_per_mv != 10.0 and mm_per_s != 25.0
-        if grid_measured and len(pulses) == 1 and (
-                odd_both or mm_per_mv == LONE_PULSE_DOUBT_MM_PER_MV):
-            # One "pulse" saying both an odd gain and an odd speed, or the rarest gain, is
-            # likelier a piece of something else (a 2.5 x 2.2 mm notch of photo bench page
-            # 12 read as 2.5 mm/mV at 12.5 mm/s): the usual settings are assumed instead.
-            return page_scales([], px_per_mm, grid_measured)
     else:
         mm_per_mv, mm_per_s = 10.0, 25.0
         assumed += ["mm_per_mv", "mm_per_s"]

@@ -5,7 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.calibration import Pulse, agreeing_pulses, find_pulse, page_scales, snap
+from pipeline.calibration import (
+    Pulse,
+    agreeing_pulses,
+    find_pulse,
+    lone_pulse_doubted,
+    page_scales,
+    snap,
+)
 from pipeline.layout import TraceRow
 
 PPM = 8.0
@@ -42,6 +49,13 @@ def test_a_lone_pulse_of_odd_gain_and_speed_is_not_trusted() -> None:
     # Two pulses that agree on it are believed; so is a lone pulse of an odd gain alone,
     # but for the rarest, 2.5 mm/mV (a pulse the size of a notch: photo 6x2 page 12).
     assert page_scales([small, small], PPM, grid_measured=True).mm_per_mv == 2.5
+    # Nor is one of no standard height, whose width would set the speed (photo 12x1
+    # page 0: 3.2 x 2.0 mm read as 12.5 mm/s).
+    piece = Pulse(x0_px=100, x1_px=116, height_px=3.2 * PPM, width_px=2.0 * PPM,
+                  side="start", inverted=False)
+    s = page_scales([piece], PPM, grid_measured=True)
+    assert (s.mm_per_mv, s.mm_per_s) == (10.0, 25.0)
+    assert set(s.assumed) == {"mm_per_mv", "mm_per_s"}
     for gain, believed in ((2.5, 10.0), (5.0, 5.0), (20.0, 20.0)):
         odd_gain = Pulse(x0_px=100, x1_px=120, height_px=gain * PPM, width_px=5.0 * PPM,
                          side="start", inverted=False)
@@ -80,6 +94,23 @@ def test_a_pulse_with_a_broken_top_stroke(gain: float, inverted: bool, found: bo
         assert p.height_px / PPM == pytest.approx(gain, rel=0.05)
     # Whole, every one of them is a pulse.
     assert find_pulse(page_with_pulse(gain, inverted)[0], row, PPM, "start") is not None
+
+
+def test_a_pulse_crossed_by_grid_lines_is_found() -> None:
+    """Photo 6x2 bench page 12: the mask kept two dashed grid lines through every start
+    pulse (over 5% of its inside). Lines that go on beyond both strokes are not ink
+    inside; the same dashes inside the pulse alone are."""
+    def dashed(mask: np.ndarray, x0: int, x1: int) -> np.ndarray:
+        out = mask.copy()
+        for y in (row.y_px - 3 * PPM, row.y_px - 7 * PPM):  # 3 px thick, 3 of every 4 px
+            for x in range(x0, x1, 4):
+                out[int(y) - 1:int(y) + 2, x:x + 3] = True
+        return out
+
+    mask, row = page_with_pulse(10.0)
+    p = find_pulse(dashed(mask, 0, 200), row, PPM, "start")
+    assert p is not None and p.height_px / PPM == pytest.approx(10.0, rel=0.05)
+    assert find_pulse(dashed(mask, 40 + 3, 40 + int(5 * PPM) - 2), row, PPM, "start") is None
 
 
 def test_pulse_with_broken_stroke_edges() -> None:
@@ -262,3 +293,14 @@ def test_a_gridless_pulseless_page_seen_square_on_takes_its_pictures_paper_size(
     pulse = Pulse(0, 25, height_px=51.0, width_px=25.7, side="end")
     measured = page_scales([pulse], 5.0, grid_measured=False)
     assert scales_from_sheet(measured, (1654.0, 2339.0), whole_image=True) == measured
+
+
+def test_a_lone_pulse_is_doubted_only_on_a_page_with_a_grid() -> None:
+    """Without a grid the pulse sets px/mm itself: any lone pulse is believed; two that
+    agree are believed everywhere."""
+    piece = Pulse(x0_px=100, x1_px=116, height_px=3.2 * PPM, width_px=2.0 * PPM, side="start")
+    usual = Pulse(x0_px=100, x1_px=140, height_px=10.0 * PPM, width_px=5.0 * PPM, side="start")
+    assert lone_pulse_doubted([piece], PPM, grid_measured=True)
+    assert not lone_pulse_doubted([piece], PPM, grid_measured=False)
+    assert not lone_pulse_doubted([piece, piece], PPM, grid_measured=True)
+    assert not lone_pulse_doubted([usual], PPM, grid_measured=True)
