@@ -21,6 +21,10 @@ STANDARD_MM_PER_S = (12.5, 25.0, 50.0, 100.0)
 #: one row only, it is not believed (photo 6x2 bench page 12: a 2.5 x 4.7 mm piece at a
 #: row's end read so, every lead 4x too tall, -10 dB).
 LONE_PULSE_DOUBT_MM_PER_MV = 2.5
+#: The usual pulse's height (mm: 1 mV at 10 mm/mV), and how far (relative) a doubted lone
+#: pulse may be from it and still be taken for a pulse where its row starts (`lone_piece`).
+USUAL_PULSE_MM = 10.0
+USUAL_HEIGHT_SLACK = 0.25
 #: The pulse's amplitude (mV) and duration (s).
 PULSE_MV = 1.0
 PULSE_S = 0.2
@@ -317,6 +321,16 @@ def lone_pulse_doubted(pulses: list[Pulse], px_per_mm: float, grid_measured: boo
     mm_per_s, speed_ok = snap(pulses[0].width_px / px_per_mm / PULSE_S, STANDARD_MM_PER_S, 0.2)
     return (not gain_ok or mm_per_mv == LONE_PULSE_DOUBT_MM_PER_MV
             or (mm_per_mv != 10.0 and speed_ok and mm_per_s != 25.0))
+
+
+def lone_piece(pulses: list[Pulse], px_per_mm: float, grid_measured: bool) -> bool:
+    """Whether `pulses` is a doubted lone pulse (`lone_pulse_doubted`) too far from the
+    usual pulse's 10 mm height (over USUAL_HEIGHT_SLACK) to be a pulse at all: its row
+    is then read from its line's start, not after it. (Clean upside-down bench page 3
+    without pulses: a 2.2 x 2.0 mm piece started every row, each lead read 164 ms early;
+    real picture ecg00028's lone 11.4 mm pulse is one.)"""
+    return (lone_pulse_doubted(pulses, px_per_mm, grid_measured)
+            and abs(pulses[0].height_px / px_per_mm / USUAL_PULSE_MM - 1.0) > USUAL_HEIGHT_SLACK)
 
 
 def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: bool) -> Scales:

@@ -29,6 +29,7 @@ from pipeline.calibration import (
     Scales,
     agreeing_pulses,
     find_pulse,
+    lone_piece,
     page_scales,
     scales_from_sheet,
 )
@@ -737,6 +738,9 @@ class Digitizer:
         opts = self.options
         pulses = agreeing_pulses([p for p in page.start_pulses + page.end_pulses
                                   if p is not None])
+        if lone_piece(pulses, page.grid.px_per_mm if page.grid else page.ppm_guess,
+                      page.grid is not None):
+            pulses = []  # no pulse: its row is read from its line's start
         kept = {id(p) for p in pulses}
         page.start_pulses = [p if id(p) in kept else None for p in page.start_pulses]
         page.end_pulses = [p if id(p) in kept else None for p in page.end_pulses]

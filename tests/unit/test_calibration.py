@@ -9,6 +9,7 @@ from pipeline.calibration import (
     Pulse,
     agreeing_pulses,
     find_pulse,
+    lone_piece,
     lone_pulse_doubted,
     page_scales,
     snap,
@@ -304,3 +305,16 @@ def test_a_lone_pulse_is_doubted_only_on_a_page_with_a_grid() -> None:
     assert not lone_pulse_doubted([piece], PPM, grid_measured=False)
     assert not lone_pulse_doubted([piece, piece], PPM, grid_measured=True)
     assert not lone_pulse_doubted([usual], PPM, grid_measured=True)
+
+
+def test_a_doubted_lone_pulse_of_about_the_usual_height_still_starts_its_row() -> None:
+    """Real picture ecg00028's lone pulse: 11.4 x 3.8 mm at the grid's px/mm, no standard
+    height (the usual settings are assumed) but a pulse, after which its row starts; a
+    2.2 x 2.0 mm piece is none (clean upside-down page 3 without pulses: every row
+    started there, each lead 164 ms early)."""
+    real = Pulse(x0_px=36, x1_px=53, height_px=11.4 * PPM, width_px=3.8 * PPM, side="start")
+    piece = Pulse(x0_px=100, x1_px=116, height_px=2.2 * PPM, width_px=2.0 * PPM, side="start")
+    assert lone_pulse_doubted([real], PPM, grid_measured=True)
+    assert not lone_piece([real], PPM, grid_measured=True)
+    assert lone_piece([piece], PPM, grid_measured=True)
+    assert not lone_piece([piece, piece], PPM, grid_measured=True)
