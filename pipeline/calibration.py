@@ -337,7 +337,8 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
     """Combine the grid's px/mm and the pulses into amplitude and time scales.
 
     pulses: pulses found on the page (any rows). px_per_mm: from the grid (or an estimate
-    when grid_measured is False). With no pulse, 10 mm/mV and 25 mm/s are assumed.
+    when grid_measured is False). With no pulse, or a lone one that is doubted
+    (`lone_pulse_doubted`), 10 mm/mV and 25 mm/s are assumed.
     """
     assumed: list[str] = []
     if px_per_mm is None or px_per_mm <= 0:
