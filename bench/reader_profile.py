@@ -100,13 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     counts = [int(c) for c in args.readers.split(",")]
     print(f"{os.cpu_count()} CPU cores; reader counts {counts}", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    context = mp.get_context("spawn")
+    # One manager process serves every count's barrier.
+    with tempfile.TemporaryDirectory() as tmp, context.Manager() as manager:
         maps_file = Path(tmp) / "maps.npz"
         n = _network_maps(args.images, args.pages, maps_file)
-        context = mp.get_context("spawn")
         first: dict[str, float] = {}
         for count in counts:
-            barrier = context.Manager().Barrier(count)
+            barrier = manager.Barrier(count)
             profiles = [str(Path(tmp) / f"r{count}_{k}.prof") for k in range(count)]
             with context.Pool(count) as pool:
                 out = pool.map(_read_pages, [(str(maps_file), p, barrier) for p in profiles])

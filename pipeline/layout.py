@@ -424,9 +424,7 @@ def _rows_of_broken_lines(rows_y: list[int], ink: np.ndarray, px_per_mm: float
     if len(rows_y) != 2:
         return rows_y
     h = ink.shape[0]
-    k = max(3, round(2.5 * px_per_mm))
-    flat = cv2.morphologyEx(cv2.dilate(ink.astype(np.uint8), np.ones((3, 1), np.uint8)),
-                            cv2.MORPH_OPEN, np.ones((1, k), np.uint8)) > 0
+    flat = _flat_stretches(ink, px_per_mm) > 0
     needed = BROKEN_ROW_COVER * float(np.median(
         [_flat_columns(flat, y, px_per_mm).sum() for y in rows_y]))
     if needed <= 0:
@@ -501,6 +499,14 @@ def line_thickness(ink: np.ndarray) -> float:
     return float(np.median(length[flat] if flat.any() else length))
 
 
+def _flat_stretches(ink: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """(H, W) uint8 0/1: the horizontal stretches of `ink` ((H, W) bool) at least 2.5 mm
+    long, after thickening it by a pixel up and down (a noisy baseline wiggles by one)."""
+    k = max(3, round(2.5 * px_per_mm))
+    thick = cv2.dilate(ink.astype(np.uint8), np.ones((3, 1), np.uint8))
+    return cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones((1, k), np.uint8))
+
+
 def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> list[int]:
     """Baselines of the rows of long trace ink (H, W) bool, px, top to bottom: peaks of the
     horizontal projection of its flat stretches that span a good part of the page width,
@@ -510,10 +516,7 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
         return []
     cols_with_ink = long_ink.any(axis=0)
     # Baselines show as long horizontal stretches of line; text and QRS strokes do not.
-    k = max(3, round(2.5 * px_per_mm))
-    # A noisy baseline wiggles by a pixel: thicken the ink by one pixel up and down first.
-    thick = cv2.dilate(long_ink.astype(np.uint8), np.ones((3, 1), np.uint8))
-    flat = cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones((1, k), np.uint8))
+    flat = _flat_stretches(long_ink, px_per_mm)
     if not flat.any():
         flat = long_ink.astype(np.uint8)
     profile = gaussian_filter1d(flat.sum(axis=1).astype(np.float64), max(1.0, 0.7 * px_per_mm))

@@ -71,10 +71,11 @@ def flip_votes(found: list[Pulse], skew: float, n_rows: int, turned_gain: float 
     -0.09). Otherwise the direction of time does (T waves follow QRS complexes): a
     negative asymmetry whose sum with TIME_SKEW_WEIGHT times the skew is under
     -BACKWARD_TIME turns the page, and so does any sum under 0 when at least 3 pulses
-    were found and all point down (fewer than half the rows: a 12x1 page's). Last, an extreme majority of downward complexes turns the
-    page (deep S waves in V1-V4 and aVR make moderate negative skew common), and not when
-    the rows fit better as they lie: photo bench page 35 (no grid, no pulses, skew -2.08,
-    the rows 0.31 better as read) was turned.
+    were found and all point down (fewer than half the rows: a 12x1 page's). Last, an
+    extreme majority of downward complexes turns the page (deep S waves in V1-V4 and aVR
+    make moderate negative skew common), and not when the rows fit better as they lie:
+    photo bench page 35 (no grid, no pulses, skew -2.08, the rows 0.31 better as read)
+    was turned.
     """
     n_inverted = sum(p.inverted for p in found)
     if len(found) >= max(2, n_rows // 2) and 2 * n_inverted != len(found):
