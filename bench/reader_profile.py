@@ -46,7 +46,8 @@ def _read_pages(job: tuple[str, str, Any]) -> tuple[float, dict[str, list[float]
     data = np.load(maps_file, allow_pickle=False)
     n = int(data["n"])
     reader = Digitizer(DigitizeOptions(device="cpu"))
-    pages = [(data[f"image{i}"], _NetMaps(data[f"trace{i}"], None)) for i in range(n)]
+    pages = [(data[f"image{i}"], _NetMaps(data[f"trace{i}"], None, data[f"text{i}"]))
+             for i in range(n)]
     image, maps = pages[0]
     reader._read_guarded(image, image.shape[:2], maps, 0.0, 0)  # warm-up: imports, caches
     barrier.wait()
@@ -83,9 +84,10 @@ def _network_maps(folder: Path, n: int, out: Path) -> int:
     for i, f in enumerate(files):
         image = _working_image(load_image(f))
         maps = net._segment([image])[0]
-        if maps.grid is not None:
+        if maps.grid is not None or maps.text is None:
             raise SystemExit("the classic segmenter is not profiled here")
         arrays[f"image{i}"], arrays[f"trace{i}"] = image, maps.trace
+        arrays[f"text{i}"] = maps.text
     np.savez(out, **arrays)
     return len(files)
 

@@ -163,6 +163,13 @@ class Segmenter:
         channel leaves the device (a quarter of the bytes)."""
         return [p[0] for p in self._probabilities(images, [class_channel(c)])]
 
+    def segment_classes(self, images: Sequence[np.ndarray], classes: Sequence[str]
+                        ) -> list[np.ndarray]:
+        """Probabilities of the named classes per page: images[i] (H_i, W_i, 3) uint8 RGB ->
+        (len(classes), h_i, w_i) float32 at the working resolution, in the order named, the
+        values `segment` gives for them. Only those channels leave the device."""
+        return self._probabilities(images, [class_channel(c) for c in classes])
+
     def _probabilities(self, images: Sequence[np.ndarray], channels: list[int]
                        ) -> list[np.ndarray]:
         """(len(channels), h_i, w_i) float32 probabilities of the given classes per page."""

@@ -152,6 +152,10 @@ def test_one_class_equals_its_channel_of_all(tiny_weights: Path) -> None:
             np.testing.assert_array_equal(one, maps.probs[maps.class_index(c)])
     with pytest.raises(ValueError, match="class must be one of"):
         seg.segment_class(pages, "ink")
+    for maps, two in zip(full, seg.segment_classes(pages, ("trace", "text")), strict=True):
+        assert two.shape == (2, *maps.probs.shape[1:])
+        np.testing.assert_array_equal(two[0], maps.probs[maps.class_index("trace")])
+        np.testing.assert_array_equal(two[1], maps.probs[maps.class_index("text")])
 
 
 def test_segment_rejects_bad_images(tiny_weights: Path) -> None:
