@@ -30,6 +30,10 @@ TURNED_FIT_MARGIN = 0.45
 #: +1.00, every turned one -1.00. Without the glyph filter upright pages read +0.14 to
 #: +1.00 (black-grid page 6 -0.58).
 LABEL_SIDE_MARGIN = 0.5
+#: A `label_side` this one-sided decides before the rhythm strips' place does: real
+#: picture ecg00054 (upright 3x4+1, its pulses not found, labels +1.00) fits a template
+#: 0.49 better turned once its labels leave the trace map (`digitizer._first_look_labels`).
+LABEL_SIDE_UNANIMOUS = 0.9
 #: Least ink off the lines in both windows together, mm^2, for `label_side` to say anything
 #: (a lead label of 3 mm letters holds several mm^2).
 MIN_LABEL_INK_MM2 = 2.0
@@ -62,10 +66,11 @@ def flip_votes(found: list[Pulse], skew: float, n_rows: int, turned_gain: float 
     turned unless the complexes contradict (most QRS complexes point up on upright
     pages): skew over 0.3, or, when every pulse found points down, over
     UNANIMOUS_SKEW_VETO (a record whose complexes mostly point down, such as deep S
-    waves, has a moderately positive skew read upside down). Without pulses, rhythm strips
-    tell: they lie below the grid of leads, so rows that fit a template clearly better
-    turned (by TURNED_FIT_MARGIN) turn the page, and clearly worse keep it. Then the lead
-    labels, which stand at the rows' starts: ink off the lines clearly more at the rows'
+    waves, has a moderately positive skew read upside down). Without pulses, lead labels
+    all at one end of the rows (LABEL_SIDE_UNANIMOUS) tell: they stand at the rows' starts.
+    Then rhythm strips: they lie below the grid of leads, so rows that fit a template
+    clearly better turned (by TURNED_FIT_MARGIN) turn the page, and clearly worse keep it.
+    Then the labels again: ink off the lines clearly more at the rows'
     ends (by LABEL_SIDE_MARGIN) turns the page, clearly more at their starts keeps it (a
     12x1 page has no strips, and its time asymmetry read scan 12x1 page 100 upright at
     -0.09). Otherwise the direction of time does (T waves follow QRS complexes): a
@@ -81,9 +86,11 @@ def flip_votes(found: list[Pulse], skew: float, n_rows: int, turned_gain: float 
     if len(found) >= max(2, n_rows // 2) and 2 * n_inverted != len(found):
         veto = UNANIMOUS_SKEW_VETO if n_inverted == len(found) else 0.3
         return 1 if 2 * n_inverted > len(found) and skew <= veto else -1
+    side = labels()
+    if abs(side) >= LABEL_SIDE_UNANIMOUS:
+        return 1 if side < 0 else -1
     if abs(turned_gain) >= TURNED_FIT_MARGIN:
         return 1 if turned_gain > 0 else -1
-    side = labels()
     if abs(side) >= LABEL_SIDE_MARGIN:
         return 1 if side < 0 else -1
     time_runs = asymmetry()

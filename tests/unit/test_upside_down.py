@@ -46,10 +46,13 @@ def test_without_pulses_or_strips_the_labels_decide_before_the_time_direction() 
     assert flip_votes([], 0.0, 12, 0.0, backward, lambda: 0.95) == -1
     assert flip_votes([], 0.0, 12, 0.0, lambda: 0.5, lambda: -0.95) == 1
     assert flip_votes([], 0.0, 12, 0.0, backward, lambda: 0.3) == 1  # undecided: time
-    # pulses that all point up, and the strips' place, come first
+    # pulses that all point up come first
     up = [Pulse(10, 40, 80.0, 40.0, "start") for _ in range(12)]
     assert flip_votes(up, 0.5, 12, 0.0, backward, lambda: -0.95) == -1
-    assert flip_votes([], 0.0, 4, -1.0, backward, lambda: -0.95) == -1
+    # labels all at one end come before the strips' place; labels only mostly there not
+    assert flip_votes([], 0.0, 4, -1.0, backward, lambda: -0.95) == 1
+    assert flip_votes([], 0.0, 4, 1.0, backward, lambda: 0.95) == -1
+    assert flip_votes([], 0.0, 4, -1.0, backward, lambda: -0.6) == -1
 
 
 def test_a_grid_as_dark_as_the_traces_is_not_taken_for_labels() -> None:
