@@ -161,7 +161,7 @@ class Segmenter:
         """Probability of one class per page: images[i] (H_i, W_i, 3) uint8 RGB -> (h_i, w_i)
         float32 at the working resolution, the values `segment` gives for it. Only that
         channel leaves the device (a quarter of the bytes)."""
-        return [p[0] for p in self._probabilities(images, [class_channel(c)])]
+        return [p[0] for p in self.segment_classes(images, (c,))]
 
     def segment_classes(self, images: Sequence[np.ndarray], classes: Sequence[str]
                         ) -> list[np.ndarray]:
