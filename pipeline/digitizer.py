@@ -88,6 +88,9 @@ log = logging.getLogger(__name__)
 
 #: Pages with a longer side than this are reduced first (px); 600-dpi scans gain nothing.
 MAX_WORK_SIDE_PX = 3600
+#: Least autocorrelation of the grid map at its own 1 mm period (`GridScale.own_lag_ac`)
+#: for rows over 340 mm long to be believed rather than read as a half-mm harmonic.
+MIN_OWN_LAG_AC = 0.3
 TRACE, TEXT, GRID = 3, 2, 1
 #: Share of a row's columns that must hold ink at a threshold for it to be used.
 MIN_INKED_SHARE = 0.95
@@ -1232,10 +1235,17 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
     """Guard against a grid period read at 2-5 mm instead of 1 mm (dotted or faint minor
     lines), or at half a mm: rows of printed ECGs are 180-320 mm long (10 s at 25 mm/s, or
     5 s at 50 mm/s); a page whose longest row would be under 110 mm or over 340 mm is
-    rescaled when a whole factor fixes it.
+    rescaled when a whole factor fixes it. Longer rows are believed on a grid whose lines
+    repeat at the measured 1 mm period itself (`GridScale.own_lag_ac`): a half-mm
+    harmonic's lag falls between lines (clean 300-dpi bench page 2: -0.08; grids read
+    right 0.5-0.8).
     """
     longest_mm = max(r.x1_px - r.x0_px for r in rows) / grid.px_per_mm
     if 110.0 <= longest_mm <= 340.0:
+        return grid
+    if longest_mm > 340.0 and grid.minor_visible and grid.own_lag_ac >= MIN_OWN_LAG_AC:
+        # Lines repeat at the 1 mm period itself: no harmonic, the rows are that long
+        # (columns that each draw a lead's whole 10 s side by side, 500 mm and more).
         return grid
     # Too short: a 2-5 mm period read as 1 mm; too long: a half-mm harmonic (the dots'
     # or minor lines' double frequency) read as 1 mm.
@@ -1245,9 +1255,8 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
     if not fits:
         return grid
     f = min(fits, key=lambda f: abs(longest_mm * f - 250.0))
-    return GridScale(px_per_mm=grid.px_per_mm / f, px_per_mm_x=grid.px_per_mm_x / f,
-                     px_per_mm_y=grid.px_per_mm_y / f, strength=grid.strength,
-                     minor_visible=grid.minor_visible)
+    return replace(grid, px_per_mm=grid.px_per_mm / f, px_per_mm_x=grid.px_per_mm_x / f,
+                   px_per_mm_y=grid.px_per_mm_y / f)
 
 
 def _rows_again(trace_r: np.ndarray, px_per_mm: float, rows: list[TraceRow],

@@ -52,6 +52,9 @@ class GridScale:
     px_per_mm_x, px_per_mm_y: per axis, px/mm; NaN where that axis had no periodic grid.
     strength: comb contrast of the best axis in [0, 1] (higher is more certain).
     minor_visible: whether the 1 mm lines were resolved (else 5 mm lines were used).
+    own_lag_ac: the grid map's autocorrelation at one 1 mm period, mean over the axes:
+    high (0.5-0.8) where lines repeat at that lag, below 0 where the period is a comb's
+    harmonic between lines (NaN: not measured).
     """
 
     px_per_mm: float
@@ -59,6 +62,7 @@ class GridScale:
     px_per_mm_y: float
     strength: float
     minor_visible: bool
+    own_lag_ac: float = float("nan")
 
 
 def autocorrelation(profile: np.ndarray) -> np.ndarray:
@@ -258,7 +262,9 @@ def _measure(grid_prob: np.ndarray, min_strength: float, lags: float) -> GridSca
                 f"no ECG grid found: a pattern repeats along one axis only (period "
                 f"{period:.1f} px, comb contrast {across:.3f} across it, expected at least "
                 f"{MIN_AXIS_STRENGTH})")
+    own_lag = float(np.mean([np.interp(ppm, np.arange(ac.size), ac) for ac in acs]))
     return GridScale(
         px_per_mm=float(np.mean(both)) if both else float(ppm),
         px_per_mm_x=px_x, px_per_mm_y=px_y, strength=float(strength), minor_visible=minor,
+        own_lag_ac=own_lag,
     )

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import NoGridFoundError
-from pipeline.grid import MIN_STRENGTH, _measure, measure_grid
+from pipeline.grid import MIN_STRENGTH, _autocorrelations, _measure, measure_grid
 
 
 def grid_map(h: int, w: int, ppm: float, minor: float = 0.4, major: float = 1.0) -> np.ndarray:
@@ -29,6 +29,15 @@ def grid_map(h: int, w: int, ppm: float, minor: float = 0.4, major: float = 1.0)
 def test_px_per_mm_within_half_percent(ppm: float) -> None:
     g = measure_grid(grid_map(int(180 * ppm), int(250 * ppm), ppm))
     assert g.px_per_mm == pytest.approx(ppm, rel=0.005)
+
+
+def test_a_grid_repeats_at_its_own_period_and_not_at_half_of_it() -> None:
+    ppm = 7.874
+    g = measure_grid(grid_map(int(180 * ppm), int(250 * ppm), ppm))
+    assert g.own_lag_ac > 0.5
+    profiles = [grid_map(int(180 * ppm), int(250 * ppm), ppm).sum(axis=0)]
+    ac = _autocorrelations(profiles, 1.0)[0]
+    assert np.interp(ppm / 2, np.arange(ac.size), ac) < 0.0  # a half-mm lag: between lines
 
 
 def test_major_lines_only() -> None:
