@@ -57,11 +57,17 @@ from pipeline.layout import (
     TraceRow,
     choose_template,
     consensus,
+    fit_record_length,
     long_trace_mask,
     rows_and_long_ink,
     turned_fit_gain,
 )
-from pipeline.leads import WindowMemo, assemble_signals, limb_relation_residual
+from pipeline.leads import (
+    WindowMemo,
+    assemble_signals,
+    column_seconds,
+    limb_relation_residual,
+)
 from pipeline.orientation import is_better_turned, may_be_sideways
 from pipeline.panels import PanelGaps, close_trace, find_panel_gaps
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
@@ -797,6 +803,10 @@ class Digitizer:
                                      opts.layout,
                                      (float(np.median(starts)), float(np.median(ends))),
                                      page.traces)
+        per_row = row_scales if row_scales is not None else [scales] * len(page.rows)
+        candidates = fit_record_length(
+            candidates, lambda t: column_seconds(t.n_cols, starts, ends, per_row),
+            opts.duration_s)
         timings["calibration"] += time.perf_counter() - t
 
         t = time.perf_counter()

@@ -52,8 +52,12 @@ MIN_QRS_SLOPE = 3.5
 #: Known templates in the order candidates are tried: the first of equal-cost candidates
 #: wins, so common layouts come first.
 _PREFERENCE = ("3x4+1", "3x4", "3x4+2", "3x4+3", "6x2", "6x2+1", "12x1", "cabrera-3x4+1",
-               "cabrera-3x4", "limb-6x1", "precordial-6x1")
+               "cabrera-3x4", "limb-6x1", "precordial-6x1", "6x2-full")
 TEMPLATES: dict[str, LayoutTemplate] = {name: LAYOUTS[name] for name in _PREFERENCE}
+#: A layout of full columns (each a lead's whole record) is read where its columns, read
+#: one after another, would last over this many times the record: two columns of 10 s
+#: are 20 s, and 6x2's two of 5 s are 10 s.
+FULL_COLUMNS_MIN_OVERRUN = 1.25
 #: `component_sizes` reads sizes from borders unless there is a component per this many
 #: px of image (speckle), where OpenCV's per-pixel statistics cost less.
 SPECKLE_AREA_PX = 1000
@@ -893,6 +897,23 @@ def choose_template(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,
     evidence = _column_break_evidence(rows, ink, long_ink, px_per_mm, extent_px, traces)
     scored = [(t, _geometry_cost(t, evidence)) for t in candidates]
     return sorted(scored, key=lambda tc: tc[1])
+
+
+def fit_record_length(candidates: list[tuple[LayoutTemplate, float]],
+                      column_s: Callable[[LayoutTemplate], float], duration_s: float
+                      ) -> list[tuple[LayoutTemplate, float]]:
+    """The candidates (template, cost) whose columns fit a record of `duration_s` s: a
+    template of full columns only where its columns, `column_s(template)` s each, read one
+    after another would last over FULL_COLUMNS_MIN_OVERRUN x duration_s, and then not the
+    templates of the same cells read one after another (whose later columns would fall
+    past the record's end). All candidates when none is left."""
+    def overruns(t: LayoutTemplate) -> bool:
+        return t.n_cols * column_s(t) > FULL_COLUMNS_MIN_OVERRUN * duration_s
+
+    full = {t.cells for t, _ in candidates if t.full_columns and overruns(t)}
+    kept = [(t, c) for t, c in candidates
+            if (overruns(t) if t.full_columns else t.cells not in full)]
+    return kept or candidates
 
 
 def turned_fit_gain(rows: list[TraceRow], ink: np.ndarray, long_ink: np.ndarray,

@@ -3,7 +3,9 @@
 A layout is a grid of `rows x cols` cells (each a lead shown for one time window) plus
 0..3 full-width rhythm strips below it. Column c of a row shows the time window
 [c * D, (c + 1) * D) of the recording, D = the column duration; a rhythm strip shows
-[0, cols * D). A lead name prefixed with "-" is drawn inverted (Cabrera's -aVR).
+[0, cols * D). In a layout of full columns every column shows [0, D): each lead's whole
+record, columns side by side (plotting programs' "2 columns" of 10 s each). A lead name
+prefixed with "-" is drawn inverted (Cabrera's -aVR).
 
 One definition for both sides: the renderer (`pipeline.synth`) draws these templates and
 the digitizer (`pipeline.layout`) fits pages against them.
@@ -17,11 +19,13 @@ from pipeline.types import LEADS
 
 @dataclass(frozen=True)
 class LayoutTemplate:
-    """A layout: `cells[row][col]` lead names (optionally "-" prefixed), rhythm strip leads."""
+    """A layout: `cells[row][col]` lead names (optionally "-" prefixed), rhythm strip leads;
+    full_columns: every column shows the same window [0, D) (see the module's docstring)."""
 
     name: str
     cells: tuple[tuple[str, ...], ...]
     rhythm: tuple[str, ...] = ()
+    full_columns: bool = False
 
     @property
     def n_cols(self) -> int:
@@ -32,6 +36,11 @@ class LayoutTemplate:
     def n_rows(self) -> int:
         """Number of drawn rows, rhythm strips included."""
         return len(self.cells) + len(self.rhythm)
+
+    def window_s(self, col: int, col_s: float) -> tuple[float, float]:
+        """Time window (t0, t1) s of the recording that column `col` shows, columns of
+        `col_s` seconds."""
+        return (0.0, col_s) if self.full_columns else (col * col_s, (col + 1) * col_s)
 
     def row_cols(self, row: int) -> int:
         """Number of time columns of drawn row `row` (1 for a rhythm strip)."""
@@ -51,6 +60,7 @@ LAYOUTS: dict[str, LayoutTemplate] = {
         LayoutTemplate("3x4+3", _STD_3X4, ("II", "V1", "V5")),
         LayoutTemplate("6x2", _STD_6X2),
         LayoutTemplate("6x2+1", _STD_6X2, ("II",)),
+        LayoutTemplate("6x2-full", _STD_6X2, full_columns=True),
         LayoutTemplate("12x1", tuple((lead,) for lead in LEADS)),
         LayoutTemplate("cabrera-3x4", _CAB_3X4),
         LayoutTemplate("cabrera-3x4+1", _CAB_3X4, ("II",)),

@@ -62,7 +62,8 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
     """Signals of a page read with `template`.
 
     traces, baselines, starts, ends: per drawn row (px). Column duration D is the median
-    over rows of (row length / columns / px_per_s). Rhythm strips are placed first; grid
+    over rows of (row length / columns / px_per_s); a template of full columns places
+    every column at [0, D). Rhythm strips are placed first; grid
     cells fill what they leave undrawn. Returns ((12, n_samples) float32 uV NaN where not
     drawn, placements, agreement): agreement is the mean correlation between a rhythm strip
     and the panel of the same lead over their common time, the best within +-MAX_SHIFT_S
@@ -75,8 +76,7 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
     """
     n_cols = template.n_cols
     per_row = list(row_scales) if row_scales is not None else [scales] * len(traces)
-    spans = [(e - s) / sc.px_per_s / n_cols for s, e, sc in zip(starts, ends, per_row)]
-    col_s = float(np.median(spans))
+    col_s = column_seconds(n_cols, starts, ends, per_row)
     signals = np.full((len(LEADS), n_samples), np.nan, dtype=np.float32)
     placements: list[PanelPlacement] = []
     agreement: list[float] = []
@@ -89,7 +89,7 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
         width_s = col_s * n_cols / n
         for c, token in enumerate(tokens):
             lead, pol = parse_lead(token)
-            t0, t1 = c * width_s, (c + 1) * width_s
+            t0, t1 = template.window_s(c, width_s) if r < n_grid else (0.0, width_s)
             x_start = starts[r] + c * width_s * row_sc.px_per_s
             sig, base = _window_signal(tr, baselines[r], x_start, width_s, t0, t1, pol,
                                        row_sc, fs_hz, n_samples, memo)
@@ -105,6 +105,14 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
             placements.append(PanelPlacement(lead, pol, r, x_start, row_sc.px_per_s, base,
                                              row_sc.px_per_mv, t0, t1))
     return signals, placements, (float(np.mean(agreement)) if agreement else None)
+
+
+def column_seconds(n_cols: int, starts: Sequence[float], ends: Sequence[float],
+                   row_scales: Sequence[Scales]) -> float:
+    """Column duration D, s, of rows (first and last column px, scales, each per drawn
+    row) split into `n_cols` columns: the median over rows of length / n_cols / px_per_s."""
+    spans = [(e - s) / sc.px_per_s / n_cols for s, e, sc in zip(starts, ends, row_scales)]
+    return float(np.median(spans))
 
 
 def _window_signal(tr: RowTrace, row_baseline: float, x_start: float, width_s: float,

@@ -70,7 +70,9 @@ def plan_page(spec: RenderSpec) -> PagePlan:
     trace_x0 = x0 + label_room + lead_in
     avail_mm = x1 - lead_out - trace_x0
     n_cols = template.n_cols
-    col_s = min(MAX_SECONDS / n_cols, int(avail_mm / (spec.mm_per_s * n_cols) / 0.02) * 0.02)
+    # Full columns each show the same window; others share MAX_SECONDS between them.
+    most_s = MAX_SECONDS if template.full_columns else MAX_SECONDS / n_cols
+    col_s = min(most_s, int(avail_mm / (spec.mm_per_s * n_cols) / 0.02) * 0.02)
     if col_s < 0.5:
         raise ValueError(
             f"layout {spec.layout} at {spec.mm_per_s} mm/s leaves {col_s:.2f} s per column; "
@@ -83,8 +85,9 @@ def plan_page(spec: RenderSpec) -> PagePlan:
     for r, row_cells in enumerate(template.cells):
         for c, token in enumerate(row_cells):
             lead, polarity = parse_lead(token)
+            t0, t1 = template.window_s(c, col_s)
             panels.append(PanelPlan(
-                lead, polarity, r, c, round(c * col_s, 6), round((c + 1) * col_s, 6),
+                lead, polarity, r, c, round(t0, 6), round(t1, 6),
                 trace_x0 + c * col_mm, trace_x0 + (c + 1) * col_mm, baselines[r],
                 y0 + pitch * r, y0 + pitch * (r + 1)))
     for k, token in enumerate(template.rhythm):

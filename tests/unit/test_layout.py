@@ -8,6 +8,7 @@ import pytest
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
 from pipeline.extract import RowTrace
 from pipeline.layout import (
+    FULL_COLUMNS_MIN_OVERRUN,
     READ_REACH_MM,
     SPECKLE_AREA_PX,
     TEMPLATES,
@@ -17,6 +18,7 @@ from pipeline.layout import (
     component_sizes,
     consensus,
     find_rows,
+    fit_record_length,
     get_template,
     half_lattice_rows,
     long_trace_mask,
@@ -128,6 +130,22 @@ def test_gaps_choose_6x2_over_6x1() -> None:
     continuous = rows_page(6)
     ranked = choose_template(find_rows(continuous, PPM), continuous > 0.5, continuous > 0.5, PPM)
     assert ranked[0][0].name in ("limb-6x1", "precordial-6x1")
+
+
+@pytest.mark.parametrize(("col_s", "kept"), [
+    (5.0, ["6x2", "limb-6x1"]),      # 2 x 5 s: one after another, the 10 s record
+    (10.0, ["limb-6x1", "6x2-full"]),  # 2 x 10 s: each column the whole record
+    (6.4, ["limb-6x1", "6x2-full"]),   # 12.8 s one after another: over the limit
+])
+def test_columns_that_overrun_the_record_each_show_all_of_it(col_s: float,
+                                                             kept: list[str]) -> None:
+    candidates = [(get_template(name), 0.0) for name in ("6x2", "limb-6x1", "6x2-full")]
+    # limb-6x1's one column: as long as the others' two
+    fits = fit_record_length(candidates, lambda t: col_s * 2 / t.n_cols, 10.0)
+    assert (col_s * 2 > FULL_COLUMNS_MIN_OVERRUN * 10.0) == ("6x2-full" in kept)
+    assert [t.name for t, _ in fits] == kept
+    forced = [(get_template("6x2-full"), 0.0)]  # a layout asked for is kept
+    assert fit_record_length(forced, lambda t: 5.0, 10.0) == forced
 
 
 def test_rhythm_strip_above_the_leads_fits_better_turned() -> None:
