@@ -163,7 +163,10 @@ def _minor_period(acs: list[np.ndarray], period: float, extent_px: int) -> tuple
     if weight is not None and weight > HEAVIER_FIFTH:
         return period, True  # every fifth line heavier: the period is 1 mm
     # Ambiguous: a 1 mm grid would make the page implausibly small, or a 5 mm one too large.
-    if extent_px / period > 400.0:
+    # More periods than any page has mm is no grid of 1 mm lines (the 5 mm reading is then
+    # refused as too large). Pages over 400 mm are real: bemplt's two columns of 10 s at
+    # 300 dpi are 518 mm wide, their heavier lines weigh 0.02.
+    if extent_px / period > MAX_PAGE_MM:
         return fifth, False
     if period < 6.0:
         return period, True

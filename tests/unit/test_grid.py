@@ -64,6 +64,17 @@ def test_a_page_taller_than_paper_sizes_its_grid() -> None:
     assert g.px_per_mm == pytest.approx(ppm, rel=0.005)
 
 
+def test_a_page_wider_than_400_mm_with_barely_heavier_fifth_lines() -> None:
+    """bemplt's two columns of 10 s side by side: a 518 mm wide page at 300 dpi whose every
+    fifth line weighs little more than the others (0.02); it was refused (read as a 5 mm
+    grid, 2591 mm, over the whole page's lags)."""
+    ppm = 11.81
+    grid = grid_map(int(150 * ppm), int(520 * ppm), ppm, minor=0.9, major=1.0)
+    g = _measure(grid, MIN_STRENGTH, 1.0)
+    assert g.px_per_mm == pytest.approx(ppm, rel=0.005)
+    assert g.minor_visible
+
+
 def test_no_grid_raises() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(NoGridFoundError, match="no ECG grid found"):
