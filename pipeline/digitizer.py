@@ -50,6 +50,7 @@ from pipeline.errors import (
     NoTraceFoundError,
 )
 from pipeline.extract import RowTrace, extract_rows
+from pipeline.frame import find_frame, hold_inside
 from pipeline.grid import GridScale, measure_grid
 from pipeline.layout import (
     INK_THRESHOLDS,
@@ -1339,7 +1340,8 @@ def _row_grid_scales(page: _Page, scales: Scales) -> list[Scales]:
 
 
 def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
-    """Where each row's signal starts and ends (px), calibration pulses left out."""
+    """Where each row's signal starts and ends (px), calibration pulses left out, inside
+    the plot's frame where it has one (`pipeline.frame`)."""
     starts, ends = [], []
     ppm = page.ppm_guess if page.grid is None else page.grid.px_per_mm
     for tr, ps, pe, row in zip(page.traces, page.start_pulses, page.end_pulses, page.rows):
@@ -1360,6 +1362,10 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
                 x1 = _line_cap(tr, col, -1)
         starts.append(x0)
         ends.append(x1)
+    if page.rows:
+        frame = find_frame(page.mask, min(r.top_px for r in page.rows),
+                           max(r.bottom_px for r in page.rows), ppm)
+        starts, ends = hold_inside(starts, ends, frame, ppm)
     # Rows of one page start and end together; an outlier (a label or an unrecognised
     # pulse read as trace, a line that begins with a break) takes the value most rows
     # agree on. When a pulse was found on some rows only (faint strokes, a pulse touching

@@ -1,0 +1,78 @@
+"""A plot's frame: the vertical border lines that plotting programs draw round the traces
+(matplotlib's axes spines), with tick labels and tick marks outside them.
+
+A tick label printed on a row's baseline (bemplt marks every 0.5 mV, and its rows sit on
+multiples of 3 mV) touches the row's line through its tick mark, so the row reads as
+starting on the label, 2-6 mm before the frame. No signal is drawn outside the frame: a
+row's start and end are held inside it (`hold_inside`).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Least share of the rows' height (first row's top to last row's bottom) a column's trace
+#: ink must cover to be a frame line. Traces never run that far up a page: a QRS spike
+#: spans a row or three (bemplt's frame at 100 dpi: 0.88-0.94; its other columns at most
+#: 0.23, the tick marks beside the frame).
+MIN_FRAME_COVER = 0.8
+#: How far inside a row's reading a frame line may stand to be its border, mm (a tick
+#: label and its tick: 6 mm at most).
+MAX_FRAME_INSET_MM = 10.0
+#: A frame line has no like line this near, mm: black grid lines read as trace ink repeat
+#: every 5 mm, and a frame is no grid line.
+FRAME_ISOLATION_MM = 20.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """x (px) of the frame's left and right lines; None where a side has none."""
+
+    left_px: float | None
+    right_px: float | None
+
+
+def find_frame(trace_mask: np.ndarray, top_px: float, bottom_px: float,
+               px_per_mm: float) -> Frame:
+    """The frame lines of a (H, W) trace mask (nonzero: trace ink) over the rows' height
+    [top_px, bottom_px): the leftmost and rightmost column whose ink covers
+    MIN_FRAME_COVER of it, each when no other such column stands within
+    FRAME_ISOLATION_MM of it (a line 2 px wide counts once)."""
+    top, bottom = max(0, int(top_px)), min(trace_mask.shape[0], int(np.ceil(bottom_px)))
+    if bottom - top < 2:
+        return Frame(None, None)
+    cover = (trace_mask[top:bottom] > 0).mean(axis=0)
+    lines = _line_centres(np.flatnonzero(cover >= MIN_FRAME_COVER))
+    if not lines:
+        return Frame(None, None)
+    reach = FRAME_ISOLATION_MM * px_per_mm
+
+    def isolated(x: float) -> bool:
+        return all(abs(other - x) > reach for other in lines if other != x)
+
+    left, right = lines[0], lines[-1]
+    return Frame(left if isolated(left) else None,
+                 right if right != left and isolated(right) else None)
+
+
+def hold_inside(starts: Sequence[float], ends: Sequence[float], frame: Frame,
+                px_per_mm: float) -> tuple[list[float], list[float]]:
+    """Rows' starts and ends (px) moved onto the frame where they were read outside it by
+    at most MAX_FRAME_INSET_MM (a label read as trace); others unchanged."""
+    inset = MAX_FRAME_INSET_MM * px_per_mm
+    new_starts = [frame.left_px if frame.left_px is not None
+                  and s < frame.left_px <= s + inset else s for s in starts]
+    new_ends = [frame.right_px if frame.right_px is not None
+                and e - inset <= frame.right_px < e else e for e in ends]
+    return [float(v) for v in new_starts], [float(v) for v in new_ends]
+
+
+def _line_centres(columns: np.ndarray) -> list[float]:
+    """Centres (px) of runs of adjacent columns."""
+    if columns.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(columns) > 1)
+    runs = np.split(columns, breaks + 1)
+    return [float(run.mean()) for run in runs]
