@@ -80,6 +80,11 @@ CONDITIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     # layout; its bench row is 3x4+1): rows closer together, pulses on photos' glare.
     "photo 6x2": ("photo", {"layout": "6x2"}, ""),
     "photo 12x1": ("photo", {"layout": "12x1"}, ""),
+    # Columns each showing every lead's whole record side by side (plotting programs'
+    # "2 columns"): at 12.5 mm/s two columns of 6.7 s fit a landscape A4 page.
+    "clean 6x2-full 12.5 mm/s": ("clean", {"layout": "6x2-full", "mm_per_s": 12.5,
+                                           "calibration": "start",
+                                           "orientation": "landscape"}, ""),
 }
 #: The conditions the issue sets targets for (the rest are tracked, not judged).
 TARGETED = tuple(list(CONDITIONS)[:13])
