@@ -95,6 +95,12 @@ log = logging.getLogger(__name__)
 
 #: Pages with a longer side than this are reduced first (px); 600-dpi scans gain nothing.
 MAX_WORK_SIDE_PX = 3600
+#: Rows of a page start (and end) together: a row whose start is further than 1.5 mm or
+#: this many seconds (the nearer) from the others' takes theirs. 1.5 mm is 60 ms at
+#: 25 mm/s but 120 ms at 12.5 mm/s, where a row read from its pulse's tail (no break seen
+#: after it) started 1.5 mm early and was kept (6x2-full bench page 5, aVR and V4 124 ms
+#: early).
+ROW_AGREEMENT_S = 0.06
 #: Least autocorrelation of the grid map at its own 1 mm period (`GridScale.own_lag_ac`)
 #: for rows over 340 mm long to be believed rather than read as a half-mm harmonic.
 MIN_OWN_LAG_AC = 0.3
@@ -797,7 +803,7 @@ class Digitizer:
             scales = scales_from_sheet(scales, page.sheet_px, whole_image=not page.photo)
         if page.photo:
             scales = replace(scales, band_limit=PHOTO_BAND_LIMIT)
-        starts, ends = _row_extents(page)
+        starts, ends = _row_extents(page, scales.px_per_s)
         row_scales = (_row_grid_scales(page, scales) if page.photo and page.grid is not None
                       else None)
         candidates = choose_template(page.rows, page.mask, page.long_ink, scales.px_per_mm,
@@ -1339,9 +1345,11 @@ def _row_grid_scales(page: _Page, scales: Scales) -> list[Scales]:
             for fx, fy in zip(fitted[0], fitted[1])]
 
 
-def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
+def _row_extents(page: _Page, px_per_s: float | None = None
+                 ) -> tuple[list[float], list[float]]:
     """Where each row's signal starts and ends (px), calibration pulses left out, inside
-    the plot's frame where it has one (`pipeline.frame`)."""
+    the plot's frame where it has one (`pipeline.frame`). px_per_s: the page's time scale
+    (None: unknown), which tightens the rows' agreement on slow pages (ROW_AGREEMENT_S)."""
     starts, ends = [], []
     ppm = page.ppm_guess if page.grid is None else page.grid.px_per_mm
     for tr, ps, pe, row in zip(page.traces, page.start_pulses, page.end_pulses, page.rows):
@@ -1377,6 +1385,8 @@ def _row_extents(page: _Page) -> tuple[list[float], list[float]]:
     # photo), the widest reading wins, as for starts: a line loses its ends far more often
     # than it gains ink past them (the earliest end cut 2 s off every row of a page).
     tol = 1.5 * ppm
+    if px_per_s is not None:
+        tol = min(tol, ROW_AGREEMENT_S * px_per_s)
     for values, pulses, sign in ((starts, page.start_pulses, 1.0),
                                  (ends, page.end_pulses, -1.0)):
         known = [v for v, p in zip(values, pulses) if p is not None]

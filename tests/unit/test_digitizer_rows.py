@@ -142,6 +142,31 @@ def test_rows_without_a_found_pulse_start_where_the_pulse_rows_do() -> None:
     assert starts[0] == pytest.approx(120.0) and starts[2] == pytest.approx(starts[0])
 
 
+@pytest.mark.parametrize(("mm_per_s", "agreed"), [(25.0, False), (12.5, True)])
+def test_rows_agree_on_their_start_within_60_ms(mm_per_s: float, agreed: bool) -> None:
+    """A row read 1.2 mm before the others (from its pulse's tail): 48 ms at 25 mm/s, left
+    alone; 96 ms at 12.5 mm/s, moved onto the others' start."""
+    from types import SimpleNamespace
+
+    from pipeline.digitizer import _row_extents
+
+    early = 120.0 - 1.2 * PPM
+    mask = np.zeros((300, 400), dtype=bool)
+    traces, rows = [], []
+    for k, first in enumerate((120.0, 120.0, early)):
+        y = 50 + 100 * k
+        mask[y:y + 2, int(first):390] = True
+        x = np.arange(100, 390, 0.5)
+        tr_y = np.where(x >= first, float(y), np.nan)
+        traces.append(RowTrace(x_px=x, y_px=tr_y, line_width_px=2.0,
+                               confident=np.isfinite(tr_y)))
+        rows.append(TraceRow(float(y), 60, 390, y - 40, y + 40))
+    page = SimpleNamespace(traces=traces, rows=rows, mask=mask, ppm_guess=PPM, grid=None,
+                           start_pulses=[None] * 3, end_pulses=[None] * 3)
+    starts, _ = _row_extents(page, mm_per_s * PPM)  # type: ignore[arg-type]
+    assert starts[2] == pytest.approx(120.0 if agreed else early, abs=0.5)  # 0.5 px samples
+
+
 def test_a_line_the_gate_cut_is_put_back_but_not_a_stamp_touching_it() -> None:
     from pipeline.digitizer import _restore_gated_lines
 
