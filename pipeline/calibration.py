@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.extract import column_runs
 from pipeline.layout import TraceRow
-from pipeline.signals import BAND_LIMIT
+from pipeline.signals import BAND_LIMIT, MIN_CUTOFF_HZ
 
 STANDARD_MM_PER_MV = (2.5, 5.0, 10.0, 20.0, 40.0)
 STANDARD_MM_PER_S = (12.5, 25.0, 50.0, 100.0)
@@ -292,7 +292,8 @@ class Scales:
     px_per_mv: px per millivolt (vertical); px_per_s: px per second (horizontal).
     px_per_mm: page scale used, px/mm. mm_per_mv, mm_per_s: the paper settings. assumed: names assumed, not measured.
     band_limit: the share of the page's column Nyquist rate (px_per_s / 2) that its
-    signals keep (`pipeline.signals.BAND_LIMIT`; less on photos).
+    signals keep (`pipeline.signals.BAND_LIMIT`; less on photos), and min_cutoff_hz the
+    least cut-off, Hz, whatever that share (`pipeline.signals.MIN_CUTOFF_HZ`; 0 on photos).
     """
 
     px_per_mv: float
@@ -302,6 +303,7 @@ class Scales:
     mm_per_s: float
     assumed: tuple[str, ...]
     band_limit: float = BAND_LIMIT
+    min_cutoff_hz: float = MIN_CUTOFF_HZ
 
 
 def lone_pulse_doubted(pulses: list[Pulse], px_per_mm: float, grid_measured: bool) -> bool:

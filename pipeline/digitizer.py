@@ -802,7 +802,7 @@ class Digitizer:
         if page.grid is None and page.sheet_px is not None:
             scales = scales_from_sheet(scales, page.sheet_px, whole_image=not page.photo)
         if page.photo:
-            scales = replace(scales, band_limit=PHOTO_BAND_LIMIT)
+            scales = replace(scales, band_limit=PHOTO_BAND_LIMIT, min_cutoff_hz=0.0)
         starts, ends = _row_extents(page, scales.px_per_s)
         row_scales = (_row_grid_scales(page, scales) if page.photo and page.grid is not None
                       else None)

@@ -125,7 +125,7 @@ def _window_signal(tr: RowTrace, row_baseline: float, x_start: float, width_s: f
     `assemble_signals`; a copy of the memo's signal is returned."""
     pps = scales.px_per_s
     key = (id(tr), row_baseline, x_start, width_s, t0, t1, polarity, scales.px_per_mv, pps,
-           scales.band_limit, fs_hz, n_samples)
+           scales.band_limit, scales.min_cutoff_hz, fs_hz, n_samples)
     if memo is not None and key in memo.signals:
         sig, base = memo.signals[key]
         return sig.copy(), base
@@ -140,7 +140,7 @@ def _window_signal(tr: RowTrace, row_baseline: float, x_start: float, width_s: f
     sig = window_to_samples(
         tr.x_px, tr.y_px, baseline_px=base, px_per_mv=scales.px_per_mv, x_start_px=x_start,
         px_per_s=pps, t0_s=t0, t1_s=t1, fs_hz=fs_hz, n_samples=n_samples, polarity=polarity,
-        band_limit=scales.band_limit)
+        band_limit=scales.band_limit, min_cutoff_hz=scales.min_cutoff_hz)
     if memo is not None:
         memo.lines[id(tr)] = tr
         memo.signals[key] = (sig.copy(), base)

@@ -29,6 +29,14 @@ BAND_LIMIT = 0.9
 #: above this is mostly noise. 0.5 / 0.6 / 0.65 / 0.75 / 0.9 scored 11.43 / 11.70 / 11.72 /
 #: 11.67 / 11.50 dB on photo pages 0-7 (pages 8-15: 0.6 11.90, 0.65 11.91, 0.9 11.71).
 PHOTO_BAND_LIMIT = 0.65
+#: Lowest cut-off (Hz) of pages seen square-on, whatever their column rate: below 200 dpi
+#: at 25 mm/s (or 200 dpi at 12.5 mm/s) BAND_LIMIT's share of the column Nyquist rate
+#: falls under 45 Hz and flattens QRS spikes that the reading itself keeps. Bench, 8 pages
+#: each, floors 0 / 50 / 60 / 70 / 90 Hz: clean 100 dpi 17.68 / 17.88 / 17.97 / 17.92 /
+#: 17.76 dB; clean 72 dpi 14.74 / 15.89 / 15.82 (50-60 Hz); scans at 100 dpi, whose noise
+#: it lets in too, 14.88 / 14.84 / 14.60 (so 50, not 60). Photos keep their own narrower
+#: band (PHOTO_BAND_LIMIT, no floor): a camera's blur leaves no such detail.
+MIN_CUTOFF_HZ = 50.0
 #: Order of the Butterworth low-pass (applied forwards and backwards: zero phase).
 BAND_LIMIT_ORDER = 2
 #: Longest stretch of a window's line left unread (s) that is bridged by interpolation;
@@ -69,13 +77,14 @@ def isoelectric_level(y_px: np.ndarray, bin_px: float = 0.5) -> float:
 def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
                       px_per_mv: float, x_start_px: float, px_per_s: float, t0_s: float,
                       t1_s: float, fs_hz: float, n_samples: int, polarity: int = 1,
-                      band_limit: float = BAND_LIMIT) -> np.ndarray:
+                      band_limit: float = BAND_LIMIT,
+                      min_cutoff_hz: float = MIN_CUTOFF_HZ) -> np.ndarray:
     """Signal of one lead window on the output time axis.
 
     x_px, y_px: (N,) column indices and line positions of the row (NaN where unread).
     The window covers columns x with t0_s <= t0_s + (x - x_start_px) / px_per_s < t1_s.
     polarity: -1 for a lead drawn inverted. band_limit: the low-pass cut-off as a share of
-    the column Nyquist rate (px_per_s / 2). Returns (n_samples,) float32 uV, NaN outside
+    the column Nyquist rate (px_per_s / 2), and at least min_cutoff_hz (Hz). Returns (n_samples,) float32 uV, NaN outside
     [t0_s, t1_s) and where the line was not read (stretches up to MAX_BRIDGED_GAP_S between
     read columns are interpolated).
     """
@@ -109,7 +118,7 @@ def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
     vals[~finite[nearest]] = np.nan
     after = np.clip(np.searchsorted(tk, t_out), 1, tk.size - 1)
     vals[tk[after] - tk[after - 1] > MAX_BRIDGED_GAP_S] = np.nan
-    out[k0:k1] = band_limited(vals, band_limit * 0.5 * px_per_s, fs_hz)
+    out[k0:k1] = band_limited(vals, max(band_limit * 0.5 * px_per_s, min_cutoff_hz), fs_hz)
     return out
 
 

@@ -150,26 +150,26 @@ def test_run_ends_are_checked_for_letters_only_where_no_second_look_took_labels_
 def test_photos_keep_a_narrower_band_than_pages_seen_square_on(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline import leads
-    from pipeline.signals import BAND_LIMIT, PHOTO_BAND_LIMIT
+    from pipeline.signals import BAND_LIMIT, MIN_CUTOFF_HZ, PHOTO_BAND_LIMIT
 
-    limits: set[float] = set()
+    limits: set[tuple[float, float]] = set()
     real = leads.window_to_samples
 
-    def spy(*args: Any, band_limit: float, **kwargs: Any) -> Any:
-        limits.add(band_limit)
-        return real(*args, band_limit=band_limit, **kwargs)
+    def spy(*args: Any, band_limit: float, min_cutoff_hz: float, **kwargs: Any) -> Any:
+        limits.add((band_limit, min_cutoff_hz))
+        return real(*args, band_limit=band_limit, min_cutoff_hz=min_cutoff_hz, **kwargs)
 
     monkeypatch.setattr(leads, "window_to_samples", spy)
     dz = Digitizer(DigitizeOptions(device="cpu"))
     dz.digitize(photo())
-    assert limits == {PHOTO_BAND_LIMIT}
+    assert limits == {(PHOTO_BAND_LIMIT, 0.0)}  # no floor: a camera's blur
     limits.clear()
     rng = np.random.default_rng(3)
     signals, fs = load_record(str(RECORD))
     flat = render_page(signals, fs, sample_spec(rng, "clean", layout="3x4+1", dpi=200.0),
                        rng).image
     dz.digitize(flat)
-    assert limits == {BAND_LIMIT}
+    assert limits == {(BAND_LIMIT, MIN_CUTOFF_HZ)}
 
 
 @needs_data

@@ -100,6 +100,28 @@ def test_a_window_is_band_limited_at_the_share_it_is_given() -> None:
     assert np.nanstd(photo[inner]) < 0.75 * np.nanstd(usual[inner])
 
 
+def test_slow_columns_keep_a_band_of_at_least_min_cutoff_hz() -> None:
+    # 100 columns a second (100 dpi at 25 mm/s): 0.9 of the column Nyquist rate is 45 Hz,
+    # raised to MIN_CUTOFF_HZ (50 Hz, the whole Nyquist rate here); at 200 columns a
+    # second the share's 90 Hz stands.
+    from pipeline.signals import MIN_CUTOFF_HZ
+
+    assert MIN_CUTOFF_HZ == 50.0
+    jitter = np.random.default_rng(0).normal(0.0, 3.0, 500)  # a jittery reading, px
+
+    def read(px_per_s: float, **band: float) -> np.ndarray:
+        x = np.arange(0.0, 2.5 * px_per_s)
+        return window_to_samples(x, 100.0 + jitter[:x.size], baseline_px=100.0,
+                                 px_per_mv=10.0, x_start_px=0.0, px_per_s=px_per_s,
+                                 t0_s=0.0, t1_s=2.5, fs_hz=500.0, n_samples=1250, **band)
+
+    floored = read(100.0)
+    assert np.allclose(floored, read(100.0, band_limit=1.0, min_cutoff_hz=0.0),
+                       equal_nan=True)
+    assert not np.allclose(floored, read(100.0, min_cutoff_hz=0.0), equal_nan=True)
+    assert np.array_equal(read(200.0), read(200.0, min_cutoff_hz=0.0), equal_nan=True)
+
+
 def _line_with_hole(hole_s: float) -> tuple[np.ndarray, np.ndarray]:
     """A reader's line (samples every 0.5 px, one NaN sample marking where an unread
     stretch of hole_s begins) over 2 s at 100 px/s: a 1 Hz sine of 0.5 mV on baseline 100."""
