@@ -8,7 +8,8 @@ records in several styles and resolutions by
 - ecg_plot 0.3: each lead in its own gridded panel, gaps between panels, the calibration
   pulse on 0 mV beside the trace, faint pink or grey grids; its style "blue" (ours) draws
   the traces in matplotlib's default blue (31, 119, 180), as a plotting script that sets
-  no colour would;
+  no colour would; its default time mode, "simultaneous", draws each of its columns over
+  the whole record (two panels of 10 s side by side), "sequential" one after another;
 - dicom-ecg-plot 1.4 (module `ecg`), from a 12-lead ECG Waveform DICOM file the bench
   writes: one orange-red 5 mm grid (1 mm lines optional) under 3x4+II, 3x4, 6x2 or 12x1, lead
   labels and short tick marks at each cell's start, no calibration pulse, patient text
@@ -44,10 +45,11 @@ from pipeline.types import DigitizationResult, DigitizeOptions
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 #: name -> (program, layout, style, dpi). Layouts and styles are each program's own words:
-#: ecg_plot "12lead" / "columns" and style None / "bw" / "blue" (not its own: its traces
-#: recoloured); dicom-ecg-plot "3x4_1" / "3x4" /
-#: "6x2" / "12x1" and style None / "minor" (its --minor-grid); bemplt the column count
-#: "2" / "1" and style None / "bw".
+#: ecg_plot "12lead" / "columns" (time mode "sequential") / "columns-simultaneous" (its
+#: default time mode: every column the whole record) and style None / "bw" / "blue" (not
+#: its own: its traces recoloured); dicom-ecg-plot "3x4_1" / "3x4" / "6x2" / "12x1" and
+#: style None / "minor" (its --minor-grid); bemplt the column count "2" / "1" and style
+#: None / "bw".
 STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "3x4+II 200 dpi": ("ecg_plot", "12lead", None, 200),
     "3x4+II 100 dpi": ("ecg_plot", "12lead", None, 100),
@@ -56,6 +58,9 @@ STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "3x4+II blue 200 dpi": ("ecg_plot", "12lead", "blue", 200),
     "6x2 blue 150 dpi": ("ecg_plot", "columns", "blue", 150),
     "6x2 200 dpi": ("ecg_plot", "columns", None, 200),
+    "6x2 simultaneous 200 dpi": ("ecg_plot", "columns-simultaneous", None, 200),
+    "6x2 simultaneous 100 dpi": ("ecg_plot", "columns-simultaneous", None, 100),
+    "6x2 simultaneous bw 150 dpi": ("ecg_plot", "columns-simultaneous", "bw", 150),
     "dicom 3x4+II 200 dpi": ("dicom-ecg-plot", "3x4_1", None, 200),
     "dicom 3x4+II 100 dpi": ("dicom-ecg-plot", "3x4_1", None, 100),
     "dicom 3x4+II minor 300 dpi": ("dicom-ecg-plot", "3x4_1", "minor", 300),
@@ -98,6 +103,8 @@ def draw_ecg_plot(signals_mv: np.ndarray, fs: float, layout: str, style: str | N
 
     layout_args = ({"layout": "12lead", "time_mode": "sequential", "rhythm_lead": "II"}
                    if layout == "12lead" else
+                   {"layout": "columns", "columns": 2, "time_mode": "simultaneous"}
+                   if layout == "columns-simultaneous" else
                    {"layout": "columns", "columns": 2, "time_mode": "sequential"})
     chart = ecg_plot.plot(signals_mv, sample_rate=fs, lead_names=list(LEADS),
                           style=None if style == "blue" else style, **layout_args)
@@ -230,8 +237,8 @@ def draw_bemplt(signals_mv: np.ndarray, fs: float, layout: str, style: str | Non
 def drawn_truth(signals_mv: np.ndarray, program: str, layout: str) -> np.ndarray:
     """(12, T) uV truth, NaN outside the window each lead is drawn for."""
     uv = signals_mv * 1000.0
-    if program == "bemplt":  # every column draws every lead's whole record
-        return uv
+    if program == "bemplt" or layout.endswith("-simultaneous"):
+        return uv  # every column draws every lead's whole record
     out = np.full_like(uv, np.nan)
     n = uv.shape[1]
     if program == "dicom-ecg-plot":  # its layout rows; a row's c-th cell of int(n / k)
