@@ -45,8 +45,8 @@ from pipeline.types import DigitizationResult, DigitizeOptions
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 #: name -> (program, layout, style, dpi). Layouts and styles are each program's own words:
-#: ecg_plot "12lead" / "columns" (time mode "sequential") / "columns-simultaneous" (its
-#: default time mode: every column the whole record) and style None / "bw" / "blue" (not
+#: ecg_plot "12lead" / "columns" (time mode "sequential") / "columns-simultaneous" /
+#: "12lead-simultaneous" (its default time mode: every column the whole record) and style None / "bw" / "blue" (not
 #: its own: its traces recoloured); dicom-ecg-plot "3x4_1" / "3x4" / "6x2" / "12x1" and
 #: style None / "minor" (its --minor-grid); bemplt the column count "2" / "1" and style
 #: None / "bw".
@@ -61,6 +61,7 @@ STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "6x2 simultaneous 200 dpi": ("ecg_plot", "columns-simultaneous", None, 200),
     "6x2 simultaneous 100 dpi": ("ecg_plot", "columns-simultaneous", None, 100),
     "6x2 simultaneous bw 150 dpi": ("ecg_plot", "columns-simultaneous", "bw", 150),
+    "3x4 simultaneous 150 dpi": ("ecg_plot", "12lead-simultaneous", None, 150),
     "dicom 3x4+II 200 dpi": ("dicom-ecg-plot", "3x4_1", None, 200),
     "dicom 3x4+II 100 dpi": ("dicom-ecg-plot", "3x4_1", None, 100),
     "dicom 3x4+II minor 300 dpi": ("dicom-ecg-plot", "3x4_1", "minor", 300),
@@ -105,6 +106,8 @@ def draw_ecg_plot(signals_mv: np.ndarray, fs: float, layout: str, style: str | N
                    if layout == "12lead" else
                    {"layout": "columns", "columns": 2, "time_mode": "simultaneous"}
                    if layout == "columns-simultaneous" else
+                   {"layout": "12lead", "time_mode": "simultaneous"}
+                   if layout == "12lead-simultaneous" else
                    {"layout": "columns", "columns": 2, "time_mode": "sequential"})
     chart = ecg_plot.plot(signals_mv, sample_rate=fs, lead_names=list(LEADS),
                           style=None if style == "blue" else style, **layout_args)

@@ -101,9 +101,10 @@ MAX_WORK_SIDE_PX = 3600
 #: after it) started 1.5 mm early and was kept (6x2-full bench page 5, aVR and V4 124 ms
 #: early).
 ROW_AGREEMENT_S = 0.06
-#: Least autocorrelation of the grid map at its own 1 mm period (`GridScale.own_lag_ac`)
-#: for rows over 340 mm long to be believed rather than read as a half-mm harmonic.
-MIN_OWN_LAG_AC = 0.3
+#: Largest `GridScale.odd_deficit` of a grid whose rows over 340 mm long are believed
+#: rather than read on a half-mm harmonic (the bench's one harmonic 0.40, right grids
+#: -0.02 to 0.01, a photo's first look at 2.3 px/mm 0.14: half-way, with room for those).
+MAX_ODD_DEFICIT = 0.2
 TRACE, TEXT, GRID = 3, 2, 1
 #: Share of a row's columns that must hold ink at a threshold for it to be used.
 MIN_INKED_SHARE = 0.95
@@ -1253,15 +1254,14 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
     lines), or at half a mm: rows of printed ECGs are 180-320 mm long (10 s at 25 mm/s, or
     5 s at 50 mm/s); a page whose longest row would be under 110 mm or over 340 mm is
     rescaled when a whole factor fixes it. Longer rows are believed on a grid whose lines
-    repeat at the measured 1 mm period itself (`GridScale.own_lag_ac`): a half-mm
-    harmonic's lag falls between lines (clean 300-dpi bench page 2: -0.08; grids read
-    right 0.5-0.8).
+    stand at every multiple of the measured 1 mm period (`GridScale.odd_deficit`): a
+    half-mm harmonic's odd multiples fall between lines (clean 300-dpi bench page 2).
     """
     longest_mm = max(r.x1_px - r.x0_px for r in rows) / grid.px_per_mm
     if 110.0 <= longest_mm <= 340.0:
         return grid
-    if longest_mm > 340.0 and grid.minor_visible and grid.own_lag_ac >= MIN_OWN_LAG_AC:
-        # Lines repeat at the 1 mm period itself: no harmonic, the rows are that long
+    if longest_mm > 340.0 and grid.minor_visible and grid.odd_deficit <= MAX_ODD_DEFICIT:
+        # Lines at every multiple of the period: no harmonic, the rows are that long
         # (columns that each draw a lead's whole 10 s side by side, 500 mm and more).
         return grid
     # Too short: a 2-5 mm period read as 1 mm; too long: a half-mm harmonic (the dots'

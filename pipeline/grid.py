@@ -23,7 +23,7 @@ MIN_STRENGTH = 0.12
 MIN_GRID_FRACTION = 0.01
 #: Plausible length of the image's longer side, mm. Some programs size each lead's panel
 #: to its largest amplitude: ecg_plot drew a 6x2 page 861 mm tall (a 5.7 mV QRS).
-MIN_PAGE_MM, MAX_PAGE_MM = 40.0, 1000.0
+MIN_PAGE_MM, MAX_PAGE_MM = 40.0, 1100.0
 #: Fraction of a profile's length compared with itself when the whole of it shows no period.
 SHORT_LAGS = 0.12
 #: Least comb contrast of the grid measured on short lags.
@@ -52,9 +52,10 @@ class GridScale:
     px_per_mm_x, px_per_mm_y: per axis, px/mm; NaN where that axis had no periodic grid.
     strength: comb contrast of the best axis in [0, 1] (higher is more certain).
     minor_visible: whether the 1 mm lines were resolved (else 5 mm lines were used).
-    own_lag_ac: the grid map's autocorrelation at one 1 mm period, mean over the axes:
-    high (0.5-0.8) where lines repeat at that lag, below 0 where the period is a comb's
-    harmonic between lines (NaN: not measured).
+    odd_deficit: how much lower the grid map's autocorrelation is at odd multiples of the
+    1 mm period than at even ones (1-10 periods, mean over the axes; `_odd_deficit`): about
+    0 where lines stand at every period, about 0.4 where the period is half the lines'
+    spacing (a harmonic; odd multiples fall between lines). NaN: not measured.
     """
 
     px_per_mm: float
@@ -62,7 +63,7 @@ class GridScale:
     px_per_mm_y: float
     strength: float
     minor_visible: bool
-    own_lag_ac: float = float("nan")
+    odd_deficit: float = float("nan")
 
 
 def autocorrelation(profile: np.ndarray) -> np.ndarray:
@@ -196,6 +197,30 @@ def _fifth_line_weight(acs: list[np.ndarray], period: float) -> float | None:
     return float(np.mean(weights)) if weights else None
 
 
+def _odd_deficit(acs: list[np.ndarray], period: float) -> float:
+    """The autocorrelations' mean at even multiples of `period` (px) minus their mean at
+    odd ones, 1-10 periods below 0.6 of each one's length, averaged over the axes; NaN
+    when no axis has two of each. A half-mm harmonic read as the period has lines at even
+    multiples only (clean 300-dpi bench page 2: 0.40); grids read right show -0.02 to
+    0.01 (clean and photo bench pages, bemplt's and ecg_plot's pages), low-resolution
+    ones too, whose autocorrelation at one period may be near 0 (ecg_plot's 3x4 reduced
+    to 3.47 px/mm: -0.03 at one period, deficit -0.01), so one lag alone does not tell
+    them apart; a photo's first look at 2.3 px/mm read 0.14."""
+    deficits = []
+    for ac in acs:
+        k = np.arange(1, 11)
+        k = k[k * period < 0.6 * ac.size]
+        if k.size < 4:
+            continue
+        # Both whole lags around each multiple, not the value between them: thin lines a
+        # few px apart stand at uneven whole spacings (3.47 px: 3, 4, 3, 4), so one
+        # period's pairs split between lags 3 and 4 while two periods' all meet at 7.
+        lags = k * period
+        at = 0.5 * (ac[np.floor(lags).astype(int)] + ac[np.floor(lags).astype(int) + 1])
+        deficits.append(float(at[k % 2 == 0].mean() - at[k % 2 == 1].mean()))
+    return float(np.mean(deficits)) if deficits else float("nan")
+
+
 def _refine(ac: np.ndarray, period: float) -> float:
     """Best period of one axis within +-4% of `period`, px (NaN if that axis is flat)."""
     fine = np.linspace(period * 0.96, period * 1.04, 161)
@@ -265,9 +290,8 @@ def _measure(grid_prob: np.ndarray, min_strength: float, lags: float) -> GridSca
                 f"no ECG grid found: a pattern repeats along one axis only (period "
                 f"{period:.1f} px, comb contrast {across:.3f} across it, expected at least "
                 f"{MIN_AXIS_STRENGTH})")
-    own_lag = float(np.mean([np.interp(ppm, np.arange(ac.size), ac) for ac in acs]))
     return GridScale(
         px_per_mm=float(np.mean(both)) if both else float(ppm),
         px_per_mm_x=px_x, px_per_mm_y=px_y, strength=float(strength), minor_visible=minor,
-        own_lag_ac=own_lag,
+        odd_deficit=_odd_deficit(acs, ppm),
     )

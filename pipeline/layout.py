@@ -52,7 +52,7 @@ MIN_QRS_SLOPE = 3.5
 #: Known templates in the order candidates are tried: the first of equal-cost candidates
 #: wins, so common layouts come first.
 _PREFERENCE = ("3x4+1", "3x4", "3x4+2", "3x4+3", "6x2", "6x2+1", "12x1", "cabrera-3x4+1",
-               "cabrera-3x4", "limb-6x1", "precordial-6x1", "6x2-full")
+               "cabrera-3x4", "limb-6x1", "precordial-6x1", "6x2-full", "3x4-full")
 TEMPLATES: dict[str, LayoutTemplate] = {name: LAYOUTS[name] for name in _PREFERENCE}
 #: A layout of full columns (each a lead's whole record) is read where its columns, read
 #: one after another, would last over this many times the record: two columns of 10 s
@@ -904,15 +904,19 @@ def fit_record_length(candidates: list[tuple[LayoutTemplate, float]],
                       ) -> list[tuple[LayoutTemplate, float]]:
     """The candidates (template, cost) whose columns fit a record of `duration_s` s: a
     template of full columns only where its columns, `column_s(template)` s each, read one
-    after another would last over FULL_COLUMNS_MIN_OVERRUN x duration_s, and then not the
-    templates of the same cells read one after another (whose later columns would fall
-    past the record's end). All candidates when none is left."""
+    after another would last over FULL_COLUMNS_MIN_OVERRUN x duration_s, and then no
+    template read one after another that would (its later columns would fall past the
+    record's end: ecg_plot's full 3x4 read as Cabrera's, whose cells differ). All
+    candidates when none is left."""
     def overruns(t: LayoutTemplate) -> bool:
         return t.n_cols * column_s(t) > FULL_COLUMNS_MIN_OVERRUN * duration_s
 
-    full = {t.cells for t, _ in candidates if t.full_columns and overruns(t)}
-    kept = [(t, c) for t, c in candidates
-            if (overruns(t) if t.full_columns else t.cells not in full)]
+    full = [(t, c) for t, c in candidates if t.full_columns and overruns(t)]
+    if full:
+        kept = full + [(t, c) for t, c in candidates if not t.full_columns and not overruns(t)]
+    else:
+        kept = [(t, c) for t, c in candidates if not t.full_columns]
+    kept.sort(key=lambda tc: candidates.index(tc))
     return kept or candidates
 
 

@@ -4,8 +4,9 @@ A layout is a grid of `rows x cols` cells (each a lead shown for one time window
 0..3 full-width rhythm strips below it. Column c of a row shows the time window
 [c * D, (c + 1) * D) of the recording, D = the column duration; a rhythm strip shows
 [0, cols * D). In a layout of full columns every column shows [0, D): each lead's whole
-record, columns side by side (plotting programs' "2 columns" of 10 s each). A lead name
-prefixed with "-" is drawn inverted (Cabrera's -aVR).
+record, columns side by side (plotting programs' "2 columns" of 10 s each, ecg_plot's
+default "simultaneous" time mode). A lead name prefixed with "-" is drawn inverted
+(Cabrera's -aVR).
 
 One definition for both sides: the renderer (`pipeline.synth`) draws these templates and
 the digitizer (`pipeline.layout`) fits pages against them.
@@ -61,6 +62,7 @@ LAYOUTS: dict[str, LayoutTemplate] = {
         LayoutTemplate("6x2", _STD_6X2),
         LayoutTemplate("6x2+1", _STD_6X2, ("II",)),
         LayoutTemplate("6x2-full", _STD_6X2, full_columns=True),
+        LayoutTemplate("3x4-full", _STD_3X4, full_columns=True),
         LayoutTemplate("12x1", tuple((lead,) for lead in LEADS)),
         LayoutTemplate("cabrera-3x4", _CAB_3X4),
         LayoutTemplate("cabrera-3x4+1", _CAB_3X4, ("II",)),

@@ -319,9 +319,9 @@ def test_grid_period_harmonics_are_undone_by_the_row_length(read_ppm: float,
     assert _check_grid_harmonic(grid, [row]).px_per_mm == pytest.approx(expected, rel=0.01)
 
 
-@pytest.mark.parametrize(("own_lag_ac", "expected"), [(0.7, 3.935), (-0.1, 7.87)])
+@pytest.mark.parametrize(("odd_deficit", "expected"), [(0.0, 3.935), (0.45, 7.87)])
 def test_rows_twice_the_usual_length_are_believed_where_the_grid_repeats_at_its_period(
-        own_lag_ac: float, expected: float) -> None:
+        odd_deficit: float, expected: float) -> None:
     from pipeline.digitizer import _check_grid_harmonic
     from pipeline.grid import GridScale
     from pipeline.layout import TraceRow
@@ -329,10 +329,10 @@ def test_rows_twice_the_usual_length_are_believed_where_the_grid_repeats_at_its_
     # 1968 px at 3.935 px/mm: 500 mm, two columns of 10 s side by side at 25 mm/s.
     row = TraceRow(y_px=500.0, x0_px=100, x1_px=100 + 1968, top_px=400, bottom_px=600)
     grid = GridScale(px_per_mm=3.935, px_per_mm_x=3.935, px_per_mm_y=3.935, strength=0.5,
-                     minor_visible=True, own_lag_ac=own_lag_ac)
+                     minor_visible=True, odd_deficit=odd_deficit)
     checked = _check_grid_harmonic(grid, [row])
     assert checked.px_per_mm == pytest.approx(expected, rel=0.01)
-    assert checked.own_lag_ac == own_lag_ac
+    assert checked.odd_deficit == odd_deficit
 
 
 def test_faint_lines_are_read_at_a_lower_threshold() -> None:

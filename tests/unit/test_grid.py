@@ -31,13 +31,15 @@ def test_px_per_mm_within_half_percent(ppm: float) -> None:
     assert g.px_per_mm == pytest.approx(ppm, rel=0.005)
 
 
-def test_a_grid_repeats_at_its_own_period_and_not_at_half_of_it() -> None:
-    ppm = 7.874
+@pytest.mark.parametrize("ppm", [3.47, 7.874])
+def test_a_grid_has_lines_at_every_multiple_of_its_period_and_not_of_half_of_it(
+        ppm: float) -> None:
+    from pipeline.grid import _odd_deficit
+
     g = measure_grid(grid_map(int(180 * ppm), int(250 * ppm), ppm))
-    assert g.own_lag_ac > 0.5
-    profiles = [grid_map(int(180 * ppm), int(250 * ppm), ppm).sum(axis=0)]
-    ac = _autocorrelations(profiles, 1.0)[0]
-    assert np.interp(ppm / 2, np.arange(ac.size), ac) < 0.0  # a half-mm lag: between lines
+    assert abs(g.odd_deficit) < 0.1
+    acs = _autocorrelations([grid_map(int(180 * ppm), int(250 * ppm), ppm).sum(axis=0)], 1.0)
+    assert _odd_deficit(acs, ppm / 2) > 0.3  # half a mm: odd multiples between lines
 
 
 def test_major_lines_only() -> None:

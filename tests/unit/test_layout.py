@@ -133,9 +133,9 @@ def test_gaps_choose_6x2_over_6x1() -> None:
 
 
 @pytest.mark.parametrize(("col_s", "kept"), [
-    (5.0, ["6x2", "limb-6x1"]),      # 2 x 5 s: one after another, the 10 s record
-    (10.0, ["limb-6x1", "6x2-full"]),  # 2 x 10 s: each column the whole record
-    (6.4, ["limb-6x1", "6x2-full"]),   # 12.8 s one after another: over the limit
+    (5.0, ["6x2", "limb-6x1"]),  # 2 x 5 s: one after another, the 10 s record
+    (10.0, ["6x2-full"]),  # 2 x 10 s: each column the whole record; 20 s rows fit nothing else
+    (6.4, ["6x2-full"]),   # 12.8 s one after another: over the limit
 ])
 def test_columns_that_overrun_the_record_each_show_all_of_it(col_s: float,
                                                              kept: list[str]) -> None:
@@ -146,6 +146,14 @@ def test_columns_that_overrun_the_record_each_show_all_of_it(col_s: float,
     assert [t.name for t, _ in fits] == kept
     forced = [(get_template("6x2-full"), 0.0)]  # a layout asked for is kept
     assert fit_record_length(forced, lambda t: 5.0, 10.0) == forced
+
+
+def test_full_columns_that_overrun_leave_no_template_read_one_after_another() -> None:
+    # ecg_plot's 3x4 of four 10 s columns: Cabrera's cells differ from 3x4-full's, but
+    # read one after another its 40 s rows would overrun the 10 s record as well.
+    candidates = [(get_template(name), 0.0) for name in ("cabrera-3x4", "3x4", "3x4-full")]
+    fits = fit_record_length(candidates, lambda t: 10.0, 10.0)
+    assert [t.name for t, _ in fits] == ["3x4-full"]
 
 
 def test_rhythm_strip_above_the_leads_fits_better_turned() -> None:
