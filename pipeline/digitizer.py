@@ -102,9 +102,11 @@ MAX_WORK_SIDE_PX = 3600
 #: early).
 ROW_AGREEMENT_S = 0.06
 #: Largest `GridScale.odd_deficit` of a grid whose rows over 340 mm long are believed
-#: rather than read on a half-mm harmonic (the bench's one harmonic 0.40, right grids
-#: -0.02 to 0.01, a photo's first look at 2.3 px/mm 0.14: half-way, with room for those).
-MAX_ODD_DEFICIT = 0.2
+#: rather than read on a half-mm harmonic. Harmonics: 0.40 (clean 300-dpi bench page 2),
+#: 0.14 (ecg_plot's faint grid measured on short lags, its 3x4+II page of record
+#: 00732_hr; a photo's first look); grids read right -0.03 to 0.01 (bemplt's and
+#: ecg_plot's pages of full columns, the bench's).
+MAX_ODD_DEFICIT = 0.07
 TRACE, TEXT, GRID = 3, 2, 1
 #: Share of a row's columns that must hold ink at a threshold for it to be used.
 MIN_INKED_SHARE = 0.95

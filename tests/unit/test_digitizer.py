@@ -319,7 +319,10 @@ def test_grid_period_harmonics_are_undone_by_the_row_length(read_ppm: float,
     assert _check_grid_harmonic(grid, [row]).px_per_mm == pytest.approx(expected, rel=0.01)
 
 
-@pytest.mark.parametrize(("odd_deficit", "expected"), [(0.0, 3.935), (0.45, 7.87)])
+@pytest.mark.parametrize(("odd_deficit", "expected"), [
+    (0.0, 3.935), (-0.02, 3.935),  # lines at every period: the rows are that long
+    (0.14, 7.87), (0.40, 7.87),  # harmonics: ecg_plot's faint grid on short lags, a render
+])
 def test_rows_twice_the_usual_length_are_believed_where_the_grid_repeats_at_its_period(
         odd_deficit: float, expected: float) -> None:
     from pipeline.digitizer import _check_grid_harmonic
