@@ -46,10 +46,10 @@ from pipeline.types import DigitizationResult, DigitizeOptions
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 #: name -> (program, layout, style, dpi). Layouts and styles are each program's own words:
 #: ecg_plot "12lead" / "columns" (time mode "sequential") / "columns-simultaneous" /
-#: "12lead-simultaneous" (its default time mode: every column the whole record) and style None / "bw" / "blue" (not
-#: its own: its traces recoloured); dicom-ecg-plot "3x4_1" / "3x4" / "6x2" / "12x1" and
-#: style None / "minor" (its --minor-grid); bemplt the column count "2" / "1" and style
-#: None / "bw".
+#: "12lead-simultaneous" (its default time mode: every column the whole record) and style
+#: None / "bw" / "blue" (not its own: its traces recoloured); dicom-ecg-plot "3x4_1" /
+#: "3x4" / "6x2" / "12x1" and style None / "minor" (its --minor-grid); bemplt the column
+#: count "2" / "1" and style None / "bw".
 STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "3x4+II 200 dpi": ("ecg_plot", "12lead", None, 200),
     "3x4+II 100 dpi": ("ecg_plot", "12lead", None, 100),

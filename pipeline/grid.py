@@ -215,8 +215,8 @@ def _odd_deficit(acs: list[np.ndarray], period: float) -> float:
         # Both whole lags around each multiple, not the value between them: thin lines a
         # few px apart stand at uneven whole spacings (3.47 px: 3, 4, 3, 4), so one
         # period's pairs split between lags 3 and 4 while two periods' all meet at 7.
-        lags = k * period
-        at = 0.5 * (ac[np.floor(lags).astype(int)] + ac[np.floor(lags).astype(int) + 1])
+        below = np.floor(k * period).astype(int)
+        at = 0.5 * (ac[below] + ac[below + 1])
         deficits.append(float(at[k % 2 == 0].mean() - at[k % 2 == 1].mean()))
     return float(np.mean(deficits)) if deficits else float("nan")
 

@@ -911,12 +911,10 @@ def fit_record_length(candidates: list[tuple[LayoutTemplate, float]],
     def overruns(t: LayoutTemplate) -> bool:
         return t.n_cols * column_s(t) > FULL_COLUMNS_MIN_OVERRUN * duration_s
 
-    full = [(t, c) for t, c in candidates if t.full_columns and overruns(t)]
-    if full:
-        kept = full + [(t, c) for t, c in candidates if not t.full_columns and not overruns(t)]
-    else:
-        kept = [(t, c) for t, c in candidates if not t.full_columns]
-    kept.sort(key=lambda tc: candidates.index(tc))
+    full_fits = any(t.full_columns and overruns(t) for t, _ in candidates)
+    # With a full template that fits: it, and the others only where they do not overrun.
+    kept = [(t, c) for t, c in candidates
+            if (overruns(t) == t.full_columns if full_fits else not t.full_columns)]
     return kept or candidates
 
 

@@ -63,8 +63,8 @@ def assemble_signals(template: LayoutTemplate, traces: list[RowTrace], baselines
 
     traces, baselines, starts, ends: per drawn row (px). Column duration D is the median
     over rows of (row length / columns / px_per_s); a template of full columns places
-    every column at [0, D). Rhythm strips are placed first; grid
-    cells fill what they leave undrawn. Returns ((12, n_samples) float32 uV NaN where not
+    every column at [0, D). Rhythm strips are placed first; grid cells fill what they
+    leave undrawn. Returns ((12, n_samples) float32 uV NaN where not
     drawn, placements, agreement): agreement is the mean correlation between a rhythm strip
     and the panel of the same lead over their common time, the best within +-MAX_SHIFT_S
     (None when no lead is drawn twice); a wrong template pairs a strip with another lead's

@@ -84,9 +84,9 @@ def window_to_samples(x_px: np.ndarray, y_px: np.ndarray, *, baseline_px: float,
     x_px, y_px: (N,) column indices and line positions of the row (NaN where unread).
     The window covers columns x with t0_s <= t0_s + (x - x_start_px) / px_per_s < t1_s.
     polarity: -1 for a lead drawn inverted. band_limit: the low-pass cut-off as a share of
-    the column Nyquist rate (px_per_s / 2), and at least min_cutoff_hz (Hz). Returns (n_samples,) float32 uV, NaN outside
-    [t0_s, t1_s) and where the line was not read (stretches up to MAX_BRIDGED_GAP_S between
-    read columns are interpolated).
+    the column Nyquist rate (px_per_s / 2), and at least min_cutoff_hz (Hz). Returns
+    (n_samples,) float32 uV, NaN outside [t0_s, t1_s) and where the line was not read
+    (stretches up to MAX_BRIDGED_GAP_S between read columns are interpolated).
     """
     if px_per_mv <= 0 or px_per_s <= 0:
         raise ValueError(f"scales must be positive; found {px_per_mv} px/mV, {px_per_s} px/s")
