@@ -588,11 +588,12 @@ class Digitizer:
                 f"traces cover under {MAX_INK_FRACTION:.0%} (a photo or a dark page?)")
         t = time.perf_counter()
         line_map = grid_p if float(grid_p.mean()) > 0.02 else trace_p
-        if pre is None and turn is None and line_map is grid_p:
+        if pre is None and (turn is None or bilevel_net is not None) and line_map is grid_p:
             # A two-level page's grid map holds a JPEG's ringing about its edges, which
             # runs along the 8 px blocks: straight, and "a grid" of 1 mm at 200 dpi (bench
             # binarized scan 6, turned 0.32 degree, was read straight: 4.7 dB, 11.7 when
-            # turned). Its grid's ink is black: all of its ink turns it.
+            # turned), which the perspective stage may take for a grid seen square-on
+            # (turn 0). Its grid's ink is black: all of its ink turns it.
             rect = _turn_of_unsure_grid(trace_p, grid_p if bilevel_net is None else ink_p)
         else:
             # A square-on page's turn is known to ~0.05 degree: only the fine search is left.
