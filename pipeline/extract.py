@@ -50,6 +50,13 @@ MAX_SKIPPED_COLS = 3
 #: and scans left QRS apexes unfitted (scan 18.7 -> 19.2 dB, photo 10.6 -> 11.0 on 8 pages).
 MIN_OTHER_INK_DOTS = 2.0
 
+#: Thinnest pen (px) whose broken strokes are bridged (`bridge_broken_strokes`): thin
+#: sharp lines (clean 100-dpi pages, pen 2 px) hold runs of other ink beside a steep
+#: stroke, not its fragments (clean 100 dpi -0.18 dB when bridged).
+MIN_BRIDGED_PEN_PX = 3.0
+#: Widest paper gap (in pen widths) between a broken stroke's fragments that is bridged.
+BRIDGED_GAP_PENS = 3.0
+
 #: One row's band: (top_px, bottom_px, x0_px, x1_px, baseline_px, prior_half_px).
 RowBand = tuple[int, int, int, int, float, float | None]
 
@@ -497,13 +504,56 @@ def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int
     has = choice >= 0
     idx = np.where(has, choice, 0)
     cols = np.arange(w)
-    t = np.where(has, top[cols, idx], 0).astype(np.int64) + top_px
-    b = np.where(has, bottom[cols, idx], 0).astype(np.int64) + top_px
+    t = np.where(has, top[cols, idx], 0).astype(np.int64)
+    b = np.where(has, bottom[cols, idx], 0).astype(np.int64)
+    t, b = bridge_broken_strokes(band_m, has, t, b, _run_pen_px(top, bottom, valid))
+    t, b = t + top_px, b + top_px
     has, t, b = _extend_runs(mask[:, x0_px:x1_px + 1], has, t, b, top_px, bottom_px)
     new_top = min(top_px, int(t[has].min())) if has.any() else top_px
     new_bottom = max(bottom_px, int(b[has].max()) + 1) if has.any() else bottom_px
     return RowRuns(top_px=new_top, bottom_px=new_bottom, x0_px=x0_px, has=has,
                    t=t - new_top, b=b - new_top)
+
+
+def bridge_broken_strokes(band: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray,
+                          pen_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Chosen runs widened over the broken-up ink of a steep stroke.
+
+    A blurred photo's thin QRS down-stroke falls apart at the mask's threshold into
+    fragments a few px apart, and the path picks one of them, often the bit at the
+    baseline: the fit then holds the line there and cuts the apex next to it. The line is
+    continuous, so in a column between two chosen runs it passes everywhere the two
+    neighbours' runs span; the ink of that column within their span is the stroke's.
+    band: (h, w) bool ink of the row's band; has: (w,) bool columns with a chosen run;
+    t, b: (w,) int its first and last row (band rows). Returns the new (t, b); a column's
+    run only grows, and only to ink of its own column inside its neighbours' span.
+    """
+    t, b = t.copy(), b.copy()
+    inner = np.flatnonzero(has[1:-1] & has[:-2] & has[2:]) + 1
+    if inner.size == 0 or pen_px < MIN_BRIDGED_PEN_PX:
+        return t, b
+    lo = np.minimum(t[inner - 1], t[inner + 1])
+    hi = np.maximum(b[inner - 1], b[inner + 1])
+    short = b[inner] - t[inner] + 1 <= 2.0 * pen_px
+    wider = short & ((hi - lo) > 4.0 * pen_px)
+    max_gap = BRIDGED_GAP_PENS * pen_px
+    for c, y0, y1 in zip(inner[wider], lo[wider], hi[wider], strict=True):
+        inked = np.flatnonzero(band[y0:y1 + 1, c]) + y0
+        # Grow the run fragment by fragment while the paper between is at most max_gap:
+        # the ink across a wider gap (where the path jumped onto another line) is not
+        # this stroke's.
+        t[c] = _reach(int(t[c]), inked[inked < t[c]][::-1], max_gap)
+        b[c] = _reach(int(b[c]), inked[inked > b[c]], max_gap)
+    return t, b
+
+
+def _reach(end: int, ink: np.ndarray, max_gap: float) -> int:
+    """The farthest ink row of `ink` ((n,) px, in order away from a run's end `end`, px)
+    reached from `end` without crossing more than max_gap px of paper at once."""
+    gaps = np.abs(np.diff(np.r_[end, ink])) - 1
+    wide = np.flatnonzero(gaps > max_gap)
+    k = int(wide[0]) if wide.size else ink.size
+    return int(ink[k - 1]) if k > 0 else end
 
 
 def _extend_runs(mask: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray,

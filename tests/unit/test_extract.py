@@ -425,3 +425,40 @@ def test_run_ends_are_judged_as_over_the_whole_band(seed: int) -> None:
     ref_top, ref_bottom = _edges_clear_whole_band(band, has, t, b, 2, 6.0)
     assert (top[has] == ref_top[has]).all() and (bottom[has] == ref_bottom[has]).all()
     assert not ref_top[has].all()  # other ink does reach some ends
+
+
+def test_a_broken_down_stroke_is_bridged_and_the_apex_read() -> None:
+    """A blurred photo's thick spike whose down-stroke broke into fragments at the mask's
+    threshold: the path takes the baseline bit in the broken column, and without the
+    bridge the fit pulls the apex next to it down to the baseline."""
+    y = np.full(300, 200.0)
+    y[148:154] = [200.0, 150.0, 100.0, 120.0, 170.0, 200.0]  # a narrow spike, 100 px tall
+    mask = draw(y, 260, 6.0)
+    col = mask[:, 153].copy()
+    mask[:, 153] = False
+    for y0 in range(100, 190, 18):  # the stroke's column left as 6-px fragments...
+        mask[y0:y0 + 6, 153] = col[y0:y0 + 6]
+    mask[196:204, 153] = col[196:204]  # ... and its bit at the baseline
+    tr = read(mask, 200)
+    assert float(np.nanmin(tr.y_px)) == pytest.approx(100.0, abs=4.0)
+
+
+def test_bridging_widens_only_short_runs_over_near_fragments_in_the_neighbours_span() -> None:
+    from pipeline.extract import bridge_broken_strokes
+
+    band = np.zeros((100, 5), bool)
+    band[20:28, 2] = True  # fragments of a stroke in column 2, 8 px of paper apart ...
+    band[36:39, 2] = True
+    band[45:48, 2] = True  # ... and its chosen bit near the baseline
+    band[5:8, 2] = True  # 12 px of paper above them: another stroke's ink
+    band[70:72, 2] = True  # below both neighbours' runs: not the stroke's
+    has = np.ones(5, bool)
+    t = np.array([45, 2, 45, 40, 45])
+    b = np.array([47, 60, 47, 60, 47])
+    nt, nb = bridge_broken_strokes(band, has, t, b, pen_px=3.0)
+    assert (nt[2], nb[2]) == (20, 47)
+    assert np.array_equal(np.delete(nt, 2), np.delete(t, 2))
+    assert np.array_equal(np.delete(nb, 2), np.delete(b, 2))
+    # A thin pen's column holding two runs is two lines, not a broken stroke.
+    thin = bridge_broken_strokes(band, has, t, b, pen_px=2.0)
+    assert np.array_equal(thin[0], t) and np.array_equal(thin[1], b)
