@@ -31,6 +31,10 @@ from pipeline.layouts import LAYOUTS, LayoutTemplate
 READ_REACH_MM = 20.0
 #: Lines thinner than this (median flat run, px) are read within the half-way band only.
 MIN_WIDE_LINE_PX = 1.5
+#: Share of the found rows within 0.15 spacing of their places on the lattice spanned
+#: by the first and last row (`span_lattice_rows`), tried only where no other reading of
+#: the rows gives a known count of them (three in four for `snap_to_lattice`).
+SPAN_LATTICE_SHARE = 0.6
 #: Trace-probability thresholds tried in turn until at least three rows of long lines show.
 INK_THRESHOLDS = (0.5, 0.3, 0.2)
 #: A row's line runs on over breaks in its ink up to this long (mm): a grid line's crossing
@@ -556,7 +560,41 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     if len(options[0]) in counts and _adds_rows(rows_y, options[0]):
         return options[0]  # no layout leaves a lattice place empty between its rows
     wanted = {len(rows_y)} if len(rows_y) in counts else counts
-    return next((o for o in options if len(o) in wanted), options[0])
+    known = next((o for o in options if len(o) in wanted), None)
+    if known is not None:
+        return known
+    # No known count of rows: the page would be refused. Tall waves (a 12x1 page of 5 mV
+    # S waves) pull several rows' projection peaks a quarter spacing off their baselines,
+    # too many for the lattice to hold; the first and last row then still mark its ends.
+    spanned = span_lattice_rows(rows_y, sorted(counts), holds_row)
+    return spanned if spanned is not None else options[0]
+
+
+def span_lattice_rows(rows_y: list[int], counts: list[int],
+                      holds_row: Callable[[int, float], bool]) -> list[int] | None:
+    """Rows on the lattice from the first found row to the last with the fewest places of
+    `counts` (row counts of known layouts) above the found rows' count whose places hold
+    at least SPAN_LATTICE_SHARE of the rows within 0.15 spacing, every row within 0.45
+    spacing of its own place, and ink at every place no row is near (holds_row(y, d)).
+    Rows within 0.07 spacing of their place keep their position, the others move onto
+    it. rows_y: top to bottom, px. None when no count fits."""
+    if len(rows_y) < 3:
+        return None
+    y = np.asarray(rows_y, dtype=np.float64)
+    for n in (c for c in counts if c > y.size):
+        d = (y[-1] - y[0]) / (n - 1)
+        k = np.round((y - y[0]) / d).astype(int)
+        resid = np.abs(y - (y[0] + k * d))
+        if (np.mean(resid <= 0.15 * d) < SPAN_LATTICE_SHARE or (resid > 0.45 * d).any()
+                or np.unique(k).size < k.size):
+            continue
+        places = {int(kk): int(yy) if r <= 0.07 * d else round(y[0] + kk * d)
+                  for kk, yy, r in zip(k, y, resid, strict=True)}
+        empty = [kk for kk in range(n) if kk not in places]
+        if all(holds_row(round(y[0] + kk * d), d) for kk in empty):
+            places.update({kk: round(y[0] + kk * d) for kk in empty})
+            return [places[kk] for kk in range(n)]
+    return None
 
 
 def _adds_rows(found: list[int], filled: list[int]) -> bool:

@@ -24,6 +24,7 @@ from pipeline.layout import (
     long_trace_mask,
     rows_and_long_ink,
     snap_to_lattice,
+    span_lattice_rows,
     turned_fit_gain,
     wide_components,
 )
@@ -232,6 +233,22 @@ def test_rows_snap_to_their_lattice() -> None:
     # A row missed by the projection (a faint, broken line) is added where ink says so.
     assert snap_to_lattice([100, 200, 400, 500], lambda y, d: True) == [100, 200, 300, 400, 500]
     assert snap_to_lattice([100, 200, 400, 500], lambda y, d: False) == [100, 200, 400, 500]
+
+
+def test_rows_pulled_off_their_lattice_span_it_from_the_first_row_to_the_last() -> None:
+    # dicom-ecg-plot's 12x1 page of record 00180_hr: 5 mV S waves pull five chest rows'
+    # peaks a quarter spacing up, and row III is missed; the lattice fit takes 129 px.
+    found = [278, 390, 631, 750, 864, 942, 1051, 1168, 1292, 1422, 1548]
+    assert len(snap_to_lattice(found, lambda y, d: True)) == 11
+    rows = span_lattice_rows(found, [3, 4, 5, 6, 7, 12], lambda y, d: True)
+    assert rows is not None and len(rows) == 12
+    places = 278 + np.arange(12) * (1548 - 278) / 11
+    assert np.all(np.abs(np.asarray(rows) - places) <= 0.07 * 115.45)  # each on its place
+    assert rows[1] == 390 and rows[6] == round(places[6])  # near kept, far moved
+    assert abs(rows[2] - 509) <= 1  # the missed row, where ink is
+    # No ink at the missed place, or rows too far off any count's lattice: None.
+    assert span_lattice_rows(found, [3, 4, 5, 6, 7, 12], lambda y, d: False) is None
+    assert span_lattice_rows([100, 180, 300, 330, 500], [6, 12], lambda y, d: True) is None
 
 
 def test_consensus_takes_the_largest_cluster() -> None:
