@@ -50,7 +50,7 @@ from pipeline.errors import (
     NoTraceFoundError,
 )
 from pipeline.extract import RowTrace, extract_rows
-from pipeline.frame import find_frame, hold_inside
+from pipeline.frame import find_frame, hold_inside, without_spines
 from pipeline.grid import GridScale, measure_grid
 from pipeline.layout import (
     INK_THRESHOLDS,
@@ -748,6 +748,10 @@ class Digitizer:
         mask = _line_mask(trace_r, rows, line_r)
         if photo:
             mask = _drop_grid_pieces(mask, trace_r, grid_r)
+        if rows:
+            mask = without_spines(mask, find_frame(mask, min(r.top_px for r in rows),
+                                                   max(r.bottom_px for r in rows), ppm_guess),
+                                  ppm_guess)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = max(float(np.percentile(dark_v[mask], 70)), 0.05)

@@ -76,3 +76,50 @@ def _line_centres(columns: np.ndarray) -> list[float]:
     breaks = np.flatnonzero(np.diff(columns) > 1)
     runs = np.split(columns, breaks + 1)
     return [float(run.mean()) for run in runs]
+
+
+#: Least share of the columns between a frame's side lines that a row of trace ink at the
+#: side lines' common end must cover to be the frame's top or bottom line (bemplt's at
+#: 100 dpi, broken where its black grid's lines cross it: 0.32).
+MIN_SPINE_COVER = 0.2
+#: How far the two side lines' ends may disagree, mm, for the lines to close one box (a
+#: tick mark below a corner runs on from its side line: matplotlib's are 1.2 mm).
+SPINE_END_TOLERANCE_MM = 2.0
+
+
+def without_spines(trace_mask: np.ndarray, frame: Frame, px_per_mm: float) -> np.ndarray:
+    """The (H, W) bool trace mask with the frame's top and bottom lines taken out.
+
+    The box of a plot's frame closes where its side lines end: a row of ink there that
+    spans the box is its top or bottom line (a matplotlib spine). A row's band reaches it
+    where the rows sit close to the frame, and the line is as dark as the traces on a
+    black-and-white page: the top row's path then followed it instead of its own line.
+    frame: its side lines (both needed); px_per_mm: the page's scale. Returns the mask
+    itself when there is no such line."""
+    if frame.left_px is None or frame.right_px is None:
+        return trace_mask
+    x0, x1 = round(frame.left_px), round(frame.right_px)
+    left, right = _line_ends(trace_mask, x0), _line_ends(trace_mask, x1)
+    if left is None or right is None or x1 - x0 < 4:
+        return trace_mask
+    tol = max(2, round(SPINE_END_TOLERANCE_MM * px_per_mm))
+    out = trace_mask
+    for a, b in zip(left, right, strict=True):  # the top ends, then the bottom ends
+        if abs(a - b) > tol:
+            continue
+        lo = max(0, min(a, b) - 2)
+        hi = min(trace_mask.shape[0], max(a, b) + 3)
+        cover = trace_mask[lo:hi, x0 + 2:x1 - 1].mean(axis=1)
+        if cover.max() < MIN_SPINE_COVER:
+            continue
+        if out is trace_mask:
+            out = trace_mask.copy()
+        out[lo + np.flatnonzero(cover >= 0.5 * MIN_SPINE_COVER), x0:x1 + 1] = False
+    return out
+
+
+def _line_ends(trace_mask: np.ndarray, x: int) -> tuple[int, int] | None:
+    """First and last row (px) holding ink in columns x-1..x+1 of a (H, W) mask (a frame's
+    side line, broken where a tick label or a row's line meets it); None when none."""
+    rows = np.flatnonzero(trace_mask[:, max(0, x - 1):x + 2].any(axis=1))
+    return (int(rows[0]), int(rows[-1])) if rows.size else None

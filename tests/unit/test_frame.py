@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.frame import Frame, find_frame, hold_inside
+from pipeline.frame import Frame, find_frame, hold_inside, without_spines
 
 PPM = 4.0  # px/mm
 
@@ -53,3 +53,22 @@ def test_a_spike_through_every_row_moves_no_end() -> None:
     starts, ends = hold_inside([30.0] * 3, [770.0] * 3, frame, PPM)
     assert starts == [55.0] * 3
     assert ends == [770.0] * 3
+
+
+def test_the_frames_top_and_bottom_lines_are_taken_out_of_the_mask() -> None:
+    mask = _rows_page()
+    mask[10:291, 55] = True  # side lines from the top line to the bottom line ...
+    mask[10:295, 760] = True  # ... one running on 4 px into a tick mark
+    top = np.zeros(800, bool)
+    top[56:760] = (np.arange(56, 760) // 20) % 2 == 0  # broken where grid lines cross it
+    mask[10] = top
+    mask[290, 56:760] = True
+    frame = find_frame(mask, 0.0, 300.0, PPM)
+    out = without_spines(mask, frame, PPM)
+    assert not out[10].any() and not out[290, 56:760].any()
+    assert np.array_equal(out[20:280], mask[20:280])  # the rows and side lines stay
+    # No frame, or side lines whose ends disagree by more than 2 mm: the mask as it was.
+    assert without_spines(mask, Frame(None, 760.0), PPM) is mask
+    uneven = mask.copy()
+    uneven[10:40, 760] = False
+    assert without_spines(uneven, find_frame(uneven, 0.0, 300.0, PPM), PPM)[10].any()
