@@ -88,34 +88,43 @@ SPINE_END_TOLERANCE_MM = 2.0
 
 
 def without_spines(trace_mask: np.ndarray, frame: Frame, px_per_mm: float) -> np.ndarray:
-    """The (H, W) bool trace mask with the frame's top and bottom lines taken out.
-
-    The box of a plot's frame closes where its side lines end: a row of ink there that
-    spans the box is its top or bottom line (a matplotlib spine). A row's band reaches it
-    where the rows sit close to the frame, and the line is as dark as the traces on a
-    black-and-white page: the top row's path then followed it instead of its own line.
-    frame: its side lines (both needed); px_per_mm: the page's scale. Returns the mask
-    itself when there is no such line."""
-    if frame.left_px is None or frame.right_px is None:
+    """The (H, W) bool trace mask with the frame's top and bottom lines (`spine_rows`)
+    taken out between its side lines. A row's band reaches them where the rows sit close
+    to the frame, and they are as dark as the traces on a black-and-white page: the top
+    row's path followed its dashes instead of its own line. Returns the mask itself when
+    there is no such line."""
+    rows = spine_rows(trace_mask, frame, px_per_mm)
+    if not rows:
         return trace_mask
+    assert frame.left_px is not None and frame.right_px is not None  # spine_rows needs both
+    out = trace_mask.copy()
+    out[np.concatenate(rows), round(frame.left_px):round(frame.right_px) + 1] = False
+    return out
+
+
+def spine_rows(trace_mask: np.ndarray, frame: Frame, px_per_mm: float) -> list[np.ndarray]:
+    """The rows (px) of a plot frame's top and bottom lines in a (H, W) bool trace mask:
+    the box closes where its side lines (`frame`, both needed) end, and a row of ink there
+    that covers MIN_SPINE_COVER of the box is its top or bottom line (a matplotlib spine).
+    The two side lines' ends must agree within SPINE_END_TOLERANCE_MM (px_per_mm: the
+    page's scale). Returns one (n,) int array of rows per line found, top first."""
+    if frame.left_px is None or frame.right_px is None:
+        return []
     x0, x1 = round(frame.left_px), round(frame.right_px)
     left, right = _line_ends(trace_mask, x0), _line_ends(trace_mask, x1)
     if left is None or right is None or x1 - x0 < 4:
-        return trace_mask
+        return []
     tol = max(2, round(SPINE_END_TOLERANCE_MM * px_per_mm))
-    out = trace_mask
+    found = []
     for a, b in zip(left, right, strict=True):  # the top ends, then the bottom ends
         if abs(a - b) > tol:
             continue
         lo = max(0, min(a, b) - 2)
         hi = min(trace_mask.shape[0], max(a, b) + 3)
         cover = trace_mask[lo:hi, x0 + 2:x1 - 1].mean(axis=1)
-        if cover.max() < MIN_SPINE_COVER:
-            continue
-        if out is trace_mask:
-            out = trace_mask.copy()
-        out[lo + np.flatnonzero(cover >= 0.5 * MIN_SPINE_COVER), x0:x1 + 1] = False
-    return out
+        if cover.max() >= MIN_SPINE_COVER:
+            found.append(lo + np.flatnonzero(cover >= 0.5 * MIN_SPINE_COVER))
+    return found
 
 
 def _line_ends(trace_mask: np.ndarray, x: int) -> tuple[int, int] | None:

@@ -24,6 +24,7 @@ from scipy.signal import find_peaks
 
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
 from pipeline.extract import RowTrace, column_edges
+from pipeline.frame import find_frame, spine_rows
 from pipeline.layouts import LAYOUTS, LayoutTemplate
 
 #: Extraction reaches at least this far from a row's baseline, mm: closely spaced rows
@@ -266,6 +267,9 @@ def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
                 f"({12.0 * px_per_mm:.0f} px at {px_per_mm:.2f} px/mm)")
         raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
     ink, long_ink = best
+    rows_y = _off_frame_lines(rows_y, ink, px_per_mm)
+    if not rows_y:
+        raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
     # Thin lines break into pieces the line follower cannot tell from a neighbour's across
     # a wide band: only lines drawn solid are read beyond the half-way line.
     reach = READ_REACH_MM * px_per_mm if line_thickness(long_ink) >= MIN_WIDE_LINE_PX else 0.0
@@ -290,6 +294,19 @@ def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
                              int(top), int(bottom)))
     assert first is not None  # INK_THRESHOLDS is not empty
     return rows, first
+
+
+def _off_frame_lines(rows_y: list[int], ink: np.ndarray, px_per_mm: float) -> list[int]:
+    """Rows (px, top to bottom) without those on a plot frame's top or bottom line
+    (`pipeline.frame.spine_rows`, within 2 px): on a black-and-white page the line is as
+    dark as the traces and spans the page like a row (bemplt's 100-dpi 6x2 page of record
+    00180_hr: 7 rows, read as 6x2+1). ink: (H, W) bool trace ink the rows were found in."""
+    if len(rows_y) < 2:
+        return rows_y
+    frame = find_frame(ink, rows_y[0], rows_y[-1] + 1, px_per_mm)
+    lines = spine_rows(ink, frame, px_per_mm)
+    return [y for y in rows_y
+            if not any(int(r[0]) - 2 <= y <= int(r[-1]) + 2 for r in lines)]
 
 
 def _row_spacing(rows_y: list[int]) -> float:

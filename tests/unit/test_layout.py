@@ -58,6 +58,24 @@ def test_rows_found_at_their_baselines() -> None:
         assert row.top_px < row.y_px < row.bottom_px
 
 
+def test_a_plot_frames_top_line_is_no_row() -> None:
+    # A black-and-white plot: its frame (matplotlib's spines) as dark as the traces, the
+    # top line broken where grid lines cross it, 12 mm above the first row.
+    page = rows_page(4)
+    top, bottom = int(18 * PPM), int(160 * PPM)
+    left, right = int(8 * PPM), int(252 * PPM)
+    page[top:bottom + 1, left] = 1.0
+    page[top:bottom + 1, right] = 1.0
+    page[top, left:right + 1] = (np.arange(left, right + 1) // 20 % 3 != 0).astype(np.float32)
+    page[bottom, left:right + 1] = 1.0
+    rows = find_rows(page, PPM)
+    assert [round(r.y_px / PPM) for r in rows] == [30, 70, 110, 150]
+    # Without its side lines the same line is read as a row: the frame is what tells.
+    page[top + 1:bottom, left] = 0.0
+    page[top + 1:bottom, right] = 0.0
+    assert len(find_rows(page, PPM)) == 5
+
+
 def test_a_line_squeezed_between_two_rows_is_no_row() -> None:
     page = rows_page(4)
     # Handwriting-like: a long wavy line 45% of the way from row 3 to row 4.
