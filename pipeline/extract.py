@@ -498,7 +498,8 @@ def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int
     if _longest_jump(choice, top, bottom) > SKIP_COST:
         # A jump dearer than a skip: the row's line may break where other rows' ink lies.
         choice = choose_runs_skipping(top, bottom, valid, base, half_band)
-    if _run_pen_px(top, bottom, valid) >= 2:
+    pen_px = _run_pen_px(top, bottom, valid)
+    if pen_px >= 2:
         choice = window_consistent(choice, top, bottom, valid, base, half_band)
     choice = drop_islands(choice, top, bottom)
     has = choice >= 0
@@ -506,7 +507,7 @@ def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int
     cols = np.arange(w)
     t = np.where(has, top[cols, idx], 0).astype(np.int64)
     b = np.where(has, bottom[cols, idx], 0).astype(np.int64)
-    t, b = bridge_broken_strokes(band_m, has, t, b, _run_pen_px(top, bottom, valid))
+    t, b = bridge_broken_strokes(band_m, has, t, b, pen_px)
     t, b = t + top_px, b + top_px
     has, t, b = _extend_runs(mask[:, x0_px:x1_px + 1], has, t, b, top_px, bottom_px)
     new_top = min(top_px, int(t[has].min())) if has.any() else top_px
@@ -525,13 +526,14 @@ def bridge_broken_strokes(band: np.ndarray, has: np.ndarray, t: np.ndarray, b: n
     continuous, so in a column between two chosen runs it passes everywhere the two
     neighbours' runs span; the ink of that column within their span is the stroke's.
     band: (h, w) bool ink of the row's band; has: (w,) bool columns with a chosen run;
-    t, b: (w,) int its first and last row (band rows). Returns the new (t, b); a column's
-    run only grows, and only to ink of its own column inside its neighbours' span.
+    t, b: (w,) int its first and last row (band rows). Returns the new (t, b) (the inputs
+    themselves where nothing is bridged); a column's run only grows, and only to ink of
+    its own column inside its neighbours' span.
     """
-    t, b = t.copy(), b.copy()
     inner = np.flatnonzero(has[1:-1] & has[:-2] & has[2:]) + 1
     if inner.size == 0 or pen_px < MIN_BRIDGED_PEN_PX:
         return t, b
+    t, b = t.copy(), b.copy()
     lo = np.minimum(t[inner - 1], t[inner + 1])
     hi = np.maximum(b[inner - 1], b[inner + 1])
     short = b[inner] - t[inner] + 1 <= 2.0 * pen_px
