@@ -70,7 +70,7 @@ from pipeline.leads import (
     limb_relation_residual,
 )
 from pipeline.orientation import is_better_turned, may_be_sideways
-from pipeline.panels import PanelGaps, close_trace, find_panel_gaps
+from pipeline.panels import PANEL_EDGE_TOLERANCE_MM, PanelGaps, close_trace, find_panel_gaps
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
 from pipeline.polarity import dark_on_light
 from pipeline.rectify import (
@@ -1531,10 +1531,15 @@ def _line_cap(tr: RowTrace, col: int, direction: int) -> float:
 def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_per_mm: float
                       ) -> tuple[list[RowTrace], PanelGaps | None]:
     """The rows' traces with the gaps between panels taken out (`pipeline.panels`), and
-    the gaps (None, and the traces as read, when the page shows none). Updates `ends` in
-    place: a row with gaps ends earlier by their width; any other row ends where its own
-    line does (the rows' agreed end was the panels' longer one). Rows ending in a
-    calibration pulse keep their gaps (the pulse's place would need closing too)."""
+    the gaps (None, and the traces as read, when the page shows none). Updates `starts`
+    and `ends` in place: a row with gaps ends earlier by their width, and with two gaps or
+    more starts and ends an inner panel's width before the first gap and after the last
+    where its own reading lies over PANEL_EDGE_TOLERANCE_MM from there
+    (`PanelGaps.first_start`, `closed_end`: ecg_plot's 3x4 of whole records, whose lines'
+    flat first or last 0.1 s were taken for grid lines, read its columns up to 110 ms off
+    their time); any other row ends where its own line does (the rows' agreed end was the
+    panels' longer one). Rows ending in a calibration pulse keep their gaps (the pulse's
+    place would need closing too)."""
     gaps = find_panel_gaps(page.mask, page.rows, starts, ends, px_per_mm)
     if gaps is None or any(page.end_pulses[i] is not None for i in gaps.rows) or any(
             starts[i] >= gaps.gaps[0][0] for i in gaps.rows):
@@ -1543,7 +1548,8 @@ def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_pe
     for i, tr in enumerate(page.traces):
         if i in gaps.rows:
             traces[i] = close_trace(tr, gaps)
-            ends[i] = float(gaps.close(np.array([ends[i]]))[0])
+            starts[i] = gaps.first_start(starts[i], PANEL_EDGE_TOLERANCE_MM * px_per_mm)
+            ends[i] = gaps.closed_end(ends[i], PANEL_EDGE_TOLERANCE_MM * px_per_mm)
         elif page.end_pulses[i] is None:
             own = _line_samples(tr, px_per_mm)
             if own.size:

@@ -30,6 +30,9 @@ MIN_GAP_MM = 2.0
 MAX_OFFSET_MM = 1.0
 #: Largest relative spread of the panels' widths in one row.
 PANEL_WIDTH_TOLERANCE = 0.1
+#: How far a row's own start or end may lie from where its panels put it (mm) and still
+#: be kept (`PanelGaps.first_start`, `closed_end`).
+PANEL_EDGE_TOLERANCE_MM = 0.5
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,37 @@ class PanelGaps:
             if x >= x0:
                 x += x1 - x0 + 1.0
         return x
+
+    def inner_panel_px(self) -> float | None:
+        """Median width of the panels between two gaps, px (the page's columns, gaps not
+        counted), or None with fewer than two gaps. Bounded by gaps on both sides, these
+        are measured by ink-free columns alone, not by where a row's line is found to start
+        or end (a flat stretch at a line's end, read as a grid line, is not ink)."""
+        if len(self.gaps) < 2:
+            return None
+        return float(np.median([b[0] - a[1] - 1.0 for a, b in zip(self.gaps, self.gaps[1:])]))
+
+    def first_start(self, start_px: float, tolerance_px: float) -> float:
+        """A row's start (its first inked column), px: `start_px`, unless it lies over
+        tolerance_px from an inner panel's width before the first gap (with inner panels:
+        see `inner_panel_px`), then that. Within it the row's own reading is kept: it is
+        sub-pixel, the panels' width whole columns."""
+        inner = self.inner_panel_px()
+        if inner is None or abs(self.gaps[0][0] - inner - start_px) <= tolerance_px:
+            return start_px
+        return self.gaps[0][0] - inner
+
+    def closed_end(self, end_px: float, tolerance_px: float) -> float:
+        """A row's end (its last inked column) with the gaps taken out, px: `end_px`
+        closed, unless it lies over tolerance_px from the last column of an inner panel's
+        width after the last gap (every panel of a page is drawn equally wide, as
+        `find_panel_gaps` checks), then that."""
+        closed = float(self.close(np.array([end_px]))[0])
+        inner = self.inner_panel_px()
+        if inner is None:
+            return closed
+        drawn = float(self.close(np.array([self.gaps[-1][1] + 1.0]))[0]) + inner - 1.0
+        return closed if abs(drawn - closed) <= tolerance_px else drawn
 
 
 def row_gaps(mask: np.ndarray, row: TraceRow, start_px: float, end_px: float,

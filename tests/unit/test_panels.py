@@ -79,3 +79,28 @@ def test_close_trace_drops_samples_in_gaps() -> None:
     i = int(np.flatnonzero(x == 200.0)[0])
     j = int(np.flatnonzero(closed.x_px == 150.0)[0])  # 200 - 50
     assert closed.y_px[j] == tr.y_px[i]
+
+
+def test_a_row_end_is_one_inner_panel_past_the_last_gap() -> None:
+    # Panels of 500 px between gaps of 50: the last panel's line read 30 px short (its flat
+    # end taken for a grid line) still ends 500 px after the last gap, gaps taken out.
+    gaps = PanelGaps(((600.0, 649.0), (1150.0, 1199.0), (1700.0, 1749.0)), (0, 1, 2))
+    assert gaps.inner_panel_px() == 500.0
+    assert gaps.closed_end(2220.0, 4.0) == 1750.0 - 150.0 + 499.0
+    assert gaps.first_start(130.0, 4.0) == 100.0  # its first 30 px lost the same way
+    # A reading within the tolerance is kept (sub-pixel; the panels' widths whole columns).
+    assert gaps.first_start(101.6, 4.0) == 101.6
+    assert gaps.closed_end(2247.0, 4.0) == 2247.0 - 150.0
+    # A single gap bounds no panel on both sides: the row's own end, closed.
+    one = PanelGaps(((600.0, 649.0),), (0, 1))
+    assert one.inner_panel_px() is None
+    assert one.closed_end(1120.0, 4.0) == 1070.0
+    assert one.first_start(130.0, 4.0) == 130.0
+
+
+def test_panels_found_on_a_page_give_the_drawn_end() -> None:
+    mask, rows, starts, ends = _page((0, 1, 2))
+    gaps = find_panel_gaps(mask, rows, starts, ends, PPM)
+    assert gaps is not None
+    drawn_end = gaps.close(np.array([ends[0]]))[0]
+    assert gaps.closed_end(ends[0] - 20.0, 4.0) == pytest.approx(drawn_end, abs=0.5)
