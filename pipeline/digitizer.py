@@ -50,7 +50,7 @@ from pipeline.errors import (
     NoTraceFoundError,
 )
 from pipeline.extract import RowTrace, extract_rows
-from pipeline.frame import find_frame, hold_inside, without_spines
+from pipeline.frame import Frame, find_frame, hold_inside, tick_frame, without_spines
 from pipeline.grid import GridScale, measure_grid
 from pipeline.layout import (
     INK_THRESHOLDS,
@@ -1378,8 +1378,10 @@ def _row_extents(page: _Page, px_per_s: float | None = None
         starts.append(x0)
         ends.append(x1)
     if page.rows:
-        frame = find_frame(page.mask, min(r.top_px for r in page.rows),
-                           max(r.bottom_px for r in page.rows), ppm)
+        top, bottom = min(r.top_px for r in page.rows), max(r.bottom_px for r in page.rows)
+        frame = find_frame(page.mask, top, bottom, ppm)
+        if frame.left_px is None:
+            frame = Frame(tick_frame(page.mask, top, bottom, ppm, starts).left_px, frame.right_px)
         starts, ends = hold_inside(starts, ends, frame, ppm)
     # Rows of one page start and end together; an outlier (a label or an unrecognised
     # pulse read as trace, a line that begins with a break) takes the value most rows

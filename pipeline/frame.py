@@ -5,6 +5,10 @@ A tick label printed on a row's baseline (bemplt marks every 0.5 mV, and its row
 multiples of 3 mV) touches the row's line through its tick mark, so the row reads as
 starting on the label, 2-6 mm before the frame. No signal is drawn outside the frame: a
 row's start and end are held inside it (`hold_inside`).
+
+Where the frame's side line is not trace ink (a black spine beside a coloured trace is
+taken for grid or text), its tick marks still are: a column of short dashes of one length,
+evenly spaced, ending on the line (`tick_frame`).
 """
 from __future__ import annotations
 
@@ -55,6 +59,79 @@ def find_frame(trace_mask: np.ndarray, top_px: float, bottom_px: float,
     left, right = lines[0], lines[-1]
     return Frame(left if isolated(left) else None,
                  right if right != left and isolated(right) else None)
+
+
+#: A tick mark's length, mm: matplotlib's major ticks are 3.5 pt (1.2 mm), minor 2 pt.
+TICK_LENGTH_MM = (0.4, 3.0)
+#: Greatest height of a tick mark, mm (its line width), and at least 3 px.
+MAX_TICK_HEIGHT_MM = 0.6
+#: Fewest tick marks that make a frame's side.
+MIN_TICKS = 4
+#: How far (px) the tick marks' ends may differ, and their spacing from a multiple of the
+#: commonest (a share of it).
+TICK_END_TOLERANCE_PX = 1
+TICK_SPACING_TOLERANCE = 0.15
+
+
+def tick_frame(trace_mask: np.ndarray, top_px: float, bottom_px: float, px_per_mm: float,
+               starts: Sequence[float]) -> Frame:
+    """The frame's left line from its tick marks in a (H, W) trace mask over the rows'
+    height [top_px, bottom_px): where the rows' ink resumes (px) past the right end of the
+    rightmost column of at least
+    MIN_TICKS short horizontal dashes (TICK_LENGTH_MM long, at most MAX_TICK_HEIGHT_MM
+    tall) whose ends agree within TICK_END_TOLERANCE_PX and which stand evenly spaced, and
+    which no row's reading (`starts`, px) begins before: a row runs on from a tick it
+    touches, never out past it (a photo's rows began at the image's edge, left of a
+    column of grid dots and shadow specks). A tick touching a row's line is part of the
+    line's component and is not counted; the others say where the frame is.
+    Frame(None, None) when there is no such column (the right side is left unread:
+    programs tick the left one)."""
+    import cv2
+
+    top, bottom = max(0, int(top_px)), min(trace_mask.shape[0], int(np.ceil(bottom_px)))
+    if bottom - top < 2:
+        return Frame(None, None)
+    band = np.ascontiguousarray(trace_mask[top:bottom] > 0, dtype=np.uint8)
+    _, _, stats, centroids = cv2.connectedComponentsWithStats(band, connectivity=8)
+    lo, hi = (v * px_per_mm for v in TICK_LENGTH_MM)
+    w, h = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    dash = np.flatnonzero((w >= lo) & (w <= hi) &
+                          (h <= max(3.0, MAX_TICK_HEIGHT_MM * px_per_mm))) + 1
+    if dash.size < MIN_TICKS:
+        return Frame(None, None)
+    x0 = stats[dash, cv2.CC_STAT_LEFT]
+    x1 = x0 + stats[dash, cv2.CC_STAT_WIDTH] - 1
+    y = centroids[dash, 1]
+    for end in sorted(set(x1.tolist()), reverse=True):  # the rightmost column first
+        at_end = np.abs(x1 - end) <= TICK_END_TOLERANCE_PX
+        for start in sorted(set(x0[at_end].tolist())):
+            member = at_end & (np.abs(x0 - start) <= TICK_END_TOLERANCE_PX)
+            if member.sum() >= MIN_TICKS and _evenly_spaced(np.sort(y[member])):
+                if min(starts) < np.min(x0[member]) - TICK_END_TOLERANCE_PX:
+                    return Frame(None, None)
+                return Frame(_past_side_line(band, int(np.median(x1[member])), px_per_mm),
+                             None)
+    return Frame(None, None)
+
+
+def _past_side_line(band: np.ndarray, tick_end: int, px_per_mm: float) -> float:
+    """The first column (px) after tick marks ending at `tick_end` that holds ink in the
+    rows' (h, W) band, within 1 mm: the side line the ticks end on is not in the mask (that
+    is why it was looked for by its ticks), and the rows' lines begin on its far side."""
+    reach = band[:, tick_end + 1:tick_end + 2 + round(px_per_mm)].any(axis=0)
+    return float(tick_end + 1 + (int(np.argmax(reach)) if reach.any() else 0))
+
+
+def _evenly_spaced(y: np.ndarray) -> bool:
+    """Whether sorted positions (px) stand at multiples of their commonest spacing (a tick
+    may be missing where a row's line took it)."""
+    steps = np.diff(y)
+    step = float(np.median(steps))
+    if step <= 0:
+        return False
+    ratio = steps / step
+    return bool(np.all(np.abs(ratio - np.round(ratio)) <= TICK_SPACING_TOLERANCE)
+                and np.all(np.round(ratio) >= 1))
 
 
 def hold_inside(starts: Sequence[float], ends: Sequence[float], frame: Frame,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.frame import Frame, find_frame, hold_inside, without_spines
+from pipeline.frame import Frame, find_frame, hold_inside, tick_frame, without_spines
 
 PPM = 4.0  # px/mm
 
@@ -72,3 +72,43 @@ def test_the_frames_top_and_bottom_lines_are_taken_out_of_the_mask() -> None:
     uneven = mask.copy()
     uneven[10:40, 760] = False
     assert without_spines(uneven, find_frame(uneven, 0.0, 300.0, PPM), PPM)[10].any()
+
+
+def _ticked_page(tick_rows: range, tick_x: tuple[int, int] = (22, 27)) -> np.ndarray:
+    """_rows_page's rows starting at x 30 beside a side line at x 28 that is not in the mask
+    (a black spine by a coloured trace), with its tick marks: 2 px tall dashes at
+    tick_x[0]..tick_x[1] (1.5 mm, matplotlib's major ticks) on `tick_rows`."""
+    mask = _rows_page()
+    for y in tick_rows:
+        mask[y:y + 2, tick_x[0]:tick_x[1] + 1] = True
+    return mask
+
+
+def test_tick_marks_place_a_side_line_the_mask_lacks() -> None:
+    # Ticks every 20 px (every 0.5 mV at 10 mm/mV and 4 px/mm).
+    frame = tick_frame(_ticked_page(range(10, 300, 20)), 0.0, 300.0, PPM, [22.0, 30.0])
+    assert frame == Frame(30.0, None)  # the rows' ink resumes past the line, at x 30
+    # A row read from its tick's start moves onto the line.
+    starts, _ = hold_inside([22.0, 30.0], [770.0, 770.0], frame, PPM)
+    assert starts == [30.0, 30.0]
+
+
+def test_a_missing_tick_still_leaves_the_column_evenly_spaced() -> None:
+    rows = [y for y in range(10, 300, 20) if y not in (130, 190)]  # taken by rows' lines
+    assert tick_frame(_ticked_page(rows), 0.0, 300.0, PPM, [30.0]).left_px == 30.0
+
+
+def test_dashes_at_uneven_places_or_of_other_lengths_are_no_ticks() -> None:
+    uneven = _ticked_page((10, 23, 61, 70, 141, 200))
+    assert tick_frame(uneven, 0.0, 300.0, PPM, [30.0]) == Frame(None, None)
+    ragged = _rows_page()
+    for k, y in enumerate(range(10, 300, 20)):  # one right end, left ends astray
+        ragged[y:y + 2, 12 + (7 * k) % 9:28] = True
+    assert tick_frame(ragged, 0.0, 300.0, PPM, [30.0]) == Frame(None, None)
+
+
+def test_dashes_that_a_row_begins_before_are_no_ticks() -> None:
+    # A row read from x 10, left of the dashes (22-27): they stand inside the plot (grid
+    # dots, specks), no side line's ticks.
+    page = _ticked_page(range(10, 300, 20))
+    assert tick_frame(page, 0.0, 300.0, PPM, [10.0, 30.0]) == Frame(None, None)
