@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 
 from pipeline.errors import NoGridFoundError
-from pipeline.grid import MIN_STRENGTH, _autocorrelations, _measure, measure_grid
+from pipeline.grid import (
+    MIN_STRENGTH,
+    _agreed_px_per_mm,
+    _autocorrelations,
+    _measure,
+    autocorrelation,
+    measure_grid,
+)
 
 
 def grid_map(h: int, w: int, ppm: float, minor: float = 0.4, major: float = 1.0) -> np.ndarray:
@@ -188,3 +195,32 @@ def test_no_period_when_no_refined_peak_scores_above_zero(monkeypatch: pytest.Mo
     monkeypatch.setattr(grid_module, "comb_scores", real)
     period, strength = grid_module.best_period(profiles, 4.0, 100.0)
     assert period == pytest.approx(8.0, rel=0.01) and strength > 0
+
+
+def _profile_ac(period: float, n: int, noise: float, seed: int) -> np.ndarray:
+    """Autocorrelation of a (n,) profile of 1-px lines every `period` px plus noise."""
+    rng = np.random.default_rng(seed)
+    profile = grid_map(1, n, period).ravel() + noise * rng.random(n)
+    return autocorrelation(profile)
+
+
+def test_axes_that_disagree_take_the_clearer_ones_period() -> None:
+    # Columns read 0.7% short through a blurred, noisy profile (panels out of phase), rows
+    # right and clear: the rows' period is the page's, not the mean of the two.
+    acs = [_profile_ac(3.909, 1100, 3.0, 0), _profile_ac(3.937, 1400, 0.2, 1)]
+    assert _agreed_px_per_mm(acs, 3.909, 3.937, 3.92) == 3.937
+    acs = [_profile_ac(3.937, 1100, 0.2, 0), _profile_ac(3.909, 1400, 3.0, 1)]
+    assert _agreed_px_per_mm(acs, 3.937, 3.909, 3.92) == 3.937
+
+
+def test_axes_that_agree_are_averaged() -> None:
+    acs = [_profile_ac(3.937, 1100, 3.0, 0), _profile_ac(3.937, 1400, 0.2, 1)]
+    assert _agreed_px_per_mm(acs, 3.935, 3.939, 3.92) == pytest.approx(3.937)
+    assert _agreed_px_per_mm(acs, float("nan"), 3.939, 3.92) == 3.939
+    assert _agreed_px_per_mm(acs, float("nan"), float("nan"), 3.92) == 3.92
+
+
+def test_axes_far_apart_keep_their_mean() -> None:
+    # 3% apart: the page's own aspect (a photo's perspective), no bias of one axis.
+    acs = [_profile_ac(3.82, 1100, 3.0, 0), _profile_ac(3.937, 1400, 0.2, 1)]
+    assert _agreed_px_per_mm(acs, 3.82, 3.937, 3.9) == pytest.approx(0.5 * (3.82 + 3.937))
