@@ -91,7 +91,12 @@ def tick_frame(trace_mask: np.ndarray, top_px: float, bottom_px: float, px_per_m
     top, bottom = max(0, int(top_px)), min(trace_mask.shape[0], int(np.ceil(bottom_px)))
     if bottom - top < 2:
         return Frame(None, None)
-    band = np.ascontiguousarray(trace_mask[top:bottom] > 0, dtype=np.uint8)
+    if not starts:
+        return Frame(None, None)
+    # Only a side line within MAX_FRAME_INSET_MM of a row's start can hold it
+    # (`hold_inside`): the columns past that are not searched.
+    reach = min(trace_mask.shape[1], int(max(starts) + MAX_FRAME_INSET_MM * px_per_mm) + 2)
+    band = np.ascontiguousarray(trace_mask[top:bottom, :reach] > 0, dtype=np.uint8)
     _, _, stats, centroids = cv2.connectedComponentsWithStats(band, connectivity=8)
     lo, hi = (v * px_per_mm for v in TICK_LENGTH_MM)
     w, h = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
