@@ -70,7 +70,13 @@ from pipeline.leads import (
     limb_relation_residual,
 )
 from pipeline.orientation import is_better_turned, may_be_sideways
-from pipeline.panels import PANEL_EDGE_TOLERANCE_MM, PanelGaps, close_trace, find_panel_gaps
+from pipeline.panels import (
+    ONE_GAP_TOLERANCE_MM,
+    PANEL_EDGE_TOLERANCE_MM,
+    PanelGaps,
+    close_trace,
+    find_panel_gaps,
+)
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
 from pipeline.polarity import dark_on_light
 from pipeline.rectify import (
@@ -1539,7 +1545,9 @@ def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_pe
     where its own reading lies over PANEL_EDGE_TOLERANCE_MM from there
     (`PanelGaps.first_start`, `closed_end`: ecg_plot's 3x4 of whole records, whose lines'
     flat first or last 0.1 s were taken for grid lines, read its columns up to 110 ms off
-    their time); any other row ends where its own line does (the rows' agreed end was the
+    their time), and with one gap the narrower of its two panels is widened to the other
+    (`PanelGaps.outer_edges`: ecg_plot's 6x2 of whole records read its faint flat first
+    stretch as paper, 20 ms late); any other row ends where its own line does (the rows' agreed end was the
     panels' longer one). Rows ending in a calibration pulse keep their gaps (the pulse's
     place would need closing too)."""
     gaps = find_panel_gaps(page.mask, page.rows, starts, ends, px_per_mm)
@@ -1550,8 +1558,12 @@ def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_pe
     for i, tr in enumerate(page.traces):
         if i in gaps.rows:
             traces[i] = close_trace(tr, gaps)
-            starts[i] = gaps.first_start(starts[i], PANEL_EDGE_TOLERANCE_MM * px_per_mm)
-            ends[i] = gaps.closed_end(ends[i], PANEL_EDGE_TOLERANCE_MM * px_per_mm)
+            if len(gaps.gaps) == 1:
+                starts[i], ends[i] = gaps.outer_edges(starts[i], ends[i],
+                                                      ONE_GAP_TOLERANCE_MM * px_per_mm)
+            else:
+                starts[i] = gaps.first_start(starts[i], PANEL_EDGE_TOLERANCE_MM * px_per_mm)
+                ends[i] = gaps.closed_end(ends[i], PANEL_EDGE_TOLERANCE_MM * px_per_mm)
         elif page.end_pulses[i] is None:
             own = _line_samples(tr, px_per_mm)
             if own.size:

@@ -33,6 +33,8 @@ PANEL_WIDTH_TOLERANCE = 0.1
 #: How far a row's own start or end may lie from where its panels put it (mm) and still
 #: be kept (`PanelGaps.first_start`, `closed_end`).
 PANEL_EDGE_TOLERANCE_MM = 0.5
+#: How much narrower one of two panels may be read and be kept (`PanelGaps.outer_edges`).
+ONE_GAP_TOLERANCE_MM = 0.25
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,21 @@ class PanelGaps:
         if inner is None or abs(self.gaps[0][0] - inner - start_px) <= tolerance_px:
             return start_px
         return self.gaps[0][0] - inner
+
+    def outer_edges(self, start_px: float, end_px: float, tolerance_px: float
+                    ) -> tuple[float, float]:
+        """A row's start and end (px; the end with the gaps taken out) when its panels
+        are cut by one gap: the narrower outer panel, over tolerance_px narrower than the
+        other, is widened to it (a line loses its faint first or last stretch; it gains no
+        ink past its end). With inner panels see `first_start` and `closed_end`."""
+        if len(self.gaps) == 1:
+            (x0, x1), = self.gaps
+            first, last = x0 - start_px, end_px - x1
+            if first < last - tolerance_px:
+                start_px = x0 - last
+            elif last < first - tolerance_px:
+                end_px = x1 + first
+        return start_px, float(self.close(np.array([end_px]))[0])
 
     def closed_end(self, end_px: float, tolerance_px: float) -> float:
         """A row's end (its last inked column) with the gaps taken out, px: `end_px`

@@ -104,3 +104,15 @@ def test_panels_found_on_a_page_give_the_drawn_end() -> None:
     assert gaps is not None
     drawn_end = gaps.close(np.array([ends[0]]))[0]
     assert gaps.closed_end(ends[0] - 20.0, 4.0) == pytest.approx(drawn_end, abs=0.5)
+
+
+def test_of_two_panels_the_narrower_read_is_widened_to_the_other() -> None:
+    gaps = PanelGaps(((600.0, 649.0),), (0, 1))
+    # Panels 100..599 and 650..1149: the first read from 104 (its faint flat start lost).
+    assert gaps.outer_edges(104.0, 1149.0, 2.0) == (100.0, 1099.0)
+    # The second read 5 px short: widened to the first's 500 px (closed: less the gap).
+    assert gaps.outer_edges(100.0, 1144.0, 2.0) == (100.0, 1149.0 - 50.0)
+    # Within the tolerance, or with inner panels, each keeps its own reading.
+    assert gaps.outer_edges(101.0, 1149.0, 2.0) == (101.0, 1099.0)
+    three = PanelGaps(((600.0, 649.0), (1150.0, 1199.0)), (0, 1))
+    assert three.outer_edges(104.0, 1699.0, 2.0) == (104.0, 1599.0)
