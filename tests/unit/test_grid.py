@@ -12,6 +12,7 @@ from pipeline.grid import (
     _measure,
     autocorrelation,
     measure_grid,
+    panel_autocorrelation,
 )
 
 
@@ -224,3 +225,17 @@ def test_axes_far_apart_keep_their_mean() -> None:
     # 3% apart: the page's own aspect (a photo's perspective), no bias of one axis.
     acs = [_profile_ac(3.82, 1100, 3.0, 0), _profile_ac(3.937, 1400, 0.2, 1)]
     assert _agreed_px_per_mm(acs, 3.82, 3.937, 3.9) == pytest.approx(0.5 * (3.82 + 3.937))
+
+
+@pytest.mark.parametrize("ppm", [3.94, 7.874])
+def test_panels_refine_a_grid_measured_on_short_lags(ppm: float) -> None:
+    # Short lags alone hold few periods and some span two panels: 3.94 px/mm read 0.14%
+    # short, which puts a 10 s strip's end 14 ms late; each panel compared with itself
+    # holds the period to 0.05%.
+    assert measure_grid(_panels(ppm)).px_per_mm == pytest.approx(ppm, rel=0.0005)
+
+
+def test_one_grid_has_no_panels() -> None:
+    page = grid_map(int(180 * 3.94), int(250 * 3.94), 3.94)
+    assert panel_autocorrelation(page, 1, 3.94, True) is None
+    assert panel_autocorrelation(_panels(3.94), 1, 3.94, True) is not None
