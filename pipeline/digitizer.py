@@ -1540,16 +1540,16 @@ def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_pe
                       ) -> tuple[list[RowTrace], PanelGaps | None]:
     """The rows' traces with the gaps between panels taken out (`pipeline.panels`), and
     the gaps (None, and the traces as read, when the page shows none). Updates `starts`
-    and `ends` in place: a row with gaps ends earlier by their width, and with two gaps or
-    more starts and ends an inner panel's width before the first gap and after the last
-    where its own reading lies over PANEL_EDGE_TOLERANCE_MM from there
+    and `ends` in place: a row with gaps ends earlier by their width; with two gaps or
+    more it starts and ends an inner panel's width before the first gap and after the
+    last where its own reading lies over PANEL_EDGE_TOLERANCE_MM from there
     (`PanelGaps.first_start`, `closed_end`: ecg_plot's 3x4 of whole records, whose lines'
     flat first or last 0.1 s were taken for grid lines, read its columns up to 110 ms off
-    their time), and with one gap the narrower of its two panels is widened to the other
+    their time); with one gap the narrower of its two panels is widened to the other
     (`PanelGaps.outer_edges`: ecg_plot's 6x2 of whole records read its faint flat first
-    stretch as paper, 20 ms late); any other row ends where its own line does (the rows' agreed end was the
-    panels' longer one). Rows ending in a calibration pulse keep their gaps (the pulse's
-    place would need closing too)."""
+    stretch as paper, 20 ms late). Any other row ends where its own line does (the rows'
+    agreed end was the panels' longer one). Rows ending in a calibration pulse keep their
+    gaps (the pulse's place would need closing too)."""
     gaps = find_panel_gaps(page.mask, page.rows, starts, ends, px_per_mm)
     if gaps is None or any(page.end_pulses[i] is not None for i in gaps.rows) or any(
             starts[i] >= gaps.gaps[0][0] for i in gaps.rows):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 #: Least share of the rows' height (first row's top to last row's bottom) a column's trace
@@ -77,21 +78,16 @@ def tick_frame(trace_mask: np.ndarray, top_px: float, bottom_px: float, px_per_m
                starts: Sequence[float]) -> Frame:
     """The frame's left line from its tick marks in a (H, W) trace mask over the rows'
     height [top_px, bottom_px): where the rows' ink resumes (px) past the right end of the
-    rightmost column of at least
-    MIN_TICKS short horizontal dashes (TICK_LENGTH_MM long, at most MAX_TICK_HEIGHT_MM
-    tall) whose ends agree within TICK_END_TOLERANCE_PX and which stand evenly spaced, and
-    which no row's reading (`starts`, px) begins before: a row runs on from a tick it
-    touches, never out past it (a photo's rows began at the image's edge, left of a
-    column of grid dots and shadow specks). A tick touching a row's line is part of the
-    line's component and is not counted; the others say where the frame is.
-    Frame(None, None) when there is no such column (the right side is left unread:
+    rightmost column of at least MIN_TICKS short horizontal dashes (TICK_LENGTH_MM long,
+    at most MAX_TICK_HEIGHT_MM tall) whose ends agree within TICK_END_TOLERANCE_PX, which
+    stand evenly spaced, and which no row's reading (`starts`, px) begins before: a row
+    runs on from a tick it touches, never out past it (a photo's rows began at the image's
+    edge, left of a column of grid dots and shadow specks). A tick touching a row's line
+    is part of the line's component and is not counted; the others say where the frame
+    is. Frame(None, None) when there is no such column (the right side is left unread:
     programs tick the left one)."""
-    import cv2
-
     top, bottom = max(0, int(top_px)), min(trace_mask.shape[0], int(np.ceil(bottom_px)))
-    if bottom - top < 2:
-        return Frame(None, None)
-    if not starts:
+    if bottom - top < 2 or not starts:
         return Frame(None, None)
     # Only a side line within MAX_FRAME_INSET_MM of a row's start can hold it
     # (`hold_inside`): the columns past that are not searched.

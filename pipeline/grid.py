@@ -300,10 +300,13 @@ def _refined_by_panels(grid_prob: np.ndarray, short: GridScale) -> GridScale:
         better = _refine(ac, short.px_per_mm) if ac is not None else float("nan")
         refined.append((better, ac) if np.isfinite(better) else (value, None))
     (px_x, ac_x), (px_y, ac_y) = refined
+    if ac_x is None and ac_y is None:
+        return short
     if ac_x is None or ac_y is None:
-        # The axes' clarity is compared on like autocorrelations only.
+        # The axes' clarity is compared on like autocorrelations only; one is refined.
+        finite = [v for v in (px_x, px_y) if np.isfinite(v)]
         return replace(short, px_per_mm_x=px_x, px_per_mm_y=px_y,
-                       px_per_mm=float(np.nanmean([px_x, px_y])))
+                       px_per_mm=float(np.mean(finite)))
     return replace(short, px_per_mm_x=px_x, px_per_mm_y=px_y,
                    px_per_mm=_agreed_px_per_mm([ac_x, ac_y], px_x, px_y, short.px_per_mm))
 
@@ -322,16 +325,14 @@ def panel_autocorrelation(grid_prob: np.ndarray, axis: int, px_per_mm: float,
     on = m > PANEL_GRID_PROB
     window = max(3, round((1.0 if minor_visible else 5.0) * 2.5 * px_per_mm))
     min_len = PANEL_MIN_MM * px_per_mm
-    sums, weights, count = None, None, 0
+    sums, weights, count = np.zeros(m.shape[1]), np.zeros(m.shape[1]), 0
     for a, b in _gridded_runs(on.sum(axis=1), window, min_len):
         for c, d in _gridded_runs(on[a:b].sum(axis=0), window, min_len):
             ac = autocorrelation(m[a:b, c:d].sum(axis=0))
-            if sums is None or weights is None:
-                sums, weights = np.zeros(m.shape[1]), np.zeros(m.shape[1])
             sums[:ac.size] += ac * ac.size
             weights[:ac.size] += ac.size
             count += 1
-    if count < 2 or sums is None or weights is None:
+    if count < 2:
         return None
     used = weights > 0
     return sums[used] / weights[used]
