@@ -25,6 +25,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from pipeline.ink_fit import FIT_SCHEDULE, fit_samples
+from pipeline.runs import true_runs
 
 #: Spacing of the fitted line's samples, px (a 500 Hz sample is 0.39 px at 200 dpi, 25 mm/s;
 #: 0.5 px scores the same and fits a fifth faster).
@@ -316,11 +317,10 @@ def window_consistent(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray,
     out = choice.copy()
     w = top.shape[0]
     multi = valid.sum(axis=1) >= 2
-    edges = np.diff(np.r_[0, multi.astype(np.int8), 0])
     centre = 0.5 * (top + bottom)
     unary = _prior(centre, baseline, half_band, prior_cost)
-    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True):
-        lo, hi = int(a) - 2, int(b) + 2
+    for a, stop in true_runs(multi):
+        lo, hi = a - 2, stop + 1
         if lo < 0 or hi >= w or np.any(choice[lo:hi + 1] < 0):
             continue
         # Only the entries that hold a run in some column of the stretch (a column's runs
@@ -653,8 +653,7 @@ def exclusive_runs(runs: Sequence[RowRuns], baselines: Sequence[float], max_shar
     """
     has = [r.has.copy() for r in runs]
     for k, j, sk, sj, both in _overlapping_pairs(runs):
-        edges = np.diff(np.r_[0, both.astype(np.int8), 0])
-        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        for a, b in true_runs(both):
             if b - a <= max_shared_px:
                 continue
             rk = runs[k]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pipeline.errors import NoGridFoundError
+from pipeline.runs import true_runs
 
 #: Smallest usable minor grid period, px (below this, lines merge).
 MIN_PERIOD_PX = 2.0
@@ -346,10 +347,8 @@ def _gridded_runs(counts: np.ndarray, window: int, min_len: float) -> list[tuple
     positive = smooth[smooth > 0]
     if positive.size == 0:
         return []
-    on = smooth > 0.1 * float(np.median(positive))
-    edges = np.diff(np.r_[0, on.astype(np.int8), 0])
-    return [(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1),
-                                             np.flatnonzero(edges == -1)) if b - a >= min_len]
+    return [(a, b) for a, b in true_runs(smooth > 0.1 * float(np.median(positive)))
+            if b - a >= min_len]
 
 
 def _measure(grid_prob: np.ndarray, min_strength: float, lags: float) -> GridScale:

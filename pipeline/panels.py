@@ -23,6 +23,7 @@ import numpy as np
 
 from pipeline.extract import RowTrace
 from pipeline.layout import TraceRow
+from pipeline.runs import true_runs
 
 #: Least width of an ink-free gap between two panels, mm.
 MIN_GAP_MM = 2.0
@@ -124,9 +125,7 @@ def row_gaps(mask: np.ndarray, row: TraceRow, start_px: float, end_px: float,
     if b - a < 3:
         return []
     empty = ~mask[max(0, top):max(top + 1, bottom), a:b].any(axis=0)
-    edges = np.diff(np.r_[0, empty.astype(np.int8), 0])
-    run_starts, run_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(float(a + s), float(a + e - 1)) for s, e in zip(run_starts, run_ends)
+    return [(float(a + s), float(a + e - 1)) for s, e in true_runs(empty)
             if e - s >= MIN_GAP_MM * px_per_mm and s > 0 and e < b - a]
 
 
