@@ -70,13 +70,7 @@ from pipeline.leads import (
     limb_relation_residual,
 )
 from pipeline.orientation import is_better_turned, may_be_sideways
-from pipeline.panels import (
-    ONE_GAP_TOLERANCE_MM,
-    PANEL_EDGE_TOLERANCE_MM,
-    PanelGaps,
-    close_trace,
-    find_panel_gaps,
-)
+from pipeline.panels import PanelGaps, close_trace, find_panel_gaps
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
 from pipeline.polarity import dark_on_light
 from pipeline.rectify import (
@@ -1540,9 +1534,9 @@ def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_pe
                       ) -> tuple[list[RowTrace], PanelGaps | None]:
     """The rows' traces with the gaps between panels taken out (`pipeline.panels`), and
     the gaps (None, and the traces as read, when the page shows none). Updates `starts`
-    and `ends` in place: a row with gaps ends earlier by their width; with two gaps or
-    more it starts and ends an inner panel's width before the first gap and after the
-    last where its own reading lies over PANEL_EDGE_TOLERANCE_MM from there
+    and `ends` in place (`PanelGaps.row_edges`): a row with gaps ends earlier by their
+    width; with two gaps or more it starts and ends an inner panel's width before the
+    first gap and after the last where its own reading lies over 0.5 mm from there
     (`PanelGaps.first_start`, `closed_end`: ecg_plot's 3x4 of whole records, whose lines'
     flat first or last 0.1 s were taken for grid lines, read its columns up to 110 ms off
     their time); with one gap the narrower of its two panels is widened to the other
@@ -1558,12 +1552,7 @@ def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_pe
     for i, tr in enumerate(page.traces):
         if i in gaps.rows:
             traces[i] = close_trace(tr, gaps)
-            if len(gaps.gaps) == 1:
-                starts[i], ends[i] = gaps.outer_edges(starts[i], ends[i],
-                                                      ONE_GAP_TOLERANCE_MM * px_per_mm)
-            else:
-                starts[i] = gaps.first_start(starts[i], PANEL_EDGE_TOLERANCE_MM * px_per_mm)
-                ends[i] = gaps.closed_end(ends[i], PANEL_EDGE_TOLERANCE_MM * px_per_mm)
+            starts[i], ends[i] = gaps.row_edges(starts[i], ends[i], px_per_mm)
         elif page.end_pulses[i] is None:
             own = _line_samples(tr, px_per_mm)
             if own.size:

@@ -78,6 +78,16 @@ class PanelGaps:
             return None
         return float(np.median([b[0] - a[1] - 1.0 for a, b in zip(self.gaps, self.gaps[1:])]))
 
+    def row_edges(self, start_px: float, end_px: float, px_per_mm: float
+                  ) -> tuple[float, float]:
+        """A row's start and end (px; the end with the gaps taken out), read `start_px` ..
+        `end_px`, held to its panels: with one gap by `outer_edges` (ONE_GAP_TOLERANCE_MM),
+        with more by `first_start` and `closed_end` (PANEL_EDGE_TOLERANCE_MM)."""
+        if len(self.gaps) == 1:
+            return self.outer_edges(start_px, end_px, ONE_GAP_TOLERANCE_MM * px_per_mm)
+        tolerance = PANEL_EDGE_TOLERANCE_MM * px_per_mm
+        return self.first_start(start_px, tolerance), self.closed_end(end_px, tolerance)
+
     def first_start(self, start_px: float, tolerance_px: float) -> float:
         """A row's start (its first inked column), px: `start_px`, unless it lies over
         tolerance_px from an inner panel's width before the first gap (with inner panels:

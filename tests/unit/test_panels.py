@@ -116,3 +116,12 @@ def test_of_two_panels_the_narrower_read_is_widened_to_the_other() -> None:
     assert gaps.outer_edges(101.0, 1149.0, 2.0) == (101.0, 1099.0)
     three = PanelGaps(((600.0, 649.0), (1150.0, 1199.0)), (0, 1))
     assert three.outer_edges(104.0, 1699.0, 2.0) == (104.0, 1599.0)
+
+
+def test_row_edges_hold_a_row_to_its_panels_by_their_count() -> None:
+    # At 8 px/mm: one gap widens the narrower panel (over 2 px narrower); three gaps
+    # place the edges by the inner panels (over 4 px off).
+    one = PanelGaps(((600.0, 649.0),), (0, 1))
+    assert one.row_edges(104.0, 1149.0, PPM) == one.outer_edges(104.0, 1149.0, 0.25 * PPM)
+    three = PanelGaps(((600.0, 649.0), (1150.0, 1199.0), (1700.0, 1749.0)), (0, 1, 2))
+    assert three.row_edges(130.0, 2220.0, PPM) == (100.0, 1750.0 - 150.0 + 499.0)
