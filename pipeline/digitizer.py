@@ -131,6 +131,9 @@ MAX_GROWTH = 0.02
 #: nearer row (12x1 renders, 8 pages: 16.4 dB at 5 mm, 16.7 at 3, 16.9 at 2, 17.0 at 1,
 #: 15.5 at 0.5, where a crossing is taken for a shared line).
 MAX_SHARED_MM = 1.5
+#: A row's line is read beyond its band (`TraceRow.far_band`) only this close (mm) to where
+#: a wave leaves the band: half a wide QRS's excursion at 50 mm/s.
+FAR_WINDOW_MM = 5.0
 #: Ink the network's gate cut from a line it keeps in part is put back where its vertical
 #: or horizontal run is shorter than this (mm): a line's, not a stamp's thick strokes.
 RESTORE_RUN_MM = 0.5
@@ -764,7 +767,8 @@ class Digitizer:
         traces = extract_rows(mask, coverage, [
             (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
              0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],
-            max_shared_px=MAX_SHARED_MM * ppm_guess, check_edges=not labels_out)
+            max_shared_px=MAX_SHARED_MM * ppm_guess, check_edges=not labels_out,
+            far_bands=[r.far_band for r in rows], far_window_px=FAR_WINDOW_MM * ppm_guess)
         baselines = [isoelectric_level(tr.y_px) for tr in traces]
         timings["extract"] += time.perf_counter() - t
 

@@ -4,6 +4,8 @@ Per column, the trace mask splits into vertical runs of ink. A dynamic program p
 per column so that consecutive runs touch (a steep QRS is a chain of long, overlapping
 runs; a jump through paper is expensive), staying near the row's baseline when in doubt.
 This keeps a row on its own line where it touches or crosses a neighbouring row's trace.
+A wave taller than the band (a deep S wave through the next rows) is read again with the ink
+beyond the band that joins its strokes, about where they leave it (`_choose_far`).
 
 The line is not read as one value per column (a centroid flattens the peaks of thick lines):
 the chosen runs' sub-pixel top and bottom edges (from the ink coverage) are fitted by a
@@ -482,14 +484,35 @@ def drop_end_islands(runs: RowRuns, baseline_px: float, *, min_jump_px: float = 
     return RowRuns(runs.top_px, runs.bottom_px, runs.x0_px, has, runs.t, runs.b)
 
 
+def connected_ink(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int, x1_px: int,
+                  far_top_px: int, far_bottom_px: int) -> np.ndarray:
+    """The ink of rows [far_top_px, far_bottom_px) and columns [x0_px, x1_px] that is
+    connected (8-neighbours, within those rows and columns) to ink of the band's own rows
+    [top_px, bottom_px), which lie inside them. mask: (H, W) bool page ink. Returns
+    (far_bottom_px - far_top_px, x1_px - x0_px + 1) bool.
+
+    A tall wave's apex lies beyond its band, in its neighbours' rows, joined to the
+    band's ink by its strokes; another row's line seen there (across a panel gap) is not.
+    """
+    far = mask[far_top_px:far_bottom_px, x0_px:x1_px + 1]
+    count, labels = cv2.connectedComponents(far.astype(np.uint8), connectivity=8)
+    own = labels[top_px - far_top_px:bottom_px - far_top_px]
+    keep = np.zeros(count, dtype=bool)
+    keep[own[own > 0]] = True
+    return keep[labels]
+
+
 def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int, x1_px: int,
-                    baseline_px: float, prior_half_px: float | None = None) -> RowRuns:
+                    baseline_px: float, prior_half_px: float | None = None,
+                    band_mask: np.ndarray | None = None) -> RowRuns:
     """The run of each column of a row's band that its line passes through.
 
     mask: (H, W) bool trace pixels; the band is rows [top_px, bottom_px), columns
     [x0_px, x1_px]; baseline_px: the row's baseline, px. prior_half_px: see `extract_row`.
+    band_mask: (bottom_px - top_px, x1_px - x0_px + 1) bool, the band's ink to choose runs
+    from, when not all of its ink in `mask` may be read (`connected_ink`).
     """
-    band_m = mask[top_px:bottom_px, x0_px:x1_px + 1]
+    band_m = mask[top_px:bottom_px, x0_px:x1_px + 1] if band_mask is None else band_mask
     h, w = band_m.shape
     base = baseline_px - top_px
     top, bottom, valid = column_runs(band_m, base)
@@ -682,23 +705,88 @@ def shared_edges(runs: Sequence[RowRuns]) -> list[tuple[np.ndarray, np.ndarray]]
 
 
 def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand],
-                 max_shared_px: float = 16.0, *, check_edges: bool = True) -> list[RowTrace]:
+                 max_shared_px: float = 16.0, *, check_edges: bool = True,
+                 far_bands: Sequence[tuple[int, int]] | None = None,
+                 far_window_px: float = 0.0) -> list[RowTrace]:
     """Read the lines of all rows of a page together (see `extract_row`).
 
     rows: per row, top to bottom, (top_px, bottom_px, x0_px, x1_px, baseline_px,
     prior_half_px). Each row's runs are chosen on its own; a line two rows followed for
     more than max_shared_px columns goes to one of them (`exclusive_runs`); a run two rows
     chose (their waves overlap) gives each only the end on its side (`shared_edges`).
-    check_edges: see `read_row`.
+    check_edges: see `read_row`. far_bands: per row, (top_px, bottom_px) rows around its
+    band that its line may also reach, through ink connected to the band's only
+    (`connected_ink`), within far_window_px columns of where it leaves the band
+    (`_choose_far`); None: the bands alone.
     """
-    runs = [choose_row_runs(mask, top_px=r[0], bottom_px=r[1], x0_px=r[2], x1_px=r[3],
-                            baseline_px=r[4], prior_half_px=r[5]) for r in rows]
+    runs = [_choose_far(mask, r, far, far_window_px) for r, far in
+            zip(rows, far_bands or [(r[0], r[1]) for r in rows], strict=True)]
     runs = exclusive_runs(runs, [r[4] for r in rows], max_shared_px)
     runs = [drop_end_islands(ru, r[4]) for ru, r in zip(runs, rows, strict=True)]
     shared = shared_edges(runs)
     return [read_row(mask, coverage, ru, top_shared=ts, bottom_shared=bs,
                      check_edges=check_edges)
             for ru, (ts, bs) in zip(runs, shared, strict=True)]
+
+
+def _choose_far(mask: np.ndarray, row: RowBand, far: tuple[int, int], window_px: float
+                ) -> RowRuns:
+    """`choose_row_runs` for a row whose line may go on to rows far[0]..far[1] through ink
+    connected to its band's, within window_px columns of where its line leaves the band.
+
+    The band is read first; where its line leaves the band and comes back whole (the
+    wave's strokes and apex continued beyond the edge by `_extend_runs`), that reading
+    stands. Where it breaks off there (`_broken_cuts`: the apex columns held other ink, which
+    the path took), the row is read again with the far ink (`connected_ink`) added in the
+    columns about those breaks only: the apex lies there, while elsewhere the far ink is
+    another row's line, which a row whose own line breaks would follow (through a panel gap,
+    or along grid pieces a scan's mask joins to it).
+    """
+    top, bottom, x0, x1, baseline, half = row
+    near = choose_row_runs(mask, top_px=top, bottom_px=bottom, x0_px=x0, x1_px=x1,
+                           baseline_px=baseline, prior_half_px=half)
+    far_top, far_bottom = min(far[0], top), max(far[1], bottom)
+    if (far_top, far_bottom) == (top, bottom) or window_px < 1:
+        return near
+    cut = _broken_cuts(near, top, bottom)
+    if not cut.any():
+        return near
+    around = maximum_filter1d(cut, 2 * round(window_px) + 1)
+    reachable = connected_ink(mask, top_px=top, bottom_px=bottom, x0_px=x0, x1_px=x1,
+                              far_top_px=far_top, far_bottom_px=far_bottom)
+    reachable[:top - far_top, ~around] = False
+    reachable[bottom - far_top:, ~around] = False
+    far_runs = choose_row_runs(mask, top_px=far_top, bottom_px=far_bottom, x0_px=x0,
+                               x1_px=x1, baseline_px=baseline, prior_half_px=half,
+                               band_mask=reachable)
+    return _spliced(near, far_runs, around)
+
+
+def _spliced(a: RowRuns, b: RowRuns, use_b: np.ndarray) -> RowRuns:
+    """Runs of one row's band: b's in the columns use_b ((w,) bool) marks, a's elsewhere
+    (two readings of the same columns, their bands' rows possibly different)."""
+    top = min(a.top_px, b.top_px)
+    has = np.where(use_b, b.has, a.has)
+    t = np.where(use_b, b.t + b.top_px, a.t + a.top_px) - top
+    bottom_row = np.where(use_b, b.b + b.top_px, a.b + a.top_px) - top
+    return RowRuns(top_px=top, bottom_px=max(a.bottom_px, b.bottom_px), x0_px=a.x0_px,
+                   has=has, t=np.where(has, t, 0), b=np.where(has, bottom_row, 0))
+
+
+def _broken_cuts(runs: RowRuns, top_px: int, bottom_px: int) -> np.ndarray:
+    """(w,) bool: columns whose chosen run reaches beyond the band [top_px, bottom_px) (page
+    rows) and beside which the line breaks: the next or previous chosen run lies more than
+    SKIP_COST px of paper away, or the next or previous column has none."""
+    t, b = runs.t + runs.top_px, runs.b + runs.top_px
+    cut = runs.has & ((t < top_px) | (b >= bottom_px))
+    cols = np.flatnonzero(runs.has)
+    if not cut.any() or cols.size < 2:
+        return cut & False
+    breaks = (_paper_between(t[cols], b[cols]) > SKIP_COST) | (np.diff(cols) > 1)
+    beside = np.zeros_like(cut)
+    beside[cols[:-1][breaks]] = True
+    beside[cols[1:][breaks]] = True
+    return cut & beside
 
 
 def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_px: int,

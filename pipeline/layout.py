@@ -30,6 +30,10 @@ from pipeline.layouts import LAYOUTS, LayoutTemplate
 #: Extraction reaches at least this far from a row's baseline, mm: closely spaced rows
 #: (12x1, 6x2) cross, and a 2 mV wave at 10 mm/mV must still be read whole.
 READ_REACH_MM = 20.0
+#: Beyond READ_REACH_MM, a row's line may go on up to this far from its baseline, mm, through
+#: ink joined to its band's where a wave leaves the band (a deep S wave in V1-V3 reaches
+#: 3-6 mV, through one or two rows below; `extract._choose_far`).
+FAR_REACH_MM = 60.0
 #: Lines thinner than this (median flat run, px) are read within the half-way band only.
 MIN_WIDE_LINE_PX = 1.5
 #: Share of the found rows within 0.15 spacing of their places on the lattice spanned
@@ -84,6 +88,8 @@ class TraceRow:
     top_px, bottom_px: band the row's extraction may use, px: half-way to its neighbours,
     or READ_REACH_MM from the baseline where that is further (closely spaced rows cross).
     own_top_px, own_bottom_px: the half-way band alone, px (None: top_px, bottom_px).
+    far_top_px, far_bottom_px: rows beyond the band that the line may reach only through ink
+    connected to the band's (FAR_REACH_MM), px (None: top_px, bottom_px).
     """
 
     y_px: float
@@ -93,12 +99,21 @@ class TraceRow:
     bottom_px: int
     own_top_px: int | None = None
     own_bottom_px: int | None = None
+    far_top_px: int | None = None
+    far_bottom_px: int | None = None
 
     @property
     def own_band(self) -> tuple[int, int]:
         """(top, bottom) px of the rows between this row's neighbours' half-way lines."""
         top = self.top_px if self.own_top_px is None else self.own_top_px
         bottom = self.bottom_px if self.own_bottom_px is None else self.own_bottom_px
+        return top, bottom
+
+    @property
+    def far_band(self) -> tuple[int, int]:
+        """(top, bottom) px that a tall wave's connected ink may reach (see the class)."""
+        top = self.top_px if self.far_top_px is None else self.far_top_px
+        bottom = self.bottom_px if self.far_bottom_px is None else self.far_bottom_px
         return top, bottom
 
 
@@ -272,7 +287,9 @@ def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
         raise NoTraceFoundError("no ECG trace found: no row of traces spans the page")
     # Thin lines break into pieces the line follower cannot tell from a neighbour's across
     # a wide band: only lines drawn solid are read beyond the half-way line.
-    reach = READ_REACH_MM * px_per_mm if line_thickness(long_ink) >= MIN_WIDE_LINE_PX else 0.0
+    wide = line_thickness(long_ink) >= MIN_WIDE_LINE_PX
+    reach = READ_REACH_MM * px_per_mm if wide else 0.0
+    far = FAR_REACH_MM * px_per_mm if wide else 0.0
     measured = [_row_span(ink, long_ink, rows_y, i, px_per_mm) for i in range(len(rows_y))]
     known = [sp for sp in measured if sp is not None]
     if not known:
@@ -291,7 +308,8 @@ def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
         x0, x1 = spans[i]
         rows.append(TraceRow(float(y), int(min(x0, round(start))), int(max(x1, round(end))),
                              int(min(top, max(0, y - reach))), int(max(bottom, min(h, y + reach))),
-                             int(top), int(bottom)))
+                             int(top), int(bottom),
+                             int(min(top, max(0, y - far))), int(max(bottom, min(h, y + far)))))
     assert first is not None  # INK_THRESHOLDS is not empty
     return rows, first
 

@@ -209,6 +209,64 @@ def test_a_wave_cut_by_a_narrow_band_is_followed_beyond_it() -> None:
     assert float(np.nanmin(tr.y_px)) == pytest.approx(40.0, abs=5.0)  # 60 px above the band
 
 
+def _deep_s_wave_and_a_far_line() -> tuple[np.ndarray, np.ndarray]:
+    """(500, 400) mask and the drawn line y ((400,) px): a row's line on row 100 with an S
+    wave down to row 380 whose trough is 30 columns wide, its line broken over columns
+    250-330 where another line (row 330, a row further down seen in a panel gap) runs."""
+    y = np.full(400, 100.0)
+    y[100:110] = np.linspace(100, 380, 10)
+    y[110:140] = 380.0
+    y[140:150] = np.linspace(380, 100, 10)
+    mask = draw(y, 500, 3)
+    mask[:, 250:330] = False
+    mask[:, 240:340] |= draw(np.full(400, 330.0), 500, 3)[:, 240:340]
+    return mask, y
+
+
+def test_connected_ink_keeps_a_waves_apex_beyond_the_band_not_other_lines() -> None:
+    from pipeline.extract import connected_ink
+
+    mask, _ = _deep_s_wave_and_a_far_line()
+    ink = connected_ink(mask, top_px=50, bottom_px=150, x0_px=0, x1_px=399, far_top_px=0,
+                        far_bottom_px=500)
+    assert ink.shape == mask.shape
+    assert ink[370:390, 110:140].any()  # the S wave's trough
+    assert not ink[320:340, 240:340].any()  # the line in the gap touches none of the band's
+    assert (ink <= mask).all()
+
+
+def test_a_row_reaching_far_follows_its_deep_wave_but_not_other_ink_there() -> None:
+    from pipeline.extract import extract_rows
+
+    mask, y = _deep_s_wave_and_a_far_line()
+    band = (50, 150, 0, 399, 100.0, 50.0)
+    near, = extract_rows(mask, mask.astype(np.float32), [band])
+    far, = extract_rows(mask, mask.astype(np.float32), [band], far_bands=[(0, 500)],
+                        far_window_px=20)
+    plain, = extract_rows(mask, mask.astype(np.float32), [(0, 500, *band[2:])])
+    x = np.arange(400)
+    assert not (near.at(x)[110:140] > 300).any()  # cut at the band: the trough is not read
+    assert np.nanmax(np.abs(far.at(x) - y)[115:135]) < 1.5
+    assert np.isnan(far.at(x)[260:320]).all()  # its own break, left unread
+    assert np.nanmin(np.abs(plain.at(x)[260:320] - 330.0)) < 2  # read as its line in full
+
+
+def test_only_a_wave_the_band_reading_breaks_off_beyond_the_band_is_read_again() -> None:
+    from pipeline.extract import _broken_cuts
+
+    y = np.full(300, 150.0)
+    y[145:156] = [140, 120, 100, 80, 60, 40, 60, 80, 100, 120, 140]  # R wave to 40 px
+    whole = draw(y, 260, 2)
+    runs = choose_row_runs(whole, top_px=100, bottom_px=200, x0_px=0, x1_px=299,
+                           baseline_px=150.0, prior_half_px=50.0)
+    assert not _broken_cuts(runs, 100, 200).any()  # followed beyond the band, and back
+    deep, _ = _deep_s_wave_and_a_far_line()
+    runs = choose_row_runs(deep, top_px=50, bottom_px=150, x0_px=0, x1_px=399,
+                           baseline_px=100.0, prior_half_px=50.0)
+    broken = np.flatnonzero(_broken_cuts(runs, 50, 150))
+    assert broken.size and broken.min() >= 100 and broken.max() < 150  # about the trough
+
+
 def test_a_neighbours_line_before_the_rows_own_is_not_its_start() -> None:
     from pipeline.extract import choose_row_runs, drop_end_islands
 

@@ -8,6 +8,7 @@ import pytest
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
 from pipeline.extract import RowTrace
 from pipeline.layout import (
+    FAR_REACH_MM,
     FULL_COLUMNS_MIN_OVERRUN,
     READ_REACH_MM,
     SPECKLE_AREA_PX,
@@ -322,6 +323,9 @@ def test_closely_spaced_rows_are_read_beyond_the_half_way_line() -> None:
         assert own_bottom - own_top == pytest.approx(pitch * ppm, abs=2)
         assert row.top_px <= row.y_px - READ_REACH_MM * ppm + 1
         assert row.bottom_px >= row.y_px + READ_REACH_MM * ppm - 1
+        far_top, far_bottom = row.far_band  # a deep wave's own ink, further still
+        assert far_top == max(0, round(row.y_px - FAR_REACH_MM * ppm))
+        assert far_bottom == min(h, round(row.y_px + FAR_REACH_MM * ppm))
 
 
 def test_noisy_rows_of_a_12x1_page_complete_their_lattice() -> None:
