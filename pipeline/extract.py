@@ -398,27 +398,53 @@ def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
     """
     out = choice.copy()
     for jump, flat in ((min_jump_px, False), (FLAT_ISLAND_JUMP_PX, True)):
-        cols = np.flatnonzero(out >= 0)
-        if cols.size < 3:
-            return out
-        t = top[cols, out[cols]]
-        b = bottom[cols, out[cols]]
-        gap = _paper_between(t, b)
-        jumps = np.flatnonzero(gap > jump)  # a jump between cols[j] and cols[j + 1]
-        for j0, j1 in pairwise(jumps):
-            if cols[j1] - cols[j0 + 1] + 1 > max_len:
-                continue
-            if flat:
-                centre = 0.5 * (t[j0 + 1:j1 + 1] + b[j0 + 1:j1 + 1])
-                if j1 - j0 < FLAT_ISLAND_COLS or np.ptp(centre) > FLAT_ISLAND_TOL_PX:
+        while True:
+            cols = np.flatnonzero(out >= 0)
+            if cols.size < 3:
+                return out
+            t = top[cols, out[cols]]
+            b = bottom[cols, out[cols]]
+            found = _island_spans(t, b, cols, jump, flat, max_len)
+            # Islands side by side: the path hopped between its line and other ink every
+            # few columns, and each piece of the line between hops looks like an island
+            # too. The shorter pieces go first; the others are judged again without them.
+            waiting = False
+            for k, (j0, j1) in enumerate(found):
+                beside = [found[k - 1]] if k and found[k - 1][1] == j0 else []
+                beside += [found[k + 1]] if k + 1 < len(found) and found[k + 1][0] == j1 else []
+                if any(o[1] - o[0] < j1 - j0 for o in beside):
+                    waiting = True
                     continue
-            before = 0.5 * (t[j0] + b[j0])
-            after = 0.5 * (t[j1 + 1] + b[j1 + 1])
-            lo, hi = t[j0 + 1:j1 + 1].min(), b[j0 + 1:j1 + 1].max()
-            outside = lo > max(before, after) + jump or hi < min(before, after) - jump
-            if outside and abs(before - after) <= jump:
                 out[cols[j0 + 1:j1 + 1]] = -1
+            if not waiting:
+                break
     return out
+
+
+def _island_spans(t: np.ndarray, b: np.ndarray, cols: np.ndarray, jump: float, flat: bool,
+                  max_len: int) -> list[tuple[int, int]]:
+    """Islands of a path (see `drop_islands`): (j0, j1) for each stretch of chosen runs
+    j0 + 1 .. j1 (indices into cols, the chosen columns; t, b their runs' first and last
+    rows) reached and left through more than jump px of paper, at most max_len columns
+    long, lying beyond the line on both sides; flat: only stretches whose centres lie
+    within FLAT_ISLAND_TOL_PX."""
+    gap = _paper_between(t, b)
+    jumps = np.flatnonzero(gap > jump)  # a jump between cols[j] and cols[j + 1]
+    found = []
+    for j0, j1 in pairwise(jumps):
+        if cols[j1] - cols[j0 + 1] + 1 > max_len:
+            continue
+        if flat:
+            centre = 0.5 * (t[j0 + 1:j1 + 1] + b[j0 + 1:j1 + 1])
+            if j1 - j0 < FLAT_ISLAND_COLS or np.ptp(centre) > FLAT_ISLAND_TOL_PX:
+                continue
+        before = 0.5 * (t[j0] + b[j0])
+        after = 0.5 * (t[j1 + 1] + b[j1 + 1])
+        lo, hi = t[j0 + 1:j1 + 1].min(), b[j0 + 1:j1 + 1].max()
+        outside = lo > max(before, after) + jump or hi < min(before, after) - jump
+        if outside and abs(before - after) <= jump:
+            found.append((int(j0), int(j1)))
+    return found
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,25 @@ def test_a_grid_lines_piece_seen_through_a_break_is_dropped() -> None:
 
 
 
+def test_islands_side_by_side_go_and_the_line_between_them_stays() -> None:
+    from pipeline.extract import choose_runs_skipping, column_runs, drop_islands
+
+    # A thin line on row 60 with one-column breaks every 6 columns, where tick marks on
+    # row 120 are inked: the path hops down to each, so every 5-column piece of the line
+    # between two hops is bounded by jumps too.
+    mask = draw(np.full(300, 60.0), 160, 1)
+    ticks = np.arange(100, 200, 6)
+    mask[:, ticks] = False
+    mask[120, ticks] = True
+    top, bottom, valid = column_runs(mask, 60)
+    choice = choose_runs_skipping(top, bottom, valid, 60, 50, max_skipped=0)
+    assert (top[ticks, choice[ticks]] == 120).all()
+    dropped = drop_islands(choice, top, bottom)
+    assert (dropped[ticks] == -1).all()
+    line = np.setdiff1d(np.arange(300), ticks)
+    assert (dropped[line] >= 0).all()
+
+
 def test_a_speck_seen_through_a_break_is_dropped() -> None:
     from pipeline.extract import choose_runs, column_runs, drop_islands
 
