@@ -50,7 +50,14 @@ from pipeline.errors import (
     NoTraceFoundError,
 )
 from pipeline.extract import RowTrace, extract_rows
-from pipeline.frame import Frame, find_frame, hold_inside, tick_frame, without_spines
+from pipeline.frame import (
+    Frame,
+    find_frame,
+    hold_inside,
+    tick_frame,
+    without_side_lines,
+    without_spines,
+)
 from pipeline.grid import GridScale, measure_grid
 from pipeline.layout import (
     INK_THRESHOLDS,
@@ -751,10 +758,12 @@ class Digitizer:
         mask = _line_mask(trace_r, rows, line_r)
         if photo:
             mask = _drop_grid_pieces(mask, trace_r, grid_r)
+        read_mask = mask
         if rows:
-            mask = without_spines(mask, find_frame(mask, min(r.top_px for r in rows),
-                                                   max(r.bottom_px for r in rows), ppm_guess),
-                                  ppm_guess)
+            frame = find_frame(mask, min(r.top_px for r in rows),
+                               max(r.bottom_px for r in rows), ppm_guess)
+            mask = without_spines(mask, frame, ppm_guess)
+            read_mask = without_side_lines(mask, frame)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = max(float(np.percentile(dark_v[mask], 70)), 0.05)
@@ -764,7 +773,7 @@ class Digitizer:
             np.divide(dark_v[s], level, out=part)
             np.clip(part, 0.0, 1.0, out=part)
             part *= line_r[s] > 0.15
-        traces = extract_rows(mask, coverage, [
+        traces = extract_rows(read_mask, coverage, [
             (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
              0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],
             max_shared_px=MAX_SHARED_MM * ppm_guess, check_edges=not labels_out,

@@ -158,8 +158,9 @@ def _line_centres(columns: np.ndarray) -> list[float]:
 
 #: Least share of the columns between a frame's side lines that a row of trace ink at the
 #: side lines' common end must cover to be the frame's top or bottom line (bemplt's at
-#: 100 dpi, broken where its black grid's lines cross it: 0.32).
-MIN_SPINE_COVER = 0.2
+#: 100 dpi, broken where its black grid's lines cross it: 0.32 on one page, 0.12 on
+#: another, whose top row read its first 0.7 s on it).
+MIN_SPINE_COVER = 0.1
 #: How far the two side lines' ends may disagree, mm, for the lines to close one box (a
 #: tick mark below a corner runs on from its side line: matplotlib's are 1.2 mm).
 SPINE_END_TOLERANCE_MM = 2.0
@@ -177,6 +178,26 @@ def without_spines(trace_mask: np.ndarray, frame: Frame, px_per_mm: float) -> np
     assert frame.left_px is not None and frame.right_px is not None  # spine_rows needs both
     out = trace_mask.copy()
     out[np.concatenate(rows), round(frame.left_px):round(frame.right_px) + 1] = False
+    return out
+
+
+def without_side_lines(trace_mask: np.ndarray, frame: Frame) -> np.ndarray:
+    """The (H, W) bool trace mask without the frame's side lines (`find_frame`): each
+    column within a pixel of a side line that holds ink over half the line's length or
+    more. A row whose line ends (or starts) short of the frame went on up the side line
+    (bemplt's last row, at 100 dpi: its end read 12 mV high). Returns the mask itself when
+    there is no side line."""
+    out = trace_mask
+    for x in (frame.left_px, frame.right_px):
+        ends = None if x is None else _line_ends(trace_mask, round(x))
+        if x is None or ends is None:
+            continue
+        lo, hi = max(0, round(x) - 1), min(trace_mask.shape[1], round(x) + 2)
+        cover = trace_mask[ends[0]:ends[1] + 1, lo:hi].mean(axis=0)
+        cols = np.flatnonzero(cover >= 0.5) + lo
+        if cols.size:
+            out = out.copy() if out is trace_mask else out
+            out[ends[0]:ends[1] + 1, cols] = False
     return out
 
 

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.frame import Frame, find_frame, hold_inside, tick_frame, without_spines
+from pipeline.frame import (
+    Frame,
+    find_frame,
+    hold_inside,
+    tick_frame,
+    without_side_lines,
+    without_spines,
+)
 
 PPM = 4.0  # px/mm
 
@@ -72,6 +79,28 @@ def test_the_frames_top_and_bottom_lines_are_taken_out_of_the_mask() -> None:
     uneven = mask.copy()
     uneven[10:40, 760] = False
     assert without_spines(uneven, find_frame(uneven, 0.0, 300.0, PPM), PPM)[10].any()
+
+
+def test_a_top_line_mostly_lost_among_a_black_grid_is_still_the_frames() -> None:
+    mask = _rows_page()
+    mask[10:291, 55] = True
+    mask[10:291, 760] = True
+    mask[10, 56:760] = (np.arange(56, 760) % 8) == 0  # an eighth of it left in the mask
+    out = without_spines(mask, find_frame(mask, 0.0, 300.0, PPM), PPM)
+    assert not out[10, 56:760].any()
+
+
+def test_the_frames_side_lines_are_taken_out_of_the_mask_for_reading() -> None:
+    mask = _rows_page()
+    mask[10:291, 55] = True
+    mask[10:295, 760:762] = True  # 2 px wide
+    frame = find_frame(mask, 0.0, 300.0, PPM)
+    out = without_side_lines(mask, frame)
+    assert not out[:, 55].any() and not out[:, 760:762].any()
+    assert np.array_equal(out[:, 56:760], mask[:, 56:760])  # the rows between them stay
+    assert np.array_equal(out[:, :55], mask[:, :55]) and np.array_equal(out[:, 762:],
+                                                                         mask[:, 762:])
+    assert without_side_lines(mask, Frame(None, None)) is mask
 
 
 def _ticked_page(tick_rows: range, tick_x: tuple[int, int] = (22, 27)) -> np.ndarray:
