@@ -807,7 +807,7 @@ def _broken_cuts(runs: RowRuns, top_px: int, bottom_px: int) -> np.ndarray:
     cut = runs.has & ((t < top_px) | (b >= bottom_px))
     cols = np.flatnonzero(runs.has)
     if not cut.any() or cols.size < 2:
-        return cut & False
+        return np.zeros_like(cut)
     breaks = (_paper_between(t[cols], b[cols]) > SKIP_COST) | (np.diff(cols) > 1)
     beside = np.zeros_like(cut)
     beside[cols[:-1][breaks]] = True
