@@ -189,8 +189,10 @@ def without_side_lines(trace_mask: np.ndarray, frame: Frame) -> np.ndarray:
     there is no side line."""
     out = trace_mask
     for x in (frame.left_px, frame.right_px):
-        ends = None if x is None else _line_ends(trace_mask, round(x))
-        if x is None or ends is None:
+        if x is None:
+            continue
+        ends = _line_ends(trace_mask, round(x))
+        if ends is None:
             continue
         lo, hi = max(0, round(x) - 1), min(trace_mask.shape[1], round(x) + 2)
         cover = trace_mask[ends[0]:ends[1] + 1, lo:hi].mean(axis=0)

@@ -307,11 +307,16 @@ def rows_and_long_ink(trace_prob: np.ndarray, px_per_mm: float
                   else min(h, y + int(0.8 * (y - rows_y[i - 1])) if i > 0 else h))
         x0, x1 = spans[i]
         rows.append(TraceRow(float(y), int(min(x0, round(start))), int(max(x1, round(end))),
-                             int(min(top, max(0, y - reach))), int(max(bottom, min(h, y + reach))),
-                             int(top), int(bottom),
-                             int(min(top, max(0, y - far))), int(max(bottom, min(h, y + far)))))
+                             *_widened(top, bottom, y, reach, h), int(top), int(bottom),
+                             *_widened(top, bottom, y, far, h)))
     assert first is not None  # INK_THRESHOLDS is not empty
     return rows, first
+
+
+def _widened(top: int, bottom: int, y: int, distance: float, h: int) -> tuple[int, int]:
+    """A row's band [top, bottom) (px) widened to at least `distance` px either side of its
+    baseline y, within a page of h rows."""
+    return int(min(top, max(0, y - distance))), int(max(bottom, min(h, y + distance)))
 
 
 def _off_frame_lines(rows_y: list[int], ink: np.ndarray, px_per_mm: float) -> list[int]:
