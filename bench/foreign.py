@@ -17,6 +17,10 @@ records in several styles and resolutions by
 - bemplt 0.0.7 (a fork of ecg_plot 0.2): one red grid of 0.2 s x 0.5 mV boxes (25.4 mm/s,
   10.16 mm/mV) under 2 or 1 columns that each draw every lead's whole 10 s, axis labels
   along the left and bottom, no calibration pulse;
+- ECG-Image-Kit's conventions ("kit", not on PyPI: drawn by `bench/kit_page.py`, our code):
+  a letter sheet filled edge to edge by a 5 mm / 1 mm grid in one of its colour pairs
+  (dark ones among them: brown, navy, green, grey), 3x4 leads back to back and a II strip,
+  each row starting with a pulse whose strokes and baseline lie on grid lines;
 digitizes them and scores each lead over the window the page draws (the truth is blank
 elsewhere, and is the signal as the program drew it), as `bench/accuracy.py` does. Prints
 one line per style: mean dB, pages refused, the layout read, and the 95th percentile of how
@@ -49,7 +53,8 @@ LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V
 #: "12lead-simultaneous" (its default time mode: every column the whole record) and style
 #: None / "bw" / "blue" (not its own: its traces recoloured); dicom-ecg-plot "3x4_1" /
 #: "3x4" / "6x2" / "12x1" and style None / "minor" (its --minor-grid); bemplt the column
-#: count "2" / "1" and style None / "bw".
+#: count "2" / "1" and style None / "bw"; kit "12lead" (3x4 and a II strip, as ecg_plot's)
+#: and its grid colour (`kit_page.GRID_COLOURS`).
 STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "3x4+II 200 dpi": ("ecg_plot", "12lead", None, 200),
     "3x4+II 100 dpi": ("ecg_plot", "12lead", None, 100),
@@ -72,6 +77,12 @@ STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "bemplt 6x2 bw 100 dpi": ("bemplt", "2", "bw", 100),
     "bemplt 6x2 300 dpi": ("bemplt", "2", None, 300),
     "bemplt 12x1 150 dpi": ("bemplt", "1", None, 150),
+    "kit 3x4+II red 200 dpi": ("kit", "12lead", "red", 200),
+    "kit 3x4+II pink 100 dpi": ("kit", "12lead", "pink", 100),
+    "kit 3x4+II brown 200 dpi": ("kit", "12lead", "brown", 200),
+    "kit 3x4+II blue 200 dpi": ("kit", "12lead", "blue", 200),
+    "kit 3x4+II green 300 dpi": ("kit", "12lead", "green", 300),
+    "kit 3x4+II bw 200 dpi": ("kit", "12lead", "bw", 200),
 }
 
 
@@ -80,7 +91,7 @@ def draw(program: str, signals_mv: np.ndarray, fs: float, layout: str, style: st
     """(H, W, 3) uint8 page of (12, T) mV signals drawn by `program`, and the (12, T) mV
     signals as the page draws them (after the program's own filtering)."""
     drawer = {"ecg_plot": draw_ecg_plot, "dicom-ecg-plot": draw_dicom_ecg_plot,
-              "bemplt": draw_bemplt}[program]
+              "bemplt": draw_bemplt, "kit": draw_kit}[program]
     return drawer(signals_mv, fs, layout, style, dpi)
 
 
@@ -237,6 +248,17 @@ def draw_bemplt(signals_mv: np.ndarray, fs: float, layout: str, style: str | Non
     return _png_rgb(png), signals_mv
 
 
+def draw_kit(signals_mv: np.ndarray, fs: float, layout: str, style: str | None,
+             dpi: int) -> tuple[np.ndarray, np.ndarray]:
+    """A page in ECG-Image-Kit's conventions (`kit_page`), grid colour `style`; `layout`
+    is "12lead" (its 3x4 and II strip, the only one drawn). Unfiltered."""
+    from kit_page import draw_kit_page
+
+    if layout != "12lead" or style is None:
+        raise ValueError(f"kit pages are 3x4 + II in a grid colour; found {layout!r}, {style!r}")
+    return draw_kit_page(signals_mv, fs, style, dpi), signals_mv
+
+
 def drawn_truth(signals_mv: np.ndarray, program: str, layout: str) -> np.ndarray:
     """(12, T) uV truth, NaN outside the window each lead is drawn for."""
     uv = signals_mv * 1000.0
@@ -317,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             if program == "bemplt":
                 _bemplt_module()
             else:
-                importlib.import_module({"ecg_plot": "ecg_plot", "dicom-ecg-plot": "ecg"}[program])
+                importlib.import_module({"ecg_plot": "ecg_plot", "dicom-ecg-plot": "ecg",
+                                         "kit": "matplotlib"}[program])
         except ImportError:
             print(f"{program} is not installed: pip install -e '.[bench]'", file=sys.stderr)
             return 2
