@@ -344,6 +344,9 @@ def _flat_columns(long_ink: np.ndarray, y: int, px_per_mm: float) -> np.ndarray:
     return np.asarray(long_ink[max(0, y - reach):y + reach + 1].any(axis=0), dtype=bool)
 
 
+#: Lines within this distance (mm) of the picture's top or bottom edge are no row's.
+EDGE_LINE_MM = 1.0
+
 #: Two found rows closer than this share of the row spacing may be one sloped row...
 SPLIT_ROW_GAP = 0.4
 #: ...when their flat lines overlap in at most this share of the shorter one's columns.
@@ -567,7 +570,14 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     flat = _flat_stretches(long_ink, px_per_mm)
     if not flat.any():
         flat = long_ink.astype(np.uint8)
-    profile = gaussian_filter1d(flat.sum(axis=1).astype(np.float64), max(1.0, 0.7 * px_per_mm))
+    counts = flat.sum(axis=1).astype(np.float64)
+    # A line along the picture's top or bottom edge is a plot's frame (a figure whose axes
+    # fill it, as ECG-Image-Kit's pages), not a row: no wave has room there. Page-long and
+    # dead straight, it would set the prominence every row is measured against.
+    edge = max(1, round(EDGE_LINE_MM * px_per_mm))
+    counts[:edge] = 0.0
+    counts[-edge:] = 0.0
+    profile = gaussian_filter1d(counts, max(1.0, 0.7 * px_per_mm))
     min_dist = max(3, int(7.0 * px_per_mm))
     peaks, _props = find_peaks(profile, distance=min_dist, prominence=0.12 * profile.max())
     # A row's trace must span a good part of the page width.

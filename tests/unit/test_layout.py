@@ -77,6 +77,31 @@ def test_a_plot_frames_top_line_is_no_row() -> None:
     assert len(find_rows(page, PPM)) == 5
 
 
+def _busy_rows_page(n_rows: int) -> np.ndarray:
+    """rows_page's geometry, each row a 10 mm wave 4 mm high, flat for 3 mm of every 40:
+    few flat stretches, as noisy high-resolution traces have."""
+    h, w = int((40 * n_rows + 30) * PPM), int(260 * PPM)
+    img = np.zeros((h, w), np.uint8)
+    x = np.arange(int(10 * PPM), int(250 * PPM))
+    mm = (x - x[0]) / PPM
+    wave = 4 * PPM * np.sin(2 * np.pi * mm / 10) * (mm % 40 >= 3)
+    for r in range(n_rows):
+        pts = np.stack([x, (30 + 40 * r) * PPM + wave], 1).astype(np.int32)
+        cv2.polylines(img, [pts], False, 255, 2)
+    return img.astype(np.float32) / 255.0
+
+
+def test_lines_along_the_pictures_edges_are_no_rows() -> None:
+    # A figure whose axes fill it (ECG-Image-Kit's pages): the frame runs along the
+    # picture's top and bottom edges, page-long and straight, far more "flat line" than
+    # any row of busy traces; it must not set the bar the rows' peaks are held to.
+    page = _busy_rows_page(4)
+    assert [round(r.y_px / PPM) for r in find_rows(page, PPM)] == [30, 70, 110, 150]
+    page[:3] = 1.0
+    page[-3:] = 1.0
+    assert [round(r.y_px / PPM) for r in find_rows(page, PPM)] == [30, 70, 110, 150]
+
+
 def test_a_line_squeezed_between_two_rows_is_no_row() -> None:
     page = rows_page(4)
     # Handwriting-like: a long wavy line 45% of the way from row 3 to row 4.
