@@ -54,7 +54,8 @@ LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V
 #: None / "bw" / "blue" (not its own: its traces recoloured); dicom-ecg-plot "3x4_1" /
 #: "3x4" / "6x2" / "12x1" and style None / "minor" (its --minor-grid); bemplt the column
 #: count "2" / "1" and style None / "bw"; kit "12lead" (3x4 and a II strip, as ecg_plot's)
-#: and its grid colour (`kit_page.GRID_COLOURS`).
+#: and its grid colour (`kit_page.GRID_COLOURS`), "+header" adding its header text and a
+#: half-inch margin.
 STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "3x4+II 200 dpi": ("ecg_plot", "12lead", None, 200),
     "3x4+II 100 dpi": ("ecg_plot", "12lead", None, 100),
@@ -83,6 +84,7 @@ STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "kit 3x4+II blue 200 dpi": ("kit", "12lead", "blue", 200),
     "kit 3x4+II green 300 dpi": ("kit", "12lead", "green", 300),
     "kit 3x4+II bw 200 dpi": ("kit", "12lead", "bw", 200),
+    "kit 3x4+II red header margin 200 dpi": ("kit", "12lead", "red+header", 200),
 }
 
 
@@ -250,13 +252,16 @@ def draw_bemplt(signals_mv: np.ndarray, fs: float, layout: str, style: str | Non
 
 def draw_kit(signals_mv: np.ndarray, fs: float, layout: str, style: str | None,
              dpi: int) -> tuple[np.ndarray, np.ndarray]:
-    """A page in ECG-Image-Kit's conventions (`kit_page`), grid colour `style`; `layout`
-    is "12lead" (its 3x4 and II strip, the only one drawn). Unfiltered."""
+    """A page in ECG-Image-Kit's conventions (`kit_page`), grid colour `style` ("COLOUR"
+    or "COLOUR+header": its header text and a margin of 0.5 in); `layout` is "12lead"
+    (its 3x4 and II strip, the only one drawn). Unfiltered."""
     from kit_page import draw_kit_page
 
     if layout != "12lead" or style is None:
         raise ValueError(f"kit pages are 3x4 + II in a grid colour; found {layout!r}, {style!r}")
-    return draw_kit_page(signals_mv, fs, style, dpi), signals_mv
+    grid, _, extra = style.partition("+")
+    header = extra == "header"
+    return draw_kit_page(signals_mv, fs, grid, dpi, header, 0.5 if header else 0.0), signals_mv
 
 
 def drawn_truth(signals_mv: np.ndarray, program: str, layout: str) -> np.ndarray:

@@ -11,7 +11,9 @@ module draws a page the way its documented standard page looks, with matplotlib:
   the start of each row, the row's first lead starting where the pulse falls;
 - 3x4 (I/aVR/V1/V4 on top, 2.5 s each, leads back to back with no gap) and a 10 s lead II
   strip at the bottom, rows 1/6 of the sheet's height apart, the top third of the sheet
-  blank; lead names 7 mm under each lead's start; "25mm/s" and "10mm/mV" along the bottom.
+  blank; lead names 7 mm under each lead's start; "25mm/s" and "10mm/mV" along the bottom;
+- optionally (its --print_header and --pad_inches) lines of patient and recording text at
+  the top, 3 s apart across and 0.5 mV down, and a white margin around the sheet.
 Rows and pulses lie on grid lines, as its layout places them (its baselines are multiples
 of 0.1 mV, its left margin of 0.2 s).
 """
@@ -42,9 +44,17 @@ TRACE_PT, GRID_PT = 0.75, 0.5
 TRACE_GREY = 0.1
 
 
-def draw_kit_page(signals_mv: np.ndarray, fs: float, grid: str, dpi: int) -> np.ndarray:
+#: Header lines (--print_header): made-up patient and recording fields.
+HEADER = (("ID: 0042", "Name: DOE^JANE", "Date: 2024-01-01", "Time: 12:00:00"),
+          ("Sex: F", "Age: 64", "Height: 165", "Weight: 70"),
+          ("Sampling frequency: 500Hz", "Signal length: 10s"))
+
+
+def draw_kit_page(signals_mv: np.ndarray, fs: float, grid: str, dpi: int,
+                  header: bool = False, margin_in: float = 0.0) -> np.ndarray:
     """(H, W, 3) uint8 page of (12, T) mV signals (10 s) in grid colour `grid` (a key of
-    GRID_COLOURS) at `dpi`. Lead k of column c draws samples [c T / 4, (c + 1) T / 4)
+    GRID_COLOURS) at `dpi`, with HEADER's text when `header`, and a white margin of
+    `margin_in` inches around it. Lead k of column c draws samples [c T / 4, (c + 1) T / 4)
     (integer division); the strip draws lead II whole."""
     import matplotlib
 
@@ -95,8 +105,14 @@ def draw_kit_page(signals_mv: np.ndarray, fs: float, grid: str, dpi: int) -> np.
                 linewidth=TRACE_PT, color=ink)
         ax.text(2.0, 0.5, "25mm/s", fontsize=11)
         ax.text(4.0, 0.5, "10mm/mV", fontsize=11)
+        if header:
+            for i, fields in enumerate(HEADER):
+                for j, field in enumerate(fields):
+                    ax.text(0.05 + 3.0 * j, int(y_max) - 0.5 * i, field, fontsize=11)
         buffer = io.BytesIO()
         fig.savefig(buffer, dpi=dpi, format="png")
     finally:
         plt.close(fig)
-    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    page = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    pad = round(margin_in * dpi)
+    return np.pad(page, ((pad, pad), (pad, pad), (0, 0)), constant_values=255) if pad else page
