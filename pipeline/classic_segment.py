@@ -24,6 +24,17 @@ LINE_GAP = 0.008
 FAINT_FLOOR = 0.1
 #: A line's own darkness is measured on every n-th pixel along it (`_lighter_than_own_line`).
 LINE_SAMPLE_STEP = 4
+#: ...as this quantile of their darkness (the line's core, not its fringe)...
+LINE_QUANTILE = 0.9
+#: ...but a vertical line whose own stretches reach TRACE_LIKE_LINE of the traces'
+#: darkness there while their median is over COLUMN_LINE_SPREAD lighter has traces
+#: standing on it (calibration pulses' strokes in every row, stacked QRS strokes), and is
+#: taken to be COLUMN_LINE_SPREAD darker than that median.
+TRACE_LIKE_LINE = 0.8
+COLUMN_LINE_SPREAD = 0.1
+#: ...when the line is even (its quartiles of darkness at most this far apart): a drawn
+#: line, not a scanned one whose darkness varies along it.
+EVEN_LINE_SPREAD = 0.06
 
 
 @dataclass(frozen=True)
@@ -226,11 +237,19 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
     """(H, W) float32 in {0, 1}: the pixels of `lines` ((H, W) bool) lighter than midway
     from the darkness of the line they lie on to `level` (the traces' darkness).
 
-    A line's darkness is the 90th percentile of dark_v ((H, W)) over the line pixels of
-    its row where the pixel is on a horizontal line (`across`, (H, W) bool), of its
-    column where on a vertical one (`down`), and where on both, the darkness of the two
-    stacked (1 - (1 - a)(1 - b), as ink on ink); percentiles to 1/256, of every
-    LINE_SAMPLE_STEP-th pixel along the line.
+    A line's darkness is the LINE_QUANTILE of dark_v ((H, W)) over the line pixels of its
+    row where the pixel is on a horizontal line (`across`, (H, W) bool), of its column
+    where on a vertical one (`down`; lowered where traces stand on it, see
+    TRACE_LIKE_LINE), and where on both, the darkness of the two stacked
+    (1 - (1 - a)(1 - b), as ink on ink); quantiles to 1/256, of every
+    LINE_SAMPLE_STEP-th pixel along the line. Before session 28 a vertical line was as
+    dark as the traces on it where they covered a tenth of it: the four rows' pulses of an
+    ECG-Image-Kit page stand on one grid line, so their strokes were taken out as that
+    line, no pulse was found, and the page was read 0.2 s off its time and as Cabrera's
+    layout. (The median of every line instead lost photo 12x1 page 7, 2.9 -> -0.2 dB,
+    through the perspective found in a photo's first maps; lowering uneven lines too, the
+    heavy lines of a faint scan, real picture ecg00020, kept more of them as trace, and
+    its lead labels were no longer found at the rows' starts: it was read upside down.)
 
     A grid of two weights (black-and-white grids: 1 mm lines at 0.69, 5 mm lines at 0.89
     of the darkest ink) has one page-wide line darkness of about the light lines', and the
@@ -244,9 +263,17 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
     # Each line's darkness from every step-th pixel along it (a percentile of hundreds of
     # pixels; all of them took 60-100 ms a page).
     ys, xs = np.nonzero(lines[:, ::step] & across[:, ::step])
-    row_dark = _p90_by_group(ys, _bins(dark_v[ys, xs * step]), h)
+    row_dark = _quantiles_by_group(ys, _bins(dark_v[ys, xs * step]), h, (LINE_QUANTILE,))[0]
     ys, xs = np.nonzero(lines[::step] & down[::step])
-    col_dark = _p90_by_group(xs, _bins(dark_v[ys * step, xs]), w)
+    col_dark = _quantiles_by_group(xs, _bins(dark_v[ys * step, xs]), w, (LINE_QUANTILE,))[0]
+    # A vertical line whose own stretches (crossings left out: lines stacked) are as dark as
+    # the traces where their median is not: traces stand on it.
+    own = ~across[::step][ys, xs]
+    top, upper, median, lower = _quantiles_by_group(
+        xs[own], _bins(dark_v[ys[own] * step, xs[own]]), w, (LINE_QUANTILE, 0.75, 0.5, 0.25))
+    traced = ((top >= TRACE_LIKE_LINE * level) & (median + COLUMN_LINE_SPREAD < top)
+              & (upper - lower <= EVEN_LINE_SPREAD))
+    col_dark = np.where(traced, np.minimum(col_dark, median + COLUMN_LINE_SPREAD), col_dark)
     row_cut = (0.5 * (row_dark + level)).astype(np.float32)[:, None]
     col_cut = (0.5 * (col_dark + level)).astype(np.float32)[None, :]
     both = across & down
@@ -265,15 +292,20 @@ def _bins(values: np.ndarray) -> np.ndarray:
     return np.clip((values * 256).astype(np.intp), 0, 255)
 
 
-def _p90_by_group(group: np.ndarray, bins: np.ndarray, n: int) -> np.ndarray:
-    """(n,) float: the 90th percentile (to 1/256, the bin's middle) of the values whose
-    256-level bins are `bins` ((k,) int) in each group `group` ((k,) int in [0, n)); 0 for
-    an empty group. One histogram per group (a percentile per row took 60 ms a page)."""
+def _quantiles_by_group(group: np.ndarray, bins: np.ndarray, n: int,
+                        qs: tuple[float, ...]) -> np.ndarray:
+    """(len(qs), n) float: the qs-quantiles (to 1/256, the bin's middle) of the values
+    whose 256-level bins are `bins` ((k,) int) in each group `group` ((k,) int in
+    [0, n)); 0 for an empty group. One histogram per group (a percentile per row took
+    60 ms a page)."""
     counts = np.bincount(group * 256 + bins, minlength=n * 256).reshape(n, 256)
     cumulative = np.cumsum(counts, axis=1)
     total = cumulative[:, -1]
-    at = np.argmax(cumulative >= 0.9 * total[:, None], axis=1)
-    return np.where(total > 0, (at + 0.5) / 256.0, 0.0)
+    out = np.zeros((len(qs), n))
+    for i, q in enumerate(qs):
+        at = np.argmax(cumulative >= q * total[:, None], axis=1)
+        out[i] = np.where(total > 0, (at + 0.5) / 256.0, 0.0)
+    return out
 
 
 def faint_trace(maps: ColourMaps, gate: np.ndarray) -> np.ndarray | None:

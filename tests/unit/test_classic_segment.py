@@ -65,6 +65,50 @@ def test_heavy_lines_of_a_two_weight_grid_go_to_the_grid_measured_line_by_line()
     assert crossings and all(by_line.trace[y - 1:y + 2, xx].max() > 0.5 for y, xx in crossings)
 
 
+def test_pulse_strokes_along_a_heavy_line_in_every_row_stay_trace_by_line() -> None:
+    # A grid of two weights (grey 180, 1 px; grey 100, 3 px); four rows' calibration
+    # pulses, 3 px strokes in near-black grey under a page whose darkest ink is black (a
+    # frame, bold text), rise and fall on the same two heavy lines (ECG-Image-Kit's
+    # pages): their strokes are a sixth of those lines' length. Each line's darkness is
+    # its own, not its strokes'.
+    img = np.full((400, 640, 3), 255, np.uint8)
+    img[::8, :] = 180
+    img[:, ::8] = 180
+    for x in range(0, 640, 80):
+        img[:, max(0, x - 1):x + 2] = 100
+    img[::80, :] = 100
+    img[2:40, 570:630] = 0  # a black block of text
+    for base in (75, 175, 275, 375):
+        img[base - 1:base + 2, 60:81] = 26
+        img[base - 17:base + 2, 79:82] = 26
+        img[base - 17:base - 14, 79:162] = 26
+        img[base - 17:base + 2, 159:162] = 26
+        img[base - 1:base + 2, 159:240] = 26
+    by_line = colour_rule(img, per_line=True)
+    for base in (75, 175, 275, 375):
+        rows = [y for y in range(base - 12, base - 3) if y % 80]  # not on heavy crossings
+        for x in (80, 160):
+            assert by_line.trace[rows, x].min() > 0.5
+    assert by_line.trace[380:398, 80].max() < 0.5  # the line below the last pulse: grid
+
+
+def test_a_scanned_heavy_line_uneven_along_its_length_stays_grid_by_line() -> None:
+    # The heavy lines of a faint scan vary in darkness along their length, their darkest
+    # tenth as dark as its traces: such a line is not lowered as one with traces on it.
+    rng = np.random.default_rng(3)
+    img = np.full((400, 640, 3), 255, np.uint8)
+    img[::8, :] = 200
+    img[:, ::8] = 200
+    for x in range(0, 640, 80):
+        img[:, x] = rng.integers(60, 160, 400)[:, None]
+    img[2:40, 570:630] = 40  # the page's darkest ink: text
+    x = np.arange(20, 560)
+    pts = np.stack([x, 200 + 40 * np.sin(x / 25)], 1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (40, 40, 40), 2)
+    by_line = colour_rule(img, per_line=True)
+    assert by_line.trace[20:180, 160].max() < 0.5
+
+
 def test_bad_input() -> None:
     with pytest.raises(ValueError, match="uint8"):
         classic_segment(np.zeros((10, 10), np.float32))
