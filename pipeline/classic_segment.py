@@ -26,15 +26,18 @@ FAINT_FLOOR = 0.1
 LINE_SAMPLE_STEP = 4
 #: ...as this quantile of their darkness (the line's core, not its fringe)...
 LINE_QUANTILE = 0.9
-#: ...but a vertical line whose own stretches reach TRACE_LIKE_LINE of the traces'
-#: darkness there while their median is over COLUMN_LINE_SPREAD lighter has traces
-#: standing on it (calibration pulses' strokes in every row, stacked QRS strokes), and is
-#: taken to be COLUMN_LINE_SPREAD darker than that median.
+#: ...but on a drawn page a vertical line whose own stretches reach TRACE_LIKE_LINE of the
+#: traces' darkness while their lower quartile is over COLUMN_LINE_SPREAD lighter has
+#: traces standing on it (calibration pulses' strokes in every row, QRS strokes of rows
+#: drawn at the same time), and is taken to be COLUMN_LINE_SPREAD darker than that
+#: quartile...
 TRACE_LIKE_LINE = 0.8
 COLUMN_LINE_SPREAD = 0.1
-#: ...when the line is even (its quartiles of darkness at most this far apart): a drawn
-#: line, not a scanned one whose darkness varies along it.
-EVEN_LINE_SPREAD = 0.06
+#: ...a drawn page being one whose vertical lines (those with MIN_LINE_SAMPLES measured
+#: pixels) have their quartiles of darkness at most this far apart, in the median: even
+#: along their length (a rendered page's: 0; a faint scan's heavy lines, 0.10).
+EVEN_LINE_SPREAD = 0.03
+MIN_LINE_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -239,17 +242,19 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
 
     A line's darkness is the LINE_QUANTILE of dark_v ((H, W)) over the line pixels of its
     row where the pixel is on a horizontal line (`across`, (H, W) bool), of its column
-    where on a vertical one (`down`; lowered where traces stand on it, see
-    TRACE_LIKE_LINE), and where on both, the darkness of the two stacked
+    where on a vertical one (`down`; on a drawn page, lowered where traces stand on it,
+    see TRACE_LIKE_LINE), and where on both, the darkness of the two stacked
     (1 - (1 - a)(1 - b), as ink on ink); quantiles to 1/256, of every
     LINE_SAMPLE_STEP-th pixel along the line. Before session 28 a vertical line was as
     dark as the traces on it where they covered a tenth of it: the four rows' pulses of an
     ECG-Image-Kit page stand on one grid line, so their strokes were taken out as that
     line, no pulse was found, and the page was read 0.2 s off its time and as Cabrera's
-    layout. (The median of every line instead lost photo 12x1 page 7, 2.9 -> -0.2 dB,
-    through the perspective found in a photo's first maps; lowering uneven lines too, the
-    heavy lines of a faint scan, real picture ecg00020, kept more of them as trace, and
-    its lead labels were no longer found at the rows' starts: it was read upside down.)
+    layout; the QRS strokes of three rows drawn at the same time, stacked on a line, were
+    lost the same way (kit brown page 2, V4's 3 mV R waves). (The median of every line
+    instead lost photo 12x1 page 7, 2.9 -> -0.2 dB, through the perspective found in a
+    photo's first maps; lowering the heavy lines of a faint scan, whose darkness varies
+    along them, kept more of them as trace in real picture ecg00020, whose lead labels
+    were then no longer found at the rows' starts: it was read upside down.)
 
     A grid of two weights (black-and-white grids: 1 mm lines at 0.69, 5 mm lines at 0.89
     of the darkest ink) has one page-wide line darkness of about the light lines', and the
@@ -266,14 +271,16 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
     row_dark = _quantiles_by_group(ys, _bins(dark_v[ys, xs * step]), h, (LINE_QUANTILE,))[0]
     ys, xs = np.nonzero(lines[::step] & down[::step])
     col_dark = _quantiles_by_group(xs, _bins(dark_v[ys * step, xs]), w, (LINE_QUANTILE,))[0]
-    # A vertical line whose own stretches (crossings left out: lines stacked) are as dark as
-    # the traces where their median is not: traces stand on it.
+    # On a drawn page (its lines even along their length), a vertical line whose own
+    # stretches (crossings left out: lines stacked there) are as dark as the traces where
+    # its lower quartile is not has traces standing on it.
     own = ~across[::step][ys, xs]
-    top, upper, median, lower = _quantiles_by_group(
-        xs[own], _bins(dark_v[ys[own] * step, xs[own]]), w, (LINE_QUANTILE, 0.75, 0.5, 0.25))
-    traced = ((top >= TRACE_LIKE_LINE * level) & (median + COLUMN_LINE_SPREAD < top)
-              & (upper - lower <= EVEN_LINE_SPREAD))
-    col_dark = np.where(traced, np.minimum(col_dark, median + COLUMN_LINE_SPREAD), col_dark)
+    top, upper, lower = _quantiles_by_group(
+        xs[own], _bins(dark_v[ys[own] * step, xs[own]]), w, (LINE_QUANTILE, 0.75, 0.25))
+    measured = np.bincount(xs[own], minlength=w) >= MIN_LINE_SAMPLES
+    if measured.any() and np.median((upper - lower)[measured]) <= EVEN_LINE_SPREAD:
+        traced = measured & (top >= TRACE_LIKE_LINE * level) & (lower + COLUMN_LINE_SPREAD < top)
+        col_dark = np.where(traced, np.minimum(col_dark, lower + COLUMN_LINE_SPREAD), col_dark)
     row_cut = (0.5 * (row_dark + level)).astype(np.float32)[:, None]
     col_cut = (0.5 * (col_dark + level)).astype(np.float32)[None, :]
     both = across & down

@@ -94,7 +94,8 @@ def test_pulse_strokes_along_a_heavy_line_in_every_row_stay_trace_by_line() -> N
 
 def test_a_scanned_heavy_line_uneven_along_its_length_stays_grid_by_line() -> None:
     # The heavy lines of a faint scan vary in darkness along their length, their darkest
-    # tenth as dark as its traces: such a line is not lowered as one with traces on it.
+    # tenth as dark as its traces: on such a page (not drawn) no line is lowered as one
+    # with traces standing on it.
     rng = np.random.default_rng(3)
     img = np.full((400, 640, 3), 255, np.uint8)
     img[::8, :] = 200
