@@ -38,6 +38,9 @@ COLUMN_LINE_SPREAD = 0.1
 #: along their length (a rendered page's: 0; a faint scan's heavy lines, 0.10).
 EVEN_LINE_SPREAD = 0.03
 MIN_LINE_SAMPLES = 8
+#: A line at most this share of the traces' darkness has its pixels that a trace touches
+#: judged by the line's own darkness too (`_lighter_than_own_line`).
+TOUCHED_LINE_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,8 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
         # line, or running along it at a QRS) stays trace.
         line_dark = float(np.percentile(dark_v[long_lines > 0], 90))  # core, not fringe
         if per_line and line_dark < 0.8 * level:
-            long_lines = _lighter_than_own_line(dark_v, long_lines > 0, across, down, level)
+            long_lines = _lighter_than_own_line(dark_v, long_lines > 0, across, down, level,
+                                                touched=across | down)
         for s in row_strips(trace.shape):
             lines = long_lines[s]
             if line_dark < 0.8 * level and not per_line:
@@ -236,9 +240,13 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
 
 
 def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.ndarray,
-                           down: np.ndarray, level: float) -> np.ndarray:
+                           down: np.ndarray, level: float, touched: np.ndarray | None = None
+                           ) -> np.ndarray:
     """(H, W) float32 in {0, 1}: the pixels of `lines` ((H, W) bool) lighter than midway
-    from the darkness of the line they lie on to `level` (the traces' darkness).
+    from the darkness of the line they lie on to `level` (the traces' darkness); and of
+    `touched` ((H, W) bool or None: the lines' pixels that other ink touches, which
+    `lines` leaves out) where their line is at most TOUCHED_LINE_SHARE of `level`, on a
+    drawn page (EVEN_LINE_SPREAD).
 
     A line's darkness is the LINE_QUANTILE of dark_v ((H, W)) over the line pixels of its
     row where the pixel is on a horizontal line (`across`, (H, W) bool), of its column
@@ -278,12 +286,21 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
     top, upper, lower = _quantiles_by_group(
         xs[own], _bins(dark_v[ys[own] * step, xs[own]]), w, (LINE_QUANTILE, 0.75, 0.25))
     measured = np.bincount(xs[own], minlength=w) >= MIN_LINE_SAMPLES
-    if measured.any() and np.median((upper - lower)[measured]) <= EVEN_LINE_SPREAD:
+    drawn = bool(measured.any()) and np.median((upper - lower)[measured]) <= EVEN_LINE_SPREAD
+    if drawn:
         traced = measured & (top >= TRACE_LIKE_LINE * level) & (lower + COLUMN_LINE_SPREAD < top)
         col_dark = np.where(traced, np.minimum(col_dark, lower + COLUMN_LINE_SPREAD), col_dark)
     row_cut = (0.5 * (row_dark + level)).astype(np.float32)[:, None]
     col_cut = (0.5 * (col_dark + level)).astype(np.float32)[None, :]
     both = across & down
+    if touched is not None and drawn:
+        # Where a line is clearly lighter than the traces, its pixels beside a trace are
+        # judged as its others: a trace's fringe darkened by the line is no trace. (Not on
+        # a scan: a faint trace is hardly darker than midway from its lines to it.)
+        light_rows = (row_dark > 0) & (row_dark <= TOUCHED_LINE_SHARE * level)
+        light_cols = (col_dark > 0) & (col_dark <= TOUCHED_LINE_SHARE * level)
+        lines = lines | (touched & ((across & light_rows[:, None])
+                                    | (down & light_cols[None, :])))
     out = lines & ((across & (dark_v < row_cut)) | (down & (dark_v < col_cut))) & ~both
     line_rows = np.flatnonzero(row_dark > 0)  # crossings lie on them only
     ys, xs = np.nonzero(lines[line_rows] & both[line_rows])

@@ -110,6 +110,35 @@ def test_a_scanned_heavy_line_uneven_along_its_length_stays_grid_by_line() -> No
     assert by_line.trace[20:180, 160].max() < 0.5
 
 
+def test_a_light_lines_pixels_beside_a_trace_go_to_the_grid_by_line() -> None:
+    # A drawn page's grey lines (heavy ones at about half the trace's darkness) and a
+    # black trace that runs along a heavy line, touching it. Where the trace touches the line, the line's
+    # own pixels beside it are still line: judged by that line's darkness, they are
+    # lighter than midway to the trace. Kept as trace, they thickened the line's mask
+    # towards the grid line (ECG-Image-Kit's grey pages read 3 dB under its red ones).
+    img = np.full((400, 640, 3), 255, np.uint8)
+    img[::8, :] = 210
+    img[:, ::8] = 210
+    for k in range(40, 640, 40):  # heavy lines, antialiased as a renderer draws them
+        img[:, k - 1:k + 2] = np.minimum(img[:, k - 1:k + 2], 180)
+        if k < 400:
+            img[k - 1:k + 2] = np.minimum(img[k - 1:k + 2], 180)
+    img[::40, :] = 120
+    img[:, ::40] = 120
+    x = np.arange(200, 440)
+    pts = np.stack([x, 203 + 3 * np.sin(x / 6)], 1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (20, 20, 20), 2)
+    ink = np.zeros(img.shape[:2], np.uint8)
+    cv2.polylines(ink, [pts], False, 1, 2)
+    beside = (cv2.dilate(ink, np.ones((5, 5), np.uint8)) > 0) & (ink == 0)
+    beside[:200] = False
+    beside[201:] = False  # the heavy line's row only
+    by_line = colour_rule(img, per_line=True)
+    assert beside.sum() > 50
+    assert (by_line.trace[beside] > 0.5).sum() == 0
+    assert (by_line.trace[ink > 0] > 0.5).mean() > 0.99
+
+
 def test_bad_input() -> None:
     with pytest.raises(ValueError, match="uint8"):
         classic_segment(np.zeros((10, 10), np.float32))
