@@ -7,8 +7,10 @@ import pytest
 
 from pipeline.classic_segment import (
     LINE_GAP,
+    _bins,
     _cornered_pieces,
     _long_runs,
+    _quantiles_by_group,
     classic_segment,
     colour_rule,
     faint_trace,
@@ -137,6 +139,20 @@ def test_a_light_lines_pixels_beside_a_trace_go_to_the_grid_by_line() -> None:
     assert beside.sum() > 50
     assert (by_line.trace[beside] > 0.5).sum() == 0
     assert (by_line.trace[ink > 0] > 0.5).mean() > 0.99
+
+
+def test_quantiles_by_group_are_each_groups_own_to_a_bin() -> None:
+    rng = np.random.default_rng(5)
+    group = rng.integers(0, 6, 3000)
+    values = rng.uniform(0, 1, 3000) ** (1 + group)  # each group its own distribution
+    group[group == 4] = 5  # an empty group
+    got = _quantiles_by_group(group, _bins(values), 6, (0.9, 0.5, 0.25))
+    assert got.shape == (3, 6)
+    assert np.all(got[:, 4] == 0.0)
+    for g in (0, 1, 2, 3, 5):
+        own = values[group == g]
+        for row, q in zip(got, (0.9, 0.5, 0.25), strict=True):
+            assert abs(row[g] - np.quantile(own, q)) <= 1.5 / 256
 
 
 def test_bad_input() -> None:
