@@ -227,8 +227,7 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
         # line, or running along it at a QRS) stays trace.
         line_dark = float(np.percentile(dark_v[long_lines > 0], 90))  # core, not fringe
         if per_line and line_dark < 0.8 * level:
-            long_lines = _lighter_than_own_line(dark_v, long_lines > 0, across, down, level,
-                                                touched=across | down)
+            long_lines = _lighter_than_own_line(dark_v, long_lines > 0, across, down, level)
         for s in row_strips(trace.shape):
             lines = long_lines[s]
             if line_dark < 0.8 * level and not per_line:
@@ -240,13 +239,12 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
 
 
 def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.ndarray,
-                           down: np.ndarray, level: float, touched: np.ndarray | None = None
-                           ) -> np.ndarray:
+                           down: np.ndarray, level: float) -> np.ndarray:
     """(H, W) float32 in {0, 1}: the pixels of `lines` ((H, W) bool) lighter than midway
-    from the darkness of the line they lie on to `level` (the traces' darkness); and of
-    `touched` ((H, W) bool or None: the lines' pixels that other ink touches, which
-    `lines` leaves out) where their line is at most TOUCHED_LINE_SHARE of `level`, on a
-    drawn page (EVEN_LINE_SPREAD).
+    from the darkness of the line they lie on to `level` (the traces' darkness); on a
+    drawn page (EVEN_LINE_SPREAD), also those of the line families `across` and `down`
+    that `lines` leaves out (touched by other ink) where their line is at most
+    TOUCHED_LINE_SHARE of `level`.
 
     A line's darkness is the LINE_QUANTILE of dark_v ((H, W)) over the line pixels of its
     row where the pixel is on a horizontal line (`across`, (H, W) bool), of its column
@@ -293,14 +291,13 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
     row_cut = (0.5 * (row_dark + level)).astype(np.float32)[:, None]
     col_cut = (0.5 * (col_dark + level)).astype(np.float32)[None, :]
     both = across & down
-    if touched is not None and drawn:
+    if drawn:
         # Where a line is clearly lighter than the traces, its pixels beside a trace are
         # judged as its others: a trace's fringe darkened by the line is no trace. (Not on
         # a scan: a faint trace is hardly darker than midway from its lines to it.)
         light_rows = (row_dark > 0) & (row_dark <= TOUCHED_LINE_SHARE * level)
         light_cols = (col_dark > 0) & (col_dark <= TOUCHED_LINE_SHARE * level)
-        lines = lines | (touched & ((across & light_rows[:, None])
-                                    | (down & light_cols[None, :])))
+        lines = lines | (across & light_rows[:, None]) | (down & light_cols[None, :])
     out = lines & ((across & (dark_v < row_cut)) | (down & (dark_v < col_cut))) & ~both
     line_rows = np.flatnonzero(row_dark > 0)  # crossings lie on them only
     ys, xs = np.nonzero(lines[line_rows] & both[line_rows])
