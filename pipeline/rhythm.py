@@ -31,8 +31,8 @@ MAX_OWN_R = 0.6
 #: strip whose template lead another strip's order gives follows that panel at least this
 #: well (and its own at most MAX_OWN_R). Looser than MIN_MATCH_R, and without its margin
 #: over third panels: only the template's own strip leads compete. (Real picture ecg00004:
-#: its V1 strip follows V1 at 0.98 and V2 at 0.95 once V2's deep S waves are read whole;
-#: its II strip follows II at 0.86 and V6 at 0.85; each its template lead at -0.87.)
+#: its V1 strip follows V1 at 1.00 and V2 at 0.96, its II strip II at 0.98 and V6 at 0.87,
+#: and its template lead at -0.01 / -0.12.)
 MIN_ORDER_R = 0.8
 
 
@@ -44,8 +44,8 @@ def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselin
     traces, baselines, starts, ends: per drawn row, rhythm strips last (px), as for
     `assemble_signals` (and memo). The template's strip leads are first put in the order the
     strips follow best (`_strip_order`); a strip that order leaves in place keeps its lead
-    unless that panel follows it with r <= MAX_OWN_R (even shifted a little) and another
-    with r >= MIN_MATCH_R, by MIN_MARGIN_R more than any other.
+    unless that panel follows it with r <= MAX_OWN_R and another with r >= MIN_MATCH_R, by
+    MIN_MARGIN_R more than any other (each r at the best small shift).
     """
     n_grid = len(template.cells)
     if not template.rhythm or len(traces) != template.n_rows:
@@ -75,9 +75,7 @@ def match_rhythm_leads(template: LayoutTemplate, traces: list[RowTrace], baselin
                 or scores[k].get(lead, -1.0) > MAX_OWN_R
                 or scores[k][best] - runner_up < MIN_MARGIN_R):
             continue
-        # A row read a few px early or late must not lose its name: try small shifts.
-        if shifted_correlation(strips[k], panels[LEADS.index(lead)], fs_hz) <= MAX_OWN_R:
-            leads[k] = best
+        leads[k] = best
     return dataclasses.replace(template, rhythm=_swapped(order, leads))
 
 
@@ -117,10 +115,13 @@ def _swapped(template_leads: tuple[str, ...], found: list[str]) -> tuple[str, ..
 def _panel_correlations(strip: np.ndarray, panels: np.ndarray, fs_hz: float
                         ) -> dict[str, float]:
     """Pearson r of a strip ((T,) uV) with each lead of `panels` ((12, T) uV) over their
-    common finite samples; leads with too little time in common are left out."""
+    common finite samples, at the best shift within +-MAX_SHIFT_S (`shifted_correlation`):
+    a strip and its panel are read a few px apart when their rows' starts are (real
+    picture ecg00006: its V1 strip starts 4 px before the V1 panel's row, 31 ms, and
+    follows that panel at r 0.10 unshifted, 1.00 shifted). Leads with too little time in
+    common are left out."""
     out: dict[str, float] = {}
     for i, name in enumerate(LEADS):
-        r = correlation(strip, panels[i], fs_hz)
-        if r is not None:
-            out[name] = r
+        if correlation(strip, panels[i], fs_hz) is not None:
+            out[name] = shifted_correlation(strip, panels[i], fs_hz)
     return out
