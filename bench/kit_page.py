@@ -9,7 +9,8 @@ module draws a page the way its documented standard page looks, with matplotlib:
   0.5 pt wide, in one of its five standard colour pairs (major / minor) or black-and-white;
 - traces in near-black grey, 0.75 pt; a calibration pulse (0.2 s, 1 mV, 1.5 x as wide) at
   the start of each row, the row's first lead starting where the pulse falls;
-- 3x4 (I/aVR/V1/V4 on top, 2.5 s each, leads back to back with no gap) and a 10 s lead II
+- 3x4 (I/aVR/V1/V4 on top, 2.5 s each, leads back to back with no gap, a short thick
+  vertical bar across the baseline at each seam between them) and a 10 s lead II
   strip at the bottom, rows 1/6 of the sheet's height apart, the top third of the sheet
   blank; lead names 7 mm under each lead's start; "25mm/s" and "10mm/mV" along the bottom;
 - optionally (its --print_header and --pad_inches) lines of patient and recording text at
@@ -40,6 +41,11 @@ SHEET_IN = (11.0, 8.5)
 MM_PER_S, MM_PER_MV = 25.0, 10.0
 PULSE_S, PULSE_MV = 0.2, 1.0
 TRACE_PT, GRID_PT = 0.75, 0.5
+#: The bar at a seam between columns: 3 x the trace's width, and as tall (mV) as
+#: SEAM_BAR_MV_PER_DOT x the picture's dots per 5 mm grid square (the program's tick length
+#: 8 x step 0.002), so its height follows the resolution: 6.3 mm at 200 dpi, 3.1 mm at 100.
+SEAM_BAR_WIDTH = 3.0
+SEAM_BAR_MV_PER_DOT = 8 * 0.002
 #: Trace grey level (0 black .. 1 white): the program picks one in [0, 0.2] per page.
 TRACE_GREY = 0.1
 
@@ -98,6 +104,11 @@ def draw_kit_page(signals_mv: np.ndarray, fs: float, grid: str, dpi: int,
                 part = signals_mv[k, c * cell:(c + 1) * cell]
                 ax.plot(x0 + np.arange(part.size) / fs, base + part, linewidth=TRACE_PT,
                         color=ink)
+                if c < len(leads) - 1:
+                    x_seam = x0 + part.size / fs
+                    half = 0.5 * SEAM_BAR_MV_PER_DOT * dpi * 5.0 / 25.4
+                    ax.plot([x_seam, x_seam], [base - half, base + half],
+                            linewidth=SEAM_BAR_WIDTH * TRACE_PT, color=ink)
         strip = row_pitch / 2 + 0.3
         ax.text(left, strip - 0.8, "II", fontsize=11)
         ax.plot(left + t_pulse, strip + pulse, linewidth=1.5 * TRACE_PT, color=ink)
