@@ -91,6 +91,14 @@ from pipeline.rectify import (
 )
 from pipeline.result import PageGeometry, PageResult, PanelPlacement
 from pipeline.rhythm import match_rhythm_leads
+from pipeline.seam_bars import (
+    SeamBar,
+    bar_spans,
+    bars_on_seams,
+    find_seam_bars,
+    rows_on_seams,
+    unread_before,
+)
 from pipeline.shared_pages import SharedPage, SharedPageBlocks, take_shared_page
 from pipeline.signals import PHOTO_BAND_LIMIT, isoelectric_level
 from pipeline.strips import row_strips
@@ -759,11 +767,13 @@ class Digitizer:
         if photo:
             mask = _drop_grid_pieces(mask, trace_r, grid_r)
         read_mask = mask
+        bars: list[SeamBar] = []
         if rows:
             frame = find_frame(mask, min(r.top_px for r in rows),
                                max(r.bottom_px for r in rows), ppm_guess)
             mask = without_spines(mask, frame, ppm_guess)
             read_mask = without_side_lines(mask, frame)
+            bars = find_seam_bars(read_mask, dark_v, rows, [r.y_px for r in rows], ppm_guess)
         if not mask.any():
             raise NoTraceFoundError("no ECG trace found: the trace map is empty")
         level = max(float(np.percentile(dark_v[mask], 70)), 0.05)
@@ -773,11 +783,16 @@ class Digitizer:
             np.divide(dark_v[s], level, out=part)
             np.clip(part, 0.0, 1.0, out=part)
             part *= line_r[s] > 0.15
-        traces = extract_rows(read_mask, coverage, [
-            (r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
-             0.5 * (r.own_band[1] - r.own_band[0])) for r in rows],
-            max_shared_px=MAX_SHARED_MM * ppm_guess, check_edges=not labels_out,
-            far_bands=[r.far_band for r in rows], far_window_px=FAR_WINDOW_MM * ppm_guess)
+        bands = [(r.top_px, r.bottom_px, r.x0_px, r.x1_px, r.y_px,
+                  0.5 * (r.own_band[1] - r.own_band[0])) for r in rows]
+
+        def read_rows(unread: list[list[tuple[int, int]]] | None = None) -> list[RowTrace]:
+            return extract_rows(
+                read_mask, coverage, bands, max_shared_px=MAX_SHARED_MM * ppm_guess,
+                check_edges=not labels_out, far_bands=[r.far_band for r in rows],
+                far_window_px=FAR_WINDOW_MM * ppm_guess, unread=unread)
+
+        traces = read_rows()
         baselines = [isoelectric_level(tr.y_px) for tr in traces]
         timings["extract"] += time.perf_counter() - t
 
@@ -797,6 +812,14 @@ class Digitizer:
                      long_ink,
                      votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
         page.grid_map = grid_r
+        if bars:
+            # Bars at seams that split the rows evenly: read the rows again, not in them.
+            page.seam_bars = bars_on_seams(bars, *_row_extents(page), ppm_guess)
+            if page.seam_bars:
+                t = time.perf_counter()
+                page.traces = read_rows(bar_spans(page.seam_bars, len(rows), ppm_guess))
+                page.baselines = [isoelectric_level(tr.y_px) for tr in page.traces]
+                timings["extract"] += time.perf_counter() - t
         return page
 
     def _finish(self, page: _Page, work_shape: tuple[int, int], input_shape: tuple[int, int],
@@ -825,6 +848,8 @@ class Digitizer:
         if page.photo:
             scales = replace(scales, band_limit=PHOTO_BAND_LIMIT, min_cutoff_hz=0.0)
         starts, ends = _row_extents(page, scales.px_per_s)
+        starts, ends, readable_from = rows_on_seams(starts, ends, page.seam_bars,
+                                                    scales.px_per_mm)
         row_scales = (_row_grid_scales(page, scales) if page.photo and page.grid is not None
                       else None)
         candidates = choose_template(page.rows, page.mask, page.long_ink, scales.px_per_mm,
@@ -839,6 +864,7 @@ class Digitizer:
 
         t = time.perf_counter()
         traces, panel_gaps = _close_panel_gaps(page, starts, ends, scales.px_per_mm)
+        traces = [unread_before(tr, x) for tr, x in zip(traces, readable_from, strict=True)]
         best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
         n_samples = round(opts.duration_s * opts.fs_hz)
         memo = WindowMemo()  # candidates share most lead windows: each is read once
@@ -901,6 +927,7 @@ class _Page:
         # (width, height) px of that sheet, rows along the width, when its outline was found
         self.sheet_px: tuple[float, float] | None = None
         self.grid_map: np.ndarray | None = None  # (H, W) grid probability, rectified
+        self.seam_bars: list[SeamBar] = []  # bars between a row's leads (`find_seam_bars`)
 
 
 def _colour_maps(image: np.ndarray, gate: np.ndarray | None,

@@ -733,7 +733,9 @@ def shared_edges(runs: Sequence[RowRuns]) -> list[tuple[np.ndarray, np.ndarray]]
 def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand],
                  max_shared_px: float = 16.0, *, check_edges: bool = True,
                  far_bands: Sequence[tuple[int, int]] | None = None,
-                 far_window_px: float = 0.0) -> list[RowTrace]:
+                 far_window_px: float = 0.0,
+                 unread: Sequence[Sequence[tuple[int, int]]] | None = None
+                 ) -> list[RowTrace]:
     """Read the lines of all rows of a page together (see `extract_row`).
 
     rows: per row, top to bottom, (top_px, bottom_px, x0_px, x1_px, baseline_px,
@@ -743,7 +745,9 @@ def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand]
     check_edges: see `read_row`. far_bands: per row, (top_px, bottom_px) rows around its
     band that its line may also reach, through ink connected to the band's only
     (`connected_ink`), within far_window_px columns of where it leaves the band
-    (`_choose_far`); None: the bands alone.
+    (`_choose_far`); None: the bands alone. unread: per row, spans of columns (first, last
+    px) that the line runs through but that are not read (a seam bar's, where its ink
+    hides the line): see `read_row`; None: none.
     """
     runs = [_choose_far(mask, r, far, far_window_px) for r, far in
             zip(rows, far_bands or [(r[0], r[1]) for r in rows], strict=True)]
@@ -751,8 +755,8 @@ def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand]
     runs = [drop_end_islands(ru, r[4]) for ru, r in zip(runs, rows, strict=True)]
     shared = shared_edges(runs)
     return [read_row(mask, coverage, ru, top_shared=ts, bottom_shared=bs,
-                     check_edges=check_edges)
-            for ru, (ts, bs) in zip(runs, shared, strict=True)]
+                     check_edges=check_edges, unread=unread[k] if unread else ())
+            for k, (ru, (ts, bs)) in enumerate(zip(runs, shared, strict=True))]
 
 
 def _choose_far(mask: np.ndarray, row: RowBand, far: tuple[int, int], window_px: float
@@ -834,17 +838,22 @@ def extract_row(mask: np.ndarray, coverage: np.ndarray, *, top_px: int, bottom_p
 
 def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_px: int = 3,
              top_shared: np.ndarray | None = None, bottom_shared: np.ndarray | None = None,
-             check_edges: bool = True) -> RowTrace:
+             check_edges: bool = True, unread: Sequence[tuple[int, int]] = ()) -> RowTrace:
     """Fit the line of one row to the ink edges of its chosen runs (`choose_row_runs`).
 
     mask, coverage: as for `extract_row`. top_shared, bottom_shared: (w,) bool run ends
     another row's line draws (not fitted). check_edges: leave out run ends that other ink
     touches (`_edges_clear`: a lead label's letter merged with the line); False when the
     labels were taken out of `mask` beforehand, where what ink is left beside the line
-    is mostly its own fringe.
+    is mostly its own fringe. unread: spans of columns (first, last px, inclusive) left
+    out of the fit and of the pen's measure: the line there is not read (NaN where the
+    span is wider than max_gap_px).
     """
     top_px, x0_px, has, t, b = runs.top_px, runs.x0_px, runs.has, runs.t, runs.b
     x1_px = x0_px + has.size - 1
+    hidden = np.zeros(has.size, dtype=bool)
+    for span_x0, span_x1 in unread:
+        hidden[max(0, span_x0 - x0_px):max(0, span_x1 - x0_px + 1)] = True
     band_m = mask[top_px:runs.bottom_px, x0_px:x1_px + 1]
     band_c = coverage[top_px:runs.bottom_px, x0_px:x1_px + 1]
     h, w = band_m.shape
@@ -863,7 +872,7 @@ def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_p
     length = bot_edge - top_edge
     # Pen width: vertical thickness where the line is flat (the centre barely moves).
     centre = np.where(has, 0.5 * (t + b), np.nan)
-    still = has & (np.abs(np.r_[np.nan, np.diff(centre)]) <= 0.5) & (
+    still = has & ~hidden & (np.abs(np.r_[np.nan, np.diff(centre)]) <= 0.5) & (
         np.abs(np.r_[np.diff(centre), np.nan]) <= 0.5)
     flat = still if still.sum() >= 10 else has
     width = max(_pen_width(top_edge, bot_edge, flat), 0.5)
@@ -906,7 +915,7 @@ def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_p
         top_ok = top_ok & ~top_shared
     if bottom_shared is not None:
         bot_ok = bot_ok & ~bottom_shared
-    usable = has & ~crossing & (top_ok | bot_ok)
+    usable = has & ~crossing & ~hidden & (top_ok | bot_ok)
     xs, ys, conf = fit_line(top_edge, bot_edge, usable, half, max_gap_px, ink, top_ok, bot_ok)
     return RowTrace(x_px=xs + x0_px, y_px=ys + top_px, line_width_px=width, confident=conf)
 

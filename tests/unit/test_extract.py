@@ -539,3 +539,21 @@ def test_bridging_widens_only_short_runs_over_near_fragments_in_the_neighbours_s
     # A thin pen's column holding two runs is two lines, not a broken stroke.
     thin = bridge_broken_strokes(band, has, t, b, pen_px=2.0)
     assert np.array_equal(thin[0], t) and np.array_equal(thin[1], b)
+
+
+def test_a_seam_bar_joins_two_leads_and_is_left_unread() -> None:
+    """A bar across the baseline where one lead ends and the next begins: the line is
+    followed through it (not to a label's stroke below it) and read on both sides, not
+    within the bar's columns."""
+    from pipeline.extract import extract_rows
+
+    y = np.r_[np.full(200, 100.0), np.full(200, 90.0)]  # the next lead starts 10 px higher
+    mask = draw(y, 200, 3)
+    mask[70:131, 197:203] = True  # the bar: 6 px wide, 60 px tall, centred on the line
+    mask[132:160, 204:207] = True  # a label's stroke under the next lead's start
+    rows = [(0, 200, 0, 399, 100.0, 100.0)]
+    tr = extract_rows(mask, mask.astype(np.float32), rows, unread=[[(196, 203)]])[0]
+    cols = tr.at(np.arange(400.0))
+    assert np.isnan(cols[197:203]).all()
+    assert np.nanmax(np.abs(cols[150:195] - 100.0)) < 1.0
+    assert np.nanmax(np.abs(cols[206:250] - 90.0)) < 1.0
