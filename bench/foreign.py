@@ -19,8 +19,9 @@ records in several styles and resolutions by
   along the left and bottom, no calibration pulse;
 - ECG-Image-Kit's conventions ("kit", not on PyPI: drawn by `bench/kit_page.py`, our code):
   a letter sheet filled edge to edge by a 5 mm / 1 mm grid in one of its colour pairs
-  (dark ones among them: brown, navy, green, grey), 3x4 leads back to back and a II strip,
-  each row starting with a pulse whose strokes and baseline lie on grid lines;
+  (dark ones among them: brown, navy, green, grey), 3x4 leads back to back with a bar
+  across the baseline at each seam between them and a II strip, each row starting with a
+  pulse whose strokes and baseline lie on grid lines;
 digitizes them and scores each lead over the window the page draws (the truth is blank
 elsewhere, and is the signal as the program drew it), as `bench/accuracy.py` does. Prints
 one line per style: mean dB, pages refused, the layout read, and the 95th percentile of how
