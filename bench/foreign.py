@@ -56,7 +56,7 @@ LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V
 #: "3x4" / "6x2" / "12x1" and style None / "minor" (its --minor-grid); bemplt the column
 #: count "2" / "1" and style None / "bw"; kit "12lead" (3x4 and a II strip, as ecg_plot's)
 #: and its grid colour (`kit_page.GRID_COLOURS`), "+header" adding its header text and a
-#: half-inch margin.
+#: half-inch margin, "+scanned" turning the page 3 degrees with noise and JPEG (`scanned`).
 STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "3x4+II 200 dpi": ("ecg_plot", "12lead", None, 200),
     "3x4+II 100 dpi": ("ecg_plot", "12lead", None, 100),
@@ -86,6 +86,9 @@ STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "kit 3x4+II green 300 dpi": ("kit", "12lead", "green", 300),
     "kit 3x4+II bw 200 dpi": ("kit", "12lead", "bw", 200),
     "kit 3x4+II red header margin 200 dpi": ("kit", "12lead", "red+header", 200),
+    "kit 3x4+II red scanned 200 dpi": ("kit", "12lead", "red+scanned", 200),
+    "kit 3x4+II brown scanned 200 dpi": ("kit", "12lead", "brown+scanned", 200),
+    "kit 3x4+II bw scanned 200 dpi": ("kit", "12lead", "bw+scanned", 200),
 }
 
 
@@ -253,16 +256,37 @@ def draw_bemplt(signals_mv: np.ndarray, fs: float, layout: str, style: str | Non
 
 def draw_kit(signals_mv: np.ndarray, fs: float, layout: str, style: str | None,
              dpi: int) -> tuple[np.ndarray, np.ndarray]:
-    """A page in ECG-Image-Kit's conventions (`kit_page`), grid colour `style` ("COLOUR"
-    or "COLOUR+header": its header text and a margin of 0.5 in); `layout` is "12lead"
-    (its 3x4 and II strip, the only one drawn). Unfiltered."""
+    """A page in ECG-Image-Kit's conventions (`kit_page`), grid colour `style` ("COLOUR",
+    "COLOUR+header": its header text and a margin of 0.5 in, or "COLOUR+scanned": turned
+    3 degrees, with noise and JPEG, `scanned`); `layout` is "12lead" (its 3x4 and II
+    strip, the only one drawn). Unfiltered."""
     from kit_page import draw_kit_page
 
     if layout != "12lead" or style is None:
         raise ValueError(f"kit pages are 3x4 + II in a grid colour; found {layout!r}, {style!r}")
     grid, _, extra = style.partition("+")
     header = extra == "header"
-    return draw_kit_page(signals_mv, fs, grid, dpi, header, 0.5 if header else 0.0), signals_mv
+    page = draw_kit_page(signals_mv, fs, grid, dpi, header, 0.5 if header else 0.0)
+    return (scanned(page) if extra == "scanned" else page), signals_mv
+
+
+def scanned(page: np.ndarray, turn_deg: float = 3.0, noise: float = 8.0,
+            quality: int = 50, seed: int = 0) -> np.ndarray:
+    """An (H, W, 3) uint8 page as a scanner might give it back: turned by turn_deg about
+    its centre (white where the turn uncovers the canvas), Gaussian noise of sd `noise`
+    (grey levels, seeded), then JPEG at `quality`."""
+    import cv2
+
+    h, w = page.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), turn_deg, 1.0)
+    out = cv2.warpAffine(page, turn, (w, h), flags=cv2.INTER_LINEAR,
+                         borderValue=(255, 255, 255))
+    noisy = out.astype(np.float32) + np.random.default_rng(seed).normal(0, noise, out.shape)
+    ok, jpeg = cv2.imencode(".jpg", np.clip(noisy, 0, 255).astype(np.uint8)[:, :, ::-1],
+                            [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return np.ascontiguousarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[:, :, ::-1])
 
 
 def drawn_truth(signals_mv: np.ndarray, program: str, layout: str) -> np.ndarray:
