@@ -243,12 +243,24 @@ def _widest_core(cols: list[int], extents: dict[int, tuple[int, int]], y: int,
 
 
 def _line_thickness(band: np.ndarray, y: int, px_per_mm: float) -> float:
-    """The row's line thickness (px): the median length of the ink runs through row y (or
-    next to it) that are under 1 mm long, 1 when there are none."""
-    lengths = [ext[1] - ext[0] + 1 for c in range(band.shape[1])
-               if (ext := _run_through(band[:, c], y)) is not None
-               and ext[1] - ext[0] + 1 < px_per_mm]
-    return float(np.median(lengths)) if lengths else 1.0
+    """The row's line thickness (px): the median length of the ink runs through row y of
+    (h, w) bool `band` (or the row next to it, as `_run_through`) that are under 1 mm
+    long, 1 when there are none."""
+    h, w = band.shape
+    lengths = np.zeros(w, dtype=np.int64)
+    found = np.zeros(w, dtype=bool)
+    reach = int(np.ceil(px_per_mm)) + 1  # runs this long or longer are left out anyway
+    for start in (y, y - 1, y + 1):
+        if not 0 <= start < h:
+            continue
+        # Unbroken ink above and below `start`, per column (cumprod stops at a gap).
+        up = band[max(0, start - reach):start + 1][::-1]
+        down = band[start:start + reach + 1]
+        run = np.cumprod(up, axis=0).sum(axis=0) + np.cumprod(down, axis=0).sum(axis=0) - 1
+        new = band[start] & ~found
+        lengths[new], found[new] = run[new], True
+    kept = lengths[found & (lengths < px_per_mm)]
+    return float(np.median(kept)) if kept.size else 1.0
 
 
 def _run_through(column: np.ndarray, y: int) -> tuple[int, int] | None:
