@@ -55,8 +55,9 @@ LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V
 #: None / "bw" / "blue" (not its own: its traces recoloured); dicom-ecg-plot "3x4_1" /
 #: "3x4" / "6x2" / "12x1" and style None / "minor" (its --minor-grid); bemplt the column
 #: count "2" / "1" and style None / "bw"; kit "12lead" (3x4 and a II strip, as ecg_plot's)
-#: and its grid colour (`kit_page.GRID_COLOURS`), "+header" adding its header text and a
-#: half-inch margin, "+scanned" turning the page 3 degrees with noise and JPEG (`scanned`).
+#: and its grid colour (`kit_page.GRID_COLOURS`, or "random": its random-colour mode),
+#: "+header" adding its header text and a half-inch margin, "+scanned" turning the page 3
+#: degrees with noise and JPEG (`scanned`).
 STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "3x4+II 200 dpi": ("ecg_plot", "12lead", None, 200),
     "3x4+II 100 dpi": ("ecg_plot", "12lead", None, 100),
@@ -89,6 +90,7 @@ STYLES: dict[str, tuple[str, str, str | None, int]] = {
     "kit 3x4+II red scanned 200 dpi": ("kit", "12lead", "red+scanned", 200),
     "kit 3x4+II brown scanned 200 dpi": ("kit", "12lead", "brown+scanned", 200),
     "kit 3x4+II bw scanned 200 dpi": ("kit", "12lead", "bw+scanned", 200),
+    "kit 3x4+II random colours 200 dpi": ("kit", "12lead", "random", 200),
 }
 
 

@@ -56,12 +56,25 @@ HEADER = (("ID: 0042", "Name: DOE^JANE", "Date: 2024-01-01", "Time: 12:00:00"),
           ("Sampling frequency: 500Hz", "Signal length: 10s"))
 
 
+def random_grid_colours(signals_mv: np.ndarray
+                        ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(major, minor) RGB in [0, 1] as its random-colour mode draws them: major red below
+    0.8, green and blue below 0.5; minor the major red plus an offset below 0.2, and green
+    and blue drawn again below 0.5 plus the offset. Seeded by the page's signals ((12, T)
+    mV), so a record always gets the same colours."""
+    rng = np.random.default_rng(int(np.abs(signals_mv[:, :100]).sum() * 1e6) % 2**32)
+    offset = rng.uniform(0.0, 0.2)
+    major = (rng.uniform(0.0, 0.8), rng.uniform(0.0, 0.5), rng.uniform(0.0, 0.5))
+    minor = (major[0] + offset, rng.uniform(0.0, 0.5) + offset, rng.uniform(0.0, 0.5) + offset)
+    return major, minor
+
+
 def draw_kit_page(signals_mv: np.ndarray, fs: float, grid: str, dpi: int,
                   header: bool = False, margin_in: float = 0.0) -> np.ndarray:
     """(H, W, 3) uint8 page of (12, T) mV signals (10 s) in grid colour `grid` (a key of
-    GRID_COLOURS) at `dpi`, with HEADER's text when `header`, and a white margin of
-    `margin_in` inches around it. Lead k of column c draws samples [c T / 4, (c + 1) T / 4)
-    (integer division); the strip draws lead II whole."""
+    GRID_COLOURS, or "random": `random_grid_colours`) at `dpi`, with HEADER's text when
+    `header`, and a white margin of `margin_in` inches around it. Lead k of column c draws
+    samples [c T / 4, (c + 1) T / 4) (integer division); the strip draws lead II whole."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,7 +90,7 @@ def draw_kit_page(signals_mv: np.ndarray, fs: float, grid: str, dpi: int,
     cell_s = cell / fs
     row_pitch = y_max / 6  # 4 rows and a row's room above and below
     left = np.floor((x_max - 4 * cell_s) / 2 / 0.2) * 0.2  # margin on the 0.2 s grid
-    major, minor = GRID_COLOURS[grid]
+    major, minor = random_grid_colours(signals_mv) if grid == "random" else GRID_COLOURS[grid]
     ink = (0.0, 0.0, 0.0) if grid == "bw" else (TRACE_GREY,) * 3
 
     fig, ax = plt.subplots(figsize=(width_in, height_in))
