@@ -191,7 +191,7 @@ def _row_bars(mask: np.ndarray, darkness: np.ndarray, row: TraceRow, index: int,
     max_width = MAX_BAR_MM * px_per_mm
     bars = []
     for cols in _adjacent_groups(sorted(extents)):
-        core = _widest_core(cols, extents, y - top, min_height, float(len(cols)))
+        core = _widest_core(cols, extents, y - top, min_height)
         if core is None or not min_width <= core[1] - core[0] + 1 <= max_width:
             continue
         first, last, (core_top, core_bottom) = core
@@ -219,12 +219,12 @@ def _centre_line(mask: np.ndarray, darkness: np.ndarray, x0: int, x1: int, top: 
 
 
 def _widest_core(cols: list[int], extents: dict[int, tuple[int, int]], y: int,
-                 min_height: float, max_width: float
-                 ) -> tuple[int, int, tuple[int, int]] | None:
-    """The widest run cols[i..j], at most max_width columns, whose extents (first, last
-    row) share rows top..bottom at least min_height tall, row y inside with at most
-    MAX_OFF_CENTRE of the height difference between the parts above and below it:
-    (first col, last col, (top, bottom)), or None."""
+                 min_height: float) -> tuple[int, int, tuple[int, int]] | None:
+    """The widest run cols[i..j] (adjacent columns) whose extents (first, last row) share
+    rows top..bottom at least min_height tall, row y inside with at most MAX_OFF_CENTRE
+    of the height difference between the parts above and below it: (first col, last col,
+    (top, bottom)), or None. The caller bounds its width: a core wider than a bar is a
+    blob, not a bar with a wave beside it."""
     best: tuple[int, int, tuple[int, int]] | None = None
     for i in range(len(cols)):
         lo, hi = extents[cols[i]]
@@ -236,7 +236,6 @@ def _widest_core(cols: list[int], extents: dict[int, tuple[int, int]], y: int,
             above, below = y - lo, hi - y
             wide = cols[j] - cols[i] + 1
             if (above >= 0 and below >= 0 and abs(above - below) <= MAX_OFF_CENTRE * height
-                    and wide <= max_width
                     and (best is None or wide > best[1] - best[0] + 1)):
                 best = (cols[i], cols[j], (lo, hi))
     return best
