@@ -55,6 +55,7 @@ from pipeline.frame import (
     find_frame,
     hold_inside,
     tick_frame,
+    without_edge_lines,
     without_side_lines,
     without_spines,
 )
@@ -766,6 +767,7 @@ class Digitizer:
         mask = _line_mask(trace_r, rows, line_r)
         if photo:
             mask = _drop_grid_pieces(mask, trace_r, grid_r)
+        mask = without_edge_lines(mask, ppm_guess)
         read_mask = mask
         bars: list[SeamBar] = []
         if rows:

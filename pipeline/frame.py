@@ -233,3 +233,36 @@ def _line_ends(trace_mask: np.ndarray, x: int) -> tuple[int, int] | None:
     side line, broken where a tick label or a row's line meets it); None when none."""
     rows = np.flatnonzero(trace_mask[:, max(0, x - 1):x + 2].any(axis=1))
     return (int(rows[0]), int(rows[-1])) if rows.size else None
+
+
+#: Ink within this distance (mm) of the picture's edge in a line along that edge ...
+EDGE_BAND_MM = 1.0
+#: ... this long or longer (mm) is the sheet's grid or frame line, not a trace.
+EDGE_RUN_MM = 10.0
+
+
+def without_edge_lines(trace_mask: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """The (H, W) bool trace mask without lines along the picture's edges: ink within
+    EDGE_BAND_MM of the top or bottom edge in horizontal runs of EDGE_RUN_MM or more, and
+    the same for the left and right edges in vertical runs. A sheet whose grid fills it
+    edge to edge (ECG-Image-Kit's) may have a line on the picture's last row; as dark as
+    the traces (its random grid colours), it joined the bottom row's band, and the
+    rhythm strip's reading ran from its end down onto it and along to the picture's edge
+    (read to x 2198 against 2087), so no row's seams split it evenly. No wave has room
+    there: a trace that reaches the edge loses at most its last mm. Returns the mask
+    itself when there is no such line."""
+    band = max(1, round(EDGE_BAND_MM * px_per_mm))
+    run = max(3, round(EDGE_RUN_MM * px_per_mm)) | 1  # odd: an even kernel opens a px off
+    h, w = trace_mask.shape
+    out = trace_mask
+    strips = ((slice(0, band), slice(None), (1, run)), (slice(h - band, h), slice(None), (1, run)),
+              (slice(None), slice(0, band), (run, 1)), (slice(None), slice(w - band, w), (run, 1)))
+    for rows, cols, kernel in strips:
+        part = trace_mask[rows, cols].view(np.uint8)
+        if part.size == 0 or not part.any():
+            continue
+        long = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones(kernel, np.uint8)) > 0
+        if long.any():
+            out = out.copy() if out is trace_mask else out
+            out[rows, cols] &= ~long
+    return out

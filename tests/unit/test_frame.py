@@ -8,6 +8,7 @@ from pipeline.frame import (
     find_frame,
     hold_inside,
     tick_frame,
+    without_edge_lines,
     without_side_lines,
     without_spines,
 )
@@ -141,3 +142,22 @@ def test_dashes_that_a_row_begins_before_are_no_ticks() -> None:
     # dots, specks), no side line's ticks.
     page = _ticked_page(range(10, 300, 20))
     assert tick_frame(page, 0.0, 300.0, PPM, [10.0, 30.0]) == Frame(None, None)
+
+
+def test_lines_along_the_pictures_edges_are_taken_out_of_the_mask() -> None:
+    # A sheet's grid line on the picture's last row (and a frame line down its right
+    # edge), as dark as the traces; a QRS tip that reaches the top edge is no line.
+    mask = _rows_page()
+    mask[-1, :] = True
+    mask[-2, 100:700] = True
+    mask[:, -1] = True
+    mask[0:3, 400:403] = True  # a tip clipped by the top edge: 3 px wide
+    out = without_edge_lines(mask, PPM)
+    assert not out[-2:, :].any() and not out[:, -1].any()
+    assert out[0:3, 400:403].all()
+    assert (out[:-2, :-1] == mask[:-2, :-1]).all()  # nothing else moves
+
+
+def test_a_picture_without_edge_lines_keeps_its_mask() -> None:
+    mask = _rows_page()
+    assert without_edge_lines(mask, PPM) is mask
