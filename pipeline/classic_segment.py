@@ -26,21 +26,25 @@ FAINT_FLOOR = 0.1
 LINE_SAMPLE_STEP = 4
 #: ...as this quantile of their darkness (the line's core, not its fringe)...
 LINE_QUANTILE = 0.9
-#: ...but on a drawn page a vertical line whose own stretches reach TRACE_LIKE_LINE of the
-#: traces' darkness while their lower quartile is over COLUMN_LINE_SPREAD lighter has
-#: traces standing on it (calibration pulses' strokes in every row, QRS strokes of rows
-#: drawn at the same time), and is taken to be COLUMN_LINE_SPREAD darker than that
-#: quartile...
+#: ...but on a drawn page a line whose own stretches reach TRACE_LIKE_LINE of the traces'
+#: darkness while their lower quartile is over TRACED_LINE_SPREAD lighter has traces
+#: standing on it (a vertical line: calibration pulses' strokes in every row, QRS strokes
+#: of rows drawn at the same time; a horizontal one: a row's flat baseline), and is taken
+#: to be TRACED_LINE_SPREAD darker than that quartile (0.1 until session 30: a grid 0.80
+#: dark under traces of 0.89 was not told from them)...
 TRACE_LIKE_LINE = 0.8
-COLUMN_LINE_SPREAD = 0.1
+TRACED_LINE_SPREAD = 0.05
 #: ...a drawn page being one whose vertical lines (those with MIN_LINE_SAMPLES measured
 #: pixels) have their quartiles of darkness at most this far apart, in the median: even
 #: along their length (a rendered page's: 0; a faint scan's heavy lines, 0.10).
 EVEN_LINE_SPREAD = 0.03
 MIN_LINE_SAMPLES = 8
 #: A line at most this share of the traces' darkness has its pixels that a trace touches
-#: judged by the line's own darkness too (`_lighter_than_own_line`).
-TOUCHED_LINE_SHARE = 0.7
+#: judged by the line's own darkness too (`_lighter_than_own_line`). (0.7 while the
+#: traces' darkness was taken with the picture's edges, where ECG-Image-Kit's pages have
+#: a black frame: 1.0 to their traces' 0.89; its green grid's heavy lines, 0.70, are 0.78
+#: of the traces'.)
+TOUCHED_LINE_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -226,8 +230,9 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
         # Ink clearly darker than the lines themselves (a black trace crossing a grey grid
         # line, or running along it at a QRS) stays trace.
         line_dark = float(np.percentile(dark_v[long_lines > 0], 90))  # core, not fringe
-        if per_line and line_dark < 0.8 * level:
-            long_lines = _lighter_than_own_line(dark_v, long_lines > 0, across, down, level)
+        if per_line and line_dark < OWN_LINE_SHARE * level:
+            long_lines = _lighter_than_own_line(dark_v, long_lines > 0, across, down, level,
+                                                drawn_only=line_dark >= 0.8 * level)
         for s in row_strips(trace.shape):
             lines = long_lines[s]
             if line_dark < 0.8 * level and not per_line:
@@ -238,8 +243,38 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
     return ColourMaps(dark_v, trace, grid, dark_m, thr)
 
 
+#: Lines under this share of the traces' darkness (their 90th percentile) are told from
+#: the traces line by line in a picture as given (`colour_rule`'s per_line); those of 0.8
+#: of it and over on a drawn page only, whose lines are even: there a trace 0.89 dark is
+#: told from its grid's 0.80 (ECG-Image-Kit's random grid colours, dark in every channel
+#: on a page in four). Darker lines are the traces' own ink: a black grid's.
+OWN_LINE_SHARE = 0.95
+#: Share of the picture's longer side along its edges left out of its darkest ink's level.
+EDGE_SHARE = 0.005
+
+
+def _inner_level(dark_v: np.ndarray, level: float) -> float:
+    """The traces' darkness on a drawn page: the darkest ink's level (as `colour_rule`'s
+    `level`, which it never exceeds) of (H, W) `dark_v` without a border of EDGE_SHARE of
+    the picture's longer side.
+
+    A black line along the picture's edge (a plot frame drawn round a sheet: an
+    ECG-Image-Kit page's, 1.0 against its traces' 0.89) set the level above the traces,
+    and on a grid as dark as 0.8 every trace pixel on a grid line was then lighter than
+    midway from its line to that level, and taken out as grid. Only on a drawn page: a
+    photo's border holds the table it lies on, and photo 6x2 page 10 read at -1.4 dB for
+    13.0 with the level so taken for every page."""
+    h, w = dark_v.shape
+    b = max(1, round(EDGE_SHARE * max(h, w)))
+    if min(h, w) <= 4 * b:
+        return level
+    sample = dark_v[b:h - b:4, b:w - b:4]
+    return min(level, float(np.percentile(sample, 99.7)))
+
+
 def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.ndarray,
-                           down: np.ndarray, level: float) -> np.ndarray:
+                           down: np.ndarray, level: float, drawn_only: bool = False
+                           ) -> np.ndarray:
     """(H, W) float32 in {0, 1}: the pixels of `lines` ((H, W) bool) lighter than midway
     from the darkness of the line they lie on to `level` (the traces' darkness); on a
     drawn page (EVEN_LINE_SPREAD), also those of the line families `across` and `down`
@@ -248,9 +283,11 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
 
     A line's darkness is the LINE_QUANTILE of dark_v ((H, W)) over the line pixels of its
     row where the pixel is on a horizontal line (`across`, (H, W) bool), of its column
-    where on a vertical one (`down`; on a drawn page, lowered where traces stand on it,
-    see TRACE_LIKE_LINE), and where on both, the darkness of the two stacked
-    (1 - (1 - a)(1 - b), as ink on ink); quantiles to 1/256, of every
+    where on a vertical one (`down`); on a drawn page, lowered where traces stand on it
+    (see TRACE_LIKE_LINE); where on both, the darkness of the two stacked (1 - (1 - a)
+    (1 - b), as ink on ink), on a drawn page the darker one's (a drawn line is opaque: an
+    ECG-Image-Kit seam bar of 0.89 over lines of 0.55 was taken for their crossings of
+    0.80, and lost a pixel on every line); quantiles to 1/256, of every
     LINE_SAMPLE_STEP-th pixel along the line. Before session 28 a vertical line was as
     dark as the traces on it where they covered a tenth of it: the four rows' pulses of an
     ECG-Image-Kit page stand on one grid line, so their strokes were taken out as that
@@ -268,6 +305,11 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
     rows' paths ran along them (clean black-grid page 4: -0.5 dB; 11.1 with each line's
     own). Only for pictures as given: on a page resampled by a turn, a trace on a heavy
     line is no darker than that line's midway (scans 8-39 lost 0.18 dB, scan 12 4.2).
+
+    On a drawn page `level` is taken inside the picture's edges (`_inner_level`).
+    drawn_only: the lines are nearly as dark as the traces (OWN_LINE_SHARE): told from
+    them on a drawn page only; on others every pixel of `lines` is returned (all line:
+    photo 6x2 page 7, read line by line, 9.6 -> 0.1 dB).
     """
     h, w = dark_v.shape
     step = LINE_SAMPLE_STEP
@@ -285,9 +327,17 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
         xs[own], _bins(dark_v[ys[own] * step, xs[own]]), w, (LINE_QUANTILE, 0.75, 0.25))
     measured = np.bincount(xs[own], minlength=w) >= MIN_LINE_SAMPLES
     drawn = bool(measured.any()) and np.median((upper - lower)[measured]) <= EVEN_LINE_SPREAD
+    if drawn_only and not drawn:
+        return lines.astype(np.float32)
     if drawn:
-        traced = measured & (top >= TRACE_LIKE_LINE * level) & (lower + COLUMN_LINE_SPREAD < top)
-        col_dark = np.where(traced, np.minimum(col_dark, lower + COLUMN_LINE_SPREAD), col_dark)
+        level = _inner_level(dark_v, level)
+        col_dark = _without_traces_on(col_dark, top, lower, measured, level)
+        # The same for horizontal lines: a row's flat baseline may run on one (kit pages').
+        ys, xs = np.nonzero(lines[:, ::step] & across[:, ::step] & ~down[:, ::step])
+        top, lower = _quantiles_by_group(ys, _bins(dark_v[ys, xs * step]), h,
+                                         (LINE_QUANTILE, 0.25))
+        measured = np.bincount(ys, minlength=h) >= MIN_LINE_SAMPLES
+        row_dark = _without_traces_on(row_dark, top, lower, measured, level)
     row_cut = (0.5 * (row_dark + level)).astype(np.float32)[:, None]
     col_cut = (0.5 * (col_dark + level)).astype(np.float32)[None, :]
     both = across & down
@@ -303,9 +353,23 @@ def _lighter_than_own_line(dark_v: np.ndarray, lines: np.ndarray, across: np.nda
     ys, xs = np.nonzero(lines[line_rows] & both[line_rows])
     ys = line_rows[ys]
     a, b = row_dark[ys], col_dark[xs]
-    lighter = dark_v[ys, xs] < 0.5 * (a + b - a * b + level)
+    # Ink on ink darkens where lines cross; a drawn page's lines are opaque: the crossing
+    # is as dark as the darker line.
+    crossing = np.maximum(a, b) if drawn else a + b - a * b
+    lighter = dark_v[ys, xs] < 0.5 * (crossing + level)
     out[ys[lighter], xs[lighter]] = True
     return out.astype(np.float32)
+
+
+def _without_traces_on(dark: np.ndarray, top: np.ndarray, lower: np.ndarray,
+                       measured: np.ndarray, level: float) -> np.ndarray:
+    """Lines' darkness ((n,) per row or column, `dark`) with those that traces stand on
+    lowered: a drawn page's measured line (`measured` (n,) bool) whose own stretches'
+    LINE_QUANTILE (`top`) reaches TRACE_LIKE_LINE of the traces' darkness `level` while its
+    lower quartile (`lower`) is over TRACED_LINE_SPREAD lighter is taken to be
+    TRACED_LINE_SPREAD darker than that quartile."""
+    traced = measured & (top >= TRACE_LIKE_LINE * level) & (lower + TRACED_LINE_SPREAD < top)
+    return np.where(traced, np.minimum(dark, lower + TRACED_LINE_SPREAD), dark)
 
 
 def _bins(values: np.ndarray) -> np.ndarray:

@@ -112,9 +112,12 @@ def test_a_scanned_heavy_line_uneven_along_its_length_stays_grid_by_line() -> No
     assert by_line.trace[20:180, 160].max() < 0.5
 
 
-def test_a_light_lines_pixels_beside_a_trace_go_to_the_grid_by_line() -> None:
-    # A drawn page's grey lines (heavy ones at about half the trace's darkness) and a
-    # black trace that runs along a heavy line, touching it. Where the trace touches the line, the line's
+@pytest.mark.parametrize(("heavy", "ink"), [(120, 20), (77, 26)])
+def test_a_light_lines_pixels_beside_a_trace_go_to_the_grid_by_line(heavy: int, ink: int
+                                                                     ) -> None:
+    # A drawn page's grey lines (heavy ones at about half the trace's darkness, or 0.78 of
+    # it: ECG-Image-Kit's green grid, 0.70 under traces of 0.89) and a black trace that
+    # runs along a heavy line, touching it. Where the trace touches the line, the line's
     # own pixels beside it are still line: judged by that line's darkness, they are
     # lighter than midway to the trace. Kept as trace, they thickened the line's mask
     # towards the grid line (ECG-Image-Kit's grey pages read 3 dB under its red ones).
@@ -125,11 +128,11 @@ def test_a_light_lines_pixels_beside_a_trace_go_to_the_grid_by_line() -> None:
         img[:, k - 1:k + 2] = np.minimum(img[:, k - 1:k + 2], 180)
         if k < 400:
             img[k - 1:k + 2] = np.minimum(img[k - 1:k + 2], 180)
-    img[::40, :] = 120
-    img[:, ::40] = 120
+    img[::40, :] = heavy
+    img[:, ::40] = heavy
     x = np.arange(200, 440)
     pts = np.stack([x, 203 + 3 * np.sin(x / 6)], 1).round().astype(np.int32)
-    cv2.polylines(img, [pts], False, (20, 20, 20), 2)
+    cv2.polylines(img, [pts], False, (ink, ink, ink), 2)
     ink = np.zeros(img.shape[:2], np.uint8)
     cv2.polylines(ink, [pts], False, 1, 2)
     beside = (cv2.dilate(ink, np.ones((5, 5), np.uint8)) > 0) & (ink == 0)
@@ -353,3 +356,67 @@ def test_column_max_within_equals_the_masked_page_reduce() -> None:
     got = _column_max_within(values, inside)
     assert got.dtype == np.float32 and np.array_equal(got, expected)
     assert np.all(got[:20] == 0.0)
+
+
+def _drawn_grid(minor: int, major: int, shape: tuple[int, int] = (400, 640)) -> np.ndarray:
+    """A drawn page (H, W, 3) uint8: grey `minor` lines every 8 px, `major` every 40 px,
+    1 px wide and opaque (a crossing is as dark as the line drawn last)."""
+    img = np.full((*shape, 3), 255, np.uint8)
+    img[::8, :] = minor
+    img[:, ::8] = minor
+    img[::40, :] = major
+    img[:, ::40] = major
+    return img
+
+
+def test_a_bar_across_a_drawn_grids_crossings_stays_trace_by_line() -> None:
+    # A bar in the trace's ink (grey 26) over lines of grey 115 (about 0.55 of the
+    # trace's darkness): where two lines cross under it, the bar is no darker than
+    # elsewhere. Taken as ink on ink, the crossing was 0.80 dark, midway from it to the
+    # page's darkest ink over the bar's: holes in the bar every line (ECG-Image-Kit's seam
+    # bars on its random grid colours were not found).
+    img = _drawn_grid(115, 115)
+    x = np.arange(20, 620)
+    pts = np.stack([x, 200 + 30 * np.sin(x / 25)], 1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (26, 26, 26), 2)
+    img[185:215, 317:323] = 26  # the bar, over the vertical line at x 320
+    img[5:30, 500:560] = 0  # black text: the page's darkest ink
+    by_line = colour_rule(img, per_line=True)
+    assert by_line.trace[185:215, 318:322].min() > 0.5
+    assert by_line.trace[100:170, 320].max() < 0.5  # the line itself above the bar
+
+
+def test_a_trace_along_a_grid_line_nearly_as_dark_stays_trace_by_line() -> None:
+    # Grid lines 0.80 dark (grey 51) and 0.84 (grey 41) under a trace of grey 26 (0.90),
+    # inside a black line round the picture (a plot's frame: 1.0). The trace runs flat
+    # along a grid line for a third of the page, as ECG-Image-Kit's rows start and end
+    # on one. The lines are told from the trace line by line, the level taken inside the
+    # picture's edge; the line under the flat stretch, as dark as the trace over a tenth
+    # of its length, is judged by its own quartile.
+    img = _drawn_grid(51, 41)
+    img[0, :] = img[-1, :] = 0
+    img[:, 0] = img[:, -1] = 0
+    x = np.arange(20, 620)
+    y = np.where(x < 220, 200, 200 + 30 * np.sin((x - 220) / 25))
+    pts = np.stack([x, y], 1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (26, 26, 26), 2)
+    by_line = colour_rule(img, per_line=True)
+    assert (by_line.trace[200, 30:210] > 0.5).mean() > 0.95
+    assert by_line.trace[100:190, 100].max() < 0.5  # a vertical line away from the trace
+    assert by_line.trace[208, 30:210].max() < 0.5  # the next horizontal line
+
+
+def test_a_trace_along_a_lighter_grid_line_stays_trace_by_line() -> None:
+    # A trace (grey 26: 0.90) runs flat along a grid line (grey 115: 0.55) for a third of
+    # the page, under text a little darker (grey 15: the page's darkest ink, 0.94). The
+    # line, as dark as the trace over a tenth of its length, is judged by its own lower
+    # quartile, as the vertical lines are: the trace is darker than midway from it.
+    img = _drawn_grid(115, 115)
+    img[20:50, 440:480] = 15
+    x = np.arange(20, 620)
+    y = np.where(x < 220, 200, 200 + 30 * np.sin((x - 220) / 25))
+    pts = np.stack([x, y], 1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (26, 26, 26), 2)
+    by_line = colour_rule(img, per_line=True)
+    assert (by_line.trace[200, 30:210] > 0.5).mean() > 0.95
+    assert by_line.trace[208, 30:210].max() < 0.5  # the next line
