@@ -386,6 +386,15 @@ def test_a_bar_across_a_drawn_grids_crossings_stays_trace_by_line() -> None:
     assert by_line.trace[100:170, 320].max() < 0.5  # the line itself above the bar
 
 
+def _draw_flat_then_wavy_trace(img: np.ndarray) -> None:
+    """Draws on (400, 640, 3) `img` a trace of grey 26, 2 px, flat on row 200 (a grid
+    line's) from x 20 to 220, then a sine of 30 px to x 620."""
+    x = np.arange(20, 620)
+    y = np.where(x < 220, 200, 200 + 30 * np.sin((x - 220) / 25))
+    pts = np.stack([x, y], 1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (26, 26, 26), 2)
+
+
 def test_a_trace_along_a_grid_line_nearly_as_dark_stays_trace_by_line() -> None:
     # Grid lines 0.80 dark (grey 51) and 0.84 (grey 41) under a trace of grey 26 (0.90),
     # inside a black line round the picture (a plot's frame: 1.0). The trace runs flat
@@ -396,10 +405,7 @@ def test_a_trace_along_a_grid_line_nearly_as_dark_stays_trace_by_line() -> None:
     img = _drawn_grid(51, 41)
     img[0, :] = img[-1, :] = 0
     img[:, 0] = img[:, -1] = 0
-    x = np.arange(20, 620)
-    y = np.where(x < 220, 200, 200 + 30 * np.sin((x - 220) / 25))
-    pts = np.stack([x, y], 1).round().astype(np.int32)
-    cv2.polylines(img, [pts], False, (26, 26, 26), 2)
+    _draw_flat_then_wavy_trace(img)
     by_line = colour_rule(img, per_line=True)
     assert (by_line.trace[200, 30:210] > 0.5).mean() > 0.95
     assert by_line.trace[100:190, 100].max() < 0.5  # a vertical line away from the trace
@@ -413,10 +419,7 @@ def test_a_trace_along_a_lighter_grid_line_stays_trace_by_line() -> None:
     # quartile, as the vertical lines are: the trace is darker than midway from it.
     img = _drawn_grid(115, 115)
     img[20:50, 440:480] = 15
-    x = np.arange(20, 620)
-    y = np.where(x < 220, 200, 200 + 30 * np.sin((x - 220) / 25))
-    pts = np.stack([x, y], 1).round().astype(np.int32)
-    cv2.polylines(img, [pts], False, (26, 26, 26), 2)
+    _draw_flat_then_wavy_trace(img)
     by_line = colour_rule(img, per_line=True)
     assert (by_line.trace[200, 30:210] > 0.5).mean() > 0.95
     assert by_line.trace[208, 30:210].max() < 0.5  # the next line
