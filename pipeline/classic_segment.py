@@ -39,6 +39,13 @@ TRACED_LINE_SPREAD = 0.05
 #: along their length (a rendered page's: 0; a faint scan's heavy lines, 0.10).
 EVEN_LINE_SPREAD = 0.03
 MIN_LINE_SAMPLES = 8
+#: Trace probability above which ink counts towards long straight lines (`_line_families`)
+#: on a page not as given (resampled by a turn or a perspective; 0.15 on others). A turn
+#: resamples a thin line twice, to half its darkness in two rows: at 0.15 a scanned brown
+#: grid's 5 mm lines broke every few mm (under the w / 5 px run a horizontal line needs,
+#: which may not bridge gaps), stayed trace ink, and beside a QRS stroke gave the row's
+#: path a flat way past it (kit brown scanned page 2: V4-V6 read 3 mV R waves at 1.2).
+RESAMPLED_LINE_INK = 0.05
 #: A line at most this share of the traces' darkness has its pixels that a trace touches
 #: judged by the line's own darkness too (`_lighter_than_own_line`). (0.7 while the
 #: traces' darkness was taken with the picture's edges, where ECG-Image-Kit's pages have
@@ -225,7 +232,7 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
     grid = _sigmoid_scaled(dark_m, 0.10, 0.03)
     for s in row_strips(grid.shape):
         grid[s] *= 1.0 - trace[s]
-    long_lines, across, down = _line_families(trace > 0.15)
+    long_lines, across, down = _line_families(trace > (0.15 if per_line else RESAMPLED_LINE_INK))
     if long_lines.any():
         # Ink clearly darker than the lines themselves (a black trace crossing a grey grid
         # line, or running along it at a QRS) stays trace.

@@ -423,3 +423,24 @@ def test_a_trace_along_a_lighter_grid_line_stays_trace_by_line() -> None:
     by_line = colour_rule(img, per_line=True)
     assert (by_line.trace[200, 30:210] > 0.5).mean() > 0.95
     assert by_line.trace[208, 30:210].max() < 0.5  # the next line
+
+
+def test_faint_noisy_lines_of_a_resampled_page_go_to_the_grid() -> None:
+    # A turned page's grid: light lines (grey 175-185 on paper 250, about 0.3 dark) with
+    # scanner noise, many pixels under the usual line ink threshold. Found whole as lines
+    # at a lower one, their pixels leave the trace map; the trace stays.
+    rng = np.random.default_rng(7)
+    img = np.full((400, 640, 3), 250.0)
+    img[::8, :] = 185
+    img[:, ::8] = 185
+    img[::40, :] = 175
+    img[:, ::40] = 175
+    x = np.arange(20, 620)
+    pts = np.stack([x, 203 + 40 * np.sin(x / 30)], 1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (30, 30, 30), 2)
+    noisy = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+    maps = colour_rule(noisy)
+    assert (maps.trace[120, 100:600] > 0.15).mean() < 0.05  # a 5 mm line, clear of the trace
+    ink = np.zeros((400, 640), np.uint8)
+    cv2.polylines(ink, [pts], False, 1, 2)
+    assert (maps.trace[ink > 0] > 0.5).mean() > 0.99
