@@ -40,7 +40,9 @@ TRACED_LINE_SPREAD = 0.05
 EVEN_LINE_SPREAD = 0.03
 MIN_LINE_SAMPLES = 8
 #: Trace probability above which ink counts towards long straight lines (`_line_families`)
-#: on a page not as given (resampled by a turn or a perspective; 0.15 on others). A turn
+#: where the lines are judged all together (`colour_rule` without per_line: a page
+#: resampled by a turn or a perspective, or traces read in their colour channels; 0.15
+#: where each line is judged by itself, on a picture as given). A turn
 #: resamples a thin line twice, to half its darkness in two rows: at 0.15 a scanned brown
 #: grid's 5 mm lines broke every few mm (under the w / 5 px run a horizontal line needs,
 #: which may not bridge gaps), stayed trace ink, and beside a QRS stroke gave the row's
