@@ -40,9 +40,9 @@ TRACED_LINE_SPREAD = 0.05
 EVEN_LINE_SPREAD = 0.03
 MIN_LINE_SAMPLES = 8
 #: Trace probability above which ink counts towards long straight lines (`_line_families`)
-#: where the lines are judged all together (`colour_rule` without per_line: a page
-#: resampled by a turn or a perspective, or traces read in their colour channels; 0.15
-#: where each line is judged by itself, on a picture as given). A turn
+#: on a picture resampled by a turn or a perspective (`colour_rule`'s resampled; 0.15 on
+#: pictures as given: there it took the edges of a chest X-ray's blurred spine for lines,
+#: left under 15 % of it trace-like, and read it as an ECG). A turn
 #: resamples a thin line twice, to half its darkness in two rows: at 0.15 a scanned brown
 #: grid's 5 mm lines broke every few mm (under the w / 5 px run a horizontal line needs,
 #: which may not bridge gaps), stayed trace ink, and beside a QRS stroke gave the row's
@@ -215,7 +215,7 @@ class ColourMaps:
 
 
 def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
-                per_line: bool = False) -> ColourMaps:
+                per_line: bool = False, resampled: bool = False) -> ColourMaps:
     """Trace and grid maps of one page from colour and darkness, at full resolution.
 
     image: (H, W, 3) uint8 RGB. channels: those the traces are dark in (all three for
@@ -223,7 +223,9 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
     in all of them. Long straight lines as dark as the trace (black grids) are moved from
     trace to grid, but for ink clearly darker than the lines. per_line: "the lines" are
     each line's own ink (`_lighter_than_own_line`), not all lines' together; for a picture
-    as given, not one resampled by a turn (see there).
+    as given, not one resampled by a turn (see there). resampled: the picture was resampled
+    by a turn or a perspective: its lines are looked for in fainter ink
+    (RESAMPLED_LINE_INK).
     """
     dark_v, dark_m = paper_normalised(image, channels)
     # Faint (grey, thin antialiased) traces: lower the threshold to the page's darkest ink.
@@ -234,7 +236,7 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
     grid = _sigmoid_scaled(dark_m, 0.10, 0.03)
     for s in row_strips(grid.shape):
         grid[s] *= 1.0 - trace[s]
-    long_lines, across, down = _line_families(trace > (0.15 if per_line else RESAMPLED_LINE_INK))
+    long_lines, across, down = _line_families(trace > (RESAMPLED_LINE_INK if resampled else 0.15))
     if long_lines.any():
         # Ink clearly darker than the lines themselves (a black trace crossing a grey grid
         # line, or running along it at a QRS) stays trace.

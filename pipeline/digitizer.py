@@ -598,7 +598,7 @@ class Digitizer:
                 bilevel_net = warp(bilevel_net, pre, fill=0.0)
             labels = None if gate is None else self._labels_on_sheet(image)
             trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels, channels,
-                                                          bilevel_net)
+                                                          bilevel_net, resampled=True)
             timings["segment"] += time.perf_counter() - t
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
@@ -636,7 +636,7 @@ class Digitizer:
                 bilevel_net = warp(bilevel_net, rect, fill=0.0)
             labels = None if labels is None else warp(labels, rect, fill=0, nearest=True)
             trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels, channels,
-                                                          bilevel_net)
+                                                          bilevel_net, resampled=True)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
         labels_out = labels is not None
@@ -934,7 +934,8 @@ class _Page:
 
 def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
                  labels: np.ndarray | None = None, channels: tuple[int, ...] = ALL_CHANNELS,
-                 bilevel_net: np.ndarray | None = None, per_line: bool = False
+                 bilevel_net: np.ndarray | None = None, per_line: bool = False,
+                 resampled: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink, dark_v), each (H, W)
     float; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
@@ -947,8 +948,9 @@ def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
     colour channels the traces are dark in (`trace_channels`). bilevel_net: the network's
     trace probability (H, W) of a two-level page (`is_bilevel`), None for others: the
     trace map then keeps only the pieces of ink it sees traces on (`_network_pieces`).
-    per_line: `colour_rule`'s, for a picture not resampled."""
-    maps = colour_rule(image, channels, per_line)
+    per_line: `colour_rule`'s, for a picture not resampled; resampled: `colour_rule`'s,
+    for a picture turned or straightened."""
+    maps = colour_rule(image, channels, per_line, resampled)
     ink = maps.trace
     if gate is None:
         return ink, maps.grid, ink, maps.dark_v

@@ -439,7 +439,7 @@ def test_faint_noisy_lines_of_a_resampled_page_go_to_the_grid() -> None:
     pts = np.stack([x, 203 + 40 * np.sin(x / 30)], 1).round().astype(np.int32)
     cv2.polylines(img, [pts], False, (30, 30, 30), 2)
     noisy = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
-    maps = colour_rule(noisy)
+    maps = colour_rule(noisy, resampled=True)
     assert (maps.trace[120, 100:600] > 0.15).mean() < 0.05  # a 5 mm line, clear of the trace
     ink = np.zeros((400, 640), np.uint8)
     cv2.polylines(ink, [pts], False, 1, 2)
