@@ -52,9 +52,8 @@ RESAMPLED_LINE_INK = 0.05
 #: judged by the line's own darkness too (`_lighter_than_own_line`). (0.7 while the
 #: traces' darkness was taken with the picture's edges, where ECG-Image-Kit's pages have
 #: a black frame: 1.0 to their traces' 0.89; its green grid's heavy lines, 0.70, are 0.78
-#: of the traces'. 0.8 in session 30 until its random colours' near-black lines, 0.89 of
-#: the traces', kept spurs beside them.)
-TOUCHED_LINE_SHARE = 0.95
+#: of the traces'.)
+TOUCHED_LINE_SHARE = 0.8
 
 
 @dataclass(frozen=True)
