@@ -235,15 +235,17 @@ def _line_ends(trace_mask: np.ndarray, x: int) -> tuple[int, int] | None:
     return (int(rows[0]), int(rows[-1])) if rows.size else None
 
 
-#: Ink within this distance (mm) of the picture's edge in a line along that edge ...
-EDGE_BAND_MM = 1.0
-#: ... this long or longer (mm) is the sheet's grid or frame line, not a trace.
+#: Within this distance (mm) of the picture's edge no wave has room: a line along the edge
+#: there is a sheet's grid or frame line, no row's (`layout`) and no trace
+#: (`without_edge_lines`), ...
+EDGE_LINE_MM = 1.0
+#: ... when it runs this long or longer (mm; `without_edge_lines`).
 EDGE_RUN_MM = 10.0
 
 
 def without_edge_lines(trace_mask: np.ndarray, px_per_mm: float) -> np.ndarray:
     """The (H, W) bool trace mask without lines along the picture's edges: ink within
-    EDGE_BAND_MM of the top or bottom edge in horizontal runs of EDGE_RUN_MM or more, and
+    EDGE_LINE_MM of the top or bottom edge in horizontal runs of EDGE_RUN_MM or more, and
     the same for the left and right edges in vertical runs. A sheet whose grid fills it
     edge to edge (ECG-Image-Kit's) may have a line on the picture's last row; as dark as
     the traces (its random grid colours), it joined the bottom row's band, and the
@@ -251,7 +253,7 @@ def without_edge_lines(trace_mask: np.ndarray, px_per_mm: float) -> np.ndarray:
     (read to x 2198 against 2087), so no row's seams split it evenly. No wave has room
     there: a trace that reaches the edge loses at most its last mm. Returns the mask
     itself when there is no such line."""
-    band = max(1, round(EDGE_BAND_MM * px_per_mm))
+    band = max(1, round(EDGE_LINE_MM * px_per_mm))
     run = max(3, round(EDGE_RUN_MM * px_per_mm)) | 1  # odd: an even kernel opens a px off
     h, w = trace_mask.shape
     out = trace_mask

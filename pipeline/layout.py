@@ -24,7 +24,7 @@ from scipy.signal import find_peaks
 
 from pipeline.errors import LayoutNotFoundError, NoTraceFoundError
 from pipeline.extract import RowTrace, column_edges
-from pipeline.frame import find_frame, spine_rows
+from pipeline.frame import EDGE_LINE_MM, find_frame, spine_rows
 from pipeline.layouts import LAYOUTS, LayoutTemplate
 
 #: Extraction reaches at least this far from a row's baseline, mm: closely spaced rows
@@ -343,9 +343,6 @@ def _flat_columns(long_ink: np.ndarray, y: int, px_per_mm: float) -> np.ndarray:
     reach = int(2 * px_per_mm)
     return np.asarray(long_ink[max(0, y - reach):y + reach + 1].any(axis=0), dtype=bool)
 
-
-#: Lines within this distance (mm) of the picture's top or bottom edge are no row's.
-EDGE_LINE_MM = 1.0
 
 #: Two found rows closer than this share of the row spacing may be one sloped row...
 SPLIT_ROW_GAP = 0.4
