@@ -6,6 +6,7 @@ settings when within tolerance (gain 2.5/5/10/20/40 mm/mV, speed 12.5/25/50/100 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import cv2
@@ -385,6 +386,48 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
                   assumed=tuple(dict.fromkeys(assumed)))
 
 
+#: Seconds a printed 12-lead page's rows show, read from their lines' ends: its 10 s
+#: record, whole in each row (3x4's four columns of 2.5 s, 6x2's two of 5 s, 12x1 and
+#: rhythm strips whole), drawn from its first sample to its last (9.998 s at 500 Hz). The
+#: bench's scans, at their grid's scale, read 9.975-9.995 s, median 9.987 (taken for 10 s,
+#: they shrank a gridless photo's time axis 0.13 %, and its leads read 1.5 dB lower).
+ROW_RECORD_S = 9.99
+#: Seconds a gridless page's whole rows may read at its pulse's time scale for the rows to
+#: set the scale. A pulse's width is 39 px at 200 dpi, and a pixel off is 2.6 % (bench
+#: scans without grid: 0.9 and 1.2 % off, each lead then 7.6 dB, its last column 80 ms
+#: late); rows 1,900 px long, read to 0.1 %, are 9.98-9.99 s. Rows read past 10 s are the
+#: pulse's error (a record shows no more; pulses are more often read narrow, by up to
+#: 2.3 %); rows read short may be a page narrower than the record (the renderer's letter
+#: pages, margins taken, show 9.76 s), so only a little short is taken for the pulse's
+#: error (9.9 s snapped a letter page read 1.5 % off to 2.4 %).
+ROWS_READ_S = (9.95, 10.4)
+
+
+def scales_from_rows(scales: Scales, whole_rows_px: Sequence[float]) -> Scales:
+    """A gridless page's scales with its time scale from its whole rows read as the
+    record's ROW_RECORD_S.
+
+    scales: from `page_scales` without a grid (px/mm from the pulse's width, or from rows
+    read as 10 s where there is no pulse). whole_rows_px: drawn lengths, px, of rows no
+    picture edge cuts (pulses left out). When their median at scales' px/s reads within
+    ROWS_READ_S, px/s and px/mm follow from the rows; px/mV too
+    unless a pulse's height set it. Else, and on a page with a grid or no whole
+    row, `scales` unchanged. "rows_show_10_s" joins what was assumed.
+    """
+    if "px_per_mm" not in scales.assumed or not whole_rows_px:
+        return scales
+    length = float(np.median(whole_rows_px))
+    if not ROWS_READ_S[0] <= length / scales.px_per_s <= ROWS_READ_S[1]:
+        return scales
+    factor = length / ROW_RECORD_S / scales.px_per_s
+    # px/mV set by a pulse's height is kept; one that follows from px/mm follows it.
+    derived = abs(scales.px_per_mv / (scales.mm_per_mv * scales.px_per_mm) - 1.0) < 1e-9
+    return replace(scales, px_per_s=scales.px_per_s * factor,
+                   px_per_mm=scales.px_per_mm * factor,
+                   px_per_mv=scales.px_per_mv * (factor if derived else 1.0),
+                   assumed=(*scales.assumed, "rows_show_10_s"))
+
+
 #: Paper a photographed sheet may be, (long, short) side in mm: ECGs are printed on these.
 PAPER_SIZES_MM = {"A4": (297.0, 210.0), "letter": (279.4, 215.9)}
 #: Largest disagreement between the px/mm of a sheet's two sides for it to be that paper:
@@ -398,6 +441,10 @@ SHEET_SIDES_TOLERANCE = 0.08
 #: SHEET_SIDES_MARGIN is taken, else neither.
 SHEET_MATCH_TOLERANCE = 0.02
 SHEET_SIDES_MARGIN = 0.03
+#: Range of a paper's px/mm over that of whole rows read as 10 s (no pulse, no grid) for
+#: the paper to be the page's: its rows then show at most 10.2 s, and at least a 3x4
+#: column's 2.5 s (a portrait page's rows may show 6 s).
+SHEET_ROWS_MATCH = (ROW_RECORD_S / 10.2, ROW_RECORD_S / 2.5)
 #: SHEET_SIDES_TOLERANCE for a page seen square-on whose whole picture may be the sheet
 #: (an exported page, a scan of the whole sheet): no straightening bends its aspect, so
 #: only a picture of the paper's own aspect, to rounding, is taken for it (a 300 x 215 mm
@@ -406,16 +453,18 @@ IMAGE_SIDES_TOLERANCE = 0.005
 
 
 def sheet_px_per_mm(sheet_px: tuple[float, float], estimate: float | None,
-                    sides_tolerance: float = SHEET_SIDES_TOLERANCE
+                    sides_tolerance: float = SHEET_SIDES_TOLERANCE,
+                    match: tuple[float, float] = (1.0 - SHEET_MATCH_TOLERANCE,
+                                                  1.0 + SHEET_MATCH_TOLERANCE)
                     ) -> tuple[float, float] | None:
     """px/mm along the rows (x) and across them (y) of a straightened photographed sheet
     of a standard paper size (`PAPER_SIZES_MM`), or None when no size fits.
 
     sheet_px: (width, height) of the sheet, px, rows running along the width. estimate:
     the page's own px/mm along the rows, or None when the page has no measure of its own
-    (no grid, no pulse). A size fits when the width's px/mm is within
-    SHEET_MATCH_TOLERANCE of the estimate and both sides' px/mm agree within
-    `sides_tolerance` (see SHEET_SIDES_MARGIN where two fit).
+    (no grid, no pulse). A size fits when the width's px/mm over the estimate lies
+    within `match` (by default SHEET_MATCH_TOLERANCE either way) and both sides' px/mm
+    agree within `sides_tolerance` (see SHEET_SIDES_MARGIN where two fit).
     """
     w, h = sheet_px
     fits = []
@@ -423,7 +472,7 @@ def sheet_px_per_mm(sheet_px: tuple[float, float], estimate: float | None,
         x_mm, y_mm = (long_mm, short_mm) if w >= h else (short_mm, long_mm)
         x, y = w / x_mm, h / y_mm
         sides = abs(x / y - 1)
-        matches = estimate is None or abs(x / estimate - 1) <= SHEET_MATCH_TOLERANCE
+        matches = estimate is None or match[0] <= x / estimate <= match[1]
         if sides <= sides_tolerance and matches:
             fits.append((sides, x, y))
     fits.sort()
@@ -444,7 +493,8 @@ def scales_from_sheet(scales: Scales, sheet_px: tuple[float, float],
     across the rows, where the sheet's scale may differ by the outline's few %).
     whole_image: the sheet is a picture seen square-on (a scan, an exported page), whose
     aspect must then match the paper's within IMAGE_SIDES_TOLERANCE; where its px/mm was
-    itself assumed (no pulse: rows read as 10 s) the paper's is taken without comparing.
+    itself assumed (no pulse, and rows read as 10 s that a picture edge may cut) the
+    paper's is taken without comparing.
     A photographed sheet's outline may be cut off by the picture's edge, so it is always
     compared.
     scales: from `page_scales` without a grid; sheet_px: (width, height), px.
@@ -453,8 +503,16 @@ def scales_from_sheet(scales: Scales, sheet_px: tuple[float, float],
     """
     if whole_image:
         no_pulse = "mm_per_mv" in scales.assumed  # a pulse measures the height
-        estimate = None if no_pulse else scales.px_per_mm
-        sides = sheet_px_per_mm(sheet_px, estimate, IMAGE_SIDES_TOLERANCE)
+        if no_pulse and "rows_show_10_s" in scales.assumed:
+            # Whole rows read as 10 s: a paper they would show more than that on is not
+            # the page's (a cropped scan's aspect matched A4 by chance: bench gridless
+            # scan 6, its rows 11.2 s); one they would show less on may be (rows of
+            # 9.76 s on the bench's letter pages, of 6 s on portrait ones).
+            sides = sheet_px_per_mm(sheet_px, scales.px_per_mm, IMAGE_SIDES_TOLERANCE,
+                                    SHEET_ROWS_MATCH)
+        else:
+            estimate = None if no_pulse else scales.px_per_mm
+            sides = sheet_px_per_mm(sheet_px, estimate, IMAGE_SIDES_TOLERANCE)
     else:
         sides = sheet_px_per_mm(sheet_px, scales.px_per_mm)
     if sides is None:

@@ -31,6 +31,7 @@ from pipeline.calibration import (
     find_pulse,
     lone_piece,
     page_scales,
+    scales_from_rows,
     scales_from_sheet,
 )
 from pipeline.classic_segment import (
@@ -845,6 +846,9 @@ class Digitizer:
             scales = Scales(px_per_mv=10.0 * ppm, px_per_s=25.0 * ppm, px_per_mm=ppm,
                             mm_per_mv=10.0, mm_per_s=25.0,
                             assumed=("px_per_mm", "mm_per_mv", "mm_per_s"))
+        if page.grid is None:
+            starts, ends = _row_extents(page, scales.px_per_s)
+            scales = scales_from_rows(scales, _whole_row_lengths(page, starts, ends, work_shape))
         if page.grid is None and page.sheet_px is not None:
             scales = scales_from_sheet(scales, page.sheet_px, whole_image=not page.photo)
         if page.photo:
@@ -1448,6 +1452,31 @@ def _row_extents(page: _Page, px_per_s: float | None = None
             if abs(v - agreed) > tol or (known and p is None):
                 values[i] = agreed
     return starts, ends
+
+
+#: Least distance, mm, of a row's ends from the picture's edge for it to be drawn whole: a
+#: row a crop cuts runs to the edge (bench scans cropped into their rows: 9.67 and 9.76 s).
+WHOLE_ROW_EDGE_MM = 2.0
+
+
+def _whole_row_lengths(page: _Page, starts: Sequence[float], ends: Sequence[float],
+                       work_shape: tuple[int, int]) -> list[float]:
+    """Lengths, px, of the rows (extents `starts`, `ends`, px on the rectified page) whose
+    both ends lie WHOLE_ROW_EDGE_MM or more inside the working picture (`work_shape`
+    (H, W), the picture `page.rect` maps onto the page): those no crop cut."""
+    ppm = page.ppm_guess if page.grid is None else page.grid.px_per_mm
+    h, w = work_shape
+    margin = WHOLE_ROW_EDGE_MM * ppm
+    ends_px = np.array([[(x0, r.y_px), (x1, r.y_px)]
+                        for x0, x1, r in zip(starts, ends, page.rows, strict=True)],
+                       np.float64).reshape(-1, 1, 2)
+    if ends_px.size == 0:
+        return []
+    back = cv2.perspectiveTransform(ends_px, np.linalg.inv(page.rect.matrix)).reshape(-1, 2, 2)
+    inside: np.ndarray = ((back[..., 0] >= margin) & (back[..., 0] <= w - 1 - margin)
+                          & (back[..., 1] >= margin) & (back[..., 1] <= h - 1 - margin))
+    whole = np.asarray(inside.all(axis=1), dtype=bool)
+    return [float(ends[i] - starts[i]) for i in range(len(starts)) if whole[i]]
 
 
 def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,

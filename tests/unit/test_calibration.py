@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.calibration import (
     Pulse,
+    Scales,
     agreeing_pulses,
     find_pulse,
     lone_piece,
@@ -294,6 +295,60 @@ def test_a_gridless_pulseless_page_seen_square_on_takes_its_pictures_paper_size(
     pulse = Pulse(0, 25, height_px=51.0, width_px=25.7, side="end")
     measured = page_scales([pulse], 5.0, grid_measured=False)
     assert scales_from_sheet(measured, (1654.0, 2339.0), whole_image=True) == measured
+
+
+def test_a_gridless_pages_whole_rows_read_as_10_s_set_its_time_scale() -> None:
+    from pipeline.calibration import ROW_RECORD_S, scales_from_rows
+
+    # A binarized scan's pulse, 39 px wide and 78.7 tall, says 7.8 px/mm (195 px/s); its
+    # whole rows, 1,968 px, then read 10.09 s: the pulse's width is a pixel-rounded 1 % off.
+    pulse = Pulse(0, 39, height_px=78.7, width_px=39.0, side="start")
+    scales = page_scales([pulse], 7.0, grid_measured=False)
+    assert scales.px_per_s == pytest.approx(195.0)
+    out = scales_from_rows(scales, [1968.0, 1969.0, 1967.0])
+    assert out.px_per_s == pytest.approx(1968.0 / ROW_RECORD_S)  # 9.99 s: see its comment
+    assert out.px_per_mm == pytest.approx(1968.0 / ROW_RECORD_S / 25.0)
+    assert out.px_per_mv == scales.px_per_mv == 78.7  # set by the pulse's height
+    assert "rows_show_10_s" in out.assumed and "px_per_mm" in out.assumed
+    # Rows a little short (9.96 s) are still the pulse's error; rows shorter may be a page
+    # narrower than the record (9.9 s, 9.76 s), or a faster speed (50 mm/s: 5 s): left as
+    # read.
+    assert scales_from_rows(scales, [1942.2]).px_per_s == pytest.approx(1942.2 / ROW_RECORD_S)
+    assert scales_from_rows(scales, [1930.5]) == scales
+    assert scales_from_rows(scales, [1903.2]) == scales
+    assert scales_from_rows(scales, [975.0]) == scales
+    # Rows past 10.4 s are no pulse error either; no whole row, or a grid: left as read.
+    assert scales_from_rows(scales, [2050.0]) == scales
+    assert scales_from_rows(scales, []) == scales
+    gridded = page_scales([pulse], 7.8, grid_measured=True)
+    assert scales_from_rows(gridded, [1968.0]) == gridded
+    # No pulse: px/mm was the raw rows' as 10 s; whole rows refine it, the height with it.
+    bare = page_scales([], 7.8, grid_measured=False)
+    out = scales_from_rows(bare, [1968.0])
+    assert out.px_per_mm == pytest.approx(1968.0 / ROW_RECORD_S / 25.0)
+    assert out.px_per_mv == pytest.approx(10.0 * out.px_per_mm)
+
+
+def test_a_picture_whose_paper_would_show_more_than_10_s_in_whole_rows_is_not_that_paper(
+        ) -> None:
+    from pipeline.calibration import scales_from_rows, scales_from_sheet
+
+    def rows_scales(length_px: float) -> Scales:
+        return scales_from_rows(page_scales([], length_px / 250.0, grid_measured=False),
+                                [length_px])
+
+    # A cropped scan of 2200 x 1555 px has A4's aspect; as A4 its whole rows, 1,967 px,
+    # would show 11.2 s: it is not A4, and the rows' own scale stays.
+    rows = rows_scales(1967.0)
+    assert scales_from_sheet(rows, (2200.0, 1555.0), whole_image=True) == rows
+    # Letter at 200 dpi, its rows 1,921 px: 9.76 s on the paper, which is taken.
+    rows = rows_scales(1921.0)
+    out = scales_from_sheet(rows, (2200.0, 1700.0), whole_image=True)
+    assert out.px_per_mm == pytest.approx(2200 / 279.4)
+    # A4 portrait at 150 dpi whose rows show 6.2 s: the paper is taken.
+    rows = rows_scales(1220.0)
+    out = scales_from_sheet(rows, (1240.0, 1754.0), whole_image=True)
+    assert out.px_per_mm == pytest.approx(1240 / 210)
 
 
 def test_a_lone_pulse_is_doubted_only_on_a_page_with_a_grid() -> None:

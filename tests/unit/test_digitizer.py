@@ -369,3 +369,31 @@ def test_bars_between_a_rows_leads_are_not_read_as_signal(digitizer: Digitizer, 
     assert mean_score(page.truth_uv, barred) > plain - 0.5
     shifts = [s["shift_samples"] for s in score_record(page.truth_uv, barred, 500.0).values()]
     assert max(abs(s) for s in shifts) <= 2
+
+
+def test_rows_running_to_the_pictures_edge_are_not_whole() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.digitizer import _whole_row_lengths
+    from pipeline.layout import TraceRow
+    from pipeline.rectify import Rectification
+
+    # A 2200 x 1600 px scan turned 2 degrees about its top-left corner onto the page; rows
+    # at 8 px/mm. The first row's ends lie 100 and 40 px inside the picture; the second
+    # runs to its right edge (a crop cut it); the third starts 5 px from its left edge.
+    a = np.deg2rad(2.0)
+    turn = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0, 0, 1]])
+    ys = (300.0, 700.0, 1100.0)
+    rows = [TraceRow(y_px=y, x0_px=0, x1_px=0, top_px=y - 100, bottom_px=y + 100) for y in ys]
+
+    def page_x(x_picture: float, y_page: float) -> float:
+        """x on the page of the picture's column x_picture where it crosses page row y_page."""
+        y_picture = (y_page - np.sin(a) * x_picture) / np.cos(a)
+        return float((turn @ np.array([x_picture, y_picture, 1.0]))[0])
+
+    page = SimpleNamespace(ppm_guess=8.0, grid=None, rows=rows,
+                           rect=Rectification(2.0, turn, (1600, 2200)))
+    starts = [page_x(x, y) for x, y in zip((100.0, 100.0, 5.0), ys)]
+    ends = [page_x(x, y) for x, y in zip((2159.0, 2198.0, 2100.0), ys)]
+    lengths = _whole_row_lengths(page, starts, ends, (1600, 2200))  # type: ignore[arg-type]
+    assert lengths == [pytest.approx(ends[0] - starts[0])]
