@@ -758,7 +758,11 @@ class Digitizer:
         rows, long_ink = rows_and_long_ink(in_region, ppm_guess)
         if grid is not None:
             grid = _check_grid_harmonic(grid, rows)
-            if grid.px_per_mm != ppm_guess:
+            if grid is None:
+                ppm_guess = max(img_r.shape[:2]) / 280.0
+                in_region = in_signal_region(trace_r, ppm_guess)
+                rows, long_ink = rows_and_long_ink(in_region, ppm_guess)
+            elif grid.px_per_mm != ppm_guess:
                 ppm_guess = grid.px_per_mm
                 rows, long_ink = _rows_again(trace_r, ppm_guess, rows, in_region)
         timings["crop_rows"] = time.perf_counter() - t
@@ -1304,13 +1308,17 @@ def _upsample(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(prob, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
+def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale | None:
     """Guard against a grid period read at 2-5 mm instead of 1 mm (dotted or faint minor
     lines), or at half a mm: rows of printed ECGs are 180-320 mm long (10 s at 25 mm/s, or
     5 s at 50 mm/s); a page whose longest row would be under 110 mm or over 340 mm is
     rescaled when a whole factor fixes it. Longer rows are believed on a grid whose lines
     stand at every multiple of the measured 1 mm period (`GridScale.odd_deficit`): a
     half-mm harmonic's odd multiples fall between lines (clean 300-dpi bench page 2).
+    None, no grid, when no factor fixes it and the period was found across the rows only
+    (no vertical lines): a gridless photo's rows, 284 px apart, repeat in its grid map
+    (text, the traces' fringes), whose fifth harmonic passed for a 1 mm grid under which
+    its rows were 29 mm long (bench gridless photo 3: its rhythm strip lost, 0.0 dB).
     """
     longest_mm = max(r.x1_px - r.x0_px for r in rows) / grid.px_per_mm
     if 110.0 <= longest_mm <= 340.0:
@@ -1325,7 +1333,7 @@ def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale:
     factors = [k if longest_mm < 110.0 else 1.0 / k for k in (2.0, 3.0, 4.0, 5.0)]
     fits = [f for f in factors if 180.0 <= longest_mm * f <= 320.0]
     if not fits:
-        return grid
+        return grid if np.isfinite(grid.px_per_mm_x) else None
     f = min(fits, key=lambda f: abs(longest_mm * f - 250.0))
     return replace(grid, px_per_mm=grid.px_per_mm / f, px_per_mm_x=grid.px_per_mm_x / f,
                    px_per_mm_y=grid.px_per_mm_y / f)

@@ -316,7 +316,24 @@ def test_grid_period_harmonics_are_undone_by_the_row_length(read_ppm: float,
     row = TraceRow(y_px=500.0, x0_px=100, x1_px=100 + 1968, top_px=400, bottom_px=600)
     grid = GridScale(px_per_mm=read_ppm, px_per_mm_x=read_ppm, px_per_mm_y=read_ppm,
                      strength=0.5, minor_visible=True)
-    assert _check_grid_harmonic(grid, [row]).px_per_mm == pytest.approx(expected, rel=0.01)
+    checked = _check_grid_harmonic(grid, [row])
+    assert checked is not None and checked.px_per_mm == pytest.approx(expected, rel=0.01)
+
+
+def test_a_period_across_the_rows_only_that_leaves_them_no_ecgs_length_is_no_grid() -> None:
+    from pipeline.digitizer import _check_grid_harmonic
+    from pipeline.grid import GridScale
+    from pipeline.layout import TraceRow
+
+    # Rows 1,648 px long under a period of 56.6 px found across them only (no vertical
+    # lines): 29 mm, which no whole factor makes an ECG's row.
+    row = TraceRow(y_px=500.0, x0_px=383, x1_px=2031, top_px=400, bottom_px=600)
+    across = GridScale(px_per_mm=56.6, px_per_mm_x=float("nan"), px_per_mm_y=56.6,
+                       strength=0.19, minor_visible=True)
+    assert _check_grid_harmonic(across, [row]) is None
+    # Lines both ways: a grid, kept as read (a picture of part of a page).
+    both = replace(across, px_per_mm_x=56.6)
+    assert _check_grid_harmonic(both, [row]) == both
 
 
 @pytest.mark.parametrize(("odd_deficit", "expected"), [
@@ -334,7 +351,7 @@ def test_rows_twice_the_usual_length_are_believed_where_the_grid_repeats_at_its_
     grid = GridScale(px_per_mm=3.935, px_per_mm_x=3.935, px_per_mm_y=3.935, strength=0.5,
                      minor_visible=True, odd_deficit=odd_deficit)
     checked = _check_grid_harmonic(grid, [row])
-    assert checked.px_per_mm == pytest.approx(expected, rel=0.01)
+    assert checked is not None and checked.px_per_mm == pytest.approx(expected, rel=0.01)
     assert checked.odd_deficit == odd_deficit
 
 
