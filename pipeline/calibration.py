@@ -393,13 +393,14 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
 #: they shrank a gridless photo's time axis 0.13 %, and its leads read 1.5 dB lower).
 ROW_RECORD_S = 9.99
 #: Seconds a gridless page's whole rows may read at its pulse's time scale for the rows to
-#: set the scale. A pulse's width is 39 px at 200 dpi, and a pixel off is 2.6 % (bench
-#: scans without grid: 0.9 and 1.2 % off, each lead then 7.6 dB, its last column 80 ms
-#: late); rows 1,900 px long, read to 0.1 %, are 9.98-9.99 s. Rows read past 10 s are the
-#: pulse's error (a record shows no more; pulses are more often read narrow, by up to
-#: 2.3 %); rows read short may be a page narrower than the record (the renderer's letter
-#: pages, margins taken, show 9.76 s), so only a little short is taken for the pulse's
-#: error (9.9 s snapped a letter page read 1.5 % off to 2.4 %).
+#: set the scale. A pulse's width is 39 px at 200 dpi, so a pixel is 2.6 %; rows 1,900 px
+#: long, read to 0.1 %, are 9.98-9.99 s. (The renderer draws a pulse's two vertical
+#: strokes in whole columns, each up to half a pixel inward: its pulses are 0-2.3 %
+#: narrow, bench scans without grid 0.9 and 1.2 %, every lead 5-9 dB lower for it; they
+#: are read as drawn.) Rows read past 10 s are the pulse's error (a record shows no more);
+#: rows read short may be a page narrower than the record (the renderer's letter pages,
+#: margins taken, show 9.76 s), so only a little short is taken for the pulse's error
+#: (9.9 s snapped a letter page read 1.5 % off to 2.4 %).
 ROWS_READ_S = (9.95, 10.4)
 
 
