@@ -715,6 +715,91 @@ def exclusive_runs(runs: Sequence[RowRuns], baselines: Sequence[float], max_shar
             for r, h in zip(runs, has, strict=True)]
 
 
+#: A row whose run centre moves at most CROSSING_FLAT_PX per column over the
+#: CROSSING_LEAD_COLS columns before two rows' lines merge is flat beside one that moves
+#: CROSSING_STEEP_RATIO times as fast (`uncrossed_runs`).
+CROSSING_FLAT_PX = 5.0
+CROSSING_STEEP_RATIO = 4.0
+CROSSING_LEAD_COLS = 3
+#: How near a flat row's level a run lies to be its line's, px, and how much further per
+#: column since the level was last seen.
+CROSSING_LEVEL_PX = 4.0
+CROSSING_LEVEL_DRIFT_PX = 1.0
+#: The flat row's level lies within this share of the two rows' baselines' spacing of its
+#: own baseline (its line at rest, not a wave's plateau), and the runs are exchanged over
+#: CROSSING_MIN_COLS columns or more (a one-column exchange is a merge's ragged end).
+CROSSING_BASELINE_SHARE = 0.15
+CROSSING_MIN_COLS = 2
+
+
+def uncrossed_runs(runs: Sequence[RowRuns], baselines: Sequence[float]) -> list[RowRuns]:
+    """Rows' runs with the lines of two rows that crossed told apart again.
+
+    A tall wave of one row (a precordial lead's deep S) runs down through the next row's
+    line: the two lines merge in one run for a few columns, then part, and each row's own
+    choice may take the other's ink beyond (the flat line took the wave's trough, the wave
+    took the flat line: `bench/foreign.py`'s kit red page 0, V3's S waves through the II
+    strip; its II -1.5 -> 2.1 dB, V3 10.6 -> 12.2). Where two rows part after
+    a shared stretch and one of them was flat just before it, at its baseline (px, page
+    rows; CROSSING_BASELINE_SHARE), beside a steep other (CROSSING_FLAT_PX,
+    CROSSING_STEEP_RATIO), the flat row keeps its level: in each column from the parting
+    on where its run lies off that level (CROSSING_LEVEL_PX, plus CROSSING_LEVEL_DRIFT_PX
+    per column since it was seen) and the other row's run on it, on the side the other
+    row came from, the two rows' runs are exchanged (CROSSING_MIN_COLS or more), and the
+    level follows the exchanged run.
+    """
+    out = [RowRuns(r.top_px, r.bottom_px, r.x0_px, r.has.copy(),
+                   r.t + r.top_px, r.b + r.top_px) for r in runs]  # t, b: page rows here
+    for k, j, sk, sj, both in _overlapping_pairs(runs):
+        rk, rj = out[k], out[j]
+        n = both.size
+        has = rk.has[sk] & rj.has[sj]
+        for a, stop in true_runs(both):
+            lead = np.arange(a - CROSSING_LEAD_COLS, a)
+            if lead[0] < 0 or stop >= n or not (has[lead].all() and has[stop]) or both[lead].any():
+                continue
+            centres = [0.5 * (r.t[s][lead] + r.b[s][lead]) for r, s in ((rk, sk), (rj, sj))]
+            slopes = [abs(float(c[-1] - c[0])) / (CROSSING_LEAD_COLS - 1) for c in centres]
+            flat_k = slopes[0] <= CROSSING_FLAT_PX and slopes[1] >= CROSSING_STEEP_RATIO * max(
+                slopes[0], 1.0)
+            flat_j = slopes[1] <= CROSSING_FLAT_PX and slopes[0] >= CROSSING_STEEP_RATIO * max(
+                slopes[1], 1.0)
+            if not (flat_k or flat_j):
+                continue
+            (f, sf), (o, so) = ((rk, sk), (rj, sj)) if flat_k else ((rj, sj), (rk, sk))
+            fc, oc = (centres[0], centres[1]) if flat_k else (centres[1], centres[0])
+            level, seen = float(fc[-1]), a - 1
+            own = baselines[k] if flat_k else baselines[j]
+            if abs(level - own) > CROSSING_BASELINE_SHARE * abs(baselines[j] - baselines[k]):
+                continue
+            came_from = np.sign(level - float(oc[0]))  # +1: the other row came from above
+            cols = []
+            for c in range(stop, n):
+                if both[c] or not has[c]:
+                    break
+                cf, co = sf.start + c, so.start + c
+                tol = CROSSING_LEVEL_PX + CROSSING_LEVEL_DRIFT_PX * (c - seen)
+                other = 0.5 * (o.t[co] + o.b[co])
+                mine = 0.5 * (f.t[cf] + f.b[cf])
+                if (abs(mine - level) <= tol or abs(other - level) > tol
+                        or np.sign(mine - level) != came_from):
+                    break
+                cols.append((cf, co))
+                level, seen = float(other), c
+            if len(cols) < CROSSING_MIN_COLS:
+                continue
+            for cf, co in cols:
+                f.t[cf], o.t[co] = o.t[co], f.t[cf]
+                f.b[cf], o.b[co] = o.b[co], f.b[cf]
+    result = []
+    for r in out:
+        top = min(r.top_px, int(r.t[r.has].min())) if r.has.any() else r.top_px
+        bottom = max(r.bottom_px, int(r.b[r.has].max()) + 1) if r.has.any() else r.bottom_px
+        result.append(RowRuns(top, bottom, r.x0_px, r.has, np.where(r.has, r.t - top, 0),
+                              np.where(r.has, r.b - top, 0)))
+    return result
+
+
 def shared_edges(runs: Sequence[RowRuns]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Which run ends each row shares with another row's chosen run, rows top to bottom.
 
@@ -752,6 +837,7 @@ def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand]
     runs = [_choose_far(mask, r, far, far_window_px) for r, far in
             zip(rows, far_bands or [(r[0], r[1]) for r in rows], strict=True)]
     runs = exclusive_runs(runs, [r[4] for r in rows], max_shared_px)
+    runs = uncrossed_runs(runs, [r[4] for r in rows])
     runs = [drop_end_islands(ru, r[4]) for ru, r in zip(runs, rows, strict=True)]
     shared = shared_edges(runs)
     return [read_row(mask, coverage, ru, top_shared=ts, bottom_shared=bs,

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from pipeline.extract import (
+    RowRuns,
     choose_row_runs,
     choose_runs,
     choose_runs_skipping,
     column_runs,
     extract_row,
+    uncrossed_runs,
     window_consistent,
 )
 from pipeline.synth.raster import stroke_patch
@@ -557,3 +559,42 @@ def test_a_seam_bar_joins_two_leads_and_is_left_unread() -> None:
     assert np.isnan(cols[197:203]).all()
     assert np.nanmax(np.abs(cols[150:195] - 100.0)) < 1.0
     assert np.nanmax(np.abs(cols[206:250] - 90.0)) < 1.0
+
+
+def _row_runs(spans: list[tuple[int, int]]) -> RowRuns:
+    """RowRuns of a band of rows 0-399 from x 0, one (first, last) ink row per column."""
+    t = np.array([a for a, _ in spans])
+    b = np.array([z for _, z in spans])
+    return RowRuns(top_px=0, bottom_px=400, x0_px=0, has=np.ones(len(spans), bool), t=t, b=b)
+
+
+def test_a_wave_that_crossed_the_next_rows_flat_line_is_told_from_it_again() -> None:
+    # The upper row's deep S runs down through the lower row's flat line at 200: they merge
+    # (columns 3-4), then the upper row took the flat line and the lower row the trough.
+    upper = _row_runs([(108, 112), (140, 160), (165, 195), (180, 230), (190, 240),
+                       (198, 202), (199, 203), (198, 202), (198, 202), (185, 260)])
+    lower = _row_runs([(198, 202), (198, 202), (199, 203), (180, 230), (190, 240),
+                       (250, 262), (260, 272), (262, 270), (240, 258), (185, 260)])
+    new_upper, new_lower = uncrossed_runs([upper, lower], [100.0, 200.0])
+    assert (new_lower.t[5:9] + new_lower.top_px).tolist() == [198, 199, 198, 198]
+    assert (new_upper.t[5:9] + new_upper.top_px).tolist() == [250, 260, 262, 240]
+    # Outside the parted stretch nothing moves.
+    for new, old in ((new_upper, upper), (new_lower, lower)):
+        for c in (0, 1, 2, 3, 4, 9):
+            assert new.t[c] + new.top_px == old.t[c] + old.top_px
+    # A flat stretch away from the row's baseline is a wave's plateau, not its line at
+    # rest: nothing is exchanged.
+    _, kept = uncrossed_runs([upper, lower], [100.0, 260.0])
+    assert np.array_equal(kept.t + kept.top_px, lower.t + lower.top_px)
+
+
+def test_two_rows_that_touched_and_went_back_keep_their_runs() -> None:
+    # The upper row's trough touches the lower row's flat line and turns back up: after
+    # they part each row's own choice is right, and stays.
+    upper = _row_runs([(108, 112), (140, 160), (165, 195), (180, 203), (170, 203),
+                       (150, 175), (120, 150), (105, 125), (100, 106), (99, 104)])
+    lower = _row_runs([(198, 202), (198, 202), (199, 203), (180, 203), (170, 203),
+                       (198, 202), (199, 203), (198, 202), (198, 202), (198, 202)])
+    new_upper, new_lower = uncrossed_runs([upper, lower], [100.0, 200.0])
+    assert np.array_equal(new_upper.t + new_upper.top_px, upper.t + upper.top_px)
+    assert np.array_equal(new_lower.t + new_lower.top_px, lower.t + lower.top_px)
