@@ -747,7 +747,7 @@ class Digitizer:
             grid = None
         timings["grid"] = time.perf_counter() - t
 
-        ppm_guess = grid.px_per_mm if grid else max(img_r.shape[:2]) / 280.0
+        ppm_guess = grid.px_per_mm if grid else _gridless_px_per_mm(img_r.shape[:2])
         t = time.perf_counter()
         if dark_v is None or img_r is not image:
             dark_v = paper_darkness(img_r, channels)
@@ -759,7 +759,7 @@ class Digitizer:
         if grid is not None:
             grid = _check_grid_harmonic(grid, rows)
             if grid is None:
-                ppm_guess = max(img_r.shape[:2]) / 280.0
+                ppm_guess = _gridless_px_per_mm(img_r.shape[:2])
                 in_region = in_signal_region(trace_r, ppm_guess)
                 rows, long_ink = rows_and_long_ink(in_region, ppm_guess)
             elif grid.px_per_mm != ppm_guess:
@@ -835,14 +835,12 @@ class Digitizer:
         opts = self.options
         pulses = agreeing_pulses([p for p in page.start_pulses + page.end_pulses
                                   if p is not None])
-        if lone_piece(pulses, page.grid.px_per_mm if page.grid else page.ppm_guess,
-                      page.grid is not None):
+        if lone_piece(pulses, _page_px_per_mm(page), page.grid is not None):
             pulses = []  # no pulse: its row is read from its line's start
         kept = {id(p) for p in pulses}
         page.start_pulses = [p if id(p) in kept else None for p in page.start_pulses]
         page.end_pulses = [p if id(p) in kept else None for p in page.end_pulses]
-        scales = page_scales(pulses, page.grid.px_per_mm if page.grid else page.ppm_guess,
-                             page.grid is not None)
+        scales = page_scales(pulses, _page_px_per_mm(page), page.grid is not None)
         if page.grid is None and not pulses:
             # No grid, no pulse: assume the longest rows show 10 s at 25 mm/s.
             length = float(np.median([r.x1_px - r.x0_px for r in page.rows]))
@@ -1308,6 +1306,17 @@ def _upsample(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(prob, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
+def _page_px_per_mm(page: _Page) -> float:
+    """A read page's scale, px/mm: its grid's, else the guess it was read at."""
+    return page.grid.px_per_mm if page.grid is not None else page.ppm_guess
+
+
+def _gridless_px_per_mm(shape: tuple[int, int]) -> float:
+    """px/mm a page (H, W) with no grid is first read at: its longer side taken for 280 mm,
+    about a landscape A4 or letter sheet's width."""
+    return max(shape) / 280.0
+
+
 def _check_grid_harmonic(grid: GridScale, rows: list[TraceRow]) -> GridScale | None:
     """Guard against a grid period read at 2-5 mm instead of 1 mm (dotted or faint minor
     lines), or at half a mm: rows of printed ECGs are 180-320 mm long (10 s at 25 mm/s, or
@@ -1414,7 +1423,7 @@ def _row_extents(page: _Page, px_per_s: float | None = None
     the plot's frame where it has one (`pipeline.frame`). px_per_s: the page's time scale
     (None: unknown), which tightens the rows' agreement on slow pages (ROW_AGREEMENT_S)."""
     starts, ends = [], []
-    ppm = page.ppm_guess if page.grid is None else page.grid.px_per_mm
+    ppm = _page_px_per_mm(page)
     for tr, ps, pe, row in zip(page.traces, page.start_pulses, page.end_pulses, page.rows):
         finite = _line_samples(tr, ppm)
         x0 = float(tr.x_px[finite[0]]) if finite.size else float(tr.x_px[0])
@@ -1472,7 +1481,7 @@ def _whole_row_lengths(page: _Page, starts: Sequence[float], ends: Sequence[floa
     """Lengths, px, of the rows (extents `starts`, `ends`, px on the rectified page) whose
     both ends lie WHOLE_ROW_EDGE_MM or more inside the working picture (`work_shape`
     (H, W), the picture `page.rect` maps onto the page): those no crop cut."""
-    ppm = page.ppm_guess if page.grid is None else page.grid.px_per_mm
+    ppm = _page_px_per_mm(page)
     h, w = work_shape
     margin = WHOLE_ROW_EDGE_MM * ppm
     ends_px = np.array([[(x0, r.y_px), (x1, r.y_px)]
