@@ -243,10 +243,10 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
         line_dark = float(np.percentile(dark_v[long_lines > 0], 90))  # core, not fringe
         if per_line and line_dark < OWN_LINE_SHARE * level:
             long_lines = _lighter_than_own_line(dark_v, long_lines > 0, across, down, level,
-                                                drawn_only=line_dark >= 0.8 * level)
+                                                drawn_only=line_dark >= DARK_LINE_SHARE * level)
         for s in row_strips(trace.shape):
             lines = long_lines[s]
-            if line_dark < 0.8 * level and not per_line:
+            if line_dark < DARK_LINE_SHARE * level and not per_line:
                 lines = lines * (dark_v[s] < 0.5 * (line_dark + level))
             moved = trace[s] * lines
             trace[s] -= moved
@@ -255,11 +255,16 @@ def colour_rule(image: np.ndarray, channels: tuple[int, ...] = ALL_CHANNELS,
 
 
 #: Lines under this share of the traces' darkness (their 90th percentile) are told from
-#: the traces line by line in a picture as given (`colour_rule`'s per_line); those of 0.8
-#: of it and over on a drawn page only, whose lines are even: there a trace 0.89 dark is
-#: told from its grid's 0.80 (ECG-Image-Kit's random grid colours, dark in every channel
-#: on a page in four). Darker lines are the traces' own ink: a black grid's.
+#: the traces line by line in a picture as given (`colour_rule`'s per_line); those of
+#: DARK_LINE_SHARE of it and over on a drawn page only, whose lines are even: there a
+#: trace 0.89 dark is told from its grid's 0.80 (ECG-Image-Kit's random grid colours, dark
+#: in every channel on a page in four). Darker lines are the traces' own ink: a black
+#: grid's.
 OWN_LINE_SHARE = 0.95
+#: Lines this share of the traces' darkness or more are as dark as the traces: on a
+#: resampled picture all their pixels are grid, on one as given only a drawn page's are
+#: told from the traces (`colour_rule`).
+DARK_LINE_SHARE = 0.8
 #: Share of the picture's longer side along its edges left out of its darkest ink's level.
 EDGE_SHARE = 0.005
 

@@ -759,11 +759,9 @@ def uncrossed_runs(runs: Sequence[RowRuns], baselines: Sequence[float]) -> list[
             if lead[0] < 0 or stop >= n or not (has[lead].all() and has[stop]) or both[lead].any():
                 continue
             centres = [0.5 * (r.t[s][lead] + r.b[s][lead]) for r, s in ((rk, sk), (rj, sj))]
-            slopes = [abs(float(c[-1] - c[0])) / (CROSSING_LEAD_COLS - 1) for c in centres]
-            flat_k = slopes[0] <= CROSSING_FLAT_PX and slopes[1] >= CROSSING_STEEP_RATIO * max(
-                slopes[0], 1.0)
-            flat_j = slopes[1] <= CROSSING_FLAT_PX and slopes[0] >= CROSSING_STEEP_RATIO * max(
-                slopes[1], 1.0)
+            slope_k, slope_j = (abs(float(c[-1] - c[0])) / (CROSSING_LEAD_COLS - 1)
+                                for c in centres)
+            flat_k, flat_j = _flat_beside(slope_k, slope_j), _flat_beside(slope_j, slope_k)
             if not (flat_k or flat_j):
                 continue
             (f, sf), (o, so) = ((rk, sk), (rj, sj)) if flat_k else ((rj, sj), (rk, sk))
@@ -798,6 +796,12 @@ def uncrossed_runs(runs: Sequence[RowRuns], baselines: Sequence[float]) -> list[
         result.append(RowRuns(top, bottom, r.x0_px, r.has, np.where(r.has, r.t - top, 0),
                               np.where(r.has, r.b - top, 0)))
     return result
+
+
+def _flat_beside(slope: float, other: float) -> bool:
+    """Whether a row moving `slope` px per column is flat beside one moving `other`
+    (`uncrossed_runs`: CROSSING_FLAT_PX, CROSSING_STEEP_RATIO)."""
+    return slope <= CROSSING_FLAT_PX and other >= CROSSING_STEEP_RATIO * max(slope, 1.0)
 
 
 def shared_edges(runs: Sequence[RowRuns]) -> list[tuple[np.ndarray, np.ndarray]]:
