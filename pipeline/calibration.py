@@ -389,14 +389,14 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
 #: Seconds a printed 12-lead page's rows show, read from their lines' ends: its 10 s
 #: record, whole in each row (3x4's four columns of 2.5 s, 6x2's two of 5 s, 12x1 and
 #: rhythm strips whole), drawn from its first sample to its last (9.998 s at 500 Hz). The
-#: bench's scans, at their grid's scale, read 9.975-9.995 s, median 9.987 (taken for 10 s,
+#: bench's scans, at their grid's scale, read 9.93-9.995 s, median 9.986 (taken for 10 s,
 #: they shrank a gridless photo's time axis 0.13 %, and its leads read 1.5 dB lower).
 ROW_RECORD_S = 9.99
 #: Seconds a gridless page's whole rows may read at its pulse's time scale for the rows to
 #: set the scale. A pulse's width is 39 px at 200 dpi, so a pixel is 2.6 %; rows 1,900 px
-#: long, read to 0.1 %, are 9.98-9.99 s. (The renderer draws a pulse's two vertical
+#: long are read to about 0.1 % (see ROW_RECORD_S). (The renderer draws a pulse's two vertical
 #: strokes in whole columns, each up to half a pixel inward: its pulses are 0-2.3 %
-#: narrow, bench scans without grid 0.9 and 1.2 %, every lead 5-9 dB lower for it; they
+#: narrow, bench scans without grid 0.9 and 1.2 %, its leads at 1-9 dB for it; they
 #: are read as drawn.) Rows read past 10 s are the pulse's error (a record shows no more);
 #: rows read short may be a page narrower than the record (the renderer's letter pages,
 #: margins taken, show 9.76 s), so only a little short is taken for the pulse's error
