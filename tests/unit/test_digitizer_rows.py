@@ -187,6 +187,31 @@ def test_a_line_the_gate_cut_is_put_back_but_not_a_stamp_touching_it() -> None:
     assert _restore_gated_lines(trace, trace, rows, PPM) is trace
 
 
+def test_a_line_cut_into_pieces_by_grid_lines_is_put_back_across_them() -> None:
+    from pipeline.digitizer import _restore_gated_lines
+
+    # A black grid's 1 mm lines cut a faint flat stretch (x < 150, which the gate dropped)
+    # into pieces a pixel apart; the grid lines' own pixels stay out.
+    ink = np.zeros((200, 400), dtype=np.float32)
+    ink[100:102, 20:380] = 1.0
+    grid = np.zeros_like(ink)
+    line_x = np.arange(24, 380, round(PPM))
+    grid[:, line_x] = 1.0
+    ink[:, line_x[line_x < 150]] = 0.0
+    ink[102:140, 96] = 1.0  # the ink map keeps a grid line's stretch below the line
+    trace = ink.copy()
+    trace[:, :150] = 0.0
+    rows = [TraceRow(101.0, 20, 380, 50, 150)]
+    out = _restore_gated_lines(trace, ink, rows, PPM, grid)
+    pieces = np.ones(150, dtype=bool)
+    pieces[:20] = False
+    pieces[line_x[line_x < 150]] = False
+    assert (out[100:102, :150][:, pieces] > 0.5).all()
+    assert not (out[104:140, 96] > 0.5).any()  # (the line's one-pixel fringe aside)
+    # Without the grid map the pieces are each too narrow to be put back.
+    assert not (_restore_gated_lines(trace, ink, rows, PPM)[100:102, 20:150] > 0.5).any()
+
+
 def test_pulses_that_all_point_down_turn_a_page_despite_moderate_skew() -> None:
     from pipeline.calibration import Pulse
     from pipeline.upside_down import flip_votes
