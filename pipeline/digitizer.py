@@ -151,6 +151,11 @@ MAX_SHARED_MM = 1.5
 #: A row's line is read beyond its band (`TraceRow.far_band`) only this close (mm) to where
 #: a wave leaves the band: half a wide QRS's excursion at 50 mm/s.
 FAR_WINDOW_MM = 5.0
+#: Longest stretch of other ink (mm) that a row's path may have taken through paper and
+#: that is unpicked (`extract.drop_islands`): longer than a QRS whose strokes were lost
+#: (0.12 s, 3 mm), shorter than the rest of a line. 40 px (5 mm at 200 dpi) kept a stamp's
+#: ellipse 7.6 mm long in the II strip of scan black-grid page 5 (2.4 dB; 9.4 at 10 mm).
+ISLAND_MAX_MM = 10.0
 #: Ink the network's gate cut from a line it keeps in part is put back where its vertical
 #: or horizontal run is shorter than this (mm): a line's, not a stamp's thick strokes.
 RESTORE_RUN_MM = 0.5
@@ -797,7 +802,8 @@ class Digitizer:
             return extract_rows(
                 read_mask, coverage, bands, max_shared_px=MAX_SHARED_MM * ppm_guess,
                 check_edges=not labels_out, far_bands=[r.far_band for r in rows],
-                far_window_px=FAR_WINDOW_MM * ppm_guess, unread=unread)
+                far_window_px=FAR_WINDOW_MM * ppm_guess, unread=unread,
+                max_island_px=round(ISLAND_MAX_MM * ppm_guess))
 
         traces = read_rows()
         baselines = [isoelectric_level(tr.y_px) for tr in traces]

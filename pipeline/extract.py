@@ -381,10 +381,12 @@ def _second_order_path(top: np.ndarray, bottom: np.ndarray, centre: np.ndarray,
 FLAT_ISLAND_JUMP_PX = 4.0
 FLAT_ISLAND_TOL_PX = 1.0
 FLAT_ISLAND_COLS = 1
+#: Longest island (`drop_islands`), columns, where the page's scale is not known.
+ISLAND_MAX_PX = 40
 
 
 def drop_islands(choice: np.ndarray, top: np.ndarray, bottom: np.ndarray, *,
-                 min_jump_px: float = 12.0, max_len: int = 40) -> np.ndarray:
+                 min_jump_px: float = 12.0, max_len: int = ISLAND_MAX_PX) -> np.ndarray:
     """Unpick short stretches of runs that the path reached and left only by jumping
     through paper: the line is continuous, so such an island (text or a neighbour's wave
     seen through a break in our own line) is not ours when it also lies away from the
@@ -530,13 +532,16 @@ def connected_ink(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int, 
 
 def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int, x1_px: int,
                     baseline_px: float, prior_half_px: float | None = None,
-                    band_mask: np.ndarray | None = None) -> RowRuns:
+                    band_mask: np.ndarray | None = None,
+                    max_island_px: int = ISLAND_MAX_PX) -> RowRuns:
     """The run of each column of a row's band that its line passes through.
 
     mask: (H, W) bool trace pixels; the band is rows [top_px, bottom_px), columns
     [x0_px, x1_px]; baseline_px: the row's baseline, px. prior_half_px: see `extract_row`.
     band_mask: (bottom_px - top_px, x1_px - x0_px + 1) bool, the band's ink to choose runs
-    from, when not all of its ink in `mask` may be read (`connected_ink`).
+    from, when not all of its ink in `mask` may be read (`connected_ink`). max_island_px:
+    the longest stretch of other ink the path may have taken that is unpicked
+    (`drop_islands`), columns.
     """
     band_m = mask[top_px:bottom_px, x0_px:x1_px + 1] if band_mask is None else band_mask
     h, w = band_m.shape
@@ -550,7 +555,7 @@ def choose_row_runs(mask: np.ndarray, *, top_px: int, bottom_px: int, x0_px: int
     pen_px = _run_pen_px(top, bottom, valid)
     if pen_px >= 2:
         choice = window_consistent(choice, top, bottom, valid, base, half_band)
-    choice = drop_islands(choice, top, bottom)
+    choice = drop_islands(choice, top, bottom, max_len=max_island_px)
     has = choice >= 0
     idx = np.where(has, choice, 0)
     cols = np.arange(w)
@@ -823,8 +828,8 @@ def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand]
                  max_shared_px: float = 16.0, *, check_edges: bool = True,
                  far_bands: Sequence[tuple[int, int]] | None = None,
                  far_window_px: float = 0.0,
-                 unread: Sequence[Sequence[tuple[int, int]]] | None = None
-                 ) -> list[RowTrace]:
+                 unread: Sequence[Sequence[tuple[int, int]]] | None = None,
+                 max_island_px: int = ISLAND_MAX_PX) -> list[RowTrace]:
     """Read the lines of all rows of a page together (see `extract_row`).
 
     rows: per row, top to bottom, (top_px, bottom_px, x0_px, x1_px, baseline_px,
@@ -836,9 +841,9 @@ def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand]
     (`connected_ink`), within far_window_px columns of where it leaves the band
     (`_choose_far`); None: the bands alone. unread: per row, spans of columns (first, last
     px) that the line runs through but that are not read (a seam bar's, where its ink
-    hides the line): see `read_row`; None: none.
+    hides the line): see `read_row`; None: none. max_island_px: see `choose_row_runs`.
     """
-    runs = [_choose_far(mask, r, far, far_window_px) for r, far in
+    runs = [_choose_far(mask, r, far, far_window_px, max_island_px) for r, far in
             zip(rows, far_bands or [(r[0], r[1]) for r in rows], strict=True)]
     runs = exclusive_runs(runs, [r[4] for r in rows], max_shared_px)
     runs = uncrossed_runs(runs, [r[4] for r in rows])
@@ -849,8 +854,8 @@ def extract_rows(mask: np.ndarray, coverage: np.ndarray, rows: Sequence[RowBand]
             for k, (ru, (ts, bs)) in enumerate(zip(runs, shared, strict=True))]
 
 
-def _choose_far(mask: np.ndarray, row: RowBand, far: tuple[int, int], window_px: float
-                ) -> RowRuns:
+def _choose_far(mask: np.ndarray, row: RowBand, far: tuple[int, int], window_px: float,
+                max_island_px: int = ISLAND_MAX_PX) -> RowRuns:
     """`choose_row_runs` for a row whose line may go on to rows far[0]..far[1] through ink
     connected to its band's, within window_px columns of where its line leaves the band.
 
@@ -864,7 +869,8 @@ def _choose_far(mask: np.ndarray, row: RowBand, far: tuple[int, int], window_px:
     """
     top, bottom, x0, x1, baseline, half = row
     near = choose_row_runs(mask, top_px=top, bottom_px=bottom, x0_px=x0, x1_px=x1,
-                           baseline_px=baseline, prior_half_px=half)
+                           baseline_px=baseline, prior_half_px=half,
+                           max_island_px=max_island_px)
     far_top, far_bottom = min(far[0], top), max(far[1], bottom)
     if (far_top, far_bottom) == (top, bottom) or window_px < 1:
         return near
@@ -878,7 +884,7 @@ def _choose_far(mask: np.ndarray, row: RowBand, far: tuple[int, int], window_px:
     reachable[bottom - far_top:, ~around] = False
     far_runs = choose_row_runs(mask, top_px=far_top, bottom_px=far_bottom, x0_px=x0,
                                x1_px=x1, baseline_px=baseline, prior_half_px=half,
-                               band_mask=reachable)
+                               band_mask=reachable, max_island_px=max_island_px)
     return _spliced(near, far_runs, around)
 
 

@@ -121,6 +121,22 @@ def test_a_grid_lines_piece_seen_through_a_break_is_dropped() -> None:
 
 
 
+def test_a_longer_island_goes_when_the_page_scale_allows_it() -> None:
+    from pipeline.extract import extract_rows
+
+    # A line at row 100 lost over columns 150-209, where a stamp's arc 30 px below is the
+    # only ink: 60 columns of other ink, 7.5 mm at 8 px/mm.
+    mask = draw(np.full(400, 100.0), 200, 2)
+    mask[:, 150:210] = False
+    mask[130:132, 140:220] = True
+    band = [(0, 200, 0, 399, 100.0, 100.0)]
+    gap = np.arange(300, 420)  # 0.5 px samples of columns 150-209
+    kept, = extract_rows(mask, mask.astype(np.float32), band)
+    assert np.nanmedian(kept.y_px[gap]) > 125  # 40 columns at most: read along the arc
+    dropped, = extract_rows(mask, mask.astype(np.float32), band, max_island_px=80)
+    assert not (dropped.y_px[gap] > 110).any()
+
+
 def test_islands_side_by_side_go_and_the_line_between_them_stays() -> None:
     from pipeline.extract import choose_runs_skipping, column_runs, drop_islands
 
