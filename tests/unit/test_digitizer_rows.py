@@ -199,6 +199,7 @@ def test_a_line_cut_into_pieces_by_grid_lines_is_put_back_across_them() -> None:
     grid[:, line_x] = 1.0
     ink[:, line_x[line_x < 150]] = 0.0
     ink[102:140, 96] = 1.0  # the ink map keeps a grid line's stretch below the line
+    ink[80:100, 107:109] = 1.0  # a lead label's stroke on the piece between 104 and 112
     trace = ink.copy()
     trace[:, :150] = 0.0
     rows = [TraceRow(101.0, 20, 380, 50, 150)]
@@ -206,6 +207,8 @@ def test_a_line_cut_into_pieces_by_grid_lines_is_put_back_across_them() -> None:
     pieces = np.ones(150, dtype=bool)
     pieces[:20] = False
     pieces[line_x[line_x < 150]] = False
+    pieces[105:112] = False  # taller than wide with the stroke: not a line's stretch
+    assert not (out[80:98, 107:109] > 0.5).any()
     assert (out[100:102, :150][:, pieces] > 0.5).all()
     assert not (out[104:140, 96] > 0.5).any()  # (the line's one-pixel fringe aside)
     # Without the grid map the pieces are each too narrow to be put back.
