@@ -151,6 +151,14 @@ MAX_SHARED_MM = 1.5
 #: A row's line is read beyond its band (`TraceRow.far_band`) only this close (mm) to where
 #: a wave leaves the band: half a wide QRS's excursion at 50 mm/s.
 FAR_WINDOW_MM = 5.0
+#: A row's start is moved back along faint ink (`_faint_start`) by at least this (mm)...
+FAINT_START_MM = 1.0
+#: ... through breaks of at most this many columns (a grid line's crossing), in columns
+#: whose ink there is at most FAINT_RUN_PX tall (a flat line's, not a lead label's stroke).
+FAINT_GAP_PX = 2
+FAINT_RUN_PX = 4
+#: ... and inked in this share of its columns at least (a dotted grid line: about half).
+FAINT_COVER = 0.8
 #: Longest stretch of other ink (mm) that a row's path may have taken through paper and
 #: that is unpicked (`extract.drop_islands`): longer than a QRS whose strokes were lost
 #: (0.12 s, 3 mm), shorter than the rest of a line. 40 px (5 mm at 200 dpi) kept a stamp's
@@ -825,6 +833,7 @@ class Digitizer:
                      long_ink,
                      votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
         page.grid_map = grid_r
+        page.faint = faint
         if bars:
             # Bars at seams that split the rows evenly: read the rows again, not in them.
             page.seam_bars = bars_on_seams(bars, *_row_extents(page), ppm_guess)
@@ -942,6 +951,7 @@ class _Page:
         self.sheet_px: tuple[float, float] | None = None
         self.grid_map: np.ndarray | None = None  # (H, W) grid probability, rectified
         self.seam_bars: list[SeamBar] = []  # bars between a row's leads (`find_seam_bars`)
+        self.faint: np.ndarray | None = None  # (H, W) bool: the mask and faint trace ink
 
 
 def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
@@ -1481,6 +1491,7 @@ def _row_extents(page: _Page, px_per_s: float | None = None
             col = _after_break(page.mask, row, x0, 4.0 * ppm, +1, ppm, ps.x1_px)
             if col is not None:
                 x0 = _line_cap(tr, col, +1)
+            x0 = _faint_start(page, tr, row, finite, x0, float(ps.x1_px) + tr.line_width_px)
         if pe is not None:
             x1 = min(x1, float(pe.x0_px) - tr.line_width_px)
             col = _after_break(page.mask, row, x1, 4.0 * ppm, -1, ppm, pe.x0_px)
@@ -1738,3 +1749,69 @@ def _quality(signals: np.ndarray, placements: list[PanelPlacement], traces: list
         q[i] = max(q[i], frac * factor)
     q[np.all(np.isnan(signals), axis=1)] = 0.0
     return np.clip(q, 0.0, 1.0)
+
+
+
+
+def _faint_start(page: _Page, tr: RowTrace, row: TraceRow, finite: np.ndarray, x0: float,
+                 pulse_end_px: float) -> float:
+    """Where a row's signal starts (px), its line followed back in the faint ink
+    (`_Page.faint`) from the reading's start x0 towards the calibration pulse ending at
+    pulse_end_px: a low flat first stretch of a faint line can fall below the mask's
+    threshold, and its reading then began 3.4-4.6 mm late (a scan's black-grid page: every
+    lead 136-184 ms late). Moves x0 back only by FAINT_START_MM or more over a line inked
+    in FAINT_COVER of its columns (not along a dotted grid line: a real picture's row began
+    1.1 mm early so), and only where the faint ink stops short of the pulse (ink running
+    on into the pulse is its tail). tr: the row's line; finite: the indices of its samples
+    read (`_line_samples`)."""
+    if page.faint is None or finite.size == 0:
+        return x0
+    first = int(np.searchsorted(tr.x_px[finite], x0))
+    if first >= finite.size:
+        return x0
+    found = _faint_line_back(page.faint, row.own_band, x0, float(tr.y_px[finite[first]]),
+                             pulse_end_px)
+    if found is None:
+        return x0
+    reached, inked = found
+    span = x0 - reached
+    if span < FAINT_START_MM * _page_px_per_mm(page) or inked < FAINT_COVER * span:
+        return x0
+    return _line_cap(tr, reached, +1)
+
+
+def _faint_line_back(faint: np.ndarray, band: tuple[int, int], x: float, y: float,
+                     limit: float) -> tuple[int, int] | None:
+    """The leftmost column (px) of a line followed left from (x, y) px through `faint`
+    ((H, W) bool) within band (top, bottom) px, and how many columns on the way held its
+    ink: each column's ink within 2 px of the last height found, at most FAINT_RUN_PX
+    tall, up to FAINT_GAP_PX columns without. None when no column holds it, or when it
+    reaches column `limit` (px) without such a gap."""
+    top, bottom = band
+    c, yy = round(x) - 1, round(y)
+    stop = int(np.ceil(limit))
+    last, misses, inked = None, 0, 0
+    while c >= stop:
+        lo, hi = max(top, yy - 2), min(bottom, yy + 3)
+        hits = lo + np.flatnonzero(faint[lo:hi, c])
+        near = int(hits[np.argmin(np.abs(hits - yy))]) if hits.size else -1
+        if hits.size and _vertical_run(faint[top:bottom, c], near - top) <= FAINT_RUN_PX:
+            yy = near
+            last, misses, inked = c, 0, inked + 1
+        else:
+            misses += 1
+            if misses > FAINT_GAP_PX:
+                return None if last is None else (last, inked)
+        c -= 1
+    return None
+
+
+def _vertical_run(column: np.ndarray, y: int) -> int:
+    """Length (px) of the run of True in `column` ((H,) bool) holding index y."""
+    a = y
+    while a > 0 and column[a - 1]:
+        a -= 1
+    b = y
+    while b + 1 < column.size and column[b + 1]:
+        b += 1
+    return b - a + 1

@@ -137,9 +137,45 @@ def test_rows_without_a_found_pulse_start_where_the_pulse_rows_do() -> None:
         rows.append(TraceRow(float(y), 60, 390, y - 40, y + 40))
     pulse = Pulse(x0_px=95, x1_px=110, height_px=80.0, width_px=40.0, side="start")
     page = SimpleNamespace(traces=traces, rows=rows, mask=mask, ppm_guess=PPM, grid=None,
-                           start_pulses=[pulse, pulse, None], end_pulses=[None] * 3)
+                           start_pulses=[pulse, pulse, None], end_pulses=[None] * 3,
+                           faint=mask)
     starts, _ = _row_extents(page)  # type: ignore[arg-type]
     assert starts[0] == pytest.approx(120.0) and starts[2] == pytest.approx(starts[0])
+
+
+@pytest.mark.parametrize(("into_pulse", "dotted"), [(False, False), (True, False),
+                                                    (False, True)])
+def test_a_faint_first_stretch_below_the_mask_starts_the_row(into_pulse: bool,
+                                                             dotted: bool) -> None:
+    # Rows read from x = 150; their faint first stretch (x 120-149, under the mask's
+    # threshold) follows a break after the pulse (ending at 110) unless it runs on into it
+    # (its tail, not the signal), or is a dotted grid line's every other pixel.
+    from types import SimpleNamespace
+
+    from pipeline.calibration import Pulse
+    from pipeline.digitizer import _row_extents
+
+    mask = np.zeros((300, 400), dtype=bool)
+    faint = np.zeros_like(mask)
+    traces, rows = [], []
+    for k in range(3):
+        y = 50 + 100 * k
+        mask[y:y + 2, 150:390] = True
+        faint[y + 1, 111 if into_pulse else 120:150] = True
+        faint[y + 1, 131] = False  # a grid line crossing it
+        if dotted:
+            faint[y + 1, 121:150:2] = False
+        x = np.arange(100, 390, 0.5)
+        tr_y = np.where(x >= 150, float(y), np.nan)
+        traces.append(RowTrace(x_px=x, y_px=tr_y, line_width_px=2.0,
+                               confident=np.isfinite(tr_y)))
+        rows.append(TraceRow(float(y), 60, 390, y - 40, y + 40))
+    pulse = Pulse(x0_px=95, x1_px=110, height_px=80.0, width_px=40.0, side="start")
+    page = SimpleNamespace(traces=traces, rows=rows, mask=mask, ppm_guess=PPM, grid=None,
+                           start_pulses=[pulse] * 3, end_pulses=[None] * 3,
+                           faint=mask | faint)
+    starts, _ = _row_extents(page)  # type: ignore[arg-type]
+    assert starts == pytest.approx([150.0 if into_pulse or dotted else 120.5] * 3)
 
 
 @pytest.mark.parametrize(("mm_per_s", "agreed"), [(25.0, False), (12.5, True)])
