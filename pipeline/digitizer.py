@@ -1075,11 +1075,12 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[Trac
     that runs across them into pieces a pixel apart where they are as dark as the traces
     (a black grid's 1 mm lines: a faint flat stretch 1 mm long between each two, too
     narrow to be put back alone); pieces are joined across them (`_across_grid_lines`).
-    Of a piece the gate holds only so, the grid lines' own pixels are not put back: a
+    Of a piece the gate holds only so, the grid lines' own pixels are not put back (a
     grid line's stretch in the ink map, joined to the line, led the path down into a
-    stamp (scan page 18); one of a piece held as it is stays put back (a separator tick
-    on a grid line, without which a photo's V2 went unread). Clean black-grid bench pages
-    0-7: 16.02 -> 16.38 dB.
+    stamp: scan page 18), nor the rest where it is taller than wide (a lead label's
+    letter); one of a piece held as it is stays put back (a separator tick on a grid
+    line, without which a photo's V2 went unread). Clean black-grid bench pages 0-7:
+    16.02 -> 16.38 dB.
     """
     if ink_r is trace_r:
         return trace_r
