@@ -1098,14 +1098,14 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[Trac
     n, labels = cv2.connectedComponentsWithAlgorithm(on, 8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
     held = np.bincount(labels[gated], minlength=n) > 0
     held[0] = False
-    held_alone = held[labels]  # (H, W') bool: ink of pieces the gate holds as they are
     if on_grid is not None:
+        alone, held_alone = labels, held  # pieces the gate holds as they are
         # Off the grid lines, a piece that only a join across them holds is a stretch of
         # a line where it is no taller than wide; a lead label's letter beside the line is
         # taller (clean light-on-dark page 0: aVR 27.9 -> 19.9 dB, reading an 'R').
         _, apart, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
             on & ~on_grid, 8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
-        flat = (stats[:, cv2.CC_STAT_HEIGHT] <= stats[:, cv2.CC_STAT_WIDTH])[apart]
+        flat = stats[:, cv2.CC_STAT_HEIGHT] <= stats[:, cv2.CC_STAT_WIDTH]
         # Pieces a grid line cut off count with the line they were cut from.
         n, labels = cv2.connectedComponentsWithAlgorithm(
             _across_grid_lines(on, on_grid), 8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
@@ -1125,7 +1125,8 @@ def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[Trac
     if on_grid is not None:
         # Of pieces held only across a grid line, the grid line's own pixels stay out,
         # and so do pieces taller than wide.
-        at = at[held_alone.ravel()[at] | (~on_grid.ravel()[at] & flat.ravel()[at])]
+        at = at[held_alone[alone.ravel()[at]]
+                | (~on_grid.ravel()[at] & flat[apart.ravel()[at]])]
     if at.size == 0:
         return trace_r
     lab = labels.ravel()[at]
@@ -1678,6 +1679,70 @@ def _line_cap(tr: RowTrace, col: int, direction: int) -> float:
     return float(col) + direction * (0.5 * tr.line_width_px - 0.5)
 
 
+def _faint_start(page: _Page, tr: RowTrace, row: TraceRow, finite: np.ndarray, x0: float,
+                 pulse_end_px: float) -> float:
+    """Where a row's signal starts (px), its line followed back in the faint ink
+    (`_Page.faint`) from the reading's start x0 towards the calibration pulse ending at
+    pulse_end_px: a low flat first stretch of a faint line can fall below the mask's
+    threshold, and its reading then began 3.4-4.6 mm late (a scan's black-grid page: every
+    lead 136-184 ms late). Moves x0 back only by FAINT_START_MM or more over a line inked
+    in FAINT_COVER of its columns (not along a dotted grid line: a real picture's row began
+    1.1 mm early so), and only where the faint ink stops short of the pulse (ink running
+    on into the pulse is its tail). tr: the row's line; finite: the indices of its samples
+    read (`_line_samples`)."""
+    if page.faint is None or finite.size == 0:
+        return x0
+    first = int(np.searchsorted(tr.x_px[finite], x0))
+    if first >= finite.size:
+        return x0
+    found = _faint_line_back(page.faint, row.own_band, x0, float(tr.y_px[finite[first]]),
+                             pulse_end_px)
+    if found is None:
+        return x0
+    reached, inked = found
+    span = x0 - reached
+    if span < FAINT_START_MM * _page_px_per_mm(page) or inked < FAINT_COVER * span:
+        return x0
+    return _line_cap(tr, reached, +1)
+
+
+def _faint_line_back(faint: np.ndarray, band: tuple[int, int], x: float, y: float,
+                     limit: float) -> tuple[int, int] | None:
+    """The leftmost column (px) of a line followed left from (x, y) px through `faint`
+    ((H, W) bool) within band (top, bottom) px, and how many columns on the way held its
+    ink: each column's ink within 2 px of the last height found, at most FAINT_RUN_PX
+    tall, up to FAINT_GAP_PX columns without. None when no column holds it, or when it
+    reaches column `limit` (px) without such a gap."""
+    top, bottom = band
+    c, yy = round(x) - 1, round(y)
+    stop = int(np.ceil(limit))
+    last, misses, inked = None, 0, 0
+    while c >= stop:
+        lo, hi = max(top, yy - 2), min(bottom, yy + 3)
+        hits = lo + np.flatnonzero(faint[lo:hi, c])
+        near = int(hits[np.argmin(np.abs(hits - yy))]) if hits.size else -1
+        if hits.size and _vertical_run(faint[top:bottom, c], near - top) <= FAINT_RUN_PX:
+            yy = near
+            last, misses, inked = c, 0, inked + 1
+        else:
+            misses += 1
+            if misses > FAINT_GAP_PX:
+                return None if last is None else (last, inked)
+        c -= 1
+    return None
+
+
+def _vertical_run(column: np.ndarray, y: int) -> int:
+    """Length (px) of the run of True in `column` ((H,) bool) holding index y."""
+    a = y
+    while a > 0 and column[a - 1]:
+        a -= 1
+    b = y
+    while b + 1 < column.size and column[b + 1]:
+        b += 1
+    return b - a + 1
+
+
 def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_per_mm: float
                       ) -> tuple[list[RowTrace], PanelGaps | None]:
     """The rows' traces with the gaps between panels taken out (`pipeline.panels`), and
@@ -1750,69 +1815,3 @@ def _quality(signals: np.ndarray, placements: list[PanelPlacement], traces: list
         q[i] = max(q[i], frac * factor)
     q[np.all(np.isnan(signals), axis=1)] = 0.0
     return np.clip(q, 0.0, 1.0)
-
-
-
-
-def _faint_start(page: _Page, tr: RowTrace, row: TraceRow, finite: np.ndarray, x0: float,
-                 pulse_end_px: float) -> float:
-    """Where a row's signal starts (px), its line followed back in the faint ink
-    (`_Page.faint`) from the reading's start x0 towards the calibration pulse ending at
-    pulse_end_px: a low flat first stretch of a faint line can fall below the mask's
-    threshold, and its reading then began 3.4-4.6 mm late (a scan's black-grid page: every
-    lead 136-184 ms late). Moves x0 back only by FAINT_START_MM or more over a line inked
-    in FAINT_COVER of its columns (not along a dotted grid line: a real picture's row began
-    1.1 mm early so), and only where the faint ink stops short of the pulse (ink running
-    on into the pulse is its tail). tr: the row's line; finite: the indices of its samples
-    read (`_line_samples`)."""
-    if page.faint is None or finite.size == 0:
-        return x0
-    first = int(np.searchsorted(tr.x_px[finite], x0))
-    if first >= finite.size:
-        return x0
-    found = _faint_line_back(page.faint, row.own_band, x0, float(tr.y_px[finite[first]]),
-                             pulse_end_px)
-    if found is None:
-        return x0
-    reached, inked = found
-    span = x0 - reached
-    if span < FAINT_START_MM * _page_px_per_mm(page) or inked < FAINT_COVER * span:
-        return x0
-    return _line_cap(tr, reached, +1)
-
-
-def _faint_line_back(faint: np.ndarray, band: tuple[int, int], x: float, y: float,
-                     limit: float) -> tuple[int, int] | None:
-    """The leftmost column (px) of a line followed left from (x, y) px through `faint`
-    ((H, W) bool) within band (top, bottom) px, and how many columns on the way held its
-    ink: each column's ink within 2 px of the last height found, at most FAINT_RUN_PX
-    tall, up to FAINT_GAP_PX columns without. None when no column holds it, or when it
-    reaches column `limit` (px) without such a gap."""
-    top, bottom = band
-    c, yy = round(x) - 1, round(y)
-    stop = int(np.ceil(limit))
-    last, misses, inked = None, 0, 0
-    while c >= stop:
-        lo, hi = max(top, yy - 2), min(bottom, yy + 3)
-        hits = lo + np.flatnonzero(faint[lo:hi, c])
-        near = int(hits[np.argmin(np.abs(hits - yy))]) if hits.size else -1
-        if hits.size and _vertical_run(faint[top:bottom, c], near - top) <= FAINT_RUN_PX:
-            yy = near
-            last, misses, inked = c, 0, inked + 1
-        else:
-            misses += 1
-            if misses > FAINT_GAP_PX:
-                return None if last is None else (last, inked)
-        c -= 1
-    return None
-
-
-def _vertical_run(column: np.ndarray, y: int) -> int:
-    """Length (px) of the run of True in `column` ((H,) bool) holding index y."""
-    a = y
-    while a > 0 and column[a - 1]:
-        a -= 1
-    b = y
-    while b + 1 < column.size and column[b + 1]:
-        b += 1
-    return b - a + 1
