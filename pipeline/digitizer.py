@@ -25,7 +25,6 @@ import pipeline
 from pipeline.beat_order import time_asymmetry
 from pipeline.bilevel import is_bilevel
 from pipeline.calibration import (
-    Pulse,
     Scales,
     agreeing_pulses,
     find_pulse,
@@ -38,8 +37,6 @@ from pipeline.classic_segment import (
     ALL_CHANNELS,
     SegMaps,
     classic_segment,
-    colour_rule,
-    faint_trace,
     paper_darkness,
 )
 from pipeline.crop import in_signal_region, paper_outline, upright_sheet_box
@@ -52,21 +49,16 @@ from pipeline.errors import (
 )
 from pipeline.extract import RowTrace, extract_rows
 from pipeline.frame import (
-    Frame,
     find_frame,
-    hold_inside,
-    tick_frame,
     without_edge_lines,
     without_side_lines,
     without_spines,
 )
 from pipeline.grid import GridScale, measure_grid
 from pipeline.layout import (
-    INK_THRESHOLDS,
     LayoutTemplate,
     TraceRow,
     choose_template,
-    consensus,
     fit_record_length,
     long_trace_mask,
     rows_and_long_ink,
@@ -78,10 +70,11 @@ from pipeline.leads import (
     column_seconds,
     limb_relation_residual,
 )
+from pipeline.line_maps import colour_maps, drop_grid_pieces, line_mask, restore_gated_lines
 from pipeline.orientation import is_better_turned, may_be_sideways
-from pipeline.panels import PanelGaps, close_trace, find_panel_gaps
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
 from pipeline.polarity import dark_on_light
+from pipeline.read_page import ReadPage, page_px_per_mm
 from pipeline.rectify import (
     Rectification,
     compose,
@@ -93,6 +86,7 @@ from pipeline.rectify import (
 )
 from pipeline.result import PageGeometry, PageResult, PanelPlacement
 from pipeline.rhythm import match_rhythm_leads
+from pipeline.row_extents import close_panel_gaps, row_extents, whole_row_lengths
 from pipeline.seam_bars import (
     SeamBar,
     bar_spans,
@@ -112,12 +106,6 @@ log = logging.getLogger(__name__)
 
 #: Pages with a longer side than this are reduced first (px); 600-dpi scans gain nothing.
 MAX_WORK_SIDE_PX = 3600
-#: Rows of a page start (and end) together: a row whose start is further than 1.5 mm or
-#: this many seconds (the nearer) from the others' takes theirs. 1.5 mm is 60 ms at
-#: 25 mm/s but 120 ms at 12.5 mm/s, where a row read from its pulse's tail (no break seen
-#: after it) started 1.5 mm early and was kept (6x2-full bench page 5, aVR and V4 124 ms
-#: early).
-ROW_AGREEMENT_S = 0.06
 #: Largest `GridScale.odd_deficit` of a grid whose rows over 340 mm long are believed
 #: rather than read on a half-mm harmonic. Harmonics: 0.40 (clean 300-dpi bench page 2),
 #: 0.14 (ecg_plot's faint grid measured on short lags, its 3x4+II page of record
@@ -125,8 +113,6 @@ ROW_AGREEMENT_S = 0.06
 #: ecg_plot's pages of full columns, the bench's).
 MAX_ODD_DEFICIT = 0.07
 TRACE, TEXT, GRID = 3, 2, 1
-#: Share of a row's columns that must hold ink at a threshold for it to be used.
-MIN_INKED_SHARE = 0.95
 #: Pages whose trace map covers more than this fraction are not ECG printouts.
 MAX_INK_FRACTION = 0.15
 #: Below this fraction of confident trace pixels the network's map is not used for a page.
@@ -139,10 +125,6 @@ MIN_NET_TRACE_FRACTION = 0.001
 #: that the colour rule leaves in the trace map (bench scans 39 and 44). On those the
 #: search found nothing, or a keystone on a scan (scan 44: 9.7 dB with it, 20.6 without).
 MIN_GRID_INK_SHARE = 0.01
-#: Ink-free columns that make a break between a calibration pulse's tail and the signal.
-MIN_BREAK_PX = 2
-#: Longest piece of a stroke the gate may be grown over, as a share of the longer side.
-MAX_GROWTH = 0.02
 #: Two rows' lines share ink where they cross or their strokes overlap, for a few pen
 #: widths; a stretch longer than this (mm) is one line both rows followed, and goes to the
 #: nearer row (12x1 renders, 8 pages: 16.4 dB at 5 mm, 16.7 at 3, 16.9 at 2, 17.0 at 1,
@@ -151,29 +133,11 @@ MAX_SHARED_MM = 1.5
 #: A row's line is read beyond its band (`TraceRow.far_band`) only this close (mm) to where
 #: a wave leaves the band: half a wide QRS's excursion at 50 mm/s.
 FAR_WINDOW_MM = 5.0
-#: A row's start is moved back along faint ink (`_faint_start`) by at least this (mm)...
-FAINT_START_MM = 1.0
-#: ... through breaks of at most this many columns (a grid line's crossing), in columns
-#: whose ink there is at most FAINT_RUN_PX tall (a flat line's, not a lead label's stroke).
-FAINT_GAP_PX = 2
-FAINT_RUN_PX = 4
-#: ... and inked in this share of its columns at least (a dotted grid line: about half).
-FAINT_COVER = 0.8
 #: Longest stretch of other ink (mm) that a row's path may have taken through paper and
 #: that is unpicked (`extract.drop_islands`): longer than a QRS whose strokes were lost
 #: (0.12 s, 3 mm), shorter than the rest of a line. 40 px (5 mm at 200 dpi) kept a stamp's
 #: ellipse 7.6 mm long in the II strip of scan black-grid page 5 (2.4 dB; 9.4 at 10 mm).
 ISLAND_MAX_MM = 10.0
-#: Ink the network's gate cut from a line it keeps in part is put back where its vertical
-#: or horizontal run is shorter than this (mm): a line's, not a stamp's thick strokes.
-RESTORE_RUN_MM = 0.5
-#: ... and where the piece put back is at least this wide (mm).
-RESTORE_MIN_MM = 1.0
-#: ... of pieces of ink at least this wide (mm): lines, not lead labels or letters.
-RESTORE_LINE_MM = 15.0
-#: Least network trace probability on a piece of a two-level page's ink for it to be
-#: trace (`_network_pieces`).
-BILEVEL_TRACE_P = 0.5
 #: Largest difference between a photo row's own grid px/mm and the page's for the row to
 #: be read at its own (`_row_grid_scales`).
 ROW_GRID_TOLERANCE = 0.03
@@ -592,7 +556,7 @@ class Digitizer:
             # The picture as given: each grid line's own darkness tells traces from it,
             # but not in a coloured trace's channels, where a grid is nearly as dark as
             # the trace (clean blue traces: 23.7 -> 23.4 dB with it).
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(
+            trace_p, grid_p, ink_p, dark_v = colour_maps(
                 image, gate, first_labels, channels=channels, bilevel_net=bilevel_net,
                 per_line=channels == ALL_CHANNELS)
             timings["segment"] += time.perf_counter() - t
@@ -611,8 +575,8 @@ class Digitizer:
             if bilevel_net is not None:
                 bilevel_net = warp(bilevel_net, pre, fill=0.0)
             labels = None if gate is None else self._labels_on_sheet(image)
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels, channels,
-                                                          bilevel_net, resampled=True)
+            trace_p, grid_p, ink_p, dark_v = colour_maps(image, gate, labels, channels,
+                                                         bilevel_net, resampled=True)
             timings["segment"] += time.perf_counter() - t
         ink = float(trace_p.mean())
         if ink > MAX_INK_FRACTION:
@@ -649,8 +613,8 @@ class Digitizer:
             if bilevel_net is not None:
                 bilevel_net = warp(bilevel_net, rect, fill=0.0)
             labels = None if labels is None else warp(labels, rect, fill=0, nearest=True)
-            trace_p, grid_p, ink_p, dark_v = _colour_maps(image, gate, labels, channels,
-                                                          bilevel_net, resampled=True)
+            trace_p, grid_p, ink_p, dark_v = colour_maps(image, gate, labels, channels,
+                                                         bilevel_net, resampled=True)
             rect = Rectification(0.0, np.eye(3), image.shape[:2])
             timings["segment"] += time.perf_counter() - t
         labels_out = labels is not None
@@ -736,14 +700,14 @@ class Digitizer:
                    rect: Rectification, timings: dict[str, float],
                    ink_p: np.ndarray | None = None, dark_v: np.ndarray | None = None,
                    labels_out: bool = False, photo: bool = False,
-                   channels: tuple[int, ...] = ALL_CHANNELS) -> _Page:
+                   channels: tuple[int, ...] = ALL_CHANNELS) -> ReadPage:
         """Read a page; trace_p is the (gated) trace map, ink_p the ungated one in which the
         calibration pulses are looked for (the network may call a pulse text), dark_v the
         image's `paper_normalised` darkness when already known (None: computed here).
         labels_out: the lead labels were taken out of trace_p (a photo's second look), so
         ink beside a line's run is not checked for merged letters (`extract.read_row`).
         photo: a photographed sheet, whose grid lines' pieces are taken out of the lines'
-        mask (`_drop_grid_pieces`). channels: the colour channels the traces are dark in
+        mask (`drop_grid_pieces`). channels: the colour channels the traces are dark in
         (`trace_channels`)."""
         t = time.perf_counter()
         img_r = warp(image, rect, fill=(255, 255, 255))
@@ -781,10 +745,10 @@ class Digitizer:
         timings["crop_rows"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        line_r = _restore_gated_lines(trace_r, ink_r, rows, ppm_guess, grid_r)
-        mask = _line_mask(trace_r, rows, line_r)
+        line_r = restore_gated_lines(trace_r, ink_r, rows, ppm_guess, grid_r)
+        mask = line_mask(trace_r, rows, line_r)
         if photo:
-            mask = _drop_grid_pieces(mask, trace_r, grid_r)
+            mask = drop_grid_pieces(mask, trace_r, grid_r)
         mask = without_edge_lines(mask, ppm_guess)
         read_mask = mask
         bars: list[SeamBar] = []
@@ -829,14 +793,14 @@ class Digitizer:
         start = [p if p is not None and not p.inverted else None for p in start]
         end = [p if p is not None and not p.inverted else None for p in end]
         timings["calibration"] = time.perf_counter() - t
-        page = _Page(rect, img_r, mask, rows, traces, baselines, start, end, grid, ppm_guess,
-                     long_ink,
-                     votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
+        page = ReadPage(rect, img_r, mask, rows, traces, baselines, start, end, grid, ppm_guess,
+                        long_ink,
+                        votes if rect.angle_deg != 180.0 and abs(rect.angle_deg) < 90 else 0)
         page.grid_map = grid_r
         page.faint = faint
         if bars:
             # Bars at seams that split the rows evenly: read the rows again, not in them.
-            page.seam_bars = bars_on_seams(bars, *_row_extents(page), ppm_guess)
+            page.seam_bars = bars_on_seams(bars, *row_extents(page), ppm_guess)
             if page.seam_bars:
                 t = time.perf_counter()
                 page.traces = read_rows(bar_spans(page.seam_bars, len(rows), ppm_guess))
@@ -844,18 +808,18 @@ class Digitizer:
                 timings["extract"] += time.perf_counter() - t
         return page
 
-    def _finish(self, page: _Page, work_shape: tuple[int, int], input_shape: tuple[int, int],
+    def _finish(self, page: ReadPage, work_shape: tuple[int, int], input_shape: tuple[int, int],
                 timings: dict[str, float]) -> DigitizationResult:
         t = time.perf_counter()
         opts = self.options
         pulses = agreeing_pulses([p for p in page.start_pulses + page.end_pulses
                                   if p is not None])
-        if lone_piece(pulses, _page_px_per_mm(page), page.grid is not None):
+        if lone_piece(pulses, page_px_per_mm(page), page.grid is not None):
             pulses = []  # no pulse: its row is read from its line's start
         kept = {id(p) for p in pulses}
         page.start_pulses = [p if id(p) in kept else None for p in page.start_pulses]
         page.end_pulses = [p if id(p) in kept else None for p in page.end_pulses]
-        scales = page_scales(pulses, _page_px_per_mm(page), page.grid is not None)
+        scales = page_scales(pulses, page_px_per_mm(page), page.grid is not None)
         if page.grid is None and not pulses:
             # No grid, no pulse: assume the longest rows show 10 s at 25 mm/s.
             length = float(np.median([r.x1_px - r.x0_px for r in page.rows]))
@@ -864,13 +828,13 @@ class Digitizer:
                             mm_per_mv=10.0, mm_per_s=25.0,
                             assumed=("px_per_mm", "mm_per_mv", "mm_per_s"))
         if page.grid is None:
-            starts, ends = _row_extents(page, scales.px_per_s)
-            scales = scales_from_rows(scales, _whole_row_lengths(page, starts, ends, work_shape))
+            starts, ends = row_extents(page, scales.px_per_s)
+            scales = scales_from_rows(scales, whole_row_lengths(page, starts, ends, work_shape))
         if page.grid is None and page.sheet_px is not None:
             scales = scales_from_sheet(scales, page.sheet_px, whole_image=not page.photo)
         if page.photo:
             scales = replace(scales, band_limit=PHOTO_BAND_LIMIT, min_cutoff_hz=0.0)
-        starts, ends = _row_extents(page, scales.px_per_s)
+        starts, ends = row_extents(page, scales.px_per_s)
         starts, ends, readable_from = rows_on_seams(starts, ends, page.seam_bars,
                                                     scales.px_per_mm)
         row_scales = (_row_grid_scales(page, scales) if page.photo and page.grid is not None
@@ -886,7 +850,7 @@ class Digitizer:
         timings["calibration"] += time.perf_counter() - t
 
         t = time.perf_counter()
-        traces, panel_gaps = _close_panel_gaps(page, starts, ends, scales.px_per_mm)
+        traces, panel_gaps = close_panel_gaps(page, starts, ends, scales.px_per_mm)
         traces = [unread_before(tr, x) for tr, x in zip(traces, readable_from, strict=True)]
         best: tuple[float, LayoutTemplate, np.ndarray, list[PanelPlacement]] | None = None
         n_samples = round(opts.duration_s * opts.fs_hz)
@@ -931,325 +895,6 @@ class Digitizer:
             assumed=tuple(dict.fromkeys(assumed)), timings_s=dict(timings),
             rotation_deg=float(page.rect.angle_deg), geometry=geometry,
         )
-
-
-class _Page:
-    """Everything read from one rectified page before the layout is fixed."""
-
-    def __init__(self, rect: Rectification, image: np.ndarray, mask: np.ndarray,
-                 rows: list[TraceRow],
-                 traces: list[RowTrace], baselines: list[float], start: list[Pulse | None],
-                 end: list[Pulse | None], grid: GridScale | None, ppm_guess: float,
-                 long_ink: np.ndarray, flip_votes: int) -> None:
-        self.rect, self.image, self.mask, self.rows, self.traces = rect, image, mask, rows, traces
-        self.baselines, self.start_pulses, self.end_pulses = baselines, start, end
-        self.grid, self.ppm_guess, self.long_ink, self.flip_votes = (
-            grid, ppm_guess, long_ink, flip_votes)
-        self.fallback = False
-        self.photo = False  # a photographed sheet, its perspective undone
-        # (width, height) px of that sheet, rows along the width, when its outline was found
-        self.sheet_px: tuple[float, float] | None = None
-        self.grid_map: np.ndarray | None = None  # (H, W) grid probability, rectified
-        self.seam_bars: list[SeamBar] = []  # bars between a row's leads (`find_seam_bars`)
-        self.faint: np.ndarray | None = None  # (H, W) bool: the mask and faint trace ink
-
-
-def _colour_maps(image: np.ndarray, gate: np.ndarray | None,
-                 labels: np.ndarray | None = None, channels: tuple[int, ...] = ALL_CHANNELS,
-                 bilevel_net: np.ndarray | None = None, per_line: bool = False,
-                 resampled: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The colour rule's maps of an (H, W, 3) page: (trace, grid, ink, dark_v), each (H, W)
-    float; trace is the ink kept to where the network's `gate` ((H, W) 0/1, None:
-    everywhere) saw traces and out of `labels` ((H, W) 0/1 text, None: none), ink is all
-    trace-coloured ink (calibration pulses are looked for there), dark_v the darkness
-    relative to the paper (`paper_normalised`). Where the
-    gated traces are fainter than the page's darkest ink, the trace map also holds their
-    ink at a threshold of their own (`faint_trace`); ink keeps the page's (pulses are
-    looked for there: in the fainter ink they were found in stray strokes). channels: the
-    colour channels the traces are dark in (`trace_channels`). bilevel_net: the network's
-    trace probability (H, W) of a two-level page (`is_bilevel`), None for others: the
-    trace map then keeps only the pieces of ink it sees traces on (`_network_pieces`).
-    per_line: `colour_rule`'s, for a picture not resampled; resampled: `colour_rule`'s,
-    for a picture turned or straightened."""
-    maps = colour_rule(image, channels, per_line, resampled)
-    ink = maps.trace
-    if gate is None:
-        return ink, maps.grid, ink, maps.dark_v
-    grown = _grow_gate(ink, gate)
-    if bilevel_net is not None:
-        trace = _network_pieces(ink, grown, bilevel_net)
-    else:
-        trace = cv2.copyTo(ink, grown, np.zeros_like(ink))  # ink * grown, without a cast
-        faint = faint_trace(maps, grown)
-        if faint is not None:
-            faint *= grown
-            np.maximum(trace, faint, out=trace)
-    if labels is not None:
-        trace[labels > 0] = 0.0
-    return trace, maps.grid, ink, maps.dark_v
-
-
-def _network_pieces(ink: np.ndarray, gate: np.ndarray, net: np.ndarray) -> np.ndarray:
-    """The trace map (H, W) float of a two-level page: its ink (`ink` (H, W) float, > 0.5)
-    within the `gate` ((H, W) 0/1) in 8-connected pieces on which the network's trace
-    probability (`net` (H, W)) reaches BILEVEL_TRACE_P somewhere.
-
-    A thresholded page's grid dots and lines are as black as its traces, so the colour
-    rule keeps them as trace, and the gate keeps those beside the lines. The network
-    sees them for what they are at its scale, but not its traces' every pixel: thin
-    traces break up when thresholded, and ink kept pixel by pixel where its coarse map
-    sees trace lost whole stretches of lines (bench binarized scan 5: 12.0 -> 9.0 dB).
-    Piece by piece, binarized scans 0-23 read at 11.78 dB (11.44 before).
-    """
-    on = cv2.bitwise_and((ink > 0.5).view(np.uint8), gate.astype(np.uint8, copy=False))
-    n, pieces = cv2.connectedComponents(on, connectivity=8)
-    keep = np.zeros(n, bool)
-    keep[pieces[net >= BILEVEL_TRACE_P]] = True
-    keep[0] = False  # not ink
-    return ink * keep[pieces]
-
-
-def _grow_gate(ink: np.ndarray, gate: np.ndarray) -> np.ndarray:
-    """The network's gate ((H, W) 0/1) grown over the column runs of ink it cuts on one side.
-
-    The network works at a coarse resolution where a QRS spike is under a pixel wide, and
-    it takes a spike beside a lead label for text: the gate then cuts the spike's tip off.
-    A vertical run of ink (`ink` (H, W) float > 0.3) that the gate holds in part and that
-    leaves it on one side only (up or down) is the rest of a stroke the gate holds: kept
-    whole, with its faint fringe, when the part outside is at most MAX_GROWTH of the
-    image's longer side (a tip, not a shadow's edge or a fold). A run leaving on both
-    sides (a separator tick crossing the line) keeps only its gated part. Returns (H, W)
-    uint8 0/1.
-    """
-    on = ink > 0.3
-    inside = gate > 0
-    h, w = on.shape
-    # The ink pixels column by column (index c * h + r), runs numbered in that order
-    # (OpenCV transposes the mask 4x faster than numpy's strided scan of on.T).
-    flat = np.flatnonzero(cv2.transpose(on.view(np.uint8)))
-    if flat.size == 0:
-        return gate
-    rows, cols = flat % h, flat // h
-    starts = np.r_[True, (np.diff(flat) != 1) | (rows[1:] == 0)]
-    run = np.cumsum(starts) - 1
-    held_px = inside[rows, cols]
-    first = np.flatnonzero(starts)
-    last = np.r_[first[1:] - 1, flat.size - 1]
-    held = np.bincount(run, weights=held_px) > 0
-    outside = np.bincount(run, weights=~held_px)
-    grow = held & (~held_px[first] ^ ~held_px[last]) & (outside <= MAX_GROWTH * max(h, w))
-    pick = grow[run] & ~held_px
-    if not pick.any():
-        return gate
-    ys, xs = rows[pick], cols[pick]
-    # The fringe reaches one pixel past the grown pixels: only their box, so widened, is
-    # drawn and dilated (cv2.dilate's border adds nothing), not a page-sized mask.
-    y0, y1 = max(0, int(ys.min()) - 1), min(h, int(ys.max()) + 2)
-    x0, x1 = max(0, int(xs.min()) - 1), min(w, int(xs.max()) + 2)
-    grown = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    grown[ys - y0, xs - x0] = 1
-    out = gate.astype(np.uint8)  # a copy
-    box = out[y0:y1, x0:x1]
-    np.maximum(box, cv2.dilate(grown, np.ones((3, 3), np.uint8)), out=box)
-    return out
-
-
-def _restore_gated_lines(trace_r: np.ndarray, ink_r: np.ndarray, rows: list[TraceRow],
-                         px_per_mm: float, grid_r: np.ndarray | None = None) -> np.ndarray:
-    """The gated trace map with the thin stretches of lines the gate cut: (H, W) float.
-
-    The network's gate is coarse and sometimes drops a stretch of a line (its start beside
-    a lead label, or a flat low line it takes for a grid line) while keeping the rest.
-    Ink (`ink_r` (H, W) float, ungated, > the lowest of INK_THRESHOLDS) of 8-connected
-    pieces at least RESTORE_LINE_MM wide (lines, not labels) that the gate holds in part
-    (`trace_r` (H, W) float > 0.5 somewhere in them) is put back with its faint fringe
-    (one pixel around) where it is a line's: thin
-    (its vertical or its horizontal run under RESTORE_RUN_MM; a stamp's or lettering's
-    thick strokes that touch a kept stroke are both) and in pieces at least
-    RESTORE_MIN_MM wide (not specks of a photo's texture), only in a row's own band
-    (`rows`) where the gate holds no ink within a quarter of the band of its baseline (the
-    line is missing there; elsewhere put-back ink is a label touching the line).
-    px_per_mm: the page's scale. Ink the gate holds nowhere stays out.
-    grid_r: the page's grid map (H, W) float (None: no grid). Its lines (> 0.5) cut a line
-    that runs across them into pieces a pixel apart where they are as dark as the traces
-    (a black grid's 1 mm lines: a faint flat stretch 1 mm long between each two, too
-    narrow to be put back alone); pieces are joined across them (`_across_grid_lines`).
-    Of a piece the gate holds only so, the grid lines' own pixels are not put back (a
-    grid line's stretch in the ink map, joined to the line, led the path down into a
-    stamp: scan page 18), nor the rest where it is taller than wide (a lead label's
-    letter); one of a piece held as it is stays put back (a separator tick on a grid
-    line, without which a photo's V2 went unread). Clean black-grid bench pages 0-7:
-    16.02 -> 16.38 dB.
-    """
-    if ink_r is trace_r:
-        return trace_r
-    gated = trace_r > 0.5
-    missing = _line_missing(gated, rows)
-    cols = np.flatnonzero(missing.any(axis=0))
-    if cols.size == 0:
-        return trace_r
-    # Only the columns around the missing stretches, with room for a line's kept part.
-    reach = int(np.ceil(RESTORE_LINE_MM * px_per_mm))
-    x0, x1 = max(0, int(cols[0]) - reach), min(trace_r.shape[1], int(cols[-1]) + reach + 1)
-    on = (ink_r[:, x0:x1] > min(INK_THRESHOLDS)).astype(np.uint8)
-    gated = gated[:, x0:x1]
-    on_grid = None if grid_r is None else grid_r[:, x0:x1] > 0.5
-    n, labels = cv2.connectedComponentsWithAlgorithm(on, 8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
-    held = np.bincount(labels[gated], minlength=n) > 0
-    held[0] = False
-    if on_grid is not None:
-        alone, held_alone = labels, held  # pieces the gate holds as they are
-        # Off the grid lines, a piece that only a join across them holds is a stretch of
-        # a line where it is no taller than wide; a lead label's letter beside the line is
-        # taller (clean light-on-dark page 0: aVR 27.9 -> 19.9 dB, reading an 'R').
-        _, apart, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-            on & ~on_grid, 8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
-        flat = stats[:, cv2.CC_STAT_HEIGHT] <= stats[:, cv2.CC_STAT_WIDTH]
-        # Pieces a grid line cut off count with the line they were cut from.
-        n, labels = cv2.connectedComponentsWithAlgorithm(
-            _across_grid_lines(on, on_grid), 8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
-        held = np.bincount(labels[gated], minlength=n) > 0
-        held[0] = False
-    # The pixels to put back, as flat indices into the strip: ungated ink where the line
-    # is missing (few), then those of held pieces, not thick, of wide pieces. (Looking
-    # labels up over the whole strip cost more than all the rest.)
-    at = np.flatnonzero(missing[:, x0:x1] & ~gated & (on > 0))
-    at = at[held[labels.ravel()[at]]]
-    if at.size == 0:
-        return trace_r
-    run = max(3, round(RESTORE_RUN_MM * px_per_mm)) + 1
-    thick = ((cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8)) > 0)
-             & (cv2.morphologyEx(on, cv2.MORPH_OPEN, np.ones((1, run), np.uint8)) > 0))
-    at = at[~thick.ravel()[at]]
-    if on_grid is not None:
-        # Of pieces held only across a grid line, the grid line's own pixels stay out,
-        # and so do pieces taller than wide.
-        at = at[held_alone[alone.ravel()[at]]
-                | (~on_grid.ravel()[at] & flat[apart.ravel()[at]])]
-    if at.size == 0:
-        return trace_r
-    lab = labels.ravel()[at]
-    at = at[_wide_labels(labels, np.unique(lab), RESTORE_LINE_MM * px_per_mm)[lab]]
-    if at.size == 0:
-        return trace_r
-    back = np.zeros_like(on, dtype=bool)
-    back.ravel()[at] = True
-    ys = np.flatnonzero(back.any(axis=1))
-    y0, y1 = max(0, int(ys[0]) - 1), min(back.shape[0], int(ys[-1]) + 2)
-    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-        _across_grid_lines(back[y0:y1].astype(np.uint8),
-                           None if on_grid is None else on_grid[y0:y1]),
-        8, cv2.CV_32S, cv2.CCL_SPAGHETTI)
-    wide = stats[:, cv2.CC_STAT_WIDTH] >= RESTORE_MIN_MM * px_per_mm - 1
-    wide[0] = False  # the background
-    grown = cv2.dilate(wide[labels].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    out = trace_r.copy()
-    part = out[y0:y1, x0:x1]
-    part[grown] = np.maximum(part[grown], ink_r[y0:y1, x0:x1][grown])
-    return out
-
-
-def _across_grid_lines(ink: np.ndarray, on_grid: np.ndarray | None) -> np.ndarray:
-    """(H, W) uint8 0/1 ink (`ink` (H, W) uint8 0/1) with the one-pixel breaks that grid
-    lines cut in it filled: a pixel of a grid line (`on_grid` (H, W) bool; None: no
-    grid) between ink on its left and right, or above and below."""
-    if on_grid is None:
-        return ink
-    across: np.ndarray = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((1, 3), np.uint8))
-    along: np.ndarray = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((3, 1), np.uint8))
-    return ink | ((across | along) & on_grid)
-
-
-def _wide_labels(labels: np.ndarray, which: np.ndarray, min_px: float, step: int = 4
-                 ) -> np.ndarray:
-    """(n,) bool over the labels of `labels` ((H, W) int, n = labels.max() + 1): those of
-    `which` ((k,) int) that span at least min_px columns, counted on every step-th column
-    (to step px; cheaper than exact widths of every piece on the page)."""
-    n = int(labels.max()) + 1
-    pick = np.zeros(n, dtype=bool)
-    pick[which] = True
-    sparse = labels[:, ::step]
-    ys, xs = np.divmod(np.flatnonzero(pick[sparse]), sparse.shape[1])  # as np.nonzero
-    lab = sparse[ys, xs]
-    lo = np.full(n, sparse.shape[1])
-    hi = np.full(n, -1)
-    np.minimum.at(lo, lab, xs)
-    np.maximum.at(hi, lab, xs)
-    return pick & (step * (hi - lo) + 1 >= min_px - step)
-
-
-def _line_missing(gated: np.ndarray, rows: list[TraceRow]) -> np.ndarray:
-    """(H, W) bool: the own bands of rows (`rows`) over the columns where `gated` ((H, W)
-    bool) holds no ink within a quarter of the band's height of the row's baseline."""
-    out = np.zeros(gated.shape, dtype=bool)
-    for r in rows:
-        top, bottom = r.own_band
-        q = max(1, (bottom - top) // 4)
-        y = round(r.y_px)
-        near: np.ndarray = np.asarray(
-            gated[max(0, y - q):y + q + 1, r.x0_px:r.x1_px + 1].any(axis=0), dtype=bool)
-        out[top:bottom, r.x0_px:r.x1_px + 1] |= ~near[None, :]
-    return out
-
-
-def _line_mask(trace_r: np.ndarray, rows: list[TraceRow],
-               line_r: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) bool trace pixels to read the rows' lines from: the trace map above the
-    highest of the row finder's INK_THRESHOLDS at which the rows' lines are inked along
-    nearly their whole length within their own bands (thin faint lines fall apart at 0.5;
-    a wider reading band would also count the neighbours' ink), 1-2 px vertical breaks
-    closed (removed grid lines, faint antialiasing). trace_r: (H, W) float trace map of
-    the rectified page; line_r: the same with the ink the gate cut put back
-    (`_restore_gated_lines`), thresholded at the level trace_r chose (None: trace_r)."""
-    best: tuple[float, float, np.ndarray] | None = None
-    for threshold in INK_THRESHOLDS:
-        mask = _closed(trace_r > threshold)
-        inked = [float(mask[r.own_band[0]:r.own_band[1], r.x0_px:r.x1_px + 1].any(axis=0)
-                       .mean()) for r in rows if r.x1_px > r.x0_px]
-        share = float(np.median(inked)) if inked else 0.0
-        if share >= MIN_INKED_SHARE:
-            best = (share, threshold, mask)
-            break
-        if best is None or share > best[0] + 0.05:
-            best = (share, threshold, mask)
-    assert best is not None  # INK_THRESHOLDS is not empty
-    if line_r is None or line_r is trace_r:
-        return best[2]  # nothing was put back: the mask chosen is the lines'
-    return _closed(line_r > best[1])
-
-
-#: Tallest piece of a photo's line mask (px) that may be a grid line's (`_drop_grid_pieces`).
-GRID_PIECE_MAX_PX = 2
-
-
-def _drop_grid_pieces(mask: np.ndarray, trace_r: np.ndarray, grid_r: np.ndarray
-                      ) -> np.ndarray:
-    """A photo's line mask (H, W) bool without the pieces (8-connected) at most
-    GRID_PIECE_MAX_PX tall whose mean grid probability (grid_r, (H, W)) exceeds their
-    mean trace probability (trace_r): under shade and glare a grid line is as grey as a
-    faint trace, and where the line broke the path followed the grid line's dashes in
-    flat plateaus 1.5-3 mm off (photo bench page 7). Taken piece by piece, not pixel by
-    pixel: the line's own pixels where grid lines cross it are grid-like too, and dropping
-    them broke the line (photo pages 0-31: -1.4 dB by pixel, +0.1 by piece; scans, where it
-    was tried too, lost 0.14 dB over 16 pages, so it is for photos only)."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
-                                                           connectivity=8)
-    if n <= 1:
-        return mask
-    flat = labels.ravel()
-    count = np.maximum(np.bincount(flat, minlength=n), 1).astype(np.float64)
-    trace = np.bincount(flat, weights=trace_r.ravel().astype(np.float64), minlength=n) / count
-    grid = np.bincount(flat, weights=grid_r.ravel().astype(np.float64), minlength=n) / count
-    drop = (stats[:, cv2.CC_STAT_HEIGHT] <= GRID_PIECE_MAX_PX) & (grid > trace)
-    drop[0] = False
-    return mask & ~drop[labels] if drop.any() else mask
-
-
-def _closed(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool mask with 1-2 px vertical breaks closed."""
-    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE,
-                            np.ones((3, 1), np.uint8)).astype(bool)
 
 
 def _working_image(image: np.ndarray) -> np.ndarray:
@@ -1364,11 +1009,6 @@ def _upsample(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(prob, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _page_px_per_mm(page: _Page) -> float:
-    """A read page's scale, px/mm: its grid's, else the guess it was read at."""
-    return page.grid.px_per_mm if page.grid is not None else page.ppm_guess
-
-
 def _gridless_px_per_mm(shape: tuple[int, int]) -> float:
     """px/mm a page (H, W) with no grid is first read at: its longer side taken for 280 mm,
     about a landscape A4 or letter sheet's width."""
@@ -1431,7 +1071,7 @@ def _rows_again(trace_r: np.ndarray, px_per_mm: float, rows: list[TraceRow],
     return rows, long_trace_mask(in_region, max(8.0, 12.0 * px_per_mm))
 
 
-def _row_grid_scales(page: _Page, scales: Scales) -> list[Scales]:
+def _row_grid_scales(page: ReadPage, scales: Scales) -> list[Scales]:
     """A photo's scales row by row: the page's, with px/s and px/mV scaled by the grid's
     px/mm along and across each row, from a straight-line fit over the rows' own bands.
     A perspective undone from an outline or from the grid's line families leaves its
@@ -1473,320 +1113,6 @@ def _row_grid_scales(page: _Page, scales: Scales) -> list[Scales]:
     return [replace(scales, px_per_s=scales.px_per_s * float(fx),
                     px_per_mv=scales.px_per_mv * float(fy))
             for fx, fy in zip(fitted[0], fitted[1])]
-
-
-def _row_extents(page: _Page, px_per_s: float | None = None
-                 ) -> tuple[list[float], list[float]]:
-    """Where each row's signal starts and ends (px), calibration pulses left out, inside
-    the plot's frame where it has one (`pipeline.frame`). px_per_s: the page's time scale
-    (None: unknown), which tightens the rows' agreement on slow pages (ROW_AGREEMENT_S)."""
-    starts, ends = [], []
-    ppm = _page_px_per_mm(page)
-    for tr, ps, pe, row in zip(page.traces, page.start_pulses, page.end_pulses, page.rows):
-        finite = _line_samples(tr, ppm)
-        x0 = float(tr.x_px[finite[0]]) if finite.size else float(tr.x_px[0])
-        x1 = float(tr.x_px[finite[-1]]) if finite.size else float(tr.x_px[-1])
-        if ps is not None:
-            after = tr.x_px[finite][tr.x_px[finite] > ps.x1_px + tr.line_width_px]
-            x0 = float(ps.x1_px + tr.line_width_px) if after.size == 0 else float(after[0])
-            x0 = max(x0, float(ps.x1_px) + tr.line_width_px)
-            col = _after_break(page.mask, row, x0, 4.0 * ppm, +1, ppm, ps.x1_px)
-            if col is not None:
-                x0 = _line_cap(tr, col, +1)
-            x0 = _faint_start(page, tr, row, finite, x0, float(ps.x1_px) + tr.line_width_px)
-        if pe is not None:
-            x1 = min(x1, float(pe.x0_px) - tr.line_width_px)
-            col = _after_break(page.mask, row, x1, 4.0 * ppm, -1, ppm, pe.x0_px)
-            if col is not None:
-                x1 = _line_cap(tr, col, -1)
-        starts.append(x0)
-        ends.append(x1)
-    if page.rows:
-        top, bottom = min(r.top_px for r in page.rows), max(r.bottom_px for r in page.rows)
-        frame = find_frame(page.mask, top, bottom, ppm)
-        if frame.left_px is None:
-            frame = Frame(tick_frame(page.mask, top, bottom, ppm, starts).left_px, frame.right_px)
-        starts, ends = hold_inside(starts, ends, frame, ppm)
-    # Rows of one page start and end together; an outlier (a label or an unrecognised
-    # pulse read as trace, a line that begins with a break) takes the value most rows
-    # agree on. When a pulse was found on some rows only (faint strokes, a pulse touching
-    # a label), those rows know where the signal starts: the others take their value
-    # (their own reading begins on the missed pulse's tail: 0.7 mm early on 12x1 renders).
-    # (Moving every row onto the agreed value scored worse on renders: rows within
-    # tolerance are read better alone.)
-    # With no majority (every row ends elsewhere: faded or broken last stretches on a
-    # photo), the widest reading wins, as for starts: a line loses its ends far more often
-    # than it gains ink past them (the earliest end cut 2 s off every row of a page).
-    tol = 1.5 * ppm
-    if px_per_s is not None:
-        tol = min(tol, ROW_AGREEMENT_S * px_per_s)
-    for values, pulses, sign in ((starts, page.start_pulses, 1.0),
-                                 (ends, page.end_pulses, -1.0)):
-        known = [v for v, p in zip(values, pulses) if p is not None]
-        agreed = sign * consensus([sign * v for v in (known if known else values)], tol)
-        for i, (v, p) in enumerate(zip(values, pulses, strict=True)):
-            if abs(v - agreed) > tol or (known and p is None):
-                values[i] = agreed
-    return starts, ends
-
-
-#: Least distance, mm, of a row's ends from the picture's edge for it to be drawn whole: a
-#: row a crop cuts runs to the edge (bench scans cropped into their rows: 9.67 and 9.76 s).
-WHOLE_ROW_EDGE_MM = 2.0
-
-
-def _whole_row_lengths(page: _Page, starts: Sequence[float], ends: Sequence[float],
-                       work_shape: tuple[int, int]) -> list[float]:
-    """Lengths, px, of the rows (extents `starts`, `ends`, px on the rectified page) whose
-    both ends lie WHOLE_ROW_EDGE_MM or more inside the working picture (`work_shape`
-    (H, W), the picture `page.rect` maps onto the page): those no crop cut."""
-    ppm = _page_px_per_mm(page)
-    h, w = work_shape
-    margin = WHOLE_ROW_EDGE_MM * ppm
-    ends_px = np.array([[(x0, r.y_px), (x1, r.y_px)]
-                        for x0, x1, r in zip(starts, ends, page.rows, strict=True)],
-                       np.float64).reshape(-1, 1, 2)
-    if ends_px.size == 0:
-        return []
-    back = cv2.perspectiveTransform(ends_px, np.linalg.inv(page.rect.matrix)).reshape(-1, 2, 2)
-    inside: np.ndarray = ((back[..., 0] >= margin) & (back[..., 0] <= w - 1 - margin)
-                          & (back[..., 1] >= margin) & (back[..., 1] <= h - 1 - margin))
-    whole = np.asarray(inside.all(axis=1), dtype=bool)
-    return [float(ends[i] - starts[i]) for i in range(len(starts)) if whole[i]]
-
-
-def _after_break(mask: np.ndarray, row: TraceRow, x: float, reach_px: float,
-                 direction: int, px_per_mm: float, pulse_edge_px: int) -> int | None:
-    """The column where the signal begins (direction +1; ends: -1) next to a calibration
-    pulse, None when the reading at x stands.
-
-    A pulse is drawn with a flat run after (before) it, then often a break, then the
-    signal. The pulse's own ink (8-connected, within the row's band, to its stroke at
-    column `pulse_edge_px`) is set aside when it ends within reach: x on it moves to the
-    first inked column past it with ink in half of the next 2 mm (a thin line loses a few
-    columns where a grid line crosses it) (its sub-pixel start: `_line_cap`), unless that
-    ink goes on at the height where the pulse's ended, past a break of under MIN_BREAK_PX
-    columns (a dotted line running on from the pulse). The break between tail and signal
-    may be a pen's lift with no ink-free column, seen only as the height changing. Ink at
-    x that is not the pulse's is the signal itself, whatever gaps follow (a grid line
-    crossing a thin line breaks it: taken for the tail's break, that read a row 1 mm
-    late). Where the pulse's ink runs on into the signal, a break is a stretch of
-    MIN_BREAK_PX ink-free columns within reach_px of x: one-column dropouts (a thin
-    antialiased line) are not breaks; a printed gap is one at any resolution (a gap
-    counted as 0.3 mm, 4 px at 300 dpi, missed 0.3-0.5 mm gaps there and read the pulse's
-    flat tail as signal).
-    mask: (H, W) bool; x, reach_px: px; pulse_edge_px: the pulse's stroke next to the
-    signal (its flat top's last column for a start pulse, first for an end pulse).
-    """
-    w = mask.shape[1]
-    a = int(np.clip(round(x), 0, w - 1))
-    b = int(np.clip(round(x + direction * (reach_px + 2.0 * px_per_mm)), 0, w - 1))
-    edge = int(np.clip(pulse_edge_px, 0, w - 1))
-    lo, hi = min(a, b, edge), max(a, b, edge)
-    top, bottom = row.own_band
-    band = np.ascontiguousarray(mask[top:bottom, lo:hi + 1])
-    if direction < 0:
-        band = band[:, ::-1]
-    origin = hi if direction < 0 else lo  # the band's column 0, read away from the pulse
-    start, far = abs(a - origin), abs(b - origin)
-    min_run = max(2, round(px_per_mm))
-    own = _pulse_ink(band, abs(edge - origin), far - min_run, px_per_mm)
-    if own is not None:
-        other = band & ~own
-        inked: np.ndarray = np.asarray(other.any(axis=0), dtype=bool)[start:]
-        if inked[0]:
-            return None
-        for g1 in np.flatnonzero(np.diff(inked.astype(np.int8)) == 1) + 1:
-            if g1 > reach_px + 1:
-                break
-            if g1 + 2 * min_run <= inked.size and inked[g1:g1 + 2 * min_run].mean() >= 0.5:
-                if _same_line(own, other, start + int(g1)):
-                    return None
-                return a + direction * int(g1)
-        return None
-    inked = np.asarray(band.any(axis=0), dtype=bool)[start:]
-    edges = np.diff(np.r_[1, inked.astype(np.int8), 1])
-    gaps = zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1), strict=True)
-    for g0, g1 in gaps:  # ink-free columns [g0, g1)
-        if g0 > reach_px:
-            break
-        if (g1 - g0 >= MIN_BREAK_PX and g1 + min_run <= inked.size
-                and inked[g1:g1 + min_run].all()):
-            return a + direction * int(g1)
-    return None
-
-
-def _same_line(own: np.ndarray, other: np.ndarray, col: int) -> bool:
-    """Whether the ink of `other` ((h, n) bool) beginning at column `col` goes on the line
-    that `own` ((h, n) bool, the pulse's ink, read away from the pulse) ends on: fewer
-    than MIN_BREAK_PX ink-free columns between them and within 2 px of its height."""
-    own_cols = np.flatnonzero(own.any(axis=0))
-    last = int(own_cols[-1])
-    if col - last - 1 >= MIN_BREAK_PX:
-        return False
-    return _rows_meet(np.flatnonzero(own[:, last]), np.flatnonzero(other[:, col]))
-
-
-def _rows_meet(ends: np.ndarray, begins: np.ndarray, tolerance_px: float = 2.0) -> bool:
-    """Whether ink rows `begins` ((m,) int) continue ink rows `ends` ((n,) int): some pair
-    within tolerance_px of each other."""
-    return bool(np.abs(ends[:, None] - begins[None, :]).min() <= tolerance_px)
-
-
-def _pulse_ink(band: np.ndarray, edge: int, limit: int, px_per_mm: float
-               ) -> np.ndarray | None:
-    """A calibration pulse's own ink in a row's band, (h, n) bool, the band read away from
-    the pulse (column 0 nearest it): the 8-connected pieces holding ink within a column of
-    its stroke at column `edge`, and the pieces of its flat tail past breaks (a scan's
-    noise breaks a thin tail: flat pieces, at most 4 px high, starting within 1 mm of where
-    the pulse's ink ends and within 2 px of its height there). None when none of it is
-    there, or when it reaches column `limit` (it runs into the signal and cannot be told
-    apart).
-    """
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(band.astype(np.uint8),
-                                                           connectivity=8)
-    ids = np.unique(labels[:, max(0, edge - 1):edge + 2])
-    ids = ids[ids > 0]
-    if ids.size == 0:
-        return None
-    own = np.isin(labels, ids)
-    left = stats[:, cv2.CC_STAT_LEFT]
-    flat = stats[:, cv2.CC_STAT_HEIGHT] <= 4
-    reach = max(3, round(px_per_mm))
-    for _ in range(8):
-        last = int(np.flatnonzero(own.any(axis=0))[-1])
-        ends = np.flatnonzero(own[:, last])
-        near = np.flatnonzero(flat & (left > last) & (left <= last + reach))
-        tail = [k for k in near if k not in ids
-                and _rows_meet(ends, np.flatnonzero(labels[:, left[k]] == k))]
-        if not tail:
-            break
-        k = min(tail, key=lambda k: left[k])
-        ids = np.r_[ids, k]
-        own |= labels == k
-    if own[:, max(0, limit):].any():
-        return None
-    return own
-
-
-def _line_cap(tr: RowTrace, col: int, direction: int) -> float:
-    """Where a line whose first inked mask column (direction +1; last: -1) is `col` begins,
-    px: a column is in the mask once the pen's cap inks about half of it, so the ink begins
-    in (col - 1, col] (col - 0.5 on average), and the cap reaches half the pen width
-    beyond the line's first sample (mirrored for an end). Counting the whole column as the
-    line's start read lines 0.4-0.9 px (up to 1.6 samples at 300 dpi) early. tr: the
-    row's line (its pen width, px)."""
-    return float(col) + direction * (0.5 * tr.line_width_px - 0.5)
-
-
-def _faint_start(page: _Page, tr: RowTrace, row: TraceRow, finite: np.ndarray, x0: float,
-                 pulse_end_px: float) -> float:
-    """Where a row's signal starts (px), its line followed back in the faint ink
-    (`_Page.faint`) from the reading's start x0 towards the calibration pulse ending at
-    pulse_end_px: a low flat first stretch of a faint line can fall below the mask's
-    threshold, and its reading then began 3.4-4.6 mm late (a scan's black-grid page: every
-    lead 136-184 ms late). Moves x0 back only by FAINT_START_MM or more over a line inked
-    in FAINT_COVER of its columns (not along a dotted grid line: a real picture's row began
-    1.1 mm early so), and only where the faint ink stops short of the pulse (ink running
-    on into the pulse is its tail). tr: the row's line; finite: the indices of its samples
-    read (`_line_samples`)."""
-    if page.faint is None or finite.size == 0:
-        return x0
-    first = int(np.searchsorted(tr.x_px[finite], x0))
-    if first >= finite.size:
-        return x0
-    found = _faint_line_back(page.faint, row.own_band, x0, float(tr.y_px[finite[first]]),
-                             pulse_end_px)
-    if found is None:
-        return x0
-    reached, inked = found
-    span = x0 - reached
-    if span < FAINT_START_MM * _page_px_per_mm(page) or inked < FAINT_COVER * span:
-        return x0
-    return _line_cap(tr, reached, +1)
-
-
-def _faint_line_back(faint: np.ndarray, band: tuple[int, int], x: float, y: float,
-                     limit: float) -> tuple[int, int] | None:
-    """The leftmost column (px) of a line followed left from (x, y) px through `faint`
-    ((H, W) bool) within band (top, bottom) px, and how many columns on the way held its
-    ink: each column's ink within 2 px of the last height found, at most FAINT_RUN_PX
-    tall, up to FAINT_GAP_PX columns without. None when no column holds it, or when it
-    reaches column `limit` (px) without such a gap."""
-    top, bottom = band
-    c, yy = round(x) - 1, round(y)
-    stop = int(np.ceil(limit))
-    last, misses, inked = None, 0, 0
-    while c >= stop:
-        lo, hi = max(top, yy - 2), min(bottom, yy + 3)
-        hits = lo + np.flatnonzero(faint[lo:hi, c])
-        near = int(hits[np.argmin(np.abs(hits - yy))]) if hits.size else -1
-        if hits.size and _vertical_run(faint[top:bottom, c], near - top) <= FAINT_RUN_PX:
-            yy = near
-            last, misses, inked = c, 0, inked + 1
-        else:
-            misses += 1
-            if misses > FAINT_GAP_PX:
-                return None if last is None else (last, inked)
-        c -= 1
-    return None
-
-
-def _vertical_run(column: np.ndarray, y: int) -> int:
-    """Length (px) of the run of True in `column` ((H,) bool) holding index y."""
-    a = y
-    while a > 0 and column[a - 1]:
-        a -= 1
-    b = y
-    while b + 1 < column.size and column[b + 1]:
-        b += 1
-    return b - a + 1
-
-
-def _close_panel_gaps(page: _Page, starts: list[float], ends: list[float], px_per_mm: float
-                      ) -> tuple[list[RowTrace], PanelGaps | None]:
-    """The rows' traces with the gaps between panels taken out (`pipeline.panels`), and
-    the gaps (None, and the traces as read, when the page shows none). Updates `starts`
-    and `ends` in place (`PanelGaps.row_edges`): a row with gaps ends earlier by their
-    width; with two gaps or more it starts and ends an inner panel's width before the
-    first gap and after the last where its own reading lies over 0.5 mm from there
-    (`PanelGaps.first_start`, `closed_end`: ecg_plot's 3x4 of whole records, whose lines'
-    flat first or last 0.1 s were taken for grid lines, read its columns up to 110 ms off
-    their time); with one gap the narrower of its two panels is widened to the other
-    (`PanelGaps.outer_edges`: ecg_plot's 6x2 of whole records read its faint flat first
-    stretch as paper, 20 ms late). Any other row ends where its own line does (the rows'
-    agreed end was the panels' longer one). Rows ending in a calibration pulse keep their
-    gaps (the pulse's place would need closing too)."""
-    gaps = find_panel_gaps(page.mask, page.rows, starts, ends, px_per_mm)
-    if gaps is None or any(page.end_pulses[i] is not None for i in gaps.rows) or any(
-            starts[i] >= gaps.gaps[0][0] for i in gaps.rows):
-        return page.traces, None
-    traces = list(page.traces)
-    for i, tr in enumerate(page.traces):
-        if i in gaps.rows:
-            traces[i] = close_trace(tr, gaps)
-            starts[i], ends[i] = gaps.row_edges(starts[i], ends[i], px_per_mm)
-        elif page.end_pulses[i] is None:
-            own = _line_samples(tr, px_per_mm)
-            if own.size:
-                ends[i] = min(ends[i], float(tr.x_px[own[-1]]))
-    return traces, gaps
-
-
-def _line_samples(tr: RowTrace, px_per_mm: float) -> np.ndarray:
-    """Indices of tr's finite samples, without stray pieces at either end: a stretch under
-    1 mm long, apart from the rest by a break over 1 mm (a speck or a grid-line crossing
-    read before the line starts or after it ends)."""
-    finite = np.flatnonzero(np.isfinite(tr.y_px))
-    if finite.size < 2:
-        return finite
-    x = tr.x_px[finite]
-    breaks = np.flatnonzero(np.diff(x) > px_per_mm) + 1
-    pieces = np.split(np.arange(finite.size), breaks)
-    long_enough = [p for p in pieces if x[p[-1]] - x[p[0]] >= px_per_mm]
-    if not long_enough:
-        return finite
-    return finite[long_enough[0][0]:long_enough[-1][-1] + 1]
 
 
 def _quality(signals: np.ndarray, placements: list[PanelPlacement], traces: list[RowTrace],

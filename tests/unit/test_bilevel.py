@@ -7,7 +7,8 @@ import pytest
 
 from pipeline.bilevel import is_bilevel
 from pipeline.classic_segment import colour_rule
-from pipeline.digitizer import Digitizer, _network_pieces
+from pipeline.digitizer import Digitizer
+from pipeline.line_maps import network_pieces
 from pipeline.synth import RenderedPage, load_record, render_page, sample_spec
 from pipeline.types import DigitizeOptions
 from tests.paths import ptbxl_record
@@ -63,7 +64,7 @@ def test_a_two_level_pages_trace_map_keeps_the_pieces_the_network_sees() -> None
     cv2.polylines(net, [pts[:150]], False, 1.0, 7)  # blind to the rest of the trace
     maps = colour_rule(img)
     gate = np.ones((300, 400), np.uint8)
-    trace = _network_pieces(maps.trace, gate, net)
+    trace = network_pieces(maps.trace, gate, net)
     dots = np.zeros((300, 400), bool)
     dots[4::8, 4::8] = True
     apart = dots & (cv2.dilate((trace > 0.5).view(np.uint8), np.ones((5, 5), np.uint8)) == 0)
@@ -71,7 +72,7 @@ def test_a_two_level_pages_trace_map_keeps_the_pieces_the_network_sees() -> None
     assert maps.trace[apart].min() > 0.5  # the colour rule's trace
     assert trace[apart].max() < 0.5
     assert min(trace[y - 1:y + 2, xx].max() for xx, y in pts[5:-5]) > 0.5
-    nothing = _network_pieces(maps.trace, gate, np.zeros_like(net))
+    nothing = network_pieces(maps.trace, gate, np.zeros_like(net))
     assert not nothing.any()
 
 

@@ -356,17 +356,17 @@ def test_rows_twice_the_usual_length_are_believed_where_the_grid_repeats_at_its_
 
 
 def test_faint_lines_are_read_at_a_lower_threshold() -> None:
-    from pipeline.digitizer import _line_mask
     from pipeline.layout import TraceRow
+    from pipeline.line_maps import line_mask
 
     trace = np.zeros((200, 400), np.float32)
     trace[50:52, 20:380] = 0.9  # a solid line
     trace[150:152, 20:380] = 0.35  # a faint thin line, under 0.5 all along
     rows = [TraceRow(y_px=51.0, x0_px=20, x1_px=379, top_px=0, bottom_px=100),
             TraceRow(y_px=151.0, x0_px=20, x1_px=379, top_px=100, bottom_px=200)]
-    mask = _line_mask(trace, rows)
+    mask = line_mask(trace, rows)
     assert mask[150, 20:380].all() and mask[50, 20:380].all()
-    assert not _line_mask(trace, rows[:1])[150].any()  # solid rows alone: 0.5 is kept
+    assert not line_mask(trace, rows[:1])[150].any()  # solid rows alone: 0.5 is kept
 
 
 @needs_data
@@ -391,9 +391,9 @@ def test_bars_between_a_rows_leads_are_not_read_as_signal(digitizer: Digitizer, 
 def test_rows_running_to_the_pictures_edge_are_not_whole() -> None:
     from types import SimpleNamespace
 
-    from pipeline.digitizer import _whole_row_lengths
     from pipeline.layout import TraceRow
     from pipeline.rectify import Rectification
+    from pipeline.row_extents import whole_row_lengths
 
     # A 2200 x 1600 px scan turned 2 degrees about its top-left corner onto the page; rows
     # at 8 px/mm. The first row's ends lie 100 and 40 px inside the picture; the second
@@ -412,5 +412,5 @@ def test_rows_running_to_the_pictures_edge_are_not_whole() -> None:
                            rect=Rectification(2.0, turn, (1600, 2200)))
     starts = [page_x(x, y) for x, y in zip((100.0, 100.0, 5.0), ys)]
     ends = [page_x(x, y) for x, y in zip((2159.0, 2198.0, 2100.0), ys)]
-    lengths = _whole_row_lengths(page, starts, ends, (1600, 2200))  # type: ignore[arg-type]
+    lengths = whole_row_lengths(page, starts, ends, (1600, 2200))  # type: ignore[arg-type]
     assert lengths == [pytest.approx(ends[0] - starts[0])]

@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.digitizer import LABEL_TEXT_MIN_P, Digitizer, _colour_maps
+from pipeline.digitizer import LABEL_TEXT_MIN_P, Digitizer
 from pipeline.errors import ModelWeightsError, NoTraceFoundError
+from pipeline.line_maps import colour_maps
 from pipeline.synth import load_record, render_page, sample_spec
 from pipeline.types import DigitizeOptions
 from tests.paths import ptbxl_record
@@ -61,7 +62,7 @@ def test_colour_maps_leave_labelled_pixels_out_of_the_trace_map_only() -> None:
     gate = np.ones((60, 80), np.uint8)
     labels = np.zeros((60, 80), np.uint8)
     labels[:, 40:] = 1
-    trace, _, ink, _ = _colour_maps(image, gate, labels)
+    trace, _, ink, _ = colour_maps(image, gate, labels)
     assert trace[:, 6:40].max(axis=0).min() > 0.5 and trace[:, 40:].max() == 0.0
     # Calibration pulses are still looked for in all the ink.
     assert ink[:, 6:74].max(axis=0).min() > 0.5

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-import pipeline.digitizer as digitizer_module
+import pipeline.row_extents as row_extents_module
 from pipeline.digitizer import Digitizer
 from pipeline.evaluate import score_record
 from pipeline.types import LEADS, DigitizeOptions
@@ -92,6 +92,6 @@ def test_panels_with_gaps_are_read_on_their_own_time(monkeypatch: pytest.MonkeyP
     assert max(abs(v) for v in shifts.values()) <= 10, shifts
     # Read as one row running on through the gaps, the later columns slide off their time
     # (each gap moves the next panel's start by 6 mm, 0.24 s, less what the stretch gives).
-    monkeypatch.setattr(digitizer_module, "find_panel_gaps", lambda *args: None)
+    monkeypatch.setattr(row_extents_module, "find_panel_gaps", lambda *args: None)
     _, shifted, _ = _read(img, truth)
     assert max(abs(shifted[lead]) for lead in COLUMNS[3]) > 40, shifted

@@ -91,15 +91,15 @@ def _grid_map(h: int, w: int, ppm_x: float, ppm_y_at) -> np.ndarray:
 
 
 def _page_with_grid(grid_map: np.ndarray, n_rows: int):
-    from pipeline.digitizer import _Page
     from pipeline.grid import measure_grid
     from pipeline.layout import TraceRow
+    from pipeline.read_page import ReadPage
 
     h, w = grid_map.shape
     step = h // n_rows
     rows = [TraceRow(r * step + step / 2, 0, w - 1, r * step, (r + 1) * step)
             for r in range(n_rows)]
-    page = _Page(None, None, None, rows, [], [], [], [], measure_grid(grid_map), 5.6, None, 0)
+    page = ReadPage(None, None, None, rows, [], [], [], [], measure_grid(grid_map), 5.6, None, 0)
     page.grid_map = grid_map
     return page
 

@@ -1,12 +1,13 @@
-"""pipeline.digitizer row helpers: where a row's signal starts and ends."""
+"""The digitizer's row helpers (pipeline.row_extents, pipeline.line_maps): where a row's
+signal starts and ends."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline.digitizer import _after_break, _line_cap, _line_samples
 from pipeline.extract import RowTrace
 from pipeline.layout import TraceRow
+from pipeline.row_extents import after_break, line_cap, line_samples
 
 PPM = 8.0
 
@@ -23,18 +24,18 @@ def pulse_row(gap_px: int) -> tuple[np.ndarray, TraceRow]:
 
 def test_signal_starts_past_the_pulse_tail_and_its_break() -> None:
     mask, row = pulse_row(gap_px=5)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) == pytest.approx(118.0)
+    assert after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) == pytest.approx(118.0)
 
 
 def test_no_break_after_the_pulse_keeps_the_start() -> None:
     mask, row = pulse_row(gap_px=0)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) is None
+    assert after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) is None
 
 
 def test_a_two_column_gap_is_a_break_at_any_scale() -> None:
     # 0.3 mm at 12 px/mm (300 dpi) is 3.6 px; a 2-px printed gap is still a break.
     mask, row = pulse_row(gap_px=2)
-    assert _after_break(mask, row, 101.0, 4 * 12.0, +1, 12.0, 100) == 115
+    assert after_break(mask, row, 101.0, 4 * 12.0, +1, 12.0, 100) == 115
 
 
 def test_signal_ends_before_the_break_of_an_end_pulse() -> None:
@@ -43,7 +44,7 @@ def test_signal_ends_before_the_break_of_an_end_pulse() -> None:
     mask[40, 305:321] = True  # the end pulse's flat lead-in
     mask[15:41, 320] = True  # and its rising stroke
     row = TraceRow(40.0, 50, 390, 10, 70)
-    assert _after_break(mask, row, 318.0, 4 * PPM, -1, PPM, 320) == pytest.approx(299.0)
+    assert after_break(mask, row, 318.0, 4 * PPM, -1, PPM, 320) == pytest.approx(299.0)
 
 
 def test_a_pen_lift_without_an_ink_free_column_is_a_break() -> None:
@@ -54,7 +55,7 @@ def test_a_pen_lift_without_an_ink_free_column_is_a_break() -> None:
     mask[40, 100:113] = True
     mask[50:52, 112:390] = True
     row = TraceRow(45.0, 60, 390, 10, 70)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) == 112
+    assert after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) == 112
 
 
 def test_a_dropout_in_the_signal_after_the_pulse_is_not_its_start() -> None:
@@ -65,7 +66,7 @@ def test_a_dropout_in_the_signal_after_the_pulse_is_not_its_start() -> None:
     mask[40:42, 118:390] = False
     mask[46:48, 118:390] = True
     mask[46:48, 122:124] = False
-    assert _after_break(mask, row, 118.0, 4 * PPM, +1, PPM, 100) is None
+    assert after_break(mask, row, 118.0, 4 * PPM, +1, PPM, 100) is None
 
 
 def test_a_broken_pulse_tail_is_still_the_pulse() -> None:
@@ -74,13 +75,13 @@ def test_a_broken_pulse_tail_is_still_the_pulse() -> None:
     mask, row = pulse_row(gap_px=6)
     mask[40, 104:106] = False
     mask[40, 109] = False
-    assert _after_break(mask, row, 107.0, 4 * PPM, +1, PPM, 100) == 119
+    assert after_break(mask, row, 107.0, 4 * PPM, +1, PPM, 100) == 119
 
 
 def test_dropouts_of_a_thin_line_are_not_a_break() -> None:
     mask, row = pulse_row(gap_px=0)
     mask[40:42, 116:390:6] = False  # 1-px dropouts every 6 px (a faint 1-px line)
-    assert _after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) is None
+    assert after_break(mask, row, 101.0, 4 * PPM, +1, PPM, 100) is None
 
 
 def test_a_line_begins_half_a_pen_inside_its_first_inked_column() -> None:
@@ -89,8 +90,8 @@ def test_a_line_begins_half_a_pen_inside_its_first_inked_column() -> None:
                   confident=np.ones(x.size, dtype=bool))
     # Ink from about 99.5 (the middle of the columns that put 100 first in the mask), the
     # cap 1 px: the line starts at 100.5; an end mirrors it.
-    assert _line_cap(tr, 100, +1) == pytest.approx(100.5)
-    assert _line_cap(tr, 199, -1) == pytest.approx(198.5)
+    assert line_cap(tr, 100, +1) == pytest.approx(100.5)
+    assert line_cap(tr, 199, -1) == pytest.approx(198.5)
 
 
 def test_stray_pieces_at_the_ends_are_not_the_line() -> None:
@@ -99,12 +100,12 @@ def test_stray_pieces_at_the_ends_are_not_the_line() -> None:
     y[4:20] = np.nan  # a 4-px speck at x 0..3, then the line from x 20
     y[290:300] = np.nan  # the line ends at 289, a 4-px speck at 300..304
     tr = RowTrace(x_px=x, y_px=y, line_width_px=1.5, confident=np.isfinite(y))
-    idx = _line_samples(tr, PPM)
+    idx = line_samples(tr, PPM)
     assert (x[idx[0]], x[idx[-1]]) == (20.0, 289.0)
 
 
 def test_the_gate_grows_over_a_spike_tip_but_not_a_crossing_tick() -> None:
-    from pipeline.digitizer import _grow_gate
+    from pipeline.line_maps import grow_gate
 
     ink = np.zeros((200, 2000), dtype=np.float32)  # 2% of the longer side: 40 px
     ink[100:102, :] = 1.0  # the line
@@ -113,7 +114,7 @@ def test_the_gate_grows_over_a_spike_tip_but_not_a_crossing_tick() -> None:
     ink[5:102, 50:52] = 1.0  # a long dark edge touching the line (a shadow's, a fold's)
     gate = np.zeros((200, 2000), dtype=np.uint8)
     gate[80:120, :] = 1
-    grown = _grow_gate(ink, gate)
+    grown = grow_gate(ink, gate)
     assert grown[60:80, 30:32].all()  # the tip is read
     assert not grown[50:78, 70:72].any() and not grown[123:150, 70:72].any()
     assert not grown[5:78, 50:52].any()  # 75 px outside: not grown
@@ -123,7 +124,7 @@ def test_rows_without_a_found_pulse_start_where_the_pulse_rows_do() -> None:
     from types import SimpleNamespace
 
     from pipeline.calibration import Pulse
-    from pipeline.digitizer import _row_extents
+    from pipeline.row_extents import row_extents
 
     mask = np.zeros((300, 400), dtype=bool)
     traces, rows = [], []
@@ -139,7 +140,7 @@ def test_rows_without_a_found_pulse_start_where_the_pulse_rows_do() -> None:
     page = SimpleNamespace(traces=traces, rows=rows, mask=mask, ppm_guess=PPM, grid=None,
                            start_pulses=[pulse, pulse, None], end_pulses=[None] * 3,
                            faint=mask)
-    starts, _ = _row_extents(page)  # type: ignore[arg-type]
+    starts, _ = row_extents(page)  # type: ignore[arg-type]
     assert starts[0] == pytest.approx(120.0) and starts[2] == pytest.approx(starts[0])
 
 
@@ -153,7 +154,7 @@ def test_a_faint_first_stretch_below_the_mask_starts_the_row(into_pulse: bool,
     from types import SimpleNamespace
 
     from pipeline.calibration import Pulse
-    from pipeline.digitizer import _row_extents
+    from pipeline.row_extents import row_extents
 
     mask = np.zeros((300, 400), dtype=bool)
     faint = np.zeros_like(mask)
@@ -174,7 +175,7 @@ def test_a_faint_first_stretch_below_the_mask_starts_the_row(into_pulse: bool,
     page = SimpleNamespace(traces=traces, rows=rows, mask=mask, ppm_guess=PPM, grid=None,
                            start_pulses=[pulse] * 3, end_pulses=[None] * 3,
                            faint=mask | faint)
-    starts, _ = _row_extents(page)  # type: ignore[arg-type]
+    starts, _ = row_extents(page)  # type: ignore[arg-type]
     assert starts == pytest.approx([150.0 if into_pulse or dotted else 120.5] * 3)
 
 
@@ -184,7 +185,7 @@ def test_rows_agree_on_their_start_within_60_ms(mm_per_s: float, agreed: bool) -
     alone; 96 ms at 12.5 mm/s, moved onto the others' start."""
     from types import SimpleNamespace
 
-    from pipeline.digitizer import _row_extents
+    from pipeline.row_extents import row_extents
 
     early = 120.0 - 1.2 * PPM
     mask = np.zeros((300, 400), dtype=bool)
@@ -199,12 +200,12 @@ def test_rows_agree_on_their_start_within_60_ms(mm_per_s: float, agreed: bool) -
         rows.append(TraceRow(float(y), 60, 390, y - 40, y + 40))
     page = SimpleNamespace(traces=traces, rows=rows, mask=mask, ppm_guess=PPM, grid=None,
                            start_pulses=[None] * 3, end_pulses=[None] * 3)
-    starts, _ = _row_extents(page, mm_per_s * PPM)  # type: ignore[arg-type]
+    starts, _ = row_extents(page, mm_per_s * PPM)  # type: ignore[arg-type]
     assert starts[2] == pytest.approx(120.0 if agreed else early, abs=0.5)  # 0.5 px samples
 
 
 def test_a_line_the_gate_cut_is_put_back_but_not_a_stamp_touching_it() -> None:
-    from pipeline.digitizer import _restore_gated_lines
+    from pipeline.line_maps import restore_gated_lines
 
     ink = np.zeros((200, 400), dtype=np.float32)
     ink[100:102, 20:380] = 1.0  # a line whose start (x < 150) the gate dropped
@@ -215,16 +216,16 @@ def test_a_line_the_gate_cut_is_put_back_but_not_a_stamp_touching_it() -> None:
     trace[:, :150] = 0.0
     trace[:100, 250:302] = 0.0
     rows = [TraceRow(101.0, 20, 380, 50, 150)]
-    out = _restore_gated_lines(trace, ink, rows, PPM)
+    out = restore_gated_lines(trace, ink, rows, PPM)
     assert (out[100:102, 20:150] > 0.5).all()
     assert not (out[60:98, 250:290] > 0.5).any()
     assert not (out[20:30, 20:60] > 0.5).any()
     assert not (out[90:99, 300:302] > 0.5).any()  # the line is kept there: not put back
-    assert _restore_gated_lines(trace, trace, rows, PPM) is trace
+    assert restore_gated_lines(trace, trace, rows, PPM) is trace
 
 
 def test_a_line_cut_into_pieces_by_grid_lines_is_put_back_across_them() -> None:
-    from pipeline.digitizer import _restore_gated_lines
+    from pipeline.line_maps import restore_gated_lines
 
     # A black grid's 1 mm lines cut a faint flat stretch (x < 150, which the gate dropped)
     # into pieces a pixel apart; the grid lines' own pixels stay out.
@@ -239,7 +240,7 @@ def test_a_line_cut_into_pieces_by_grid_lines_is_put_back_across_them() -> None:
     trace = ink.copy()
     trace[:, :150] = 0.0
     rows = [TraceRow(101.0, 20, 380, 50, 150)]
-    out = _restore_gated_lines(trace, ink, rows, PPM, grid)
+    out = restore_gated_lines(trace, ink, rows, PPM, grid)
     pieces = np.ones(150, dtype=bool)
     pieces[:20] = False
     pieces[line_x[line_x < 150]] = False
@@ -248,7 +249,7 @@ def test_a_line_cut_into_pieces_by_grid_lines_is_put_back_across_them() -> None:
     assert (out[100:102, :150][:, pieces] > 0.5).all()
     assert not (out[104:140, 96] > 0.5).any()  # (the line's one-pixel fringe aside)
     # Without the grid map the pieces are each too narrow to be put back.
-    assert not (_restore_gated_lines(trace, ink, rows, PPM)[100:102, 20:150] > 0.5).any()
+    assert not (restore_gated_lines(trace, ink, rows, PPM)[100:102, 20:150] > 0.5).any()
 
 
 def test_pulses_that_all_point_down_turn_a_page_despite_moderate_skew() -> None:
@@ -299,7 +300,7 @@ def test_time_running_backwards_turns_a_page_nothing_else_decides() -> None:
 
 
 def test_restored_ink_does_not_lower_the_line_threshold() -> None:
-    from pipeline.digitizer import _line_mask
+    from pipeline.line_maps import line_mask
 
     trace = np.zeros((200, 400), np.float32)
     trace[50:52, 20:380] = 0.9
@@ -308,7 +309,7 @@ def test_restored_ink_does_not_lower_the_line_threshold() -> None:
     line[150:152, 20:100] = 0.35  # put back (faint)
     line[30:40, 200:204] = 0.35  # faint ink of a label beside the other row's line
     rows = [TraceRow(51.0, 20, 379, 0, 100), TraceRow(151.0, 20, 379, 100, 200)]
-    mask = _line_mask(trace, rows, line)
+    mask = line_mask(trace, rows, line)
     assert not mask[30:40, 200:204].any()  # read at 0.5, as the gated map alone
     assert mask[50, 20:380].all() and mask[150, 100:380].all()
 
@@ -318,7 +319,7 @@ def test_rows_that_all_end_apart_end_at_the_latest() -> None:
     # end would cut every row short; the widest reading (as for starts) is kept.
     from types import SimpleNamespace
 
-    from pipeline.digitizer import _row_extents
+    from pipeline.row_extents import row_extents
 
     mask = np.zeros((400, 500), dtype=bool)
     traces, rows = [], []
@@ -332,13 +333,13 @@ def test_rows_that_all_end_apart_end_at_the_latest() -> None:
         rows.append(TraceRow(float(y), 20, last, y - 40, y + 40))
     page = SimpleNamespace(traces=traces, rows=rows, mask=mask, ppm_guess=PPM, grid=None,
                            start_pulses=[None] * 4, end_pulses=[None] * 4)
-    starts, ends = _row_extents(page)  # type: ignore[arg-type]
+    starts, ends = row_extents(page)  # type: ignore[arg-type]
     assert ends == pytest.approx([450.0] * 4, abs=1.0)
     assert starts == pytest.approx([20.0] * 4, abs=1.0)
 
 
 def test_a_photos_grid_line_dashes_leave_the_line_mask() -> None:
-    from pipeline.digitizer import _drop_grid_pieces
+    from pipeline.line_maps import drop_grid_pieces
 
     mask = np.zeros((60, 200), bool)
     trace = np.zeros((60, 200), np.float32)
@@ -350,7 +351,7 @@ def test_a_photos_grid_line_dashes_leave_the_line_mask() -> None:
     trace[20, 60:90], grid[20, 60:90] = 0.3, 0.6
     mask[10, 60:90] = True  # a thin piece of faint line: more trace than grid
     trace[10, 60:90], grid[10, 60:90] = 0.4, 0.2
-    out = _drop_grid_pieces(mask, trace, grid)
+    out = drop_grid_pieces(mask, trace, grid)
     assert out[30:33, 10:190].all() and out[10, 60:90].all()
     assert not out[20].any()
 
