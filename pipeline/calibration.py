@@ -33,6 +33,11 @@ PULSE_S = 0.2
 USUAL_PULSE_ASPECT = 10.0 * PULSE_MV / (25.0 * PULSE_S)
 #: Largest relative difference from USUAL_PULSE_ASPECT for a pulse to count as the usual.
 PULSE_SHAPE_TOLERANCE = 0.06
+#: Pulses of the usual shape that fit no standard gain at the grid's px/mm, and no standard
+#: speed within this (relative), say the grid's period is misread (`page_scales`). The
+#: 0.2 a speed snaps within let one through: a gridless photo's false 7.26 px/mm made its
+#: seven pulses 8.0 x 4.1 mm, 20.3 mm/s, read as 25 (photo 12x1 page 8, 5.9 px/mm).
+GRID_SPEED_TOLERANCE = 0.1
 #: Largest distance from a pulse's foot to its row's line, mm. The pulse stands on 0 mV;
 #: a trace drawn as recorded, with its DC offset (0.5 mV and more on raw records), lies off
 #: it (ecg_plot draws so: 4.5 mm on one PTB-XL record at 10 mm/mV).
@@ -361,10 +366,11 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
             mm_per_mv = 10.0
             assumed.append("mm_per_mv")
         mm_per_s, snapped = snap(width / px_per_mm / PULSE_S, STANDARD_MM_PER_S, 0.2)
-        if (grid_measured and len(pulses) >= 2 and not gain_ok and not snapped
+        near_speed = snap(width / px_per_mm / PULSE_S, STANDARD_MM_PER_S, GRID_SPEED_TOLERANCE)[1]
+        if (grid_measured and len(pulses) >= 2 and not gain_ok and not near_speed
                 and abs(height / width / USUAL_PULSE_ASPECT - 1.0) <= PULSE_SHAPE_TOLERANCE):
-            # Pulses of the usual 10 mm x 5 mm shape whose size fits no standard gain or
-            # speed at the grid's px/mm: the grid's period is misread (photo bench page 55:
+            # Pulses of the usual 10 mm x 5 mm shape whose size fits no standard gain nor,
+            # closely, speed at the grid's px/mm: the grid's period is misread (photo bench page 55:
             # 6.81 px/mm from a perspective-warped pink grid; four pulses 53 x 27 px, which
             # are 5.3 and 5.4 px/mm at 10 mm/mV and 25 mm/s). Scaled as a gridless page.
             return page_scales(pulses, px_per_mm, grid_measured=False)

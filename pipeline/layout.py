@@ -614,7 +614,40 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     # S waves) pull several rows' projection peaks a quarter spacing off their baselines,
     # too many for the lattice to hold; the first and last row then still mark its ends.
     spanned = span_lattice_rows(rows_y, sorted(counts), holds_row)
-    return spanned if spanned is not None else options[0]
+    if spanned is not None:
+        return spanned
+    extended = extend_lattice_rows(options[0], sorted(counts), holds_row)
+    return extended if extended is not None else options[0]
+
+
+def extend_lattice_rows(rows_y: list[int], counts: list[int],
+                        holds_row: Callable[[int, float], bool]) -> list[int] | None:
+    """Rows (px, top to bottom) with lattice places added above the first row and below
+    the last, at their median spacing d, up to the fewest rows of `counts` (row counts of
+    known layouts) above theirs, where every place added holds ink (holds_row(y, d)) and
+    one way only of adding them (so many above, the rest below) does. None when no count
+    or more than one way fits.
+
+    A row busy all along has no flat stretch to show in the projection: a gridless 12x1
+    photo's V5 and V6, whose lines step at every beat (ST shifts), made no peaks, and its
+    other 10 rows, a count no layout has, had the page refused (photo 12x1 page 8)."""
+    if len(rows_y) < 3:
+        return None
+    y = np.asarray(rows_y, dtype=np.float64)
+    d = float(np.median(np.diff(y)))
+    n = next((c for c in counts if c > y.size), None)
+    if n is None:
+        return None
+    missing = n - y.size
+    ways = []
+    for above in range(missing + 1):
+        places = ([round(y[0] - k * d) for k in range(above, 0, -1)]
+                  + [round(y[-1] + k * d) for k in range(1, missing - above + 1)])
+        if all(holds_row(p, d) for p in places):
+            ways.append(places)
+    if len(ways) != 1:
+        return None
+    return sorted([*rows_y, *ways[0]])
 
 
 def span_lattice_rows(rows_y: list[int], counts: list[int],

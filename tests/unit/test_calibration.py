@@ -65,15 +65,22 @@ def test_a_lone_pulse_of_odd_gain_and_speed_is_not_trusted() -> None:
         assert page_scales([odd_gain] * 2, PPM, grid_measured=True).mm_per_mv == gain
 
 
-def test_usual_pulses_too_small_for_the_grid_set_the_page_scale() -> None:
-    # Four pulses of the usual 10 x 5 mm shape at 0.79 of the grid's px/mm: the grid's
-    # period was misread (photo bench page 55), not the gain and speed both odd.
-    f = 0.79
+@pytest.mark.parametrize("f", [0.79, 0.81, 1.15])
+def test_usual_pulses_too_small_for_the_grid_set_the_page_scale(f: float) -> None:
+    # Four pulses of the usual 10 x 5 mm shape at f of the grid's px/mm: the grid's
+    # period was misread (photo bench page 55 at 0.79), not the gain and speed both odd;
+    # also where the speed alone is within 20 % of a standard one (0.81: 20.3 mm/s, a
+    # gridless photo's false grid, photo 12x1 page 8).
     usual = Pulse(x0_px=100, x1_px=120, height_px=10.0 * f * PPM, width_px=5.0 * f * PPM,
                   side="start")
     s = page_scales([usual] * 4, PPM, grid_measured=True)
     assert s.px_per_mm == pytest.approx(f * PPM, rel=0.01)
     assert (s.mm_per_mv, s.mm_per_s) == (10.0, 25.0) and "px_per_mm" in s.assumed
+    # Pulses within the gain's tolerance keep the grid's scale.
+    near = Pulse(x0_px=100, x1_px=120, height_px=9.3 * PPM, width_px=4.65 * PPM,
+                 side="start")
+    s = page_scales([near] * 4, PPM, grid_measured=True)
+    assert (s.px_per_mm, s.mm_per_mv, s.mm_per_s) == (PPM, 10.0, 25.0)
     # A standard pair of settings keeps the grid's scale: 5 mm/mV at 50 mm/s (5 x 10 mm).
     odd = Pulse(x0_px=100, x1_px=140, height_px=5.0 * PPM, width_px=10.0 * PPM, side="start")
     s = page_scales([odd] * 4, PPM, grid_measured=True)

@@ -18,6 +18,7 @@ from pipeline.layout import (
     choose_template,
     component_sizes,
     consensus,
+    extend_lattice_rows,
     find_rows,
     fit_record_length,
     get_template,
@@ -293,6 +294,22 @@ def test_rows_pulled_off_their_lattice_span_it_from_the_first_row_to_the_last() 
     # No ink at the missed place, or rows too far off any count's lattice: None.
     assert span_lattice_rows(found, [3, 4, 5, 6, 7, 12], lambda y, d: False) is None
     assert span_lattice_rows([100, 180, 300, 330, 500], [6, 12], lambda y, d: True) is None
+
+
+def test_rows_missed_past_the_last_extend_the_lattice_to_a_known_count() -> None:
+    # A gridless 12x1 photo (bench photo 12x1 page 8): V5 and V6 step at every beat and
+    # made no projection peak; the 10 rows found, on their lattice, are no layout's count.
+    found = [224, 297, 368, 441, 519, 590, 665, 739, 813, 886]
+    counts = [3, 4, 5, 6, 7, 12]
+    below_only = extend_lattice_rows(found, counts, lambda y, d: 200 < y < 1100)
+    assert below_only == [*found, 959, 1032]
+    # Ink at every place (above and below: two ways) or at none: no rows are made up.
+    assert extend_lattice_rows(found, counts, lambda y, d: True) is None
+    assert extend_lattice_rows(found, counts, lambda y, d: False) is None
+    # Above and one below: the one way that holds ink.
+    assert extend_lattice_rows(found, counts, lambda y, d: 100 < y < 1000) == [
+        151, *found, 959]
+    assert extend_lattice_rows(found[:2], counts, lambda y, d: True) is None
 
 
 def test_consensus_takes_the_largest_cluster() -> None:
