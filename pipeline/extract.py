@@ -32,11 +32,19 @@ from pipeline.runs import true_runs
 #: Spacing of the fitted line's samples, px (a 500 Hz sample is 0.39 px at 200 dpi, 25 mm/s;
 #: 0.5 px scores the same and fits a fifth faster).
 SAMPLE_STEP_PX = 0.5
-#: Fit stage for page ink: one soft stage (0.1 px, curvature weight 1e-2), 6 Gauss-Newton
+#: Fit stage for page ink: one soft stage (0.1 px, as FIT_SCHEDULE's first), 6 Gauss-Newton
 #: steps. The sharper stages that make the exact-ink oracle exact only fit pixel noise on
 #: real pages: same scores on clean and scanned pages at a third of the time.
-LINE_FIT_SCHEDULE = FIT_SCHEDULE[:1]
+LINE_FIT_TEMPERATURE_PX = FIT_SCHEDULE[0][0]
 LINE_FIT_STEPS = 6
+#: Curvature weight of that stage on exact edges (FIT_SCHEDULE's first)...
+LINE_FIT_CURVATURE = FIT_SCHEDULE[0][1]
+#: ... plus this much per px of edge noise for a pen 2 px wide, growing as the pen width's
+#: fourth power from LINE_FIT_MIN_PEN_PX up (`line_fit_schedule`).
+LINE_FIT_NOISE_CURVATURE = 0.2
+LINE_FIT_MIN_PEN_PX = 1.0
+#: Flat columns needed to measure a line's edge noise (`_pen_width`).
+MIN_NOISE_COLUMNS = 10
 #: Most runs per column kept for the dynamic program (nearest the baseline first).
 MAX_RUNS = 8
 #: Breaks in a row's own line (`choose_runs_skipping`): the path may leave up to
@@ -971,7 +979,8 @@ def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_p
     still = has & ~hidden & (np.abs(np.r_[np.nan, np.diff(centre)]) <= 0.5) & (
         np.abs(np.r_[np.diff(centre), np.nan]) <= 0.5)
     flat = still if still.sum() >= 10 else has
-    width = max(_pen_width(top_edge, bot_edge, flat), 0.5)
+    width, edge_noise = _pen_width(top_edge, bot_edge, flat)
+    width = max(width, 0.5)
     half = 0.5 * width
     # A per-column reading, only to tell a crossing line from the row's own steep wave.
     # The pen (width w) turns the line g(x) into ink from min g - w/2 to max g + w/2 over a
@@ -1012,7 +1021,8 @@ def read_row(mask: np.ndarray, coverage: np.ndarray, runs: RowRuns, *, max_gap_p
     if bottom_shared is not None:
         bot_ok = bot_ok & ~bottom_shared
     usable = has & ~crossing & ~hidden & (top_ok | bot_ok)
-    xs, ys, conf = fit_line(top_edge, bot_edge, usable, half, max_gap_px, ink, top_ok, bot_ok)
+    xs, ys, conf = fit_line(top_edge, bot_edge, usable, half, max_gap_px, ink, top_ok, bot_ok,
+                            edge_noise_px=edge_noise)
     return RowTrace(x_px=xs + x0_px, y_px=ys + top_px, line_width_px=width, confident=conf)
 
 
@@ -1036,12 +1046,15 @@ def _run_pen_px(top: np.ndarray, bottom: np.ndarray, valid: np.ndarray) -> float
     return float(np.median(bottom[single, 0] - top[single, 0] + 1))
 
 
-def _pen_width(top_edge: np.ndarray, bot_edge: np.ndarray, flat: np.ndarray) -> float:
-    """Pen width, px: a flat column's ink spans the pen plus the line's own motion over the
-    pen's window (+-(0.5 + w/2) columns); the median over flat columns of the ink length
-    minus that motion. top_edge, bot_edge: (w,) px; flat: (w,) bool columns to use."""
+def _pen_width(top_edge: np.ndarray, bot_edge: np.ndarray, flat: np.ndarray
+               ) -> tuple[float, float]:
+    """Pen width and edge noise, px: a flat column's ink spans the pen plus the line's own
+    motion over the pen's window (+-(0.5 + w/2) columns); the width is the median over
+    flat columns of the ink length minus that motion, the noise that length's spread (a
+    normal MAD) over both edges (/ sqrt 2; 0 with under MIN_NOISE_COLUMNS flat columns).
+    top_edge, bot_edge: (w,) px; flat: (w,) bool columns to use."""
     if not flat.any():
-        return 1.0
+        return 1.0, 0.0
     length = bot_edge - top_edge
     k = max(1, round(0.5 + 0.5 * float(np.median(length[flat]))))
     c = np.where(flat, 0.5 * (top_edge + bot_edge), np.nan)
@@ -1051,7 +1064,12 @@ def _pen_width(top_edge: np.ndarray, bot_edge: np.ndarray, flat: np.ndarray) -> 
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows at gaps
         motion = np.nanmax(window, axis=0) - np.nanmin(window, axis=0)
     own = (length - motion)[flat & np.isfinite(motion)]
-    return float(np.median(own)) if own.size else float(np.median(length[flat]))
+    if own.size == 0:
+        return float(np.median(length[flat])), 0.0
+    width = float(np.median(own))
+    if own.size < MIN_NOISE_COLUMNS:
+        return width, 0.0
+    return width, 1.4826 * float(np.median(np.abs(own - width))) / np.sqrt(2.0)
 
 
 def _edges_clear(band: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray, reach: int,
@@ -1093,12 +1111,13 @@ def _edges_clear(band: np.ndarray, has: np.ndarray, t: np.ndarray, b: np.ndarray
 
 def fit_line(top_edge: np.ndarray, bot_edge: np.ndarray, usable: np.ndarray, half_pen: float,
              max_gap_px: int, ink: np.ndarray, top_ok: np.ndarray | None = None,
-             bot_ok: np.ndarray | None = None, step_px: float = SAMPLE_STEP_PX
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             bot_ok: np.ndarray | None = None, step_px: float = SAMPLE_STEP_PX,
+             edge_noise_px: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The line's samples every step_px from each column's ink edges (`ink_fit`).
 
     top_edge, bot_edge: (w,) ink edges, px; usable: (w,) bool columns whose edges belong to
-    this line alone; ink: (w,) darkest coverage of each column's run (0-1). Stretches of usable
+    this line alone; ink: (w,) darkest coverage of each column's run (0-1); edge_noise_px:
+    how far the edges stray from the line's own, px rms (`line_fit_schedule`). Stretches of usable
     columns separated by at most max_gap_px columns are fitted as one curve, from where its
     line starts to where it ends: the pen's cap reaches half its width beyond the line, and
     the end columns are inked over the fraction of their width the cap covers. Returns
@@ -1127,7 +1146,8 @@ def fit_line(top_edge: np.ndarray, bot_edge: np.ndarray, usable: np.ndarray, hal
         xs = np.linspace(start, end, n)
         if seg.size >= 2:
             ys = fit_samples(xs, seg.astype(np.float64), top_edge[seg], bot_edge[seg], half_pen,
-                             schedule=LINE_FIT_SCHEDULE, steps=LINE_FIT_STEPS,
+                             schedule=line_fit_schedule(2.0 * half_pen, edge_noise_px),
+                             steps=LINE_FIT_STEPS,
                              top_ok=None if top_ok is None else top_ok[seg],
                              bottom_ok=None if bot_ok is None else bot_ok[seg])
         else:
@@ -1138,6 +1158,34 @@ def fit_line(top_edge: np.ndarray, bot_edge: np.ndarray, usable: np.ndarray, hal
         conf_all += [near, np.zeros(1, dtype=bool)]
     return (np.concatenate(xs_all)[:-1], np.concatenate(ys_all)[:-1],
             np.concatenate(conf_all)[:-1].astype(bool))
+
+
+def line_fit_schedule(pen_px: float, edge_noise_px: float = 0.0
+                      ) -> tuple[tuple[float, float], ...]:
+    """`fit_samples`' schedule for a line drawn with a pen pen_px wide whose ink edges stray
+    edge_noise_px (rms) from the line's own: one stage at LINE_FIT_TEMPERATURE_PX, its
+    curvature weight LINE_FIT_CURVATURE + LINE_FIT_NOISE_CURVATURE noise (pen / 2 px) ** 4.
+
+    A line's ink edges give only its extremes within the pen's reach, and on a blurred or
+    noisy page each edge is off by a pixel or so: with a weak curvature penalty the fit
+    follows that noise, most of all where a wave is narrower than the pen. A blurred
+    photo's pen 5.5 px wide drew an R-S of 32 ms as a one-sample spike at the fixed 1e-2
+    of before, which the band limit then flattened to half its height (photo 3x4+1 page
+    3: its leads read at 51-93 % of their spread). A second-difference penalty smooths
+    over a span that grows as its weight's fourth root, hence the pen's fourth power; on
+    exact edges (noise 0: drawn test lines) the weak weight stays, which reads a sharp
+    spike's apex under a wide pen (test_extract's 100 px spikes under a 6 px pen read up
+    to 17 px short at 0.1 (pen / 2) ** 4 whatever the noise). On a narrow R-S under a
+    5.5 px pen with 1 px of noise (test_extract's) the weight, 11.4, is past its best
+    (about 1: 0.58 px rms; 1.21 at 11.4, 1.08 at 1e-2); bench pages' pens are 1-3 px, a
+    blurred photo's up to 5.5. Bench pages 0-3 (photo 3x4+1, scan 3x4+1, clean 3x4+1 at 200 / 100
+    dpi; edge noise there 0.5-0.6 / 0.4-0.5 / 0.3 / 0.25 px) against 1e-2: 13.85 / 21.66 /
+    23.16 / 16.87 -> 14.68 / 22.36 / 23.25 / 17.02 dB; with noise squared (0.3 per px^2)
+    14.41 / 22.24 / 23.23 / 17.06; without the noise (0.1 (pen / 2) ** 4) 14.81 / 22.34 /
+    23.27 / 16.69."""
+    pen = max(pen_px, LINE_FIT_MIN_PEN_PX)
+    weight = LINE_FIT_CURVATURE + LINE_FIT_NOISE_CURVATURE * edge_noise_px * (0.5 * pen) ** 4
+    return ((LINE_FIT_TEMPERATURE_PX, weight),)
 
 
 def _apexes(mid: np.ndarray, ok: np.ndarray, lo: np.ndarray, hi: np.ndarray,

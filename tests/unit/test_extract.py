@@ -12,6 +12,8 @@ from pipeline.extract import (
     choose_runs_skipping,
     column_runs,
     extract_row,
+    fit_line,
+    line_fit_schedule,
     uncrossed_runs,
     window_consistent,
 )
@@ -614,3 +616,52 @@ def test_two_rows_that_touched_and_went_back_keep_their_runs() -> None:
     new_upper, new_lower = uncrossed_runs([upper, lower], [100.0, 200.0])
     assert np.array_equal(new_upper.t + new_upper.top_px, upper.t + upper.top_px)
     assert np.array_equal(new_lower.t + new_lower.top_px, lower.t + lower.top_px)
+
+
+def _rs_complex(x: np.ndarray) -> np.ndarray:
+    """A narrow R then S wave (px, image y: up is smaller), 6 px apart, on a 100 px line."""
+    return (100.0 - 30.0 * np.exp(-((x - 50.0) / 2.5) ** 2)
+            + 25.0 * np.exp(-((x - 56.0) / 2.5) ** 2))
+
+
+@pytest.mark.parametrize(("pen", "noise", "max_rms"),
+                         [(2.0, 0.5, 0.4), (2.0, 1.0, 0.75), (3.0, 0.5, 0.4), (3.0, 1.0, 0.7)])
+def test_a_narrow_wave_is_fitted_through_noisy_edges(pen: float, noise: float,
+                                                      max_rms: float) -> None:
+    """The ink edges of a narrow R-S drawn with a pen pen px wide (each column's window
+    extremes, +- half the pen), each off by `noise` px rms as on a scan or a photo: the
+    fitted line, its curvature weight raised for that noise, stays within max_rms px rms
+    of the drawn one over the complex (at the exact-edge weight 1e-2: 0.46, 0.93, 0.52,
+    0.83 px)."""
+    half, cols = 0.5 * pen, np.arange(100)
+    fine = np.linspace(-10.0, 110.0, 12001)
+    windows = [_rs_complex(fine[np.abs(fine - c) <= 0.5 + half]) for c in cols]
+    top = np.array([w.min() for w in windows]) - half
+    bottom = np.array([w.max() for w in windows]) + half
+    assert line_fit_schedule(pen, noise)[0][1] == pytest.approx(
+        0.01 + 0.2 * noise * (pen / 2.0) ** 4)
+    rms = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        xs, ys, _ = fit_line(top + rng.normal(0.0, noise, cols.size),
+                             bottom + rng.normal(0.0, noise, cols.size),
+                             np.ones(cols.size, bool), half, 3, np.ones(cols.size),
+                             edge_noise_px=noise)
+        near = (xs > 40) & (xs < 66)
+        rms.append(float(np.sqrt(np.mean((ys[near] - _rs_complex(xs[near])) ** 2))))
+    assert float(np.mean(rms)) < max_rms
+
+
+def test_the_pen_width_comes_with_its_edges_noise() -> None:
+    from pipeline.extract import _pen_width
+
+    flat = np.ones(400, bool)
+    top, bottom = np.full(400, 100.0), np.full(400, 103.0)
+    assert _pen_width(top, bottom, flat) == (3.0, 0.0)  # exact edges: no noise
+    # A ragged line (a scan's, a blurred photo's): its width varies by 1 px rms about
+    # its centre, each edge by 1 / sqrt 2.
+    ragged = np.random.default_rng(0).normal(0.0, 1.0, 400)
+    width, noise = _pen_width(top - 0.5 * ragged, bottom + 0.5 * ragged, flat)
+    assert width == pytest.approx(3.0, abs=0.2)
+    assert noise == pytest.approx(1.0 / np.sqrt(2.0), rel=0.15)
+    assert _pen_width(top, bottom, np.arange(400) < 5)[1] == 0.0  # too few flat columns
