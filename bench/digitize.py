@@ -41,6 +41,9 @@ def rendered_pages(n: int) -> list[np.ndarray]:
     from pipeline.synth.dataset import DEFAULT_RECORDS
 
     records = sorted(DEFAULT_RECORDS.glob("*.hea"))[:n]
+    if not records:
+        raise SystemExit(f"no PTB-XL records (*.hea) in {DEFAULT_RECORDS}: set "
+                         "ECGBRIDGE_PTBXL_DIR, or run from a checkout beside ../shared")
     out = []
     for i, hea in enumerate(records):
         rng = np.random.default_rng(i)
