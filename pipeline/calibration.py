@@ -365,8 +365,9 @@ def page_scales(pulses: list[Pulse], px_per_mm: float | None, grid_measured: boo
             # A pulse of no standard height is more likely a misread than an odd gain.
             mm_per_mv = 10.0
             assumed.append("mm_per_mv")
-        mm_per_s, snapped = snap(width / px_per_mm / PULSE_S, STANDARD_MM_PER_S, 0.2)
-        near_speed = snap(width / px_per_mm / PULSE_S, STANDARD_MM_PER_S, GRID_SPEED_TOLERANCE)[1]
+        speed = width / px_per_mm / PULSE_S
+        mm_per_s, snapped = snap(speed, STANDARD_MM_PER_S, 0.2)
+        near_speed = snap(speed, STANDARD_MM_PER_S, GRID_SPEED_TOLERANCE)[1]
         if (grid_measured and len(pulses) >= 2 and not gain_ok and not near_speed
                 and abs(height / width / USUAL_PULSE_ASPECT - 1.0) <= PULSE_SHAPE_TOLERANCE):
             # Pulses of the usual 10 mm x 5 mm shape whose size fits no standard gain nor,

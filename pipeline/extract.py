@@ -1129,6 +1129,7 @@ def fit_line(top_edge: np.ndarray, bot_edge: np.ndarray, usable: np.ndarray, hal
         w = usable.size
         return np.arange(w, dtype=np.float64), np.full(w, np.nan), np.zeros(w, dtype=bool)
     breaks = np.flatnonzero(np.diff(cols) > max_gap_px + 1)
+    schedule = line_fit_schedule(2.0 * half_pen, edge_noise_px)
     xs_all, ys_all, conf_all = [], [], []
     for seg in np.split(cols, breaks + 1):
         a, b = int(seg[0]), int(seg[-1])
@@ -1146,8 +1147,7 @@ def fit_line(top_edge: np.ndarray, bot_edge: np.ndarray, usable: np.ndarray, hal
         xs = np.linspace(start, end, n)
         if seg.size >= 2:
             ys = fit_samples(xs, seg.astype(np.float64), top_edge[seg], bot_edge[seg], half_pen,
-                             schedule=line_fit_schedule(2.0 * half_pen, edge_noise_px),
-                             steps=LINE_FIT_STEPS,
+                             schedule=schedule, steps=LINE_FIT_STEPS,
                              top_ok=None if top_ok is None else top_ok[seg],
                              bottom_ok=None if bot_ok is None else bot_ok[seg])
         else:

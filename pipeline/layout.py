@@ -613,10 +613,11 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     # No known count of rows: the page would be refused. Tall waves (a 12x1 page of 5 mV
     # S waves) pull several rows' projection peaks a quarter spacing off their baselines,
     # too many for the lattice to hold; the first and last row then still mark its ends.
-    spanned = span_lattice_rows(rows_y, sorted(counts), holds_row)
+    known_counts = sorted(counts)
+    spanned = span_lattice_rows(rows_y, known_counts, holds_row)
     if spanned is not None:
         return spanned
-    extended = extend_lattice_rows(options[0], sorted(counts), holds_row)
+    extended = extend_lattice_rows(options[0], known_counts, holds_row)
     return extended if extended is not None else options[0]
 
 

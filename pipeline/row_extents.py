@@ -51,13 +51,13 @@ def row_extents(page: ReadPage, px_per_s: float | None = None
         x0 = float(tr.x_px[finite[0]]) if finite.size else float(tr.x_px[0])
         x1 = float(tr.x_px[finite[-1]]) if finite.size else float(tr.x_px[-1])
         if ps is not None:
-            after = tr.x_px[finite][tr.x_px[finite] > ps.x1_px + tr.line_width_px]
-            x0 = float(ps.x1_px + tr.line_width_px) if after.size == 0 else float(after[0])
-            x0 = max(x0, float(ps.x1_px) + tr.line_width_px)
+            past_pulse = float(ps.x1_px) + tr.line_width_px
+            after = tr.x_px[finite][tr.x_px[finite] > past_pulse]
+            x0 = max(past_pulse if after.size == 0 else float(after[0]), past_pulse)
             col = after_break(page.mask, row, x0, 4.0 * ppm, +1, ppm, ps.x1_px)
             if col is not None:
                 x0 = line_cap(tr, col, +1)
-            x0 = _faint_start(page, tr, row, finite, x0, float(ps.x1_px) + tr.line_width_px)
+            x0 = _faint_start(page, tr, row, finite, x0, past_pulse)
         if pe is not None:
             x1 = min(x1, float(pe.x0_px) - tr.line_width_px)
             col = after_break(page.mask, row, x1, 4.0 * ppm, -1, ppm, pe.x0_px)
