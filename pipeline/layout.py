@@ -40,6 +40,11 @@ MIN_WIDE_LINE_PX = 1.5
 #: by the first and last row (`span_lattice_rows`), tried only where no other reading of
 #: the rows gives a known count of them (three in four for `snap_to_lattice`).
 SPAN_LATTICE_SHARE = 0.6
+#: Least share of the page's inked width a row's line must span (`_row_positions`) ...
+ROW_INK_SHARE = 0.18
+#: ... and that the one place left between found rows on their lattice must hold ink
+#: across (`span_lattice_rows`).
+LONE_PLACE_INK_SHARE = 0.1
 #: Trace-probability thresholds tried in turn until at least three rows of long lines show.
 INK_THRESHOLDS = (0.5, 0.3, 0.2)
 #: A row's line runs on over breaks in its ink up to this long (mm): a grid line's crossing
@@ -581,7 +586,7 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     rows_y: list[int] = []
     extent = float(cols_with_ink.sum())
     for p in peaks:
-        if _flat_columns(long_ink, int(p), px_per_mm).sum() >= 0.18 * extent:
+        if _flat_columns(long_ink, int(p), px_per_mm).sum() >= ROW_INK_SHARE * extent:
             rows_y.append(int(p))
     if not rows_y:
         return []
@@ -592,9 +597,9 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     rows_y = _add_missed_end_row(rows_y, long_ink, px_per_mm)
     rows_y = _rows_of_broken_lines(rows_y, ink, px_per_mm)
 
-    def holds_row(yy: int, d: float) -> bool:
+    def holds_row(yy: int, d: float, share: float = ROW_INK_SHARE) -> bool:
         band = ink[max(0, yy - int(0.25 * d)): yy + int(0.25 * d) + 1]
-        return bool(band.any(axis=0).sum() >= 0.18 * extent)
+        return bool(band.any(axis=0).sum() >= share * extent)
 
     # Known layouts have so many rows: of the completed lattice, the lattice alone and the
     # peaks as found, the first with a known count of rows wins; when the peaks already
@@ -614,7 +619,8 @@ def _row_positions(long_ink: np.ndarray, ink: np.ndarray, px_per_mm: float) -> l
     # S waves) pull several rows' projection peaks a quarter spacing off their baselines,
     # too many for the lattice to hold; the first and last row then still mark its ends.
     known_counts = sorted(counts)
-    spanned = span_lattice_rows(rows_y, known_counts, holds_row)
+    spanned = span_lattice_rows(rows_y, known_counts, holds_row,
+                                lambda yy, d: holds_row(yy, d, LONE_PLACE_INK_SHARE))
     if spanned is not None:
         return spanned
     extended = extend_lattice_rows(options[0], known_counts, holds_row)
@@ -652,13 +658,20 @@ def extend_lattice_rows(rows_y: list[int], counts: list[int],
 
 
 def span_lattice_rows(rows_y: list[int], counts: list[int],
-                      holds_row: Callable[[int, float], bool]) -> list[int] | None:
+                      holds_row: Callable[[int, float], bool],
+                      holds_lone_row: Callable[[int, float], bool] | None = None
+                      ) -> list[int] | None:
     """Rows on the lattice from the first found row to the last with the fewest places of
     `counts` (row counts of known layouts) above the found rows' count whose places hold
     at least SPAN_LATTICE_SHARE of the rows within 0.15 spacing, every row within 0.45
     spacing of its own place, and ink at every place no row is near (holds_row(y, d)).
     Rows within 0.07 spacing of their place keep their position, the others move onto
-    it. rows_y: top to bottom, px. None when no count fits."""
+    it. rows_y: top to bottom, px. None when no count fits.
+
+    holds_lone_row (None: holds_row) stands for holds_row where the one place left is
+    between found rows: no layout leaves a row's place empty there, so fainter evidence
+    does (a 12x1 page whose V4 line wanders a spacing off its place, along V5's, left 17 %
+    of the page's width inked there, and the page was refused)."""
     if len(rows_y) < 3:
         return None
     y = np.asarray(rows_y, dtype=np.float64)
@@ -672,7 +685,9 @@ def span_lattice_rows(rows_y: list[int], counts: list[int],
         places = {int(kk): int(yy) if r <= 0.07 * d else round(y[0] + kk * d)
                   for kk, yy, r in zip(k, y, resid, strict=True)}
         empty = [kk for kk in range(n) if kk not in places]
-        if all(holds_row(round(y[0] + kk * d), d) for kk in empty):
+        # The first and last places are found rows: a lone empty place lies between rows.
+        test = holds_lone_row if len(empty) == 1 and holds_lone_row is not None else holds_row
+        if all(test(round(y[0] + kk * d), d) for kk in empty):
             places.update({kk: round(y[0] + kk * d) for kk in empty})
             return [places[kk] for kk in range(n)]
     return None
