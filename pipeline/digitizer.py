@@ -70,7 +70,13 @@ from pipeline.leads import (
     column_seconds,
     limb_relation_residual,
 )
-from pipeline.line_maps import colour_maps, drop_grid_pieces, line_mask, restore_gated_lines
+from pipeline.line_maps import (
+    colour_maps,
+    drop_grid_pieces,
+    drop_specks,
+    line_mask,
+    restore_gated_lines,
+)
 from pipeline.orientation import is_better_turned, may_be_sideways
 from pipeline.perspective import grid_rectification, maps_to_rectangle, page_turn
 from pipeline.polarity import dark_on_light
@@ -746,7 +752,7 @@ class Digitizer:
 
         t = time.perf_counter()
         line_r = restore_gated_lines(trace_r, ink_r, rows, ppm_guess, grid_r)
-        mask = line_mask(trace_r, rows, line_r)
+        mask = drop_specks(line_mask(trace_r, rows, line_r), ppm_guess)
         if photo:
             mask = drop_grid_pieces(mask, trace_r, grid_r)
         mask = without_edge_lines(mask, ppm_guess)

@@ -5,8 +5,9 @@ The colour rule's trace map of a page is kept to where the network's gate saw tr
 two-level page only the pieces of ink the network sees traces on (`network_pieces`), and
 the thin stretches of lines the gate cut put back (`restore_gated_lines`). From it comes
 the (H, W) bool mask the rows' lines are read from, at the highest threshold that inks
-them along nearly their whole length (`line_mask`), on a photo without its grid lines'
-pieces (`drop_grid_pieces`). Maps are (H, W) float, of the page before or after it is
+them along nearly their whole length (`line_mask`), without a dotted grid's dots and
+stray specks (`drop_specks`), on a photo without its grid lines' pieces
+(`drop_grid_pieces`). Maps are (H, W) float, of the page before or after it is
 rectified; lengths px, with the page's px/mm where a rule is in mm.
 """
 from __future__ import annotations
@@ -329,3 +330,131 @@ def _closed(mask: np.ndarray) -> np.ndarray:
     """(H, W) bool mask with 1-2 px vertical breaks closed."""
     return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE,
                             np.ones((3, 1), np.uint8)).astype(bool)
+
+
+#: Largest piece of a line mask (mm each side, and at least 2 px) that is a speck
+#: (`drop_specks`) ...
+SPECK_MM = 0.4
+#: ... on pages of this many px/mm or more (under 100 dpi, about 4 px/mm, a thin faint
+#: line falls into pieces as small).
+MIN_SPECK_PX_PER_MM = 4.0
+#: Fewest specks on a page for them to be looked for on the grid's lattice.
+MIN_GRID_DOTS = 30
+#: Least concentration (mean resultant length of their phases, 0..1) of the specks'
+#: positions modulo the grid's period, on each axis, for them to lie on a lattice.
+DOT_LATTICE_CONCENTRATION = 0.5
+#: A speck within this share of a period of the lattice on both axes is a grid dot ...
+DOT_PHASE_TOLERANCE = 0.2
+#: ... unless other ink lies this close (mm, at least 2 px) beside it at its height.
+DOT_LINE_GAP_MM = 0.3
+#: A speck further than this (mm) from every larger piece of the mask is stray.
+STRAY_SPECK_MM = 1.0
+#: Most specks looked at one by one for that; more take one dilation of the whole mask.
+STRAY_WINDOWS_MAX = 1000
+
+
+def drop_specks(mask: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """The line mask (H, W) bool without its specks (8-connected pieces at most SPECK_MM
+    wide and tall) that are a dotted grid's dots or stray.
+
+    A black-and-white page's 1 mm dots pass the colour rule as trace ink, and the
+    network's gate keeps those beside the lines: in the mask they made bumps in flat
+    stretches and hid the break between a calibration pulse and the signal. Specks on
+    one lattice of the grid's period (px_per_mm) on both axes are those dots, unless the
+    line's other ink lies beside them at their height (a flat line broken where grid
+    lines crossed it keeps only such pieces). Specks off any lattice stay (a thin stroke
+    broken into dashes), unless further than STRAY_SPECK_MM from every larger piece (a
+    lead label's dots: the line follower bridged a gap in a flat line through one 12 mm
+    above it). Clean black-grid bench pages 0-15: 18.19 -> 18.83 dB; scan black grid
+    15.63 -> 15.71; a real picture at 4.3 px/mm (ecg00050) reads its rows' last beats.
+    Under MIN_SPECK_PX_PER_MM nothing is dropped (a 2.3 px/mm scan, ecg00054, lost
+    stretches of its faint lines). Returns `mask` itself when nothing is dropped.
+    """
+    if px_per_mm < MIN_SPECK_PX_PER_MM:
+        return mask  # a thin line's own pieces are as small
+    side = max(2.0, SPECK_MM * px_per_mm)
+    _, labels, stats, centroids = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8)
+    small = (stats[:, cv2.CC_STAT_WIDTH] <= side) & (stats[:, cv2.CC_STAT_HEIGHT] <= side)
+    small[0] = False
+    if not small.any():
+        return mask
+    drop = _grid_dots(mask, labels, small, centroids, px_per_mm)
+    drop |= _stray(labels, stats, small, small & ~drop, px_per_mm)
+    return mask & ~drop[labels] if drop.any() else mask
+
+
+def _grid_dots(mask: np.ndarray, labels: np.ndarray, small: np.ndarray,
+               centroids: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """(n,) bool over the mask's pieces (`labels` (H, W), `centroids` (n, 2) px): the
+    specks (`small` (n,) bool) that are a dotted grid's dots (see `drop_specks`)."""
+    drop = np.zeros(small.size, dtype=bool)
+    which = np.flatnonzero(small)
+    if which.size < MIN_GRID_DOTS:
+        return drop
+    near = np.ones(which.size, dtype=bool)
+    for axis in (0, 1):
+        phase = _lattice_phase(centroids[which, axis], px_per_mm)
+        if phase is None:
+            return drop
+        near &= phase <= DOT_PHASE_TOLERANCE
+    drop[which[near]] = True
+    if not drop.any():
+        return drop
+    dots = drop[labels]
+    reach = max(2, round(DOT_LINE_GAP_MM * px_per_mm))
+    beside = cv2.dilate((mask & ~dots).astype(np.uint8), np.ones((3, 2 * reach + 1), np.uint8))
+    drop[np.unique(labels[dots & (beside > 0)])] = False
+    return drop
+
+
+def _stray(labels: np.ndarray, stats: np.ndarray, small: np.ndarray, specks: np.ndarray,
+           px_per_mm: float) -> np.ndarray:
+    """(n,) bool over the mask's pieces (`labels` (H, W), `stats` (n, 5) as OpenCV's): the
+    `specks` ((n,) bool) with no larger piece (not `small`, (n,) bool) within
+    STRAY_SPECK_MM. Each speck's box, widened by that much, is looked at alone (a
+    page-sized dilation cost 30-40 ms), up to STRAY_WINDOWS_MAX specks."""
+    out = np.zeros(specks.size, dtype=bool)
+    reach = max(2, round(STRAY_SPECK_MM * px_per_mm))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    h, w = labels.shape
+    larger = ~small
+    larger[0] = False  # the background
+    which = np.flatnonzero(specks)
+    if which.size > STRAY_WINDOWS_MAX:  # a noisy picture: one page-sized dilation is cheaper
+        near = cv2.dilate(larger[labels].astype(np.uint8), disc) > 0
+        out[which] = True
+        out[np.unique(labels[near & specks[labels]])] = False
+        return out
+    for k in which:
+        x, y, bw, bh = (int(v) for v in stats[k, :4])
+        y0, y1 = max(0, y - reach), min(h, y + bh + reach)
+        x0, x1 = max(0, x - reach), min(w, x + bw + reach)
+        window = labels[y0:y1, x0:x1]
+        big = larger[window].astype(np.uint8)
+        if not big.any():
+            out[k] = True
+            continue
+        grown = cv2.dilate(big, disc, anchor=(reach, reach),
+                           borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        out[k] = not grown[window == k].any()
+    return out
+
+
+def _lattice_phase(positions: np.ndarray, period: float) -> np.ndarray | None:
+    """Each position's (N,) px distance, as a share of a period (0..0.5), from the lattice
+    of that period (px, refined within +-0.3 % for the best fit) most positions lie on;
+    None when they are not concentrated on one (DOT_LATTICE_CONCENTRATION)."""
+    best: tuple[float, float, float] | None = None
+    for p in period * (1.0 + 0.0005 * np.arange(-6, 7)):
+        z = np.exp(2j * np.pi * positions / p)
+        mean = complex(z.mean())
+        if best is None or abs(mean) > best[0]:
+            best = (abs(mean), float(np.angle(mean)), float(p))
+    assert best is not None
+    strength, centre, p = best
+    if strength < DOT_LATTICE_CONCENTRATION:
+        return None
+    turn = (2 * np.pi * positions / p - centre) / (2 * np.pi)
+    return np.abs(turn - np.round(turn))
+
