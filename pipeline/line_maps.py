@@ -338,8 +338,9 @@ SPECK_MM = 0.4
 #: ... on pages of this many px/mm or more (under 100 dpi, about 4 px/mm, a thin faint
 #: line falls into pieces as small).
 MIN_SPECK_PX_PER_MM = 4.0
-#: Fewest specks on a page for them to be looked for on the grid's lattice.
-MIN_GRID_DOTS = 30
+#: Fewest specks on a page for them to be looked for on the grid's lattice (a page's
+#: count; `pipeline.calibration.MIN_GRID_DOTS` is that of a pulse's inside).
+MIN_LATTICE_SPECKS = 30
 #: Least concentration (mean resultant length of their phases, 0..1) of the specks'
 #: positions modulo the grid's period, on each axis, for them to lie on a lattice.
 DOT_LATTICE_CONCENTRATION = 0.5
@@ -387,10 +388,13 @@ def drop_specks(mask: np.ndarray, px_per_mm: float) -> np.ndarray:
 def _grid_dots(mask: np.ndarray, labels: np.ndarray, small: np.ndarray,
                centroids: np.ndarray, px_per_mm: float) -> np.ndarray:
     """(n,) bool over the mask's pieces (`labels` (H, W), `centroids` (n, 2) px): the
-    specks (`small` (n,) bool) that are a dotted grid's dots (see `drop_specks`)."""
+    specks (`small` (n,) bool) that are a dotted grid's dots (see `drop_specks`). Each
+    speck is placed on the lattice here, so the nearest-neighbour spacing test of a
+    pulse's inside (`pipeline.calibration._ink_share_without_grid_dots`), which says
+    only whether the dots form one, would not serve (and costs n^2 over a page's)."""
     drop = np.zeros(small.size, dtype=bool)
     which = np.flatnonzero(small)
-    if which.size < MIN_GRID_DOTS:
+    if which.size < MIN_LATTICE_SPECKS:
         return drop
     near = np.ones(which.size, dtype=bool)
     for axis in (0, 1):
